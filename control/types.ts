@@ -123,3 +123,15 @@ export interface Engine {
   fdb(network?: string): FdbEntryInfo[];
   stats(): PortStatsInfo[];
 }
+
+/** Options of `vsw daemon` (parsed by control/cli.ts, run by control/daemon.ts). */
+export interface DaemonOptions {
+  stateDir: string;          // default /var/lib/vsw
+  socket: string;            // default /run/vsw/vsw.sock (or $VSW_SOCKET)
+  workers: number;           // dataplane worker threads, default 2 (1..16)
+  defaultSubnet?: string;    // subnet of the default network when it is first created
+  defaultNetwork: string;    // name of the default network, default 'bridge'
+  fdbAgingSeconds: number;   // MAC aging time, default 300
+  fdbMax: number;            // total FDB entries, default 16384
+  fdbMaxPerPort: number;     // per-port FDB entries, default 4096
+}
