@@ -1,0 +1,26 @@
+// Every reason a frame is not forwarded, named once. The index of a reason is its counter
+// slot in the per-port stats (workers/shared.ts); the name is what `vsw stats` prints.
+// Add new reasons at the end: the order is the counter layout.
+
+export const DROP_REASONS = [
+  'runt',              // shorter than an Ethernet header
+  'truncated',         // larger than the receive slot (MSG_TRUNC)
+  'bad-src-mac',       // multicast or all-zero source MAC (not a valid station)
+  'link-local',        // 01:80:c2:00:00:0x (STP, LACP, 802.1X...): never forwarded by a bridge
+  'no-such-network',   // the ingress port belongs to no network (unknown or being removed)
+  'reflected',         // destination learned on the ingress port
+  'no-egress',         // flood with no other port in the network
+  'tx-full',           // the egress socket/queue was full (EAGAIN/ENOBUFS)
+  'tx-error',          // the egress interface vanished or failed
+  'port-down',         // egress port is being removed
+  'bad-vnet-header',   // the kernel refused the frame's virtio-net header on transmit (EINVAL)
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Reason name -> counter index, e.g. DROP.reflected. */
+export const DROP: { readonly [K in DropReason]: number } = Object.freeze(
+  Object.fromEntries(DROP_REASONS.map((r, i) => [r, i])) as { [K in DropReason]: number },
+);
+
+export const NUM_DROP_REASONS = DROP_REASONS.length;

@@ -1,0 +1,62 @@
+// Per-frame metadata: where the frame sits in the receive buffer, what parsing found, and
+// the verdict. One Packet object per batch slot, reused across batches (no allocation per
+// frame). Stages read what earlier stages recorded instead of parsing again.
+
+/** Verdicts (Packet.out): a port id >= 0, or one of these. */
+export const OUT_NONE = -1;   // not decided yet
+export const OUT_FLOOD = -2;  // every other port of the network
+export const OUT_DROP = -3;   // dropped; Packet.drop holds the reason index
+
+export class Packet {
+  /** The receive buffer holding the frame. */
+  buf: Uint8Array = new Uint8Array(0);
+  /** Offset of the frame in buf, including the virtio-net header when `vnet`. */
+  off = 0;
+  /** Length from `off`, including the virtio-net header when `vnet`. */
+  len = 0;
+  /** Whether a 10-byte virtio-net header precedes the Ethernet header. */
+  vnet = false;
+  /** Offset and length of the Ethernet frame itself. */
+  ethOff = 0;
+  ethLen = 0;
+  /** Receive flags from the I/O layer (FLAG_TRUNCATED, FLAG_VLAN). */
+  ioFlags = 0;
+
+  inPort = -1;
+  netId = -1;
+  vlan = 0;
+
+  dstHi = 0;
+  dstLo = 0;
+  srcHi = 0;
+  srcLo = 0;
+  dstMulticast = false;
+  etherType = 0;
+  /** Offset of the payload after the Ethernet (and any VLAN) header. */
+  l3Off = 0;
+
+  out = OUT_NONE;
+  drop = -1;
+
+  reset(buf: Uint8Array, off: number, len: number, vnet: boolean, inPort: number, ioFlags: number): void {
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    this.vnet = vnet;
+    const hdr = vnet ? 10 : 0;
+    this.ethOff = off + hdr;
+    this.ethLen = len - hdr;
+    this.ioFlags = ioFlags;
+    this.inPort = inPort;
+    this.netId = -1;
+    this.vlan = 0;
+    this.out = OUT_NONE;
+    this.drop = -1;
+  }
+
+  /** End the frame with a drop reason (an index from dataplane/drops.ts). */
+  dropWith(reason: number): void {
+    this.out = OUT_DROP;
+    this.drop = reason;
+  }
+}

@@ -1,0 +1,21 @@
+// The order of the stages, in one place. A frame goes through them top to bottom until one
+// of them gives a verdict. Later features (VLAN ingress/egress, ARP, gateway, DNS, NAT)
+// insert themselves here.
+
+import type { Stage } from './stage';
+import { ParseStage } from './parse';
+import { IngressStage } from './ingress';
+import { LearnStage } from './learn';
+import { ForwardStage } from './forward';
+
+export const STAGE_NAMES = ['parse', 'ingress', 'learn', 'forward'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+/** A fresh set of stages (each worker has its own: stages hold reusable views). */
+export function makeStages(): Stage[] {
+  const stages: Stage[] = [new ParseStage(), new IngressStage(), new LearnStage(), new ForwardStage()];
+  stages.forEach((s, i) => {
+    if (s.name !== STAGE_NAMES[i]) throw new Error(`stage order mismatch at ${i}: ${s.name}`);
+  });
+  return stages;
+}

@@ -1,0 +1,367 @@
+// The forwarding database (MAC table), shared by every worker thread.
+//
+// Key: (network, VLAN, MAC). The same MAC in two networks or two VLANs is two entries, so
+// networks are isolated even when containers reuse addresses.
+// Value: the port the MAC was last seen on, and when (whole seconds from an injected clock).
+//
+// Storage: one open-addressing hash table (linear probing) in a SharedArrayBuffer, so a MAC
+// learned by one worker is found by all the others with no message passing. Slots are twice
+// the entry cap, so a probe sequence is short and always ends at an empty slot.
+//
+// Concurrency: lookups take no lock. Each slot has a sequence word that a writer makes odd
+// while it rewrites the slot; a reader that sees an odd or changed sequence reads again, so
+// it never returns a torn entry. Inserts, moves and deletions take one spin lock (they are
+// rare next to lookups: learning a new MAC, a MAC that moved, aging). A refresh of a known
+// MAC on its known port writes only the timestamp, without the lock. Deletion shifts later
+// entries of the probe run back (no tombstones); a reader racing with it may miss an entry
+// once — the frame is then flooded, which is always safe for a switch.
+//
+// Aging: entries not seen for `agingSeconds` (default 300, like the Linux bridge and OVS)
+// are removed by age(), which the main thread calls every second.
+//
+// Bounds and eviction (how a MAC flood is kept from taking the switch down): at most
+// `maxEntries` in total and `maxPerPort` per port. Learning a new MAC on a port at its cap
+// evicts one of that port's own entries; learning when the table is full evicts an entry of
+// the port with the most entries (Open vSwitch's policy: the flooding port pays, not its
+// neighbours). The victim is the next entry of that port found by a rotating cursor, so the
+// cost is a short scan, not a sort. Counters: learned, moved, evicted, aged, failed.
+
+import { macToStringHiLo } from '../wire/mac';
+
+const W_SEQ = 0;       // sequence: odd while being written
+const W_STATE = 1;     // 0 empty, 1 used
+const W_MAC_LO = 2;    // last 4 bytes of the MAC
+const W_HI_VLAN = 3;   // first 2 bytes of the MAC | VLAN << 16
+const W_NET = 4;       // network id
+const W_PORT = 5;      // port id
+const W_SEEN = 6;      // last seen, whole seconds
+const ENTRY_WORDS = 8;
+
+const H_LOCK = 0;
+const H_COUNT = 1;
+const H_CURSOR = 2;
+const H_LEARNED = 3;
+const H_MOVED = 4;
+const H_EVICTED = 5;
+const H_AGED = 6;
+const H_FAILED = 7;
+const HEADER_WORDS = 16;
+
+const EMPTY = 0;
+const USED = 1;
+
+export const LEARN_REFRESHED = 0;
+export const LEARN_NEW = 1;
+export const LEARN_MOVED = 2;
+export const LEARN_FAILED = 3;
+
+export interface FdbConfig {
+  maxEntries: number;      // total cap
+  maxPerPort: number;      // per-port cap
+  maxPorts: number;        // port ids are < maxPorts
+  agingSeconds: number;
+}
+
+export interface FdbEntry {
+  net: number;
+  vlan: number;
+  macHi: number;
+  macLo: number;
+  mac: string;
+  port: number;
+  lastSeen: number;
+}
+
+export interface FdbCounters {
+  entries: number;
+  learned: number;
+  moved: number;
+  evicted: number;
+  aged: number;
+  failed: number;
+}
+
+/** Bytes a SharedArrayBuffer needs for an FDB with this config. */
+export function fdbBytes(cfg: FdbConfig): number {
+  return (HEADER_WORDS + cfg.maxPorts + slotCount(cfg) * ENTRY_WORDS) * 4;
+}
+
+function slotCount(cfg: FdbConfig): number {
+  let n = 16;
+  while (n < cfg.maxEntries * 2) n *= 2;
+  return n;
+}
+
+export class Fdb {
+  readonly cfg: FdbConfig;
+  readonly sab: SharedArrayBuffer;
+  private readonly h: Int32Array;        // header
+  private readonly perPort: Int32Array;  // entries per port
+  private readonly e: Int32Array;        // entries
+  private readonly mask: number;
+  private readonly slots: number;
+
+  /** Attach to `sab` (from another thread) or allocate a new table. */
+  constructor(cfg: FdbConfig, sab?: SharedArrayBuffer) {
+    if (cfg.maxEntries < 1 || cfg.maxPerPort < 1) throw new RangeError('FDB caps must be >= 1');
+    this.cfg = cfg;
+    this.sab = sab ?? new SharedArrayBuffer(fdbBytes(cfg));
+    if (this.sab.byteLength < fdbBytes(cfg)) throw new RangeError('FDB buffer too small');
+    this.slots = slotCount(cfg);
+    this.mask = this.slots - 1;
+    this.h = new Int32Array(this.sab, 0, HEADER_WORDS);
+    this.perPort = new Int32Array(this.sab, HEADER_WORDS * 4, cfg.maxPorts);
+    this.e = new Int32Array(this.sab, (HEADER_WORDS + cfg.maxPorts) * 4, this.slots * ENTRY_WORDS);
+  }
+
+  private home(net: number, hiVlan: number, lo: number): number {
+    // Multiplicative mixing of the key words (Murmur3 finalizer constants).
+    let x = Math.imul(lo ^ Math.imul(hiVlan, 0x9e3779b1) ^ Math.imul(net, 0x85ebca6b), 0xcc9e2d51);
+    x ^= x >>> 15;
+    x = Math.imul(x, 0x1b873593);
+    x ^= x >>> 13;
+    return x & this.mask;
+  }
+
+  /** Slot index of the key, or -1. Lock-free; safe to call from any thread. */
+  private find(net: number, hiVlan: number, lo: number): number {
+    const e = this.e;
+    let i = this.home(net, hiVlan, lo);
+    for (let probes = 0; probes < this.slots; probes++) {
+      const b = i * ENTRY_WORDS;
+      const seq = Atomics.load(e, b + W_SEQ);
+      if ((seq & 1) === 0) {
+        if (e[b + W_STATE] === EMPTY) {
+          if (Atomics.load(e, b + W_SEQ) === seq) return -1;
+          continue; // rewritten under us: read this slot again
+        }
+        const hit = e[b + W_MAC_LO] === lo && e[b + W_HI_VLAN] === hiVlan && e[b + W_NET] === net;
+        if (Atomics.load(e, b + W_SEQ) !== seq) continue;
+        if (hit) return i;
+        i = (i + 1) & this.mask;
+      }
+      // odd sequence: a writer is in this slot; spin on it
+    }
+    return -1;
+  }
+
+  /** Port of (net, vlan, mac), or -1 when unknown. */
+  lookup(net: number, vlan: number, macHi: number, macLo: number): number {
+    const hiVlan = macHi | (vlan << 16);
+    const lo = macLo | 0;
+    for (;;) {
+      const i = this.find(net, hiVlan, lo);
+      if (i < 0) return -1;
+      const b = i * ENTRY_WORDS;
+      const seq = Atomics.load(this.e, b + W_SEQ);
+      const port = this.e[b + W_PORT];
+      const same = this.e[b + W_MAC_LO] === lo && this.e[b + W_HI_VLAN] === hiVlan && this.e[b + W_NET] === net;
+      if ((seq & 1) === 0 && Atomics.load(this.e, b + W_SEQ) === seq && same) return port;
+    }
+  }
+
+  /**
+   * Record that (net, vlan, mac) was seen on `port` at `now`. Returns LEARN_REFRESHED,
+   * LEARN_NEW, LEARN_MOVED or LEARN_FAILED (no room even after eviction).
+   */
+  learn(net: number, vlan: number, macHi: number, macLo: number, port: number, now: number): number {
+    const hiVlan = macHi | (vlan << 16);
+    const lo = macLo | 0;
+    const e = this.e;
+    const i = this.find(net, hiVlan, lo);
+    if (i >= 0) {
+      const b = i * ENTRY_WORDS;
+      if (e[b + W_PORT] === port) {
+        // Known on this port: refresh only (no lock; a racing aging pass at worst deletes
+        // it and the next frame learns it again).
+        if (e[b + W_SEEN] !== now) e[b + W_SEEN] = now;
+        return LEARN_REFRESHED;
+      }
+    }
+    this.lock();
+    try {
+      return this.learnLocked(net, hiVlan, lo, port, now);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  private learnLocked(net: number, hiVlan: number, lo: number, port: number, now: number): number {
+    const e = this.e;
+    const h = this.h;
+    let found = this.find(net, hiVlan, lo);
+    if (found >= 0) {
+      let b = found * ENTRY_WORDS;
+      const old = e[b + W_PORT];
+      if (old === port) {
+        e[b + W_SEEN] = now;
+        return LEARN_REFRESHED;
+      }
+      if (this.perPort[port] >= this.cfg.maxPerPort) {
+        if (!this.evictFromPort(port, found)) { h[H_FAILED]++; return LEARN_FAILED; }
+        found = this.find(net, hiVlan, lo); // the eviction may have shifted our entry
+        b = found * ENTRY_WORDS;
+      }
+      Atomics.add(e, b + W_SEQ, 1);
+      e[b + W_PORT] = port;
+      e[b + W_SEEN] = now;
+      Atomics.add(e, b + W_SEQ, 1);
+      this.perPort[old]--;
+      this.perPort[port]++;
+      h[H_MOVED]++;
+      return LEARN_MOVED;
+    }
+    if (this.perPort[port] >= this.cfg.maxPerPort) {
+      if (!this.evictFromPort(port, -1)) { h[H_FAILED]++; return LEARN_FAILED; }
+    } else if (h[H_COUNT] >= this.cfg.maxEntries) {
+      if (!this.evictFromPort(this.busiestPort(), -1)) { h[H_FAILED]++; return LEARN_FAILED; }
+    }
+    // Deleting may have shifted entries: probe afresh for the first empty slot.
+    let i = this.home(net, hiVlan, lo);
+    while (e[i * ENTRY_WORDS + W_STATE] !== EMPTY) i = (i + 1) & this.mask;
+    const b = i * ENTRY_WORDS;
+    Atomics.add(e, b + W_SEQ, 1);
+    e[b + W_MAC_LO] = lo;
+    e[b + W_HI_VLAN] = hiVlan;
+    e[b + W_NET] = net;
+    e[b + W_PORT] = port;
+    e[b + W_SEEN] = now;
+    e[b + W_STATE] = USED;
+    Atomics.add(e, b + W_SEQ, 1);
+    this.perPort[port]++;
+    h[H_COUNT]++;
+    h[H_LEARNED]++;
+    return LEARN_NEW;
+  }
+
+  private busiestPort(): number {
+    let best = 0;
+    for (let p = 1; p < this.cfg.maxPorts; p++) if (this.perPort[p] > this.perPort[best]) best = p;
+    return best;
+  }
+
+  /** Evict one entry of `port` (not slot `keep`), found by the rotating cursor. Locked. */
+  private evictFromPort(port: number, keep: number): boolean {
+    const e = this.e;
+    let i = this.h[H_CURSOR] & this.mask;
+    for (let n = 0; n < this.slots; n++, i = (i + 1) & this.mask) {
+      const b = i * ENTRY_WORDS;
+      if (i !== keep && e[b + W_STATE] === USED && e[b + W_PORT] === port) {
+        this.h[H_CURSOR] = (i + 1) & this.mask;
+        this.deleteLocked(i);
+        this.h[H_EVICTED]++;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Remove slot i and shift the rest of its probe run back (no tombstones). Locked. */
+  private deleteLocked(i: number): void {
+    const e = this.e;
+    this.perPort[e[i * ENTRY_WORDS + W_PORT]]--;
+    this.h[H_COUNT]--;
+    let hole = i;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & this.mask;
+      const bj = j * ENTRY_WORDS;
+      if (e[bj + W_STATE] === EMPTY) break;
+      const k = this.home(e[bj + W_NET], e[bj + W_HI_VLAN], e[bj + W_MAC_LO]);
+      // Entry j may move to the hole if its home is not cyclically within (hole, j].
+      const inRange = hole <= j ? hole < k && k <= j : hole < k || k <= j;
+      if (inRange) continue;
+      const bh = hole * ENTRY_WORDS;
+      Atomics.add(e, bh + W_SEQ, 1);
+      e[bh + W_MAC_LO] = e[bj + W_MAC_LO];
+      e[bh + W_HI_VLAN] = e[bj + W_HI_VLAN];
+      e[bh + W_NET] = e[bj + W_NET];
+      e[bh + W_PORT] = e[bj + W_PORT];
+      e[bh + W_SEEN] = e[bj + W_SEEN];
+      e[bh + W_STATE] = USED;
+      Atomics.add(e, bh + W_SEQ, 1);
+      hole = j;
+    }
+    const b = hole * ENTRY_WORDS;
+    Atomics.add(e, b + W_SEQ, 1);
+    e[b + W_STATE] = EMPTY;
+    Atomics.add(e, b + W_SEQ, 1);
+  }
+
+  /** Remove entries older than the aging time. Returns how many were removed. */
+  age(now: number): number {
+    return this.removeWhere((b) => now - this.e[b + W_SEEN] > this.cfg.agingSeconds, H_AGED);
+  }
+
+  /** Remove every entry learned on `port` (the port is going away). */
+  flushPort(port: number): number {
+    return this.removeWhere((b) => this.e[b + W_PORT] === port, -1);
+  }
+
+  /** Remove every entry of network `net`. */
+  flushNet(net: number): number {
+    return this.removeWhere((b) => this.e[b + W_NET] === net, -1);
+  }
+
+  private removeWhere(pred: (base: number) => boolean, counter: number): number {
+    let removed = 0;
+    this.lock();
+    try {
+      // A deletion can shift an entry into the slot just examined: re-examine that slot.
+      for (let i = 0; i < this.slots; i++) {
+        const b = i * ENTRY_WORDS;
+        while (this.e[b + W_STATE] === USED && pred(b)) {
+          this.deleteLocked(i);
+          removed++;
+        }
+      }
+      if (counter >= 0) this.h[counter] += removed;
+    } finally {
+      this.unlock();
+    }
+    return removed;
+  }
+
+  /** A snapshot of every entry (for `vsw fdb`). */
+  entries(): FdbEntry[] {
+    const out: FdbEntry[] = [];
+    const e = this.e;
+    for (let i = 0; i < this.slots; i++) {
+      const b = i * ENTRY_WORDS;
+      if (e[b + W_STATE] !== USED) continue;
+      const hiVlan = e[b + W_HI_VLAN];
+      const macHi = hiVlan & 0xffff;
+      const macLo = e[b + W_MAC_LO] >>> 0;
+      out.push({
+        net: e[b + W_NET], vlan: hiVlan >>> 16, macHi, macLo, mac: macToStringHiLo(macHi, macLo),
+        port: e[b + W_PORT], lastSeen: e[b + W_SEEN],
+      });
+    }
+    return out;
+  }
+
+  /** Entries currently held for `port`. */
+  portEntries(port: number): number {
+    return this.perPort[port];
+  }
+
+  counters(): FdbCounters {
+    const h = this.h;
+    return {
+      entries: h[H_COUNT], learned: h[H_LEARNED], moved: h[H_MOVED],
+      evicted: h[H_EVICTED], aged: h[H_AGED], failed: h[H_FAILED],
+    };
+  }
+
+  private lock(): void {
+    while (Atomics.compareExchange(this.h, H_LOCK, 0, 1) !== 0) {
+      // Held for a few hundred nanoseconds at most; a short wait keeps the other core free.
+      Atomics.wait(this.h, H_LOCK, 1, 1);
+    }
+  }
+
+  private unlock(): void {
+    Atomics.store(this.h, H_LOCK, 0);
+    Atomics.notify(this.h, H_LOCK, 1);
+  }
+}

@@ -1,0 +1,288 @@
+// The main thread's side of the dataplane: starts the workers, opens and closes ports, and
+// reads the shared FDB and stats. Nothing here touches frames.
+//
+// How the work is split: each port is received by exactly one worker (the one with the
+// fewest ports), and any worker may send on any port. Two containers talking therefore use
+// two workers, one per direction, and a MAC table in shared memory makes what one worker
+// learns visible to the other at once. A port is removed in two steps: every worker drops
+// it (and acknowledges), then its fd is closed, so no worker can send to a reused fd.
+
+import { Worker } from 'node:worker_threads';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadIo, KIND_PACKET, KIND_TAP, type Io } from './io';
+import { Fdb, fdbBytes, type FdbConfig, type FdbEntry, type FdbCounters } from '../dataplane/tables/fdb';
+import { DROP_REASONS } from '../dataplane/drops';
+import type { AckMsg, FromWorker, ToWorker, WorkerInit } from './protocol';
+import {
+  CTRL_STOP, CTRL_WORDS, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
+  ST_TX_PKTS, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, statsBytes, workerCountersOffset,
+} from './shared';
+
+export interface PortSpec {
+  /** Interface name: the veth host end (afpacket), or the TAP to create (tap). */
+  name: string;
+  kind: 'afpacket' | 'tap';
+  netId: number;
+}
+
+export interface PortHandle {
+  id: number;
+  name: string;
+  kind: 'afpacket' | 'tap';
+  netId: number;
+  vnet: boolean;
+  worker: number;
+  fd: number;
+}
+
+export interface PortCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  drops: Record<string, number>;
+}
+
+export interface WorkerCounters {
+  worker: number;
+  ports: number;
+  iterations: number;
+  batches: number;
+  frames: number;
+  busyMs: number;
+}
+
+export interface HostOptions {
+  workers: number;
+  fdb: Omit<FdbConfig, 'maxPorts'>;
+  io?: Io;
+  clock?: () => number;
+}
+
+const ACK_TIMEOUT_MS = 10_000;
+
+interface WorkerSlot {
+  worker: Worker;
+  eventfd: number;
+  stats: Float64Array;
+  rxPorts: number;
+  exited: Promise<void>;
+}
+
+function workerScript(): string {
+  // Compiled: dist/workers/worker.js beside this file. From the TypeScript sources (tests):
+  // the compiled copy under dist/.
+  const here = path.join(__dirname, 'worker.js');
+  if (fs.existsSync(here)) return here;
+  const dist = path.resolve(__dirname, '..', 'dist', 'workers', 'worker.js');
+  if (fs.existsSync(dist)) return dist;
+  throw new Error('vsw: compiled worker not found (run npm install or npm run build)');
+}
+
+export class DataplaneHost {
+  readonly fdb: Fdb;
+  private readonly io: Io;
+  private readonly opts: HostOptions;
+  private readonly ctrl: Int32Array;
+  private readonly workers: WorkerSlot[] = [];
+  private readonly portsById = new Map<number, PortHandle>();
+  private seq = 0;
+  private readonly pending = new Map<string, { resolve: (m: AckMsg) => void; reject: (e: Error) => void }>();
+  private agingTimer: NodeJS.Timeout | undefined;
+  private readonly clock: () => number;
+  private stopped = false;
+
+  constructor(opts: HostOptions) {
+    if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 16) {
+      throw new RangeError(`workers must be 1..16, got ${opts.workers}`);
+    }
+    this.opts = opts;
+    this.io = opts.io ?? loadIo();
+    this.clock = opts.clock ?? (() => (Date.now() / 1000) | 0);
+    this.fdb = new Fdb({ ...opts.fdb, maxPorts: MAX_PORTS }, new SharedArrayBuffer(fdbBytes({ ...opts.fdb, maxPorts: MAX_PORTS })));
+    this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+  }
+
+  async start(): Promise<void> {
+    const script = workerScript();
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < this.opts.workers; i++) {
+      const eventfd = this.io.eventfd();
+      const statsSab = new SharedArrayBuffer(statsBytes(MAX_PORTS));
+      const init: WorkerInit = {
+        index: i, eventfd, ctrl: this.ctrl.buffer as SharedArrayBuffer, stats: statsSab,
+        fdb: this.fdb.sab, fdbConfig: this.fdb.cfg, maxPorts: MAX_PORTS,
+      };
+      const worker = new Worker(script, { workerData: init, name: `vsw-worker-${i}` });
+      let onReady!: () => void;
+      let onFail!: (e: Error) => void;
+      ready.push(new Promise<void>((res, rej) => { onReady = res; onFail = rej; }));
+      const exited = new Promise<void>((res) => worker.once('exit', () => res()));
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') onReady();
+        else if (m.type === 'ack') this.settle(m);
+        else if (m.type === 'fatal') {
+          onFail(new Error(`worker ${m.worker} failed: ${m.message}`));
+          process.stderr.write(`vsw: dataplane worker ${m.worker} failed: ${m.message}\n`);
+        }
+      });
+      worker.on('error', (e) => { onFail(e); process.stderr.write(`vsw: dataplane worker ${i} error: ${e.stack}\n`); });
+      this.workers.push({ worker, eventfd, stats: new Float64Array(statsSab), rxPorts: 0, exited });
+    }
+    await Promise.all(ready);
+    this.agingTimer = setInterval(() => this.fdb.age(this.clock()), 1000);
+    this.agingTimer.unref();
+  }
+
+  /** Open a port and hand it to the workers. */
+  async addPort(spec: PortSpec): Promise<PortHandle> {
+    const id = this.freeId();
+    let fd: number;
+    let vnet: boolean;
+    let name = spec.name;
+    if (spec.kind === 'tap') {
+      const t = this.io.openTap(spec.name, true);
+      fd = t.fd; vnet = t.vnet; name = t.name;
+    } else {
+      const s = this.io.openPacket(spec.name, true);
+      fd = s.fd; vnet = s.vnet;
+    }
+    if (!vnet) {
+      this.io.close(fd);
+      throw new Error(`${name}: the kernel refused virtio-net headers on this port; vsw needs them (Linux >= 3.13)`);
+    }
+    const owner = this.workers.reduce((best, w, i) => (w.rxPorts < this.workers[best].rxPorts ? i : best), 0);
+    const handle: PortHandle = { id, name, kind: spec.kind, netId: spec.netId, vnet, worker: owner, fd };
+    this.portsById.set(id, handle);
+    this.workers[owner].rxPorts++;
+    this.clearStats(id);
+    try {
+      await this.broadcast((w) => ({
+        type: 'addPort', seq: 0, id, name, fd, kind: spec.kind === 'tap' ? KIND_TAP : KIND_PACKET,
+        vnet, netId: spec.netId, rx: w === owner,
+      }));
+    } catch (e) {
+      await this.removePort(id).catch(() => undefined);
+      throw e;
+    }
+    return handle;
+  }
+
+  /** Take a port out of every worker, forget its MACs, close its fd. */
+  async removePort(id: number): Promise<void> {
+    const h = this.portsById.get(id);
+    if (!h) return;
+    await this.broadcast(() => ({ type: 'removePort', seq: 0, id }));
+    this.fdb.flushPort(id);
+    this.io.close(h.fd);
+    this.portsById.delete(id);
+    this.workers[h.worker].rxPorts--;
+  }
+
+  ports(): PortHandle[] {
+    return [...this.portsById.values()];
+  }
+
+  port(id: number): PortHandle | undefined {
+    return this.portsById.get(id);
+  }
+
+  fdbEntries(): FdbEntry[] {
+    return this.fdb.entries();
+  }
+
+  fdbCounters(): FdbCounters {
+    return this.fdb.counters();
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  /** Counters of one port, summed over the workers. */
+  portCounters(id: number): PortCounters {
+    const c: PortCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} };
+    const row = id * ST_ROW;
+    for (const w of this.workers) {
+      c.rxPackets += w.stats[row + ST_RX_PKTS];
+      c.rxBytes += w.stats[row + ST_RX_BYTES];
+      c.txPackets += w.stats[row + ST_TX_PKTS];
+      c.txBytes += w.stats[row + ST_TX_BYTES];
+      DROP_REASONS.forEach((r, i) => {
+        const v = w.stats[row + ST_DROP0 + i];
+        if (v) c.drops[r] = (c.drops[r] ?? 0) + v;
+      });
+    }
+    return c;
+  }
+
+  workerCounters(): WorkerCounters[] {
+    const off = workerCountersOffset(MAX_PORTS);
+    return this.workers.map((w, i) => ({
+      worker: i, ports: w.rxPorts,
+      iterations: w.stats[off + WK_ITERATIONS], batches: w.stats[off + WK_BATCHES],
+      frames: w.stats[off + WK_FRAMES], busyMs: w.stats[off + WK_BUSY_MS],
+    }));
+  }
+
+  /** Stop the workers (they see the STOP word within one poll timeout), close every port. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.agingTimer) clearInterval(this.agingTimer);
+    Atomics.store(this.ctrl, CTRL_STOP, 1);
+    for (const w of this.workers) this.io.eventfdSignal(w.eventfd);
+    const timeout = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 3000).unref());
+    const all = Promise.all(this.workers.map((w) => w.exited));
+    if ((await Promise.race([all, timeout])) === 'timeout') {
+      await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    }
+    for (const h of this.portsById.values()) this.io.close(h.fd);
+    this.portsById.clear();
+    for (const w of this.workers) this.io.close(w.eventfd);
+    for (const p of this.pending.values()) p.reject(new Error('dataplane stopped'));
+    this.pending.clear();
+  }
+
+  private freeId(): number {
+    for (let i = 0; i < MAX_PORTS; i++) if (!this.portsById.has(i)) return i;
+    throw new Error(`no free port: at most ${MAX_PORTS} ports`);
+  }
+
+  private clearStats(id: number): void {
+    for (const w of this.workers) w.stats.fill(0, id * ST_ROW, (id + 1) * ST_ROW);
+  }
+
+  /** Send a message to every worker and wait for all acks. */
+  private async broadcast(make: (worker: number) => ToWorker): Promise<void> {
+    if (this.stopped) throw new Error('dataplane stopped');
+    const acks = this.workers.map((w, i) => {
+      const msg = make(i);
+      msg.seq = ++this.seq;
+      const key = `${i}:${msg.seq}`;
+      const p = new Promise<AckMsg>((resolve, reject) => {
+        const t = setTimeout(() => {
+          this.pending.delete(key);
+          reject(new Error(`dataplane worker ${i} did not answer ${msg.type} within ${ACK_TIMEOUT_MS} ms`));
+        }, ACK_TIMEOUT_MS);
+        this.pending.set(key, {
+          resolve: (m) => { clearTimeout(t); resolve(m); },
+          reject: (e) => { clearTimeout(t); reject(e); },
+        });
+      });
+      w.worker.postMessage(msg);
+      this.io.eventfdSignal(w.eventfd);
+      return p;
+    });
+    const answers = await Promise.all(acks);
+    const failed = answers.find((a) => a.error);
+    if (failed) throw new Error(`dataplane worker ${failed.worker}: ${failed.error}`);
+  }
+
+  private settle(m: AckMsg): void {
+    const key = `${m.worker}:${m.seq}`;
+    const p = this.pending.get(key);
+    if (p) { this.pending.delete(key); p.resolve(m); }
+  }
+}

@@ -1,0 +1,222 @@
+// The per-worker loop: poll the ports this worker receives from, pull a batch from each
+// ready port, run the pipeline over every frame, then send, once per egress port, the frames
+// that go there (zero copy: a tx queue holds offsets into the receive buffer). Counters go
+// to this worker's own stats row; the main thread sums them.
+//
+// The loop never returns to the event loop: control messages are pulled synchronously
+// (`receive`) when the eventfd in the poll set fires, and the loop ends when the main thread
+// sets the STOP word. poll() has a finite timeout so a stop is seen even when idle.
+
+import type { Io } from './io';
+import { MAX_BATCH, SLOT } from './io';
+import type { Fdb } from '../dataplane/tables/fdb';
+import { PortTable } from '../dataplane/tables/ports';
+import { Packet, OUT_DROP, OUT_FLOOD } from '../dataplane/packet';
+import { Pipeline } from '../dataplane/pipeline';
+import { DROP } from '../dataplane/drops';
+import type { StageContext } from '../dataplane/stages/stage';
+import type { ToWorker, AckMsg } from './protocol';
+import {
+  CTRL_STOP, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
+  WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, workerCountersOffset,
+} from './shared';
+
+const POLL_TIMEOUT_MS = 200;
+const POLLIN = 0x1;
+const VNET_HDR_LEN = 10;
+
+interface LoopPort {
+  id: number;
+  fd: number;
+  kind: number;
+  vnet: boolean;
+  rx: boolean;
+  /** Pending transmissions for this batch. */
+  txOffs: Int32Array;
+  txLens: Int32Array;
+  txN: number;
+}
+
+export interface LoopDeps {
+  io: Io;
+  fdb: Fdb;
+  ctrl: Int32Array;
+  stats: Float64Array;
+  eventfd: number;
+  maxPorts: number;
+  /** Pulls one pending control message, or undefined. */
+  receive: () => ToWorker | undefined;
+  /** Answers a control message. */
+  reply: (msg: AckMsg) => void;
+  worker: number;
+  clock?: () => number;
+}
+
+export class WorkerLoop {
+  readonly ports: PortTable;
+  readonly pipeline = new Pipeline();
+  private readonly d: LoopDeps;
+  private readonly byId: (LoopPort | undefined)[];
+  private readonly ctx: StageContext;
+  private readonly clock: () => number;
+
+  private readonly rxBuf = new Uint8Array(SLOT * MAX_BATCH);
+  private readonly rxOffs = new Int32Array(MAX_BATCH);
+  private readonly rxLens = new Int32Array(MAX_BATCH);
+  private readonly rxFlags = new Uint8Array(MAX_BATCH);
+  private readonly packets: Packet[] = Array.from({ length: MAX_BATCH }, () => new Packet());
+
+  private pollFds = new Int32Array(1);
+  private pollPorts: LoopPort[] = [];
+  private revents = new Int32Array(1);
+  private readonly dirty: LoopPort[] = [];
+  private readonly wk: number;
+
+  constructor(deps: LoopDeps) {
+    this.d = deps;
+    this.ports = new PortTable(deps.maxPorts);
+    this.byId = new Array(deps.maxPorts);
+    this.clock = deps.clock ?? (() => (Date.now() / 1000) | 0);
+    this.ctx = { fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false };
+    this.wk = workerCountersOffset(deps.maxPorts);
+    this.rebuildPollSet();
+  }
+
+  /** Run until the STOP word is set. */
+  run(): void {
+    const { io, ctrl, stats } = this.d;
+    while (Atomics.load(ctrl, CTRL_STOP) === 0) {
+      const ready = io.poll(this.pollFds, this.pollFds.length, POLL_TIMEOUT_MS, this.revents);
+      stats[this.wk + WK_ITERATIONS]++;
+      if (ready <= 0) continue;
+      const t0 = performance.now();
+      if (this.revents[0] !== 0) this.control();
+      this.ctx.now = this.clock();
+      const ports = this.pollPorts;
+      for (let i = 0; i < ports.length; i++) {
+        if (this.revents[i + 1] !== 0) this.serve(ports[i]);
+      }
+      stats[this.wk + WK_BUSY_MS] += performance.now() - t0;
+    }
+  }
+
+  /** Drain the eventfd and apply every pending control message. */
+  control(): void {
+    this.d.io.eventfdDrain(this.d.eventfd);
+    for (let m = this.d.receive(); m !== undefined; m = this.d.receive()) {
+      let error: string | undefined;
+      try {
+        this.apply(m);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      this.d.reply({ type: 'ack', worker: this.d.worker, seq: m.seq, error });
+    }
+  }
+
+  apply(m: ToWorker): void {
+    if (m.type === 'addPort') {
+      this.byId[m.id] = {
+        id: m.id, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx,
+        txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
+      };
+      this.ports.add(m.id, m.name, m.netId);
+    } else if (m.type === 'removePort') {
+      this.ports.remove(m.id);
+      this.byId[m.id] = undefined;
+    }
+    this.rebuildPollSet();
+  }
+
+  private rebuildPollSet(): void {
+    const rx = this.byId.filter((p): p is LoopPort => p !== undefined && p.rx);
+    this.pollPorts = rx;
+    this.pollFds = new Int32Array(rx.length + 1);
+    this.pollFds[0] = this.d.eventfd;
+    rx.forEach((p, i) => { this.pollFds[i + 1] = p.fd; });
+    this.revents = new Int32Array(rx.length + 1);
+  }
+
+  /** Receive one batch from a port and forward it. Returns the number of frames. */
+  serve(port: LoopPort): number {
+    const { io, stats } = this.d;
+    let n: number;
+    try {
+      n = io.recv(port.fd, port.kind, port.vnet, this.rxBuf, SLOT, MAX_BATCH, this.rxOffs, this.rxLens, this.rxFlags);
+    } catch {
+      stats[port.id * ST_ROW + ST_DROP0 + DROP['tx-error']]++;
+      return 0;
+    }
+    if (n === 0) return 0;
+    stats[this.wk + WK_BATCHES]++;
+    stats[this.wk + WK_FRAMES] += n;
+    this.forward(port, n);
+    return n;
+  }
+
+  /** Decide and send frames [0, n) of the receive buffer, received on `port`. */
+  forward(port: LoopPort, n: number): void {
+    const { stats } = this.d;
+    const row = port.id * ST_ROW;
+    const hdr = port.vnet ? VNET_HDR_LEN : 0;
+    for (let i = 0; i < n; i++) {
+      const p = this.packets[i];
+      p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
+      stats[row + ST_RX_PKTS]++;
+      stats[row + ST_RX_BYTES] += this.rxLens[i] - hdr;
+      this.pipeline.run(p, this.ctx);
+      const out = p.out;
+      if (out >= 0) {
+        const dst = this.byId[out];
+        if (dst === undefined || this.ports.netOf[out] !== p.netId) stats[row + ST_DROP0 + DROP['port-down']]++;
+        else this.enqueue(dst, p.off, p.len);
+      } else if (out === OUT_FLOOD) {
+        const members = this.ports.portsOf(p.netId);
+        let sent = 0;
+        for (let j = 0; j < members.length; j++) {
+          const m = members[j];
+          if (m === port.id) continue;
+          const dst = this.byId[m];
+          if (dst === undefined) continue;
+          this.enqueue(dst, p.off, p.len);
+          sent++;
+        }
+        if (sent === 0) stats[row + ST_DROP0 + DROP['no-egress']]++;
+      } else if (out === OUT_DROP) {
+        stats[row + ST_DROP0 + p.drop]++;
+      }
+    }
+    this.flush();
+  }
+
+  private enqueue(dst: LoopPort, off: number, len: number): void {
+    if (dst.txN === 0) this.dirty.push(dst);
+    dst.txOffs[dst.txN] = off;
+    dst.txLens[dst.txN] = len;
+    dst.txN++;
+  }
+
+  /** Send every pending queue; count what the kernel would not take. */
+  private flush(): void {
+    const { io, stats } = this.d;
+    for (let k = 0; k < this.dirty.length; k++) {
+      const q = this.dirty[k];
+      const row = q.id * ST_ROW;
+      const hdr = q.vnet ? VNET_HDR_LEN : 0;
+      let sent = 0;
+      let reason = DROP['tx-full'];
+      try {
+        sent = io.send(q.fd, q.kind, this.rxBuf, q.txOffs, q.txLens, q.txN);
+      } catch (e) {
+        reason = (e as NodeJS.ErrnoException).code === 'EINVAL' ? DROP['bad-vnet-header'] : DROP['tx-error'];
+      }
+      let bytes = 0;
+      for (let j = 0; j < sent; j++) bytes += q.txLens[j] - hdr;
+      stats[row + ST_TX_PKTS] += sent;
+      stats[row + ST_TX_BYTES] += bytes;
+      if (sent < q.txN) stats[row + ST_DROP0 + reason] += q.txN - sent;
+      q.txN = 0;
+    }
+    this.dirty.length = 0;
+  }
+}

@@ -1,0 +1,46 @@
+// Every message between the main thread and a worker, typed in one place.
+// Main -> worker messages are read synchronously by the worker (receiveMessageOnPort)
+// after the main thread signals the worker's eventfd; the worker answers each with an ack
+// carrying the same seq.
+
+import type { FdbConfig } from '../dataplane/tables/fdb';
+
+export interface WorkerInit {
+  index: number;
+  /** eventfd the main thread signals after posting a message. */
+  eventfd: number;
+  ctrl: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  fdb: SharedArrayBuffer;
+  fdbConfig: FdbConfig;
+  maxPorts: number;
+}
+
+export interface AddPortMsg {
+  type: 'addPort';
+  seq: number;
+  id: number;
+  name: string;
+  fd: number;
+  /** 0 = AF_PACKET, 1 = TAP (workers/io.ts KIND_*). */
+  kind: number;
+  vnet: boolean;
+  netId: number;
+  /** True on the one worker that receives from this port. */
+  rx: boolean;
+}
+
+export interface RemovePortMsg {
+  type: 'removePort';
+  seq: number;
+  id: number;
+}
+
+export type ToWorker = AddPortMsg | RemovePortMsg;
+
+export interface ReadyMsg { type: 'ready'; worker: number }
+export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string }
+export interface StoppedMsg { type: 'stopped'; worker: number }
+export interface FatalMsg { type: 'fatal'; worker: number; message: string }
+
+export type FromWorker = ReadyMsg | AckMsg | StoppedMsg | FatalMsg;

@@ -1,0 +1,36 @@
+// SharedArrayBuffer layouts shared by the main thread and the workers.
+//
+// Control words (Int32Array): STOP is set by the main thread to end every worker loop.
+// Stats: one Float64Array per worker, written only by that worker, summed by the main
+// thread on read. Row per port id: rx/tx packets and bytes, then one counter per drop
+// reason (dataplane/drops.ts), then per-worker loop counters after the last port row.
+
+import { NUM_DROP_REASONS } from '../dataplane/drops';
+
+export const MAX_PORTS = 1024;
+export const MAX_NETS = 4096;
+
+export const CTRL_STOP = 0;
+export const CTRL_WORDS = 4;
+
+export const ST_RX_PKTS = 0;
+export const ST_RX_BYTES = 1;
+export const ST_TX_PKTS = 2;
+export const ST_TX_BYTES = 3;
+export const ST_DROP0 = 4;
+export const ST_ROW = ST_DROP0 + NUM_DROP_REASONS;
+
+// Per-worker counters, after the port rows.
+export const WK_ITERATIONS = 0;   // poll loop iterations
+export const WK_BATCHES = 1;      // receive batches that returned frames
+export const WK_FRAMES = 2;       // frames through the pipeline
+export const WK_BUSY_MS = 3;      // time spent outside poll(), milliseconds
+export const WK_WORDS = 8;
+
+export function statsBytes(maxPorts = MAX_PORTS): number {
+  return (maxPorts * ST_ROW + WK_WORDS) * 8;
+}
+
+export function workerCountersOffset(maxPorts = MAX_PORTS): number {
+  return maxPorts * ST_ROW;
+}

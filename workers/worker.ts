@@ -1,0 +1,31 @@
+// Worker thread entry: attach to the shared tables, tell the main thread we are ready, then
+// run the loop until the STOP word is set. See workers/loop.ts.
+
+import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
+import { loadIo } from './io';
+import { Fdb } from '../dataplane/tables/fdb';
+import { WorkerLoop } from './loop';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const post = (m: FromWorker): void => port.postMessage(m);
+
+try {
+  const loop = new WorkerLoop({
+    io: loadIo(),
+    fdb: new Fdb(init.fdbConfig, init.fdb),
+    ctrl: new Int32Array(init.ctrl),
+    stats: new Float64Array(init.stats),
+    eventfd: init.eventfd,
+    maxPorts: init.maxPorts,
+    worker: init.index,
+    receive: () => receiveMessageOnPort(port)?.message as ToWorker | undefined,
+    reply: post,
+  });
+  post({ type: 'ready', worker: init.index });
+  loop.run();
+  post({ type: 'stopped', worker: init.index });
+} catch (e) {
+  post({ type: 'fatal', worker: init.index, message: (e as Error).stack ?? String(e) });
+}
