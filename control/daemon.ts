@@ -1,0 +1,45 @@
+// `vsw daemon`: start the engine (state, dataplane workers, default network), serve the API
+// on the Unix socket, and stop cleanly on SIGINT/SIGTERM: the API closes, the workers stop,
+// the TAP ports vanish with their fds, the socket file and the state lock are removed.
+// Containers stay (their namespaces are the user's), and are re-attached at the next start.
+
+import type { DaemonOptions } from './types';
+import { VswEngine } from './engine';
+import { startApi } from './api';
+
+export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  const log = (line: string): void => { process.stderr.write(`vsw: ${line}\n`); };
+  const engine = new VswEngine(opts);
+  await engine.start(log);
+  let api: { close(): Promise<void> };
+  try {
+    api = await startApi(engine, opts.socket);
+  } catch (e) {
+    await engine.stop();
+    throw e;
+  }
+  const def = engine.inspectNetwork(engine.info().defaultNetwork);
+  log(`daemon ready (pid ${process.pid}): socket ${opts.socket}, state ${opts.stateDir}, ${opts.workers} worker(s)`);
+  log(`default network '${def.name}': subnet ${def.subnet}, gateway ${def.gateway}, host port ${def.hostPort?.name} ${def.hostPort?.ip}`);
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log(`${sig}: stopping`);
+      void (async () => {
+        try { await api.close(); } catch (e) { log(`closing the API: ${(e as Error).message}`); }
+        try { await engine.stop(); } catch (e) { log(`stopping the dataplane: ${(e as Error).message}`); }
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        log('stopped');
+        resolve();
+      })();
+    };
+    const onInt = (): void => stop('SIGINT');
+    const onTerm = (): void => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}

@@ -1,0 +1,576 @@
+// The daemon's brain: networks, containers and their endpoints, kept in the state dir and
+// fed to the dataplane. Implements the Engine interface the API serves (control/types.ts).
+//
+// Every change is serialised (one at a time, in arrival order) and saved before it is
+// answered, so a crash loses at most the change in flight. On start the engine re-reads the
+// state: networks get their host TAP port back, containers whose namespace still exists are
+// re-attached with the same address and MAC, and containers whose namespace is gone are
+// forgotten (and their leftovers removed).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import type {
+  ContainerCreate, ContainerInfo, ContainerMode, DaemonInfo, DaemonOptions, EndpointInfo, Engine,
+  FdbEntryInfo, NetworkCreate, NetworkInfo, PortInfo, PortStatsInfo,
+} from './types';
+import { ConflictError, InvalidArgumentError, NotFoundError, VswError } from './errors';
+import { StateStore } from './state';
+import * as ipam from './ipam';
+import * as netns from './netns';
+import { DataplaneHost, type PortHandle } from '../workers/host';
+import { MAX_NETS } from '../workers/shared';
+
+const VERSION: string = (() => {
+  try {
+    for (const p of [path.join(__dirname, '..', 'package.json'), path.join(__dirname, '..', '..', 'package.json')]) {
+      if (fs.existsSync(p)) return (JSON.parse(fs.readFileSync(p, 'utf8')) as { version: string }).version;
+    }
+  } catch { /* fall through */ }
+  return '0.0.0';
+})();
+
+const RESERVED_NETWORK_NAMES = new Set(['none', 'host']);
+
+interface NetworkRecord {
+  name: string;
+  id: number;
+  subnet: string;
+  gateway: string;
+  ipRange: string;
+  mtu: number;
+  default: boolean;
+  created: string;
+  tap: string;
+}
+
+interface EndpointRecord {
+  network: string;
+  ip: string;
+  mac: string;
+  hostIf: string;
+  innerIf: string;
+}
+
+interface ContainerRecord {
+  name: string;
+  id: string;
+  mode: ContainerMode;
+  netns: string;
+  sharedWith?: string;
+  endpoints: EndpointRecord[];
+  cmd: string[];
+  detach: boolean;
+  rm: boolean;
+  status: 'created' | 'running' | 'exited';
+  pid?: number;
+  exitCode?: number;
+  created: string;
+}
+
+interface State {
+  networks: NetworkRecord[];
+  containers: ContainerRecord[];
+}
+
+export class VswEngine implements Engine {
+  readonly opts: DaemonOptions;
+  readonly host: DataplaneHost;
+  private readonly store: StateStore<State>;
+  private state: State = { networks: [], containers: [] };
+  /** Dataplane port of each network's TAP and each endpoint: key `net` or `net/container`. */
+  private readonly portOf = new Map<string, PortHandle>();
+  private readonly children = new Map<string, ChildProcess>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private watchTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(opts: DaemonOptions, host?: DataplaneHost) {
+    this.opts = opts;
+    this.store = new StateStore<State>(opts.stateDir);
+    this.host = host ?? new DataplaneHost({
+      workers: opts.workers,
+      fdb: { maxEntries: opts.fdbMax, maxPerPort: opts.fdbMaxPerPort, agingSeconds: opts.fdbAgingSeconds },
+    });
+  }
+
+  // ---------------------------------------------------------------- life cycle
+
+  async start(log: (line: string) => void = () => undefined): Promise<void> {
+    this.store.lock();
+    try {
+      this.state = this.store.load() ?? { networks: [], containers: [] };
+      fs.mkdirSync(this.logDir(), { recursive: true, mode: 0o700 });
+      await this.host.start();
+      for (const n of this.state.networks) await this.attachNetwork(n);
+      if (!this.state.networks.some((n) => n.default)) {
+        const n = await this.newNetwork({ name: this.opts.defaultNetwork, subnet: this.opts.defaultSubnet }, true);
+        log(`created default network ${n.name} (${n.subnet})`);
+      }
+      await this.recoverContainers(log);
+      this.save();
+    } catch (e) {
+      await this.host.stop().catch(() => undefined);
+      this.store.unlock();
+      throw e;
+    }
+    // Detached commands started before a restart are not our children: poll them.
+    this.watchTimer = setInterval(() => void this.serial(() => this.watchOrphans()), 2000);
+    this.watchTimer.unref();
+  }
+
+  /** Stop the dataplane (TAP ports vanish with it); containers stay for the next start. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    await this.queue.catch(() => undefined);
+    await this.host.stop();
+    this.store.unlock();
+  }
+
+  /** Run mutations one at a time, in order. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private save(): void {
+    this.store.save(this.state);
+  }
+
+  private logDir(): string {
+    return path.join(this.store.dir, 'containers');
+  }
+
+  // ---------------------------------------------------------------- networks
+
+  info(): DaemonInfo {
+    return {
+      pid: process.pid, version: VERSION, socket: this.opts.socket, stateDir: this.store.dir,
+      workers: this.opts.workers, defaultNetwork: this.defaultNetwork().name,
+      netnsPath: `/proc/${process.pid}/ns/net`,
+    };
+  }
+
+  private defaultNetwork(): NetworkRecord {
+    const n = this.state.networks.find((x) => x.default);
+    if (!n) throw new VswError('no default network');
+    return n;
+  }
+
+  private network(name: string): NetworkRecord {
+    const n = this.state.networks.find((x) => x.name === name);
+    if (!n) throw new NotFoundError(`network '${name}' not found`);
+    return n;
+  }
+
+  listNetworks(): NetworkInfo[] {
+    return this.state.networks.map((n) => this.networkInfo(n));
+  }
+
+  inspectNetwork(name: string): NetworkInfo {
+    return this.networkInfo(this.network(name));
+  }
+
+  createNetwork(spec: NetworkCreate): Promise<NetworkInfo> {
+    return this.serial(async () => {
+      const n = await this.newNetwork(spec, false);
+      this.save();
+      return this.networkInfo(n);
+    });
+  }
+
+  private async newNetwork(spec: NetworkCreate, isDefault: boolean): Promise<NetworkRecord> {
+    ipam.validName(spec.name, 'network name');
+    if (RESERVED_NETWORK_NAMES.has(spec.name) || spec.name.startsWith('container:')) {
+      throw new InvalidArgumentError(`'${spec.name}' is a reserved network name`);
+    }
+    if (this.state.networks.some((n) => n.name === spec.name)) {
+      throw new ConflictError(`network '${spec.name}' already exists`);
+    }
+    const norm = ipam.normalizeNetwork(spec, {
+      existingSubnets: this.state.networks.map((n) => ({ name: n.name, subnet: n.subnet })),
+      usedPrefixes: await this.foreignPrefixes(),
+    });
+    let id = 0;
+    while (this.state.networks.some((n) => n.id === id)) id++;
+    if (id >= MAX_NETS) throw new ConflictError(`at most ${MAX_NETS} networks`);
+    const rec: NetworkRecord = {
+      name: spec.name, id, ...norm, default: isDefault, created: new Date().toISOString(), tap: `vsw${id}`,
+    };
+    await this.attachNetwork(rec);
+    this.state.networks.push(rec);
+    return rec;
+  }
+
+  /** Prefixes used in the daemon's namespace, minus our own TAP subnets. */
+  private async foreignPrefixes(): Promise<string[]> {
+    const ours = new Set(this.state.networks.map((n) => ipam.parseCidr(n.subnet, 32).text));
+    return (await netns.usedPrefixes()).filter((p) => !ours.has(p));
+  }
+
+  /** Create the network's host TAP port: fixed MAC, the host address, up. */
+  private async attachNetwork(n: NetworkRecord): Promise<void> {
+    if (await netns.linkExists(n.tap)) await netns.deleteLink(n.tap); // left by a crash
+    const port = await this.host.addPort({ name: n.tap, kind: 'tap', netId: n.id });
+    try {
+      const hostIp = ipam.hostPortIp(n.subnet);
+      await netns.disableIpv6(n.tap);
+      await netns.setMac(n.tap, ipam.macFromIp(hostIp));
+      await netns.setMtu(n.tap, n.mtu);
+      await netns.addAddress(n.tap, `${hostIp}/${ipam.parseCidr(n.subnet, 32).prefixLen}`);
+      await netns.linkUp(n.tap);
+    } catch (e) {
+      await this.host.removePort(port.id);
+      throw e;
+    }
+    this.portOf.set(n.name, port);
+  }
+
+  removeNetwork(name: string): Promise<void> {
+    return this.serial(async () => {
+      const n = this.network(name);
+      if (n.default) throw new ConflictError(`'${name}' is the default network and cannot be removed`);
+      const users = this.state.containers.filter((c) => c.endpoints.some((e) => e.network === name));
+      if (users.length > 0) {
+        throw new ConflictError(`network '${name}' has active endpoints (${users.map((c) => c.name).join(', ')}): disconnect or remove them first`);
+      }
+      const port = this.portOf.get(name);
+      if (port) await this.host.removePort(port.id);
+      this.portOf.delete(name);
+      this.host.fdb.flushNet(n.id);
+      this.state.networks = this.state.networks.filter((x) => x !== n);
+      this.save();
+    });
+  }
+
+  private networkInfo(n: NetworkRecord): NetworkInfo {
+    const tap = this.portOf.get(n.name);
+    const hostIp = ipam.hostPortIp(n.subnet);
+    const endpoints: EndpointInfo[] = [];
+    const ports: PortInfo[] = [];
+    if (tap) ports.push(this.portInfo(tap, 'host'));
+    for (const c of this.state.containers) {
+      for (const e of c.endpoints) {
+        if (e.network !== n.name) continue;
+        endpoints.push(this.endpointInfo(c, e));
+        const p = this.portOf.get(`${n.name}/${c.name}`);
+        if (p) ports.push(this.portInfo(p, 'endpoint', c.name));
+      }
+    }
+    return {
+      name: n.name, id: n.id, subnet: n.subnet, gateway: n.gateway, ipRange: n.ipRange, mtu: n.mtu,
+      default: n.default, created: n.created,
+      hostPort: tap ? { name: n.tap, ip: hostIp, mac: ipam.macFromIp(hostIp) } : null,
+      ports, endpoints,
+    };
+  }
+
+  private portInfo(p: PortHandle, role: 'host' | 'endpoint', container?: string): PortInfo {
+    return { id: p.id, name: p.name, kind: p.kind, role, container, vnet: p.vnet, worker: p.worker };
+  }
+
+  private endpointInfo(c: ContainerRecord, e: EndpointRecord): EndpointInfo {
+    const n = this.network(e.network);
+    return {
+      container: c.name, network: e.network, ip: e.ip, prefixLen: ipam.parseCidr(n.subnet, 32).prefixLen,
+      mac: e.mac, hostIf: e.hostIf, portId: this.portOf.get(`${e.network}/${c.name}`)?.id ?? -1,
+    };
+  }
+
+  // ---------------------------------------------------------------- containers
+
+  private container(name: string): ContainerRecord {
+    const c = this.state.containers.find((x) => x.name === name);
+    if (!c) throw new NotFoundError(`container '${name}' not found`);
+    return c;
+  }
+
+  listContainers(): ContainerInfo[] {
+    return this.state.containers.map((c) => this.containerInfo(c));
+  }
+
+  inspectContainer(name: string): ContainerInfo {
+    return this.containerInfo(this.container(name));
+  }
+
+  private containerInfo(c: ContainerRecord): ContainerInfo {
+    return {
+      name: c.name, id: c.id, mode: c.mode, netns: c.netns, sharedWith: c.sharedWith,
+      networks: c.endpoints.map((e) => this.endpointInfo(c, e)), cmd: c.cmd, detach: c.detach, rm: c.rm,
+      status: c.status, pid: c.pid, exitCode: c.exitCode, created: c.created,
+    };
+  }
+
+  createContainer(spec: ContainerCreate): Promise<ContainerInfo> {
+    return this.serial(async () => {
+      ipam.validName(spec.name, 'container name');
+      if (this.state.containers.some((c) => c.name === spec.name)) {
+        throw new ConflictError(`container '${spec.name}' already exists`);
+      }
+      const cmd = spec.cmd ?? [];
+      if (!Array.isArray(cmd) || cmd.some((a) => typeof a !== 'string')) throw new InvalidArgumentError('cmd must be a list of strings');
+      if (spec.detach && cmd.length === 0) throw new InvalidArgumentError('run -d needs a command to run (after --)');
+      const want = spec.network ?? this.defaultNetwork().name;
+      const c: ContainerRecord = {
+        name: spec.name, id: crypto.randomBytes(6).toString('hex'), mode: 'bridge', netns: spec.name,
+        endpoints: [], cmd, detach: !!spec.detach, rm: !!spec.rm, status: 'created', created: new Date().toISOString(),
+      };
+      let net: NetworkRecord | undefined;
+      if (want === 'host') {
+        c.mode = 'host'; c.netns = '';
+      } else if (want === 'none') {
+        c.mode = 'none';
+      } else if (want.startsWith('container:')) {
+        const other = this.container(want.slice('container:'.length));
+        c.mode = 'container'; c.netns = other.netns; c.sharedWith = other.sharedWith ?? other.name;
+      } else {
+        net = this.network(want);
+      }
+      if (spec.ip !== undefined && spec.ip !== '' && !net) {
+        throw new InvalidArgumentError(`--ip needs a network to take the address from (not '${want}')`);
+      }
+      if (c.mode === 'bridge' || c.mode === 'none') {
+        if (netns.netnsExists(c.name)) {
+          throw new ConflictError(`a network namespace named '${c.name}' already exists (not a vsw container): pick another name`);
+        }
+        await netns.createNetns(c.name);
+        try {
+          if (net) c.endpoints.push(await this.attachEndpoint(c, net, spec.ip, true));
+        } catch (e) {
+          await netns.deleteNetns(c.name).catch(() => undefined);
+          throw e;
+        }
+      }
+      this.state.containers.push(c);
+      if (c.detach) {
+        try {
+          this.startDetached(c);
+        } catch (e) {
+          await this.destroy(c, true);
+          throw e;
+        }
+      } else if (cmd.length > 0) {
+        c.status = 'running'; // the CLI runs it in the foreground and reports the exit
+      }
+      this.save();
+      return this.containerInfo(c);
+    });
+  }
+
+  /** Create the veth pair, configure the inner end, and plug the host end into the switch. */
+  private async attachEndpoint(c: ContainerRecord, n: NetworkRecord, ip: string | undefined, first: boolean): Promise<EndpointRecord> {
+    const used = new Map<string, string>();
+    for (const o of this.state.containers) for (const e of o.endpoints) if (e.network === n.name) used.set(e.ip, o.name);
+    const addr = ipam.allocateIp(n, used, ip);
+    const e: EndpointRecord = {
+      network: n.name, ip: addr, mac: ipam.macFromIp(addr),
+      hostIf: netns.hostIfName(`${c.id}/${n.id}`), innerIf: await netns.nextInnerIfName(c.netns),
+    };
+    await netns.createVeth(e.hostIf, c.netns, n.mtu, e.innerIf);
+    try {
+      await this.plugEndpoint(c, n, e, first);
+    } catch (err) {
+      await netns.deleteLink(e.hostIf).catch(() => undefined);
+      throw err;
+    }
+    return e;
+  }
+
+  private async plugEndpoint(c: ContainerRecord, n: NetworkRecord, e: EndpointRecord, defaultRoute: boolean): Promise<void> {
+    await netns.configureEndpoint(c.netns, e.innerIf, {
+      mac: e.mac, ip: e.ip, prefixLen: ipam.parseCidr(n.subnet, 32).prefixLen, gateway: n.gateway, mtu: n.mtu, defaultRoute,
+    });
+    const port = await this.host.addPort({ name: e.hostIf, kind: 'afpacket', netId: n.id });
+    this.portOf.set(`${n.name}/${c.name}`, port);
+  }
+
+  private async unplugEndpoint(c: ContainerRecord, e: EndpointRecord): Promise<void> {
+    const key = `${e.network}/${c.name}`;
+    const port = this.portOf.get(key);
+    if (port) await this.host.removePort(port.id);
+    this.portOf.delete(key);
+    await netns.deleteLink(e.hostIf);
+  }
+
+  connect(network: string, container: string, ip?: string): Promise<EndpointInfo> {
+    return this.serial(async () => {
+      const n = this.network(network);
+      const c = this.container(container);
+      if (c.mode !== 'bridge' && c.mode !== 'none') {
+        throw new ConflictError(`container '${container}' uses ${c.mode === 'host' ? 'the host network' : `the network namespace of '${c.sharedWith}'`} and cannot be connected to a network`);
+      }
+      if (c.endpoints.some((e) => e.network === network)) {
+        throw new ConflictError(`container '${container}' is already connected to network '${network}'`);
+      }
+      const e = await this.attachEndpoint(c, n, ip, c.endpoints.length === 0);
+      c.endpoints.push(e);
+      if (c.mode === 'none') c.mode = 'bridge';
+      this.save();
+      return this.endpointInfo(c, e);
+    });
+  }
+
+  disconnect(network: string, container: string): Promise<void> {
+    return this.serial(async () => {
+      this.network(network);
+      const c = this.container(container);
+      const e = c.endpoints.find((x) => x.network === network);
+      if (!e) throw new NotFoundError(`container '${container}' is not connected to network '${network}'`);
+      await this.unplugEndpoint(c, e);
+      c.endpoints = c.endpoints.filter((x) => x !== e);
+      this.save();
+    });
+  }
+
+  containerExited(name: string, code: number): Promise<void> {
+    return this.serial(async () => {
+      const c = this.container(name);
+      c.status = 'exited';
+      c.exitCode = code;
+      c.pid = undefined;
+      this.save();
+    });
+  }
+
+  removeContainer(name: string, force: boolean): Promise<void> {
+    return this.serial(async () => {
+      const c = this.container(name);
+      const sharers = this.state.containers.filter((x) => x.sharedWith === name);
+      if (sharers.length > 0) {
+        throw new ConflictError(`containers ${sharers.map((x) => x.name).join(', ')} share the network namespace of '${name}': remove them first`);
+      }
+      if (!force) {
+        const pids = c.pid !== undefined && netns.pidAlive(c.pid) ? [c.pid]
+          : (c.mode === 'bridge' || c.mode === 'none') && netns.netnsExists(c.netns) ? await netns.netnsPids(c.netns).catch(() => []) : [];
+        if (pids.length > 0) {
+          throw new ConflictError(`container '${name}' is running (pid ${pids.join(', ')}): stop it, or use rm -f`);
+        }
+      }
+      await this.destroy(c, true);
+      this.save();
+    });
+  }
+
+  /** Kill what runs in the container, unplug it, delete its namespace, forget it. */
+  private async destroy(c: ContainerRecord, killAll: boolean): Promise<void> {
+    if (c.pid !== undefined && netns.pidAlive(c.pid)) {
+      try { process.kill(-c.pid, 'SIGKILL'); } catch { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } }
+    }
+    this.children.delete(c.name);
+    if (killAll && (c.mode === 'bridge' || c.mode === 'none') && netns.netnsExists(c.netns)) {
+      for (const pid of await netns.netnsPids(c.netns).catch(() => [])) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+    }
+    for (const e of c.endpoints) await this.unplugEndpoint(c, e);
+    if (c.mode === 'bridge' || c.mode === 'none') await netns.deleteNetns(c.netns);
+    fs.rmSync(path.join(this.logDir(), `${c.name}.log`), { force: true });
+    this.state.containers = this.state.containers.filter((x) => x !== c);
+  }
+
+  private startDetached(c: ContainerRecord): void {
+    const log = path.join(this.logDir(), `${c.name}.log`);
+    const { pid, child } = netns.spawnInNetns(c.mode === 'host' ? null : c.netns, c.cmd, log);
+    c.pid = pid;
+    c.status = 'running';
+    this.children.set(c.name, child);
+    child.on('exit', (code, signal) => {
+      void this.serial(async () => {
+        if (this.children.get(c.name) !== child) return;
+        this.children.delete(c.name);
+        c.status = 'exited';
+        c.exitCode = code ?? 128 + (signal ? (signalNumber(signal) ?? 0) : 0);
+        c.pid = undefined;
+        if (c.rm && this.state.containers.includes(c)) await this.destroy(c, true);
+        if (!this.stopping) this.save();
+      });
+    });
+  }
+
+  /** Detached commands from before a restart: mark them exited when their pid is gone. */
+  private async watchOrphans(): Promise<void> {
+    let changed = false;
+    for (const c of this.state.containers) {
+      if (c.status !== 'running' || !c.detach || c.pid === undefined || this.children.has(c.name)) continue;
+      if (!netns.pidAlive(c.pid)) {
+        c.status = 'exited'; c.pid = undefined; changed = true;
+        if (c.rm) await this.destroy(c, true);
+      }
+    }
+    if (changed && !this.stopping) this.save();
+  }
+
+  /** After a restart: re-attach containers whose namespace exists, forget the others. */
+  private async recoverContainers(log: (line: string) => void): Promise<void> {
+    const keep: ContainerRecord[] = [];
+    const byName = new Map(this.state.containers.map((c) => [c.name, c]));
+    for (const c of this.state.containers) {
+      const owner = c.mode === 'container' ? byName.get(c.sharedWith ?? '') : c;
+      const alive = c.mode === 'host' || (owner !== undefined && (owner.mode === 'host' || netns.netnsExists(owner.netns)));
+      if (!alive) {
+        log(`container ${c.name}: its network namespace is gone; removing it`);
+        for (const e of c.endpoints) await netns.deleteLink(e.hostIf).catch(() => undefined);
+        continue;
+      }
+      for (const e of c.endpoints) {
+        const n = this.state.networks.find((x) => x.name === e.network);
+        if (!n) continue;
+        if (!(await netns.linkExists(e.hostIf))) {
+          // The pair is gone (someone deleted it): make a new one with the same address and MAC.
+          await netns.deleteLink(e.innerIf, c.netns).catch(() => undefined);
+          await netns.createVeth(e.hostIf, c.netns, n.mtu, e.innerIf);
+        }
+        await this.plugEndpoint(c, n, e, e === c.endpoints[0]);
+      }
+      if (c.status === 'running' && c.pid !== undefined && !netns.pidAlive(c.pid)) { c.status = 'exited'; c.pid = undefined; }
+      if (c.status === 'running' && !c.detach) { c.status = 'exited'; } // its CLI went with the old daemon's answer
+      keep.push(c);
+      log(`container ${c.name}: re-attached`);
+    }
+    this.state.containers = keep.filter((c) => c.mode !== 'container' || keep.some((o) => o.name === c.sharedWith));
+  }
+
+  // ---------------------------------------------------------------- observation
+
+  private portNames(): Map<number, { port: string; network: string; container?: string }> {
+    const m = new Map<number, { port: string; network: string; container?: string }>();
+    for (const [key, p] of this.portOf) {
+      const [network, container] = key.split('/');
+      m.set(p.id, { port: p.name, network, container });
+    }
+    return m;
+  }
+
+  fdb(network?: string): FdbEntryInfo[] {
+    const nets = new Map(this.state.networks.map((n) => [n.id, n.name]));
+    if (network !== undefined) this.network(network);
+    const names = this.portNames();
+    const now = this.host.now();
+    return this.host.fdbEntries()
+      .filter((e) => network === undefined || nets.get(e.net) === network)
+      .map((e) => ({
+        network: nets.get(e.net) ?? `#${e.net}`, mac: e.mac, vlan: e.vlan,
+        port: names.get(e.port)?.port ?? `#${e.port}`, portId: e.port, container: names.get(e.port)?.container,
+        ageSeconds: Math.max(0, now - e.lastSeen),
+      }))
+      .sort((a, b) => a.network.localeCompare(b.network) || a.port.localeCompare(b.port) || a.mac.localeCompare(b.mac));
+  }
+
+  stats(): PortStatsInfo[] {
+    const names = this.portNames();
+    return this.host.ports().map((p) => {
+      const n = names.get(p.id);
+      const c = this.host.portCounters(p.id);
+      return { id: p.id, name: p.name, network: n?.network ?? '', container: n?.container, ...c };
+    }).sort((a, b) => a.id - b.id);
+  }
+}
+
+function signalNumber(sig: NodeJS.Signals): number | undefined {
+  const n = (require('node:os') as typeof import('node:os')).constants.signals[sig];
+  return typeof n === 'number' ? n : undefined;
+}
