@@ -10,10 +10,11 @@ export const DROP_REASONS = [
   'no-such-network',   // the ingress port belongs to no network (unknown or being removed)
   'reflected',         // destination learned on the ingress port
   'no-egress',         // flood with no other port in the network
-  'tx-full',           // the egress socket/queue was full (EAGAIN/ENOBUFS)
-  'tx-error',          // the egress interface vanished or failed
+  'tx-refused',        // the egress socket did not take it: full (EAGAIN/ENOBUFS), refused
+                       // by the kernel (EINVAL/EMSGSIZE, e.g. over the MTU), or link gone
+  'tx-error',          // sending failed outright (the egress fd is broken)
+  'rx-error',          // receiving failed (the ingress interface vanished): port left idle
   'port-down',         // egress port is being removed
-  'bad-vnet-header',   // the kernel refused the frame's virtio-net header on transmit (EINVAL)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

@@ -144,7 +144,11 @@ export class WorkerLoop {
     try {
       n = io.recv(port.fd, port.kind, port.vnet, this.rxBuf, SLOT, MAX_BATCH, this.rxOffs, this.rxLens, this.rxFlags);
     } catch {
-      stats[port.id * ST_ROW + ST_DROP0 + DROP['tx-error']]++;
+      // The interface is gone (e.g. a TAP deleted under us): stop polling it, or its
+      // POLLERR would spin this loop. The control plane removes the port.
+      stats[port.id * ST_ROW + ST_DROP0 + DROP['rx-error']]++;
+      port.rx = false;
+      this.rebuildPollSet();
       return 0;
     }
     if (n === 0) return 0;
@@ -204,11 +208,11 @@ export class WorkerLoop {
       const row = q.id * ST_ROW;
       const hdr = q.vnet ? VNET_HDR_LEN : 0;
       let sent = 0;
-      let reason = DROP['tx-full'];
+      let reason = DROP['tx-refused'];
       try {
         sent = io.send(q.fd, q.kind, this.rxBuf, q.txOffs, q.txLens, q.txN);
-      } catch (e) {
-        reason = (e as NodeJS.ErrnoException).code === 'EINVAL' ? DROP['bad-vnet-header'] : DROP['tx-error'];
+      } catch {
+        reason = DROP['tx-error'];
       }
       let bytes = 0;
       for (let j = 0; j < sent; j++) bytes += q.txLens[j] - hdr;
