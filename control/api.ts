@@ -1,0 +1,414 @@
+// The daemon's HTTP/JSON API on a Unix socket: routes -> Engine (see docs/DESIGN.md,
+// "API routes"). A bad request never crashes the daemon: every failure becomes an error
+// answer { error: { code, message } } with the VswError's status (500 for anything else).
+
+import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
+import * as path from 'path';
+import { ConflictError, InvalidArgumentError, NotFoundError, SystemError, VswError } from './errors';
+import type { ContainerCreate, Engine, NetworkCreate } from './types';
+
+/** Largest request body accepted (413 beyond). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ApiServer {
+  /** Stop accepting, finish (or after a grace period cut) open requests, remove the socket. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Socket setup
+
+export async function startApi(engine: Engine, socketPath: string): Promise<ApiServer> {
+  const dir = path.dirname(socketPath);
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new SystemError(`cannot create the API socket directory ${dir}: ${(e as Error).message}`);
+  }
+  await removeStaleSocket(socketPath);
+
+  const server = http.createServer((req, res) => {
+    handle(engine, req, res).catch((e) => {
+      // handle() answers every error itself; this is the last line of defence.
+      logInternal(req, e);
+      try { res.destroy(); } catch { /* ignore */ }
+    });
+  });
+  server.on('clientError', (err, socket) => {
+    // Malformed HTTP: answer 400 if we still can; never let it reach 'error'.
+    if (socket.writable && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') {
+      const body = JSON.stringify({ error: { code: 'E_INVALID_ARGUMENT', message: 'malformed HTTP request' } });
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    } else {
+      socket.destroy();
+    }
+  });
+
+  await listen(server, socketPath);
+  let ino: number | undefined;
+  try {
+    fs.chmodSync(socketPath, 0o600);
+    ino = fs.statSync(socketPath).ino;
+  } catch (e) {
+    await new Promise<void>((r) => server.close(() => r()));
+    throw new SystemError(`cannot secure the API socket ${socketPath}: ${(e as Error).message}`);
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        const grace = setTimeout(() => server.closeAllConnections(), 2000);
+        grace.unref();
+        server.close(() => {
+          clearTimeout(grace);
+          // Remove the socket file only if it is still ours (not replaced by another daemon).
+          try {
+            if (ino !== undefined && fs.statSync(socketPath).ino === ino) fs.unlinkSync(socketPath);
+          } catch { /* already gone */ }
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function listen(server: http.Server, socketPath: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => {
+      reject(e.code === 'EADDRINUSE'
+        ? new ConflictError(`the API socket ${socketPath} is already in use`)
+        : new SystemError(`cannot listen on the API socket ${socketPath}: ${e.message}`));
+    };
+    server.once('error', onError);
+    // The socket is created by bind() inside listen(): a restrictive umask closes the window
+    // before the chmod below (umask cannot be changed in worker threads: then rely on chmod).
+    let oldMask: number | undefined;
+    try { oldMask = process.umask(0o177); } catch { /* worker thread */ }
+    try {
+      server.listen(socketPath, () => {
+        server.off('error', onError);
+        server.on('error', (e) => console.error(`vsw api: server error: ${e.message}`));
+        resolve();
+      });
+    } finally {
+      if (oldMask !== undefined) process.umask(oldMask);
+    }
+  });
+}
+
+/** A socket file left by a daemon that died is removed; a live one is a conflict. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new SystemError(`cannot check the API socket ${socketPath}: ${(e as Error).message}`);
+  }
+  if (!st.isSocket()) {
+    throw new ConflictError(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = net.connect(socketPath);
+    const done = (v: boolean): void => { s.destroy(); resolve(v); };
+    s.setTimeout(1000, () => done(true)); // something holds it but is slow: treat as alive
+    s.once('connect', () => done(true));
+    s.once('error', (e: NodeJS.ErrnoException) => done(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT'));
+  });
+  if (alive) throw new ConflictError(`a vsw daemon is already listening on ${socketPath}`);
+  try {
+    fs.unlinkSync(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new SystemError(`cannot remove the stale API socket ${socketPath}: ${(e as Error).message}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+/** Protocol-level errors without a class of their own in errors.ts (405, 413). */
+class HttpError extends VswError {
+  allow?: string;
+}
+
+function methodNotAllowed(method: string, pathname: string, allowed: string[]): VswError {
+  const e = new HttpError(`${method} is not allowed on ${pathname} (allowed: ${allowed.join(', ')})`, 'E_INVALID_ARGUMENT', 405);
+  e.allow = allowed.join(', ');
+  return e;
+}
+
+async function handle(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const method = req.method ?? 'GET';
+  let pathname = '?';
+  try {
+    const url = new URL(req.url ?? '/', 'http://vsw');
+    pathname = url.pathname;
+    const segs = splitPath(pathname);
+    const body = await readBody(req);
+    const route = (allowed: string[]): void => {
+      if (!allowed.includes(method)) throw methodNotAllowed(method, pathname, allowed);
+    };
+    const json = (): Record<string, unknown> => parseJsonObject(body);
+
+    const [a, name, action, ...rest] = segs;
+    if (rest.length > 0) throw notFound(pathname);
+
+    if (a === 'info' && segs.length === 1) {
+      route(['GET']);
+      return send(res, 200, engine.info());
+    }
+
+    if (a === 'networks') {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.listNetworks());
+        return send(res, 201, await engine.createNetwork(networkCreate(json())));
+      }
+      if (segs.length === 2) {
+        route(['GET', 'DELETE']);
+        if (method === 'GET') return send(res, 200, engine.inspectNetwork(name));
+        await engine.removeNetwork(name);
+        return send(res, 204);
+      }
+      if (action === 'connect') {
+        route(['POST']);
+        const b = json();
+        checkFields(b, ['container', 'ip']);
+        const container = reqString(b, 'container');
+        return send(res, 200, await engine.connect(name, container, optString(b, 'ip')));
+      }
+      if (action === 'disconnect') {
+        route(['POST']);
+        const b = json();
+        checkFields(b, ['container']);
+        await engine.disconnect(name, reqString(b, 'container'));
+        return send(res, 204);
+      }
+      throw notFound(pathname);
+    }
+
+    if (a === 'containers') {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.listContainers());
+        return send(res, 201, await engine.createContainer(containerCreate(json())));
+      }
+      if (segs.length === 2) {
+        route(['GET', 'DELETE']);
+        if (method === 'GET') return send(res, 200, engine.inspectContainer(name));
+        await engine.removeContainer(name, flag(url.searchParams.get('force'), 'force'));
+        return send(res, 204);
+      }
+      if (action === 'exited') {
+        route(['POST']);
+        const b = json();
+        checkFields(b, ['code']);
+        const code = b.code;
+        if (typeof code !== 'number' || !Number.isInteger(code) || code < 0 || code > 255) {
+          throw new InvalidArgumentError("field 'code' must be an integer from 0 to 255");
+        }
+        await engine.containerExited(name, code);
+        return send(res, 204);
+      }
+      throw notFound(pathname);
+    }
+
+    if (a === 'fdb' && segs.length === 1) {
+      route(['GET']);
+      const netName = url.searchParams.get('net');
+      return send(res, 200, engine.fdb(netName ? netName : undefined));
+    }
+
+    if (a === 'stats' && segs.length === 1) {
+      route(['GET']);
+      return send(res, 200, engine.stats());
+    }
+
+    throw notFound(pathname);
+  } catch (e) {
+    sendError(req, res, method, pathname, e);
+  }
+}
+
+function notFound(pathname: string): VswError {
+  return new NotFoundError(`no such API route: ${pathname}`);
+}
+
+/** '/networks/my%20net/connect' -> ['networks', 'my net', 'connect'] (one trailing '/' allowed). */
+function splitPath(pathname: string): string[] {
+  let p = pathname;
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  if (p === '/' || p === '') return [];
+  const segs = p.slice(1).split('/');
+  return segs.map((s) => {
+    if (s === '') throw notFound(pathname);
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw new InvalidArgumentError(`malformed URL encoding in ${pathname}`);
+    }
+  });
+}
+
+/** The whole body as a string (max MAX_BODY_BYTES; beyond: drain it, then 413). */
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) tooLarge = true;
+      if (!tooLarge) chunks.push(c);
+    });
+    req.on('end', () => {
+      if (tooLarge) {
+        reject(new HttpError(`request body too large (max ${MAX_BODY_BYTES} bytes)`, 'E_INVALID_ARGUMENT', 413));
+      } else {
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new InvalidArgumentError(`request body is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new InvalidArgumentError('request body must be a JSON object');
+  }
+  return v as Record<string, unknown>;
+}
+
+function checkFields(b: Record<string, unknown>, known: string[]): void {
+  for (const k of Object.keys(b)) {
+    if (!known.includes(k)) throw new InvalidArgumentError(`unknown field '${k}' (expected: ${known.join(', ')})`);
+  }
+}
+
+function reqString(b: Record<string, unknown>, field: string): string {
+  const v = b[field];
+  if (v === undefined || v === null) throw new InvalidArgumentError(`field '${field}' is required`);
+  if (typeof v !== 'string') throw new InvalidArgumentError(`field '${field}' must be a string`);
+  if (v === '') throw new InvalidArgumentError(`field '${field}' must not be empty`);
+  return v;
+}
+
+function optString(b: Record<string, unknown>, field: string): string | undefined {
+  const v = b[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new InvalidArgumentError(`field '${field}' must be a string`);
+  return v;
+}
+
+function optBool(b: Record<string, unknown>, field: string): boolean | undefined {
+  const v = b[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`field '${field}' must be a boolean`);
+  return v;
+}
+
+function optInt(b: Record<string, unknown>, field: string): number | undefined {
+  const v = b[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new InvalidArgumentError(`field '${field}' must be an integer`);
+  return v;
+}
+
+function optStringArray(b: Record<string, unknown>, field: string): string[] | undefined {
+  const v = b[field];
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+    throw new InvalidArgumentError(`field '${field}' must be an array of strings`);
+  }
+  return v as string[];
+}
+
+/** Drop absent optional fields so the engine sees exactly what the client sent. */
+function compact<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+function networkCreate(b: Record<string, unknown>): NetworkCreate {
+  checkFields(b, ['name', 'subnet', 'gateway', 'ipRange', 'mtu']);
+  return compact<NetworkCreate>({
+    name: reqString(b, 'name'),
+    subnet: optString(b, 'subnet'),
+    gateway: optString(b, 'gateway'),
+    ipRange: optString(b, 'ipRange'),
+    mtu: optInt(b, 'mtu'),
+  });
+}
+
+function containerCreate(b: Record<string, unknown>): ContainerCreate {
+  checkFields(b, ['name', 'network', 'ip', 'cmd', 'detach', 'rm']);
+  return compact<ContainerCreate>({
+    name: reqString(b, 'name'),
+    network: optString(b, 'network'),
+    ip: optString(b, 'ip'),
+    cmd: optStringArray(b, 'cmd'),
+    detach: optBool(b, 'detach'),
+    rm: optBool(b, 'rm'),
+  });
+}
+
+/** Query flag: absent/''/0/false/no -> false; 1/true/yes -> true. */
+function flag(v: string | null, name: string): boolean {
+  if (v === null) return false;
+  const s = v.toLowerCase();
+  if (s === '' || s === '0' || s === 'false' || s === 'no') return false;
+  if (s === '1' || s === 'true' || s === 'yes') return true;
+  throw new InvalidArgumentError(`query parameter '${name}' must be 1 or 0`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Answers
+
+function send(res: http.ServerResponse, status: number, data?: unknown): void {
+  if (res.headersSent) return;
+  if (status === 204 || data === undefined) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  const body = Buffer.from(JSON.stringify(data));
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+  res.end(body);
+}
+
+function sendError(req: http.IncomingMessage, res: http.ServerResponse, method: string, pathname: string, e: unknown): void {
+  let err: VswError;
+  if (e instanceof VswError) {
+    err = e;
+  } else {
+    logInternal(req, e, `${method} ${pathname}`);
+    err = new VswError(e instanceof Error ? e.message : String(e), 'E_INTERNAL', 500);
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (err instanceof HttpError && err.allow) res.setHeader('Allow', err.allow);
+  // After a 413 the client may still be sending: close the connection once answered.
+  if (err.status === 413) res.setHeader('Connection', 'close');
+  send(res, err.status, { error: { code: err.code, message: err.message } });
+}
+
+function logInternal(req: http.IncomingMessage, e: unknown, what = `${req.method} ${req.url}`): void {
+  const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  console.error(`vsw api: internal error on ${what}: ${detail}`);
+}

@@ -1,0 +1,355 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES, startApi, type ApiServer } from '../../control/api';
+import { Client } from '../../control/client';
+import { VswError } from '../../control/errors';
+import type { ContainerInfo, DaemonInfo, EndpointInfo, FdbEntryInfo, NetworkInfo, PortStatsInfo } from '../../control/types';
+import { FakeEngine } from '../fixtures/fake-engine';
+
+let tmp: string;
+beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vsw-api-')); });
+afterAll(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+/** A raw request, for what the Client never sends (bad JSON, wrong methods, huge bodies). */
+function raw(sock: string, method: string, p: string, body?: string | Buffer, headers: http.OutgoingHttpHeaders = {}):
+Promise<{ status: number; headers: http.IncomingHttpHeaders; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock, method, path: p, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, json: text ? JSON.parse(text) : undefined });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function rejection(p: Promise<unknown>): Promise<VswError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(VswError);
+    return e as VswError;
+  }
+  throw new Error('expected the request to fail');
+}
+
+describe('API over a Unix socket', () => {
+  let engine: FakeEngine;
+  let api: ApiServer;
+  let sock: string;
+  let client: Client;
+  let n = 0;
+
+  beforeEach(async () => {
+    engine = new FakeEngine();
+    sock = path.join(tmp, `run${n++}`, 'vsw.sock');
+    api = await startApi(engine, sock);
+    client = new Client(sock);
+  });
+  afterEach(async () => { await api.close(); });
+
+  it('creates the directory 0700 and the socket 0600', () => {
+    expect(fs.statSync(path.dirname(sock)).mode & 0o777).toBe(0o700);
+    const st = fs.statSync(sock);
+    expect(st.isSocket()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600);
+  });
+
+  it('GET /info', async () => {
+    const info = await client.get<DaemonInfo>('/info');
+    expect(info.defaultNetwork).toBe('bridge');
+    expect(info.netnsPath).toMatch(/^\/proc\/\d+\/ns\/net$/);
+  });
+
+  it('networks: create (201), list, inspect, remove (204)', async () => {
+    const created = await raw(sock, 'POST', '/networks', JSON.stringify({ name: 'n1', subnet: '10.9.0.0/24', mtu: 9000 }),
+      { 'Content-Type': 'application/json' });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ name: 'n1', subnet: '10.9.0.0/24', gateway: '10.9.0.1', mtu: 9000, default: false });
+
+    const n2 = await client.post<NetworkInfo>('/networks', { name: 'n2', gateway: '172.18.0.254', ipRange: '172.18.1.0/24' });
+    expect(n2).toMatchObject({ subnet: '172.18.0.0/16', gateway: '172.18.0.254', ipRange: '172.18.1.0/24', mtu: 1500 });
+    expect(engine.calls).toContainEqual(['createNetwork', { name: 'n2', gateway: '172.18.0.254', ipRange: '172.18.1.0/24' }]);
+
+    const list = await client.get<NetworkInfo[]>('/networks');
+    expect(list.map((x) => x.name)).toEqual(['bridge', 'n1', 'n2']);
+    expect((await client.get<NetworkInfo>('/networks/n1')).subnet).toBe('10.9.0.0/24');
+
+    const del = await raw(sock, 'DELETE', '/networks/n1');
+    expect(del.status).toBe(204);
+    expect(del.json).toBeUndefined();
+    await client.del('/networks/n2');
+    expect((await client.get<NetworkInfo[]>('/networks')).map((x) => x.name)).toEqual(['bridge']);
+  });
+
+  it('URL-decodes names', async () => {
+    await client.post('/networks', { name: 'a.b_c-1' });
+    await client.get<NetworkInfo>(`/networks/${encodeURIComponent('a.b_c-1')}`);
+    await client.get<NetworkInfo>('/networks/a%2eb_c-1');
+    expect(engine.calls.filter((c) => c[0] === 'inspectNetwork')).toEqual([
+      ['inspectNetwork', 'a.b_c-1'], ['inspectNetwork', 'a.b_c-1'],
+    ]);
+    const e = await rejection(client.get('/networks/%E0%A4%A'));
+    expect(e.status).toBe(400);
+    expect(e.code).toBe('E_INVALID_ARGUMENT');
+  });
+
+  it('engine errors keep their status and code', async () => {
+    await client.post('/networks', { name: 'n1', subnet: '10.1.0.0/16' });
+    let e = await rejection(client.post('/networks', { name: 'n1' }));
+    expect([e.status, e.code]).toEqual([409, 'E_CONFLICT']);
+    e = await rejection(client.post('/networks', { name: 'n3', subnet: '10.1.2.0/24' }));
+    expect([e.status, e.code]).toEqual([409, 'E_CONFLICT']);
+    expect(e.message).toMatch(/overlaps/);
+    e = await rejection(client.post('/networks', { name: 'n4', subnet: '10.1.2.0/33' }));
+    expect([e.status, e.code]).toEqual([400, 'E_INVALID_ARGUMENT']);
+    e = await rejection(client.get('/networks/nope'));
+    expect([e.status, e.code, e.message]).toEqual([404, 'E_NOT_FOUND', 'no such network: nope']);
+    e = await rejection(client.del('/containers/nope'));
+    expect([e.status, e.code]).toEqual([404, 'E_NOT_FOUND']);
+  });
+
+  it('other errors become 500 E_INTERNAL with the message, and the server survives', async () => {
+    const logged: string[] = [];
+    const orig = console.error;
+    console.error = (...a: unknown[]) => { logged.push(a.join(' ')); };
+    try {
+      engine.failNext = new TypeError('kaboom');
+      const e = await rejection(client.get('/networks'));
+      expect([e.status, e.code, e.message]).toEqual([500, 'E_INTERNAL', 'kaboom']);
+      engine.failNext = 'a string';
+      const e2 = await rejection(client.get('/stats'));
+      expect([e2.status, e2.code]).toEqual([500, 'E_INTERNAL']);
+    } finally {
+      console.error = orig;
+    }
+    expect(logged.join('\n')).toMatch(/GET \/networks.*kaboom/);
+    expect((await client.get<NetworkInfo[]>('/networks')).length).toBe(1);
+  });
+
+  it('containers: create, list, inspect, exited, remove', async () => {
+    const r = await raw(sock, 'POST', '/containers', JSON.stringify({ name: 'c1', cmd: ['sleep', '9'], detach: true }));
+    expect(r.status).toBe(201);
+    const c1 = r.json as ContainerInfo;
+    expect(c1).toMatchObject({ name: 'c1', mode: 'bridge', netns: 'c1', status: 'running', cmd: ['sleep', '9'] });
+    expect(c1.networks[0]).toMatchObject({ network: 'bridge', ip: '172.17.0.2', prefixLen: 16 });
+
+    const c2 = await client.post<ContainerInfo>('/containers', { name: 'c2', network: 'host', rm: false, detach: false });
+    expect(c2).toMatchObject({ mode: 'host', netns: '' });
+    expect(engine.calls).toContainEqual(['createContainer', { name: 'c2', network: 'host', rm: false, detach: false }]);
+
+    expect((await client.get<ContainerInfo[]>('/containers')).map((c) => c.name)).toEqual(['c1', 'c2']);
+    expect((await client.get<ContainerInfo>('/containers/c1')).id).toBe(c1.id);
+
+    const ex = await raw(sock, 'POST', '/containers/c2/exited', JSON.stringify({ code: 3 }));
+    expect(ex.status).toBe(204);
+    expect(await client.get<ContainerInfo>('/containers/c2')).toMatchObject({ status: 'exited', exitCode: 3 });
+
+    // running: refused without force, removed with ?force=1
+    const e = await rejection(client.del('/containers/c1'));
+    expect(e.code).toBe('E_CONFLICT');
+    await client.del('/containers/c1?force=1');
+    expect(engine.calls).toContainEqual(['removeContainer', 'c1', false]);
+    expect(engine.calls).toContainEqual(['removeContainer', 'c1', true]);
+    await client.del('/containers/c2');
+    expect(await client.get<ContainerInfo[]>('/containers')).toEqual([]);
+  });
+
+  it('connect (EndpointInfo) and disconnect (204)', async () => {
+    await client.post('/networks', { name: 'n1', subnet: '10.5.0.0/24' });
+    await client.post('/containers', { name: 'c1', network: 'none' });
+    const ep = await client.post<EndpointInfo>('/networks/n1/connect', { container: 'c1', ip: '10.5.0.77' });
+    expect(ep).toMatchObject({ container: 'c1', network: 'n1', ip: '10.5.0.77', prefixLen: 24 });
+    const inspected = await client.get<NetworkInfo>('/networks/n1');
+    expect(inspected.endpoints.map((x) => x.ip)).toEqual(['10.5.0.77']);
+    const busy = await rejection(client.del('/networks/n1'));
+    expect(busy.code).toBe('E_CONFLICT');
+    const outside = await rejection(client.post('/networks/n1/connect', { container: 'c1', ip: '10.6.0.1' }));
+    expect(outside.code).toMatch(/E_(CONFLICT|INVALID_ARGUMENT)/);
+    const r = await raw(sock, 'POST', '/networks/n1/disconnect', JSON.stringify({ container: 'c1' }));
+    expect(r.status).toBe(204);
+    await client.del('/networks/n1');
+  });
+
+  it('GET /fdb (optionally ?net=NAME) and GET /stats', async () => {
+    await client.post('/networks', { name: 'n1' });
+    const entries: FdbEntryInfo[] = [
+      { network: 'bridge', mac: '02:42:ac:11:00:02', vlan: 0, port: 'vsw00000001', portId: 1, container: 'c1', ageSeconds: 3 },
+      { network: 'n1', mac: '02:42:ac:12:00:02', vlan: 0, port: 'vsw00000002', portId: 2, ageSeconds: 7 },
+    ];
+    engine.fdbEntries = entries;
+    expect(await client.get<FdbEntryInfo[]>('/fdb')).toEqual(entries);
+    expect(await client.get<FdbEntryInfo[]>('/fdb?net=n1')).toEqual([entries[1]]);
+    expect(engine.calls).toContainEqual(['fdb', undefined]);
+    expect(engine.calls).toContainEqual(['fdb', 'n1']);
+    expect((await rejection(client.get('/fdb?net=zz'))).code).toBe('E_NOT_FOUND');
+
+    const stats: PortStatsInfo[] = [{ id: 1, name: 'vsw00000001', network: 'bridge', rxPackets: 1, rxBytes: 60, txPackets: 2, txBytes: 120, drops: { fdb_full: 1 } }];
+    engine.portStats = stats;
+    expect(await client.get<PortStatsInfo[]>('/stats')).toEqual(stats);
+  });
+
+  it('invalid JSON and non-object bodies are 400 E_INVALID_ARGUMENT', async () => {
+    let r = await raw(sock, 'POST', '/networks', '{"name": ');
+    expect(r.status).toBe(400);
+    expect(r.json.error.code).toBe('E_INVALID_ARGUMENT');
+    expect(r.json.error.message).toMatch(/not valid JSON/);
+    r = await raw(sock, 'POST', '/networks', '[1,2]');
+    expect([r.status, r.json.error.code]).toEqual([400, 'E_INVALID_ARGUMENT']);
+    r = await raw(sock, 'POST', '/containers', 'null');
+    expect(r.status).toBe(400);
+  });
+
+  it('wrong field types are 400 naming the field', async () => {
+    const cases: Array<[string, unknown, RegExp]> = [
+      ['/networks', { name: 5 }, /'name' must be a string/],
+      ['/networks', {}, /'name' is required/],
+      ['/networks', { name: 'x', mtu: 1500.5 }, /'mtu' must be an integer/],
+      ['/networks', { name: 'x', mtu: '1500' }, /'mtu' must be an integer/],
+      ['/networks', { name: 'x', subnet: ['10.0.0.0/8'] }, /'subnet' must be a string/],
+      ['/networks', { name: 'x', bogus: 1 }, /unknown field 'bogus'/],
+      ['/containers', { name: 'c', cmd: 'sleep 1' }, /'cmd' must be an array of strings/],
+      ['/containers', { name: 'c', cmd: ['sleep', 1] }, /'cmd' must be an array of strings/],
+      ['/containers', { name: 'c', detach: 'yes' }, /'detach' must be a boolean/],
+      ['/containers', { name: 'c', rm: 1 }, /'rm' must be a boolean/],
+      ['/containers', { name: 'c', network: 7 }, /'network' must be a string/],
+      ['/networks/bridge/connect', { container: 1 }, /'container' must be a string/],
+      ['/networks/bridge/connect', { container: 'c', ip: 10 }, /'ip' must be a string/],
+      ['/networks/bridge/disconnect', {}, /'container' is required/],
+    ];
+    for (const [p, body, re] of cases) {
+      const e = await rejection(client.post(p, body));
+      expect([p, e.status, e.code]).toEqual([p, 400, 'E_INVALID_ARGUMENT']);
+      expect(e.message).toMatch(re);
+    }
+    await client.post('/containers', { name: 'c' });
+    for (const code of [-1, 256, 1.5, '3', null]) {
+      const e = await rejection(client.post('/containers/c/exited', { code }));
+      expect(e.status).toBe(400);
+      expect(e.message).toMatch(/'code'/);
+    }
+    expect(engine.calls.filter((c) => c[0] === 'createNetwork')).toEqual([]);
+  });
+
+  it('a body over 1 MiB is 413, and the server keeps serving', async () => {
+    const big = Buffer.alloc(MAX_BODY_BYTES + 10, 0x20);
+    const r = await raw(sock, 'POST', '/networks', big);
+    expect(r.status).toBe(413);
+    expect(r.json.error.message).toMatch(/too large/);
+    // chunked (no Content-Length)
+    const r2 = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: sock, method: 'POST', path: '/networks', agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 5; i++) req.write(Buffer.alloc(300 * 1024, 0x20));
+      req.end();
+    });
+    expect(r2).toBe(413);
+    expect(engine.calls.filter((c) => c[0] === 'createNetwork')).toEqual([]);
+    // exactly the limit is accepted (whitespace + a valid object)
+    const ok = Buffer.concat([Buffer.from('{"name":"big"}'), Buffer.alloc(MAX_BODY_BYTES - 14, 0x20)]);
+    expect((await raw(sock, 'POST', '/networks', ok)).status).toBe(201);
+  });
+
+  it('unknown routes are 404 E_NOT_FOUND, wrong methods 405', async () => {
+    for (const p of ['/', '/nope', '/networks/a/b/c', '/networks/bridge/frobnicate', '/containers/x/y', '/info/x']) {
+      const r = await raw(sock, 'GET', p);
+      expect([p, r.status, r.json.error.code]).toEqual([p, 404, 'E_NOT_FOUND']);
+    }
+    const cases: Array<[string, string]> = [
+      ['DELETE', '/info'], ['PUT', '/networks'], ['POST', '/networks/bridge'], ['GET', '/networks/bridge/connect'],
+      ['DELETE', '/containers'], ['GET', '/containers/c/exited'], ['POST', '/fdb'], ['POST', '/stats'],
+    ];
+    for (const [m, p] of cases) {
+      const r = await raw(sock, m, p);
+      expect([m, p, r.status]).toEqual([m, p, 405]);
+      expect(r.headers.allow).toBeTruthy();
+      expect(r.json.error.message).toMatch(/not allowed/);
+    }
+  });
+
+  it('tolerates a trailing slash', async () => {
+    expect((await raw(sock, 'GET', '/networks/')).status).toBe(200);
+  });
+
+  it('malformed HTTP does not crash the server', async () => {
+    await new Promise<void>((resolve) => {
+      const s = net.connect(sock, () => s.write('THIS IS NOT HTTP\r\n\r\n'));
+      s.on('data', () => {});
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    });
+    expect((await client.get<NetworkInfo[]>('/networks')).length).toBe(1);
+  });
+
+  it('a second API on the same live socket fails clearly', async () => {
+    await expect(startApi(new FakeEngine(), sock)).rejects.toThrow(`a vsw daemon is already listening on ${sock}`);
+    // the first one is untouched
+    expect((await client.get<DaemonInfo>('/info')).defaultNetwork).toBe('bridge');
+  });
+
+  it('close() removes the socket; the client then reports the daemon unreachable', async () => {
+    await api.close();
+    expect(fs.existsSync(sock)).toBe(false);
+    const e = await rejection(client.get('/info'));
+    expect(e.code).toBe('E_DAEMON_UNREACHABLE');
+    expect(e.message).toBe(`cannot reach the vsw daemon at ${sock} (is \`vsw daemon\` running? set --socket or VSW_SOCKET)`);
+    api = await startApi(engine, sock); // for afterEach
+  });
+});
+
+describe('socket file handling', () => {
+  it('replaces a stale socket file', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'stale-'));
+    const sock = path.join(dir, 'vsw.sock');
+    // A socket file nobody listens on, like the one a crashed (SIGKILLed) daemon leaves.
+    const r = spawnSync(process.execPath, ['-e',
+      `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    expect(r.signal).toBe('SIGKILL');
+    expect(fs.existsSync(sock)).toBe(true);
+    const api = await startApi(new FakeEngine(), sock);
+    try {
+      expect((await new Client(sock).get<DaemonInfo>('/info')).defaultNetwork).toBe('bridge');
+      expect(fs.statSync(sock).mode & 0o777).toBe(0o600);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('refuses to replace something that is not a socket', async () => {
+    const p = path.join(tmp, 'regular-file');
+    fs.writeFileSync(p, 'keep me');
+    await expect(startApi(new FakeEngine(), p)).rejects.toThrow(/not a socket/);
+    expect(fs.readFileSync(p, 'utf8')).toBe('keep me');
+  });
+
+  it('unreachable daemon: no socket file', async () => {
+    const sock = path.join(tmp, 'none', 'vsw.sock');
+    const e = await rejection(new Client(sock).get('/info'));
+    expect(e.code).toBe('E_DAEMON_UNREACHABLE');
+    expect(e.message).toContain(`cannot reach the vsw daemon at ${sock}`);
+  });
+
+  it('client timeout', async () => {
+    const sock = path.join(tmp, 'slow.sock');
+    const srv = net.createServer(() => { /* never answers */ });
+    await new Promise<void>((r) => srv.listen(sock, () => r()));
+    try {
+      const e = await rejection(new Client(sock, { timeoutMs: 200 }).get('/info'));
+      expect(e.message).toMatch(/did not answer GET \/info/);
+    } finally {
+      srv.close();
+    }
+  });
+});
