@@ -65,6 +65,57 @@ function isNotFound(err: unknown): boolean {
 
 // ---- namespaces ----------------------------------------------------------------------
 
+/**
+ * `ip netns add/delete` must run in the user's mount namespace, not necessarily ours. A
+ * named namespace is a bind mount on /run/netns/NAME. A daemon started with
+ * `ip netns exec HOST ...` lives in a private mount namespace that is a *slave* of the
+ * user's: mounts it makes stay invisible to everyone else (`ip netns exec NAME` in the
+ * user's shell then fails with "setns: Invalid argument"), while mounts made in the user's
+ * namespace do propagate into ours. So when an ancestor process (the shell that started us)
+ * is in another mount namespace, we keep an fd on that namespace from the first use on (it
+ * stays valid even if the ancestor exits) and add/delete namespaces through
+ * `nsenter --mount=/proc/self/fd/3`. A daemon started normally finds no such ancestor and
+ * runs `ip netns` directly.
+ */
+let upstreamMnt: number | null | undefined;
+
+function parentPid(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function upstreamMountNs(): number | null {
+  if (upstreamMnt !== undefined) return upstreamMnt;
+  upstreamMnt = null;
+  try {
+    const mine = fs.readlinkSync('/proc/self/ns/mnt');
+    for (let pid = process.ppid; pid > 1; pid = parentPid(pid)) {
+      let theirs: string;
+      try { theirs = fs.readlinkSync(`/proc/${pid}/ns/mnt`); } catch { break; }
+      if (theirs !== mine) { upstreamMnt = fs.openSync(`/proc/${pid}/ns/mnt`, 'r'); break; }
+    }
+  } catch {
+    // no /proc access: stay in our own mount namespace
+  }
+  return upstreamMnt;
+}
+
+function netnsAdmin(args: string[]): Promise<void> {
+  const fd = upstreamMountNs();
+  if (fd === null) return ip(['netns', ...args]).then(() => undefined);
+  const argv = ['--mount=/proc/self/fd/3', '--', IP, 'netns', ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', argv, { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', (e) => reject(new SystemError(`nsenter: ${e.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(classify(new SystemError(`${IP} netns ${args.join(' ')}: ${err.trim() || `exit ${code}`}`)));
+    });
+  });
+}
+
 /** /run/netns/NAME */
 export function netnsPath(name: string): string {
   return `${NETNS_DIR}/${name}`;
@@ -93,11 +144,11 @@ export function listNetns(): string[] {
 export async function createNetns(name: string): Promise<void> {
   validNameImpl(name, 'namespace name');
   if (netnsExists(name)) throw new ConflictError(`network namespace '${name}' already exists`);
-  await ip(['netns', 'add', name]);
+  await netnsAdmin(['add', name]);
   try {
     await ip(['link', 'set', 'dev', 'lo', 'up'], name);
   } catch (err) {
-    await ip(['netns', 'delete', name]).catch(() => undefined);
+    await netnsAdmin(['delete', name]).catch(() => undefined);
     throw err;
   }
 }
@@ -120,7 +171,7 @@ export async function deleteNetns(name: string): Promise<void> {
     if (!isNotFound(err)) throw err;
   }
   try {
-    await ip(['netns', 'delete', name]);
+    await netnsAdmin(['delete', name]);
   } catch (err) {
     if (netnsExists(name)) throw err;
   }
