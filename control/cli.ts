@@ -389,6 +389,16 @@ export function findExecutable(name: string, extraDirs: string[] = []): string |
   return sawNoExec ? 126 : 127;
 }
 
+/** Whether /run/netns/NAME is a mount point (a usable namespace) in our mount namespace. */
+function netnsMountVisible(name: string): boolean {
+  try {
+    const target = ` /run/netns/${name} `;
+    return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.includes(target));
+  } catch {
+    return true; // cannot tell: let `ip netns exec` try
+  }
+}
+
 /**
  * Run argv in the container's network namespace with inherited stdio; resolves with the
  * exit code (128+signal when killed; 127/126 when it cannot be started, like a shell).
@@ -404,6 +414,19 @@ async function runInContainer(client: Client, io: CliIo, info: ContainerInfo, ar
     }
     file = ip;
     args = ['netns', 'exec', info.netns, ...argv];
+    if (!netnsMountVisible(info.netns)) {
+      // The daemon runs in another mount namespace whose namespace mounts do not reach ours
+      // (e.g. it was started with `ip netns exec HOST` and its parent shell is gone): enter
+      // its mount namespace first, where /run/netns/NAME is a real namespace.
+      const daemon = await client.get<DaemonInfo>('/info');
+      const nsenter = findExecutable('nsenter', SBIN);
+      if (typeof nsenter === 'number') {
+        io.err('vsw: cannot run `nsenter` (util-linux): not found\n');
+        return 127;
+      }
+      file = nsenter;
+      args = [`--mount=/proc/${daemon.pid}/ns/mnt`, '--', ip, ...args];
+    }
   } else {
     // Host mode: the daemon's own network namespace.
     const daemon = await client.get<DaemonInfo>('/info');
