@@ -1,0 +1,139 @@
+// Typed wrapper of the native packet I/O addon (native/vswio.cc, built by node-gyp into
+// build/Release/vswio.node). See docs/DESIGN.md, "The native addon". This file is the only
+// place that loads the addon.
+//
+// Conventions shared by every call:
+// - fds are plain integers, process-wide: any thread may send on any fd.
+// - Errors from syscalls are thrown as `Error` with `message` "<call>(<ifname or fd N>):
+//   <syscall>: <strerror>", `code` the errno name ("ENODEV", "EBADF", ...), `errno` the number
+//   and `syscall`. Bad arguments (wrong types, offsets outside the buffer, ...) throw
+//   TypeError/RangeError with code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE before any syscall
+//   touches memory.
+// - virtio_net_hdr (10 bytes, VNET_HDR_LEN) fields are in host byte order (little-endian on
+//   x86/arm64): flags u8 @0, gso_type u8 @1, hdr_len u16 @2, gso_size u16 @4,
+//   csum_start u16 @6, csum_offset u16 @8. csum_start counts from the start of the Ethernet
+//   frame (after the vnet header).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** `kind` of an fd for recv/send: an AF_PACKET socket. */
+export const KIND_PACKET = 0;
+/** `kind` of an fd for recv/send: a TAP file descriptor. */
+export const KIND_TAP = 1;
+/** Size of struct virtio_net_hdr, which starts every frame of a vnet port. */
+export const VNET_HDR_LEN = 10;
+/** Bytes per receive slot: a 64 KiB (GSO) frame + vnet header + VLAN tag, rounded. */
+export const SLOT = 65536 + 64;
+/** A frame is received this many bytes into its slot, so a VLAN tag can be re-inserted. */
+export const RX_HEADROOM = 4;
+/** recv() returns at most this many frames per call (larger `max` is capped). */
+export const MAX_BATCH = 64;
+/** recv() flags[i] bit: the frame was larger than the slot and is cut (drop it). */
+export const FLAG_TRUNCATED = 1;
+/** recv() flags[i] bit: a VLAN tag from PACKET_AUXDATA was re-inserted (csum_start +4). */
+export const FLAG_VLAN = 2;
+
+/** The poll(2) revents bits that matter to callers. */
+export const POLLIN = 0x001;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;
+
+/** The native addon's interface (docs/DESIGN.md). */
+export interface Io {
+  /**
+   * Opens an AF_PACKET SOCK_RAW socket bound to `ifname` (created with protocol 0, then
+   * bound with ETH_P_ALL + ifindex, so no other interface's frames slip in), non-blocking,
+   * close-on-exec, with PACKET_AUXDATA, PACKET_IGNORE_OUTGOING, PACKET_QDISC_BYPASS and
+   * 8 MB SO_RCVBUF/SO_SNDBUF. With `vnet`, PACKET_VNET_HDR is set: every frame received and
+   * sent starts with a 10-byte virtio_net_hdr; the returned `vnet` is false if the kernel
+   * refused it. Throws e.g. "openPacket(veth1): if_nametoindex: No such device".
+   */
+  openPacket(ifname: string, vnet: boolean): { fd: number; ifindex: number; vnet: boolean };
+  /**
+   * Creates (or attaches to) TAP `name` ('' = kernel-chosen tapN): IFF_TAP|IFF_NO_PI,
+   * non-blocking; with `vnet`, IFF_VNET_HDR, TUNSETVNETHDRSZ 10 and TUNSETOFFLOAD
+   * (CSUM|TSO4|TSO6|TSO_ECN; if the kernel refuses, CSUM only, else none: the TAP keeps
+   * its vnet header either way, the kernel then just finishes checksums/segments before
+   * handing frames to us). Returns the real interface name. The TAP lives as long as the fd.
+   */
+  openTap(name: string, vnet: boolean): { fd: number; name: string; vnet: boolean };
+  /** close(2). Throws on EBADF. */
+  close(fd: number): void;
+  /**
+   * Receives up to `max` (capped at MAX_BATCH) frames. Slot i is buf[i*slot, (i+1)*slot);
+   * the frame (vnet header first when `vnet`) is at offs[i], length lens[i]:
+   * offs[i] = i*slot + RX_HEADROOM normally, i*slot when a VLAN tag was re-inserted.
+   * flags[i]: FLAG_TRUNCATED (frame larger than slot-4; lens[i] is what fitted; on TAP,
+   * where the kernel cuts silently, any frame filling all slot-4 bytes, and lens[i] may be
+   * 0), FLAG_VLAN (tag from PACKET_AUXDATA put back after the MACs; csum_start and a
+   * non-zero hdr_len moved by 4). Returns the count, 0 when nothing is waiting (and, on
+   * AF_PACKET, when the socket reports ENETDOWN: that also clears its POLLERR).
+   * kind: KIND_PACKET = one recvmmsg; KIND_TAP = read() until EAGAIN or max.
+   * Requires slot >= 64, max*slot <= buf.length, offs/lens/flags >= max elements.
+   * Throws on other errors (e.g. EBADFD from a TAP whose interface was deleted).
+   */
+  recv(fd: number, kind: number, vnet: boolean, buf: Uint8Array, slot: number, max: number,
+       offs: Int32Array, lens: Int32Array, flags: Uint8Array): number;
+  /**
+   * Sends frames j < count: buf[offs[j], offs[j]+lens[j]) (zero copy; sendmmsg on AF_PACKET,
+   * write per frame on TAP). Returns how many were handed to the kernel; the caller counts
+   * count - sent as tx drops. It stops early (returns fewer) when the socket is full
+   * (EAGAIN/ENOBUFS) or the interface is down/gone (ENETDOWN/ENXIO/ENODEV/EIO/EBADFD);
+   * a frame the kernel refuses (EMSGSIZE/EINVAL, e.g. larger than the MTU) is skipped and
+   * sending goes on. Throws on other errors (EBADF, ENOTSOCK, ...) and, before sending
+   * anything, when any frame lies outside buf or lens[j] <= 0.
+   */
+  send(fd: number, kind: number, buf: Uint8Array, offs: Int32Array, lens: Int32Array,
+       count: number): number;
+  /**
+   * poll(2) for POLLIN on fds[0..n) (n <= 4096); revents[i] gets the raw revents
+   * (POLLERR/POLLHUP/POLLNVAL can show up without POLLIN). timeoutMs -1 = forever.
+   * Returns the number of ready fds; 0 on timeout or EINTR.
+   */
+  poll(fds: Int32Array, n: number, timeoutMs: number, revents: Int32Array): number;
+  /** A non-blocking, close-on-exec eventfd (counter mode). */
+  eventfd(): number;
+  /** Adds 1 to the eventfd (makes it readable). */
+  eventfdSignal(fd: number): void;
+  /** Reads the eventfd until EAGAIN (makes it not readable). */
+  eventfdDrain(fd: number): void;
+  /** if_nametoindex; 0 when there is no such interface (or the name is invalid). */
+  ifindex(name: string): number;
+  /** SIOCSIFHWADDR: sets the interface's MAC (mac: 6 bytes). A TAP's MAC must be fixed. */
+  setMac(ifname: string, mac: Uint8Array): void;
+}
+
+const ADDON_REL = path.join('build', 'Release', 'vswio.node');
+
+let cached: Io | undefined;
+
+/** Finds build/Release/vswio.node walking up from this file's directory. */
+export function findAddon(start: string = __dirname): string | undefined {
+  let dir = start;
+  for (;;) {
+    const p = path.join(dir, ADDON_REL);
+    if (fs.existsSync(p)) return p;
+    const up = path.dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+/**
+ * Loads the addon (once per thread; each worker thread gets its own instance of the
+ * context-aware module). Works from workers/io.ts (vitest, tsx) and dist/workers/io.js.
+ */
+export function loadIo(): Io {
+  if (cached) return cached;
+  const p = findAddon();
+  if (!p) {
+    throw new Error(
+      `vsw: native addon not built: run npm install (no ${ADDON_REL} above ${__dirname})`,
+    );
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  cached = require(p) as Io;
+  return cached;
+}
