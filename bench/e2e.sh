@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# e2e.sh -- end-to-end benchmark: vsw next to the Linux kernel bridge, in one run.
+#
+# Same topology for both rows: a "host" namespace holding the switch, two container
+# namespaces with a veth pair each (eth0 inside, MTU 1500, IPv6 off), addresses
+# 10.89.0.2 -> 10.89.0.3.
+#   bridge  vb-bh (Linux bridge vb-br) + vb-b1, vb-b2 (made here)
+#   vsw     vb-vh (the vsw daemon, entered with nsenter) + vb-v1, vb-v2 (made by the daemon:
+#           `vsw run -d --name vb-vN -- sleep infinity`)
+# Both topologies exist at once and every repetition measures bridge and vsw back to back
+# (alternating which goes first), so background load on the machine hits both rows alike.
+#
+# Tests (methods from /work/shared/anchors/peers.sh, so the figures compare with its anchors):
+#   tcp_def   iperf3 TCP, default offloads                  Gbit/s, retransmits
+#   tcp_off   iperf3 TCP, `ethtool -K eth0 tx off tso off gso off` in both containers
+#             (offloads stay off for the tests below, like peers.sh)
+#   udp       iperf3 -u -l 64 -b 0                          rx kpps, loss %
+#   ping      200 pings at 10 ms                            avg ms
+#   sockperf  ping-pong                                     avg / p99 us
+#   mac1      trafgen 60-byte frames c1 -> c2's MAC, 1 source MAC          tx vs rx kpps
+#   mac1000   same with 1000 source MACs
+# During each run: the vsw daemon's CPU (utime+stime of the process, all threads, / wall,
+# in cores) and the whole system's busy CPU (cores, from /proc/stat).
+#
+# Usage: bench/e2e.sh [run|cleanup|summary DIR]    (root; `npm run bench` = run)
+#   env: T=5 seconds per test run, REPS=3 (medians are reported), TESTS="tcp_def tcp_off udp
+#        ping sockperf mac1 mac1000", ROWS="bridge vsw", WORKERS=2 (vsw --workers),
+#        RESULTS=bench/results, LOCK=/tmp/vsw-bench.lock (shared with peers.sh: timed runs
+#        never overlap another benchmark's), BUILD=1 forces `npm run build` first.
+# Output: a plain table and a markdown table on stdout; bench/results/<stamp>/ holds raw.tsv
+# (row, metric, rep, value), every iperf3 JSON / tool output, vsw stats snapshots, the
+# daemon log, summary.txt, summary.md and summary.json; bench/results/latest links to it.
+set -u
+SELF=$(readlink -f "$0")
+REPO=$(cd "$(dirname "$SELF")/.." && pwd)
+T=${T:-5}; export T
+REPS=${REPS:-3}
+TESTS=${TESTS:-"tcp_def tcp_off udp ping sockperf mac1 mac1000"}
+ROWS=${ROWS:-"bridge vsw"}
+WORKERS=${WORKERS:-2}
+LOCK=${LOCK:-/tmp/vsw-bench.lock}
+BASE=${BASE:-/tmp/vsw-e2e}
+RUN=$BASE/run
+RESULTS=${RESULTS:-$REPO/bench/results}
+HZ=$(getconf CLK_TCK)
+CLI=$REPO/dist/control/cli.js
+SOCK=$RUN/vsw.sock
+SUBNET=10.89.0.0/24
+IP1=10.89.0.2
+IP2=10.89.0.3
+NSS="vb-b1 vb-b2 vb-bh vb-v1 vb-v2 vb-vh"   # every namespace this script may create
+
+log(){ echo "[$(date +%T)] $*" >&2; }
+nsx(){ local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# ------------------------------------------------------------ internal: timed wrapper
+# __timed OUT PIDS cmd...   (runs under flock $LOCK) -> stdout in OUT, stderr in OUT.err,
+# "wall= sys_cpu= proc_cpu= rc=" in OUT.cpu. PIDS: comma-separated, or - for none.
+if [ "${1:-}" = __timed ]; then
+  shift; out=$1; pids=$2; shift 2
+  busy(){ awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+  pt(){ local s=0 p v; for p in ${pids//,/ }; do
+          v=$(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null) && s=$((s+v)); done; echo $s; }
+  t0=$(date +%s.%N); b0=$(busy); p0=$(pt)
+  "$@" >"$out" 2>"$out.err"; rc=$?
+  t1=$(date +%s.%N); b1=$(busy); p1=$(pt)
+  awk -v t0="$t0" -v t1="$t1" -v b=$((b1-b0)) -v p=$((p1-p0)) -v hz="$HZ" -v rc=$rc -v pids="$pids" \
+    'BEGIN{w=t1-t0; printf "wall=%.3f sys_cpu=%.3f proc_cpu=%s rc=%d\n", w, b/hz/w, (pids=="-"?"nan":sprintf("%.3f",p/hz/w)), rc}' >"$out.cpu"
+  exit 0
+fi
+# __trafgen NSRC NSDST CFG -> "tx_pps rx_pps" (eth0 counters of both ends over the run)
+if [ "${1:-}" = __trafgen ]; then
+  shift; ns1=$1 ns2=$2 cfg=$3
+  ctr(){ ip -n "$1" -s -j link show eth0 | jq ".[0].stats64.$2.packets"; }
+  tx0=$(ctr "$ns1" tx); rx0=$(ctr "$ns2" rx); t0=$(date +%s.%N)
+  ip netns exec "$ns1" timeout -s INT "$T" trafgen -i "$cfg" -o eth0 --no-sock-mem --notouch-irq -P 1 --no-cpu-stats >/dev/null 2>&1
+  t1=$(date +%s.%N); sleep 0.3; tx1=$(ctr "$ns1" tx); rx1=$(ctr "$ns2" rx)
+  awk -v w="$(echo "$t1 - $t0" | bc -l)" -v tx=$((tx1-tx0)) -v rx=$((rx1-rx0)) 'BEGIN{printf "%.0f %.0f\n", tx/w, rx/w}'
+  exit 0
+fi
+
+# ------------------------------------------------------------ summary (node: medians, tables)
+summary(){ node - "$1" <<'JS'
+const fs = require('fs'), path = require('path');
+const dir = process.argv[2];
+const vals = new Map();   // "row\tmetric" -> number[]
+for (const line of fs.readFileSync(path.join(dir, 'raw.tsv'), 'utf8').split('\n')) {
+  const [row, m, , v] = line.split('\t');
+  if (!m || v === undefined || v === '' || v === 'nan' || !isFinite(Number(v))) continue;
+  const k = `${row}\t${m}`;
+  if (!vals.has(k)) vals.set(k, []);
+  vals.get(k).push(Number(v));
+}
+const median = (a) => { const s = [...a].sort((x, y) => x - y), n = s.length;
+  return n === 0 ? null : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+const med = (row, m) => median(vals.get(`${row}\t${m}`) ?? []);
+const METRICS = [
+  // [metric key, label, decimals, bridge has it]
+  ['tcp_def_gbps', 'TCP Gbit/s, default offloads', 2], ['tcp_def_retr', 'TCP retransmits, default offloads', 0],
+  ['tcp_off_gbps', 'TCP Gbit/s, offloads off in containers', 2], ['tcp_off_retr', 'TCP retransmits, offloads off', 0],
+  ['udp_rx_kpps', 'UDP 64 B received kpps', 0], ['udp_tx_kpps', 'UDP 64 B sent kpps', 0], ['udp_loss_pct', 'UDP 64 B loss %', 1],
+  ['ping_avg_ms', 'ping avg ms (200 x 10 ms)', 3], ['ping_p50_ms', 'ping median ms', 3], ['sockperf_avg_us', 'sockperf ping-pong avg us', 1],
+  ['sockperf_p99_us', 'sockperf ping-pong p99 us', 1],
+  ['mac1_tx_kpps', 'trafgen 60 B, 1 MAC: tx kpps', 0], ['mac1_rx_kpps', 'trafgen 60 B, 1 MAC: rx kpps', 0],
+  ['mac1000_tx_kpps', 'trafgen 60 B, 1000 MACs: tx kpps', 0], ['mac1000_rx_kpps', 'trafgen 60 B, 1000 MACs: rx kpps', 0],
+  ['fdb_entries', 'MAC table entries after 1000-MAC run', 0],
+];
+const TESTS = [['tcp_def', 'TCP default'], ['tcp_off', 'TCP offloads off'], ['udp', 'UDP 64 B'], ['ping', 'ping'],
+  ['sockperf', 'sockperf'], ['mac1', 'trafgen 1 MAC'], ['mac1000', 'trafgen 1000 MACs']];
+for (const [t, l] of TESTS) METRICS.push([`${t}_proccpu`, `vsw daemon CPU (cores), ${l}`, 2]);
+for (const [t, l] of TESTS) METRICS.push([`${t}_syscpu`, `system CPU (cores of 2), ${l}`, 2]);
+const fmt = (v, d) => (v === null || !isFinite(v) ? '-' : v.toFixed(d));
+const rows = [];
+for (const [m, label, d] of METRICS) {
+  const b = med('bridge', m), v = med('vsw', m);
+  if (b === null && v === null) continue;
+  const ratio = b !== null && v !== null && b !== 0 && !m.endsWith('_retr') ? (v / b).toFixed(2) : '-';
+  rows.push([label, fmt(b, d), fmt(v, d), ratio, m]);
+}
+// The issue's bar
+const bar = [];
+const b_tcp = med('bridge', 'tcp_def_gbps'), v_tcp = med('vsw', 'tcp_def_gbps');
+if (b_tcp !== null && v_tcp !== null)
+  bar.push([`TCP >= half the kernel bridge (${fmt(v_tcp, 2)} vs ${fmt(b_tcp / 2, 2)} Gbit/s)`, v_tcp >= b_tcp / 2]);
+const b_fw = med('bridge', 'mac1_rx_kpps'), v_fw = med('vsw', 'mac1_rx_kpps');
+if (b_fw !== null && v_fw !== null)
+  bar.push([`forwarding >= kernel bridge (1 MAC rx ${fmt(v_fw, 0)} vs ${fmt(b_fw, 0)} kpps)`, v_fw >= b_fw]);
+const v_sp = med('vsw', 'sockperf_avg_us');
+if (v_sp !== null) bar.push([`sockperf latency < Open vSwitch's 66 us (${fmt(v_sp, 1)} us)`, v_sp < 66]);
+const v_pg = med('vsw', 'ping_avg_ms');
+if (v_pg !== null) bar.push([`ping avg < Open vSwitch's 0.216 ms (${fmt(v_pg, 3)} ms)`, v_pg < 0.216]);
+
+const cond = fs.existsSync(path.join(dir, 'conditions.txt')) ? fs.readFileSync(path.join(dir, 'conditions.txt'), 'utf8').trim() : '';
+const w = [0, 0, 0, 0];
+const head = ['metric (median)', 'bridge', 'vsw', 'vsw/bridge'];
+for (const r of [head, ...rows]) r.slice(0, 4).forEach((c, i) => { w[i] = Math.max(w[i], c.length); });
+const line = (r) => r.slice(0, 4).map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('   ');
+let txt = `${cond}\n\n${line(head)}\n${w.map((n) => '-'.repeat(n)).join('   ')}\n${rows.map(line).join('\n')}\n`;
+if (bar.length) txt += `\nissue bar:\n${bar.map(([t, ok]) => `  ${ok ? 'PASS' : 'FAIL'}  ${t}`).join('\n')}\n`;
+// vsw drops by reason, per test (from `vsw stats` snapshots around each test)
+const drops = [];
+const snaps = fs.readdirSync(dir).filter((f) => /^vsw\.stats\.\d+\..+\.json$/.test(f)).sort();
+const sum = (f) => { const out = {}; try {
+  for (const p of JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')))
+    for (const [r, n] of Object.entries(p.drops ?? {})) out[r] = (out[r] ?? 0) + n;
+} catch { /* missing or broken snapshot */ } return out; };
+for (let i = 1; i < snaps.length; i++) {
+  const a = sum(snaps[i - 1]), b = sum(snaps[i]);
+  const d = Object.keys(b).map((r) => [r, b[r] - (a[r] ?? 0)]).filter(([, n]) => n > 0);
+  if (d.length) drops.push(`  ${snaps[i].replace(/^vsw\.stats\.\d+\.|\.json$/g, '')}: ${d.map(([r, n]) => `${r} ${n}`).join(', ')}`);
+}
+const kd = TESTS.map(([t]) => [t, (vals.get(`vsw\t${t}_kdrops`) ?? []).reduce((a, b) => a + b, 0)]).filter(([, n]) => n > 0);
+if (kd.length) drops.unshift(`  kernel, AF_PACKET receive queue full (not in vsw stats): ${kd.map(([t, n]) => `${t} ${n}`).join(', ')}`);
+if (drops.length) txt += `\nvsw drops per test (sum over reps):\n${drops.join('\n')}\n`;
+const notes = path.join(dir, 'notes.txt');
+if (fs.existsSync(notes) && fs.statSync(notes).size > 0)
+  txt += `\nnotes:\n${[...new Set(fs.readFileSync(notes, 'utf8').trim().split('\n'))].map((l) => `  ${l}`).join('\n')}\n`;
+const reps = (/REPS=(\d+)/.exec(cond) ?? [])[1] ?? '?', secs = (/T=([\d.]+) s/.exec(cond) ?? [])[1] ?? '?';
+let md = `| metric (median of ${reps} runs of ${secs} s) | kernel bridge | vsw | vsw/bridge |\n|---|---:|---:|---:|\n`;
+md += rows.map((r) => `| ${r[0]} | ${r[1]} | ${r[2]} | ${r[3]} |`).join('\n') + '\n';
+if (bar.length) md += `\n${bar.map(([t, ok]) => `- ${ok ? '**pass**' : '**fail**'}: ${t}`).join('\n')}\n`;
+fs.writeFileSync(path.join(dir, 'summary.txt'), txt);
+fs.writeFileSync(path.join(dir, 'summary.md'), md);
+const json = {}; for (const [k, a] of vals) { const [row, m] = k.split('\t'); (json[row] ??= {})[m] = { median: median(a), values: a }; }
+fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify({ conditions: cond, results: json, bar: bar.map(([t, ok]) => ({ test: t, pass: ok })) }, null, 2) + '\n');
+process.stdout.write(`${txt}\nmarkdown (for README):\n\n${md}`);
+JS
+}
+
+# ------------------------------------------------------------ packages, build
+ensure_pkgs(){
+  local need=() c
+  for c in iperf3:iperf3 trafgen:netsniff-ng sockperf:sockperf jq:jq bc:bc ethtool:ethtool ping:iputils-ping \
+           flock:util-linux nsenter:util-linux; do
+    command -v "${c%%:*}" >/dev/null 2>&1 || need+=("${c#*:}")
+  done
+  [ ${#need[@]} -eq 0 ] && return 0
+  log "installing: ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >"$BASE/apt.log" 2>&1 \
+    || { apt-get update >>"$BASE/apt.log" 2>&1
+         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >>"$BASE/apt.log" 2>&1; } \
+    || { log "apt-get install failed (see $BASE/apt.log)"; exit 1; }
+}
+ensure_build(){
+  if [ "${BUILD:-0}" = 1 ] || [ ! -f "$CLI" ] || [ ! -f "$REPO/build/Release/vswio.node" ] || [ ! -f "$REPO/dist/workers/worker.js" ]; then
+    log "building vsw (npm run build)"
+    (cd "$REPO" && npm run build >"$BASE/build.log" 2>&1) || { log "build failed: $(tail -5 "$BASE/build.log")"; return 1; }
+  fi
+}
+
+# ------------------------------------------------------------ cleanup (only what this script made)
+kill_pid(){ # kill_pid PID [SIGNAL] [WAIT_S]: signal, wait, then SIGKILL
+  local p=$1 sig=${2:-TERM} w=${3:-2} i
+  [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
+  kill -"$sig" "$p" 2>/dev/null
+  for i in $(seq $((w * 10))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null; true
+}
+kill_pidfiles(){ local f; for f in "$@"; do [ -s "$f" ] || continue; kill_pid "$(cat "$f")"; rm -f "$f"; done; }
+vsw(){ timeout 20 node "$CLI" --socket "$SOCK" "$@"; }
+stop_vsw(){
+  local pid; pid=$(cat "$RUN/vswd.pid" 2>/dev/null)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    vsw rm -f vb-v1 vb-v2 >/dev/null 2>&1
+    kill_pid "$pid" INT 10
+  fi
+  rm -f "$RUN/vswd.pid"
+}
+cleanup(){
+  [ -d "$RUN" ] && { kill_pidfiles "$RUN"/srv-*.pid; stop_vsw; }
+  local n p
+  for n in $NSS; do
+    [ -e "/run/netns/$n" ] || continue
+    for p in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done  # only inside our own vb-* namespaces
+    ip netns del "$n" 2>/dev/null || rm -f "/run/netns/$n"
+  done
+  rm -rf "$RUN"
+}
+
+# ------------------------------------------------------------ topology
+ns_init(){ ip netns add "$1" && ip -n "$1" link set lo up &&
+           nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; }
+start_servers(){ # iperf3 + sockperf servers in container 2 of row $1
+  local ns; ns=$(ns2 "$1")
+  nsx "$ns" iperf3 -s -D --pidfile "$RUN/srv-iperf-$1.pid" >/dev/null 2>&1
+  nsx "$ns" sockperf sr -i 0.0.0.0 -p 11111 >"$RUN/sockperf-$1.log" 2>&1 & echo $! >"$RUN/srv-sockperf-$1.pid"
+}
+up_bridge(){
+  ns_init vb-bh && ns_init vb-b1 && ns_init vb-b2 || return 1
+  ip -n vb-bh link add vb-br type bridge && ip -n vb-bh link set vb-br up || return 1
+  local i
+  for i in 1 2; do
+    ip link add "vb-bp$i" netns vb-bh type veth peer name eth0 netns "vb-b$i" || return 1
+    ip -n "vb-b$i" link set eth0 address "02:42:0a:59:00:0$((i + 1))" mtu 1500
+    ip -n "vb-b$i" addr add "10.89.0.$((i + 1))/24" dev eth0
+    ip -n "vb-b$i" link set eth0 up
+    ip -n vb-bh link set "vb-bp$i" master vb-br up
+  done
+  start_servers bridge
+}
+up_vsw(){
+  ns_init vb-vh || return 1
+  ensure_build || return 1
+  mkdir -p "$RUN/vsw-state"
+  # nsenter, not `ip netns exec`: the latter gives the daemon a private mount namespace, and
+  # the /run/netns/NAME mounts it makes for containers are then invisible to everyone else.
+  nsenter --net=/run/netns/vb-vh node "$CLI" --socket "$SOCK" daemon --state-dir "$RUN/vsw-state" \
+    --workers "$WORKERS" --default-subnet "$SUBNET" >"$RES/vsw-daemon.log" 2>&1 &
+  echo $! >"$RUN/vswd.pid"
+  local i pid=$!
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { note vsw "daemon exited at start: $(tail -3 "$RES/vsw-daemon.log" | tr '\n' ' ')"; return 1; }
+    vsw network ls >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  vsw network ls >/dev/null 2>&1 || { note vsw "daemon did not answer within 20 s"; return 1; }
+  VSW_PID=$pid
+  for i in 1 2; do
+    vsw run -d --name "vb-v$i" -- sleep infinity >>"$RES/vsw-cli.log" 2>&1 \
+      || { note vsw "vsw run vb-v$i failed: $(tail -1 "$RES/vsw-cli.log")"; return 1; }
+    nsx "vb-v$i" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  done
+  vsw network inspect bridge >"$RES/vsw-network.json" 2>>"$RES/vsw-cli.log"
+  local a b; a=$(jq -r '.endpoints[] | select(.container=="vb-v1") | .ip' "$RES/vsw-network.json")
+  b=$(jq -r '.endpoints[] | select(.container=="vb-v2") | .ip' "$RES/vsw-network.json")
+  [ "$a" = "$IP1" ] && [ "$b" = "$IP2" ] || { note vsw "unexpected addresses: vb-v1=$a vb-v2=$b"; return 1; }
+  start_servers vsw
+}
+ns1(){ [ "$1" = bridge ] && echo vb-b1 || echo vb-v1; }
+ns2(){ [ "$1" = bridge ] && echo vb-b2 || echo vb-v2; }
+pids_of(){ [ "$1" = vsw ] && echo "$VSW_PID" || echo -; }
+offloads(){ local s=$1 row i; for row in $ROWS; do for i in 1 2; do
+  local ns; [ $i = 1 ] && ns=$(ns1 "$row") || ns=$(ns2 "$row")
+  nsx "$ns" ethtool -K eth0 tx "$s" tso "$s" gso "$s" >/dev/null 2>&1 || note "$row" "ethtool -K eth0 tx $s in $ns failed"
+done; done; }
+warm(){ local row=$1; nsx "$(ns1 "$row")" ping -c 3 -i 0.2 -W 1 "$IP2" >/dev/null 2>&1 || note "$row" "ping $IP2 failed before $2"; }
+
+# ------------------------------------------------------------ measurements (one rep of one row)
+timed(){ local out=$1 pids=$2; shift 2; flock "$LOCK" "$SELF" __timed "$out" "$pids" "$@"; }
+rec(){ printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RES/raw.tsv"; }
+note(){ printf '%s: %s\n' "$1" "$2" >>"$RES/notes.txt"; log "NOTE $1: $2"; }
+cpuf(){ sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$1.cpu"; }
+rec_cpu(){ local row=$1 test=$2 r=$3 f=$4
+  [ "$row" = vsw ] && rec "$row" "${test}_proccpu" "$r" "$(cpuf "$f" proc_cpu)"
+  rec "$row" "${test}_syscpu" "$r" "$(cpuf "$f" sys_cpu)"; }
+m_tcp(){ local row=$1 r=$2 cond=$3 f=$RES/$1.tcp_$3.$2.json
+  timed "$f" "$(pids_of "$row")" timeout $((T + 20)) ip netns exec "$(ns1 "$row")" iperf3 -c "$IP2" -t "$T" -O 1 --connect-timeout 3000 -J
+  if jq -e '.end.sum_received.bits_per_second' "$f" >/dev/null 2>&1; then
+    rec "$row" "tcp_${cond}_gbps" "$r" "$(jq '.end.sum_received.bits_per_second/1e9' "$f")"
+    rec "$row" "tcp_${cond}_retr" "$r" "$(jq '.end.sum_sent.retransmits // 0' "$f")"
+  else rec "$row" "tcp_${cond}_gbps" "$r" 0; note "$row" "tcp_$cond rep $r: $(jq -r '.error // "no result"' "$f" 2>/dev/null | head -1)"; fi
+  rec_cpu "$row" "tcp_$cond" "$r" "$f"; }
+m_tcp_def(){ m_tcp "$1" "$2" def; }
+m_tcp_off(){ m_tcp "$1" "$2" off; }
+m_udp(){ local row=$1 r=$2 f=$RES/$1.udp.$2.json
+  timed "$f" "$(pids_of "$row")" timeout $((T + 20)) ip netns exec "$(ns1 "$row")" iperf3 -c "$IP2" -u -l 64 -b 0 -t "$T" --connect-timeout 3000 -J
+  if jq -e '.end.sum_received.bytes' "$f" >/dev/null 2>&1; then
+    rec "$row" udp_rx_kpps "$r" "$(jq '.end.sum_received.bytes/64/.end.sum_received.seconds/1000' "$f")"
+    rec "$row" udp_tx_kpps "$r" "$(jq '.end.sum_sent.bytes/64/.end.sum_sent.seconds/1000' "$f")"
+    rec "$row" udp_loss_pct "$r" "$(jq '.end.sum_received.lost_percent' "$f")"
+  else rec "$row" udp_rx_kpps "$r" 0; note "$row" "udp rep $r: $(jq -r '.error // "no result"' "$f" 2>/dev/null | head -1)"; fi
+  rec_cpu "$row" udp "$r" "$f"; }
+m_ping(){ local row=$1 r=$2 f=$RES/$1.ping.$2.txt v
+  timed "$f" "$(pids_of "$row")" timeout 30 ip netns exec "$(ns1 "$row")" ping -c 200 -i 0.01 -W 1 "$IP2"
+  v=$(sed -n 's|^rtt .* = [^/]*/\([^/]*\)/.*|\1|p' "$f")
+  if [ -n "$v" ]; then rec "$row" ping_avg_ms "$r" "$v"; else note "$row" "ping rep $r: no reply"; fi
+  v=$(sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' "$f" | sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+  [ -n "$v" ] && rec "$row" ping_p50_ms "$r" "$v"
+  v=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$f"); [ -n "$v" ] && [ "$v" != 0 ] && note "$row" "ping rep $r: $v% loss"
+  rec_cpu "$row" ping "$r" "$f"; }
+m_sockperf(){ local row=$1 r=$2 f=$RES/$1.sockperf.$2.txt v
+  timed "$f" "$(pids_of "$row")" timeout $((T + 20)) ip netns exec "$(ns1 "$row")" sockperf pp -i "$IP2" -p 11111 -t "$T"
+  v=$(sed -n 's/.*Summary: Latency is \([0-9.]*\) usec.*/\1/p' "$f")
+  if [ -n "$v" ]; then rec "$row" sockperf_avg_us "$r" "$v"; else note "$row" "sockperf rep $r: no result"; fi
+  v=$(sed -n 's/.*percentile 99.000 = *\([0-9.]*\).*/\1/p' "$f"); [ -n "$v" ] && rec "$row" sockperf_p99_us "$r" "$v"
+  rec_cpu "$row" sockperf "$r" "$f"; }
+# trafgen config: 60-byte frames to c2's MAC from N source MACs 02:b0:00:00:xx:xx, EtherType 0x88b5
+mac_cfg(){ local row=$1 n=$2 cfg=$RUN/trafgen-$1-$2.cfg d i
+  d=$(ip -n "$(ns2 "$row")" -j link show eth0 | jq -r '.[0].address' | sed 's/^/0x/; s/:/,0x/g')
+  : >"$cfg"; for i in $(seq 0 $((n - 1))); do
+    printf '{ %s, 0x02,0xb0,0x00,0x00,0x%02x,0x%02x, 0x88,0xb5, fill(0x00, 46) }\n' "$d" $((i / 256)) $((i % 256)) >>"$cfg"; done
+  echo "$cfg"; }
+m_mac(){ local row=$1 r=$2 n=$3 f=$RES/$1.mac$3.$2.txt cfg
+  cfg=$RUN/trafgen-$row-$n.cfg; [ -s "$cfg" ] || cfg=$(mac_cfg "$row" "$n")
+  timed "$f" "$(pids_of "$row")" "$SELF" __trafgen "$(ns1 "$row")" "$(ns2 "$row")" "$cfg"
+  if [ -s "$f" ]; then
+    rec "$row" "mac${n}_tx_kpps" "$r" "$(awk '{print $1/1000}' "$f")"; rec "$row" "mac${n}_rx_kpps" "$r" "$(awk '{print $2/1000}' "$f")"
+  else note "$row" "trafgen mac$n rep $r: no result"; fi
+  rec_cpu "$row" "mac$n" "$r" "$f"; }
+m_mac1(){ m_mac "$1" "$2" 1; }
+m_mac1000(){ m_mac "$1" "$2" 1000; }
+
+# Frames the kernel dropped on vsw's AF_PACKET sockets (receive queue full, before vsw read
+# them): the "d" of `ss -0 -m` summed over the daemon's packet sockets. vsw's own counters
+# (`vsw stats`) do not see these.
+sock_drops(){ nsx vb-vh ss -0 -a -m -n 2>/dev/null | sed -n 's/.*skmem:(.*,d\([0-9]*\)).*/\1/p' | awk '{s+=$1} END{print s+0}'; }
+
+SNAP=0
+vsw_snapshot(){ # vsw per-port counters after a test (the summary prints drops per test)
+  case " $ROWS " in *" vsw "*) ;; *) return 0;; esac
+  SNAP=$((SNAP + 1)); vsw stats --format json >"$RES/vsw.stats.$(printf %02d $SNAP).$1.json" 2>/dev/null; }
+
+run_test(){ local t=$1 r i row order d0
+  log "$t (REPS=$REPS, T=$T s)"
+  case $t in
+    tcp_def) offloads on;;
+    tcp_off) offloads off;;
+  esac
+  for row in $ROWS; do warm "$row" "$t"; done
+  for r in $(seq "$REPS"); do
+    order=$ROWS; [ $((r % 2)) = 0 ] && order=$(echo "$ROWS" | tr ' ' '\n' | tac | tr '\n' ' ')
+    for row in $order; do
+      if [ "$row" = vsw ]; then
+        d0=$(sock_drops); "m_$t" "$row" "$r"; rec vsw "${t}_kdrops" "$r" $(( $(sock_drops) - d0 ))
+      else "m_$t" "$row" "$r"; fi
+    done
+  done
+  case $t in
+    mac1000)
+      case " $ROWS " in *" bridge "*) rec bridge fdb_entries 1 "$(bridge -n vb-bh fdb show br vb-br | grep -vc permanent)";; esac
+      case " $ROWS " in *" vsw "*) rec vsw fdb_entries 1 "$(vsw fdb --format json 2>/dev/null | jq length)";; esac;;
+  esac
+  vsw_snapshot "$t"
+}
+
+# ------------------------------------------------------------ main
+case "${1:-run}" in
+  cleanup) cleanup; exit 0;;
+  summary) [ -n "${2:-}" ] || { echo "usage: $0 summary RESULTDIR"; exit 2; }; summary "$2"; exit 0;;
+  run) ;;
+  *) echo "usage: $0 [run|cleanup|summary RESULTDIR]"; exit 2;;
+esac
+[ "$(id -u)" = 0 ] || { echo "e2e.sh: must run as root (namespaces, veths)" >&2; exit 1; }
+mkdir -p "$BASE"
+exec 9>"$BASE/e2e.lock"
+flock -n 9 || { echo "e2e.sh: another run holds $BASE/e2e.lock" >&2; exit 1; }
+ensure_pkgs
+cleanup                                          # leftovers of a killed run (our vb-* names only)
+RES=$RESULTS/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RES" "$RUN"; : >"$RES/raw.tsv"; : >"$RES/notes.txt"
+ln -sfn "$(basename "$RES")" "$RESULTS/latest"
+trap 'cleanup' EXIT; trap 'exit 130' INT TERM
+VSW_PID=
+export REPS T
+
+{ echo "$(date -Is) kernel $(uname -r), $(nproc) CPUs, node $(node --version); T=$T s per run (+1 s iperf3 -O 1 for TCP), REPS=$REPS (medians); MTU 1500, IPv6 off"
+  echo "vsw $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n "$(git status --porcelain -- control dataplane workers native 2>/dev/null)" ] && echo ' (+ uncommitted changes)'), --workers $WORKERS; iperf3 $(iperf3 --version | head -1 | awk '{print $2}'), tcp_congestion_control=$(sysctl -n net.ipv4.tcp_congestion_control)"
+  echo "tests after tcp_off run with offloads off in the containers (as in peers.sh); trafgen -P 1, 60-byte frames"
+  echo "load avg at start: $(cut -d' ' -f1-3 /proc/loadavg)"; } >"$RES/conditions.txt"
+
+ROWS_OK=
+ROWS_WANTED=$(echo $ROWS)
+for row in $ROWS; do
+  log "setting up $row"
+  if "up_$row"; then ROWS_OK="$ROWS_OK $row"; else note "$row" "setup failed: row skipped"; fi
+done
+ROWS=$(echo $ROWS_OK)
+[ -n "$ROWS" ] || { log "no row could be set up"; exit 1; }
+case " $ROWS " in *" bridge "*) echo "bridge: br_netfilter bridge-nf-call-iptables=$(nsx vb-bh sysctl -n net.bridge.bridge-nf-call-iptables 2>/dev/null || echo n/a) in vb-bh" >>"$RES/conditions.txt";; esac
+vsw_snapshot start
+sleep 1
+T_START=$(date +%s)
+for t in $TESTS; do
+  case " tcp_def tcp_off udp ping sockperf mac1 mac1000 " in *" $t "*) run_test "$t";; *) log "unknown test $t";; esac
+done
+log "tests took $(( $(date +%s) - T_START )) s"
+echo "load avg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/conditions.txt"
+cleanup; trap - EXIT
+echo
+summary "$RES"
+echo
+echo "raw results: $RES"
+# A row that could not be set up is a failed run, even though the other row was measured.
+[ "$ROWS" = "$ROWS_WANTED" ] || exit 1
