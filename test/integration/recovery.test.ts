@@ -131,6 +131,10 @@ describe.skipIf(!isRoot)('daemon restart and recovery (root)', () => {
   }, 60_000);
 
   it('clean stop (SIGINT): exit 0 within seconds, socket and TAP gone, lock released, containers stay', async () => {
+    // While it runs: the API socket is root-only, the lock holds its pid.
+    expect(fs.statSync(d.sock).isSocket()).toBe(true);
+    expect(fs.statSync(d.sock).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(path.join(d.stateDir, 'lock'), 'utf8').trim()).toBe(String(d.proc.pid));
     const r = await d.stop('SIGINT');
     expect(r.signal, d.log().slice(-2000)).toBeNull();
     expect(r.code, d.log().slice(-2000)).toBe(0);

@@ -99,21 +99,39 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
     expect(only.some((e) => e.mac.toLowerCase() === ep[C1].mac.toLowerCase())).toBe(true);
   }, 60_000);
 
-  it('after learning, c3 sees none of the c1<->c2 unicast, but does see a broadcast', async () => {
-    // Make sure both MACs are learned (and fresh) first.
+  it('after learning, c3 sees none of the c1<->c2 (or host<->c1) unicast, but does see a broadcast and unknown unicast', async () => {
+    // Make sure the MACs are learned (and fresh) first.
     const warm = await ping(C1, ep[C2].ip, ['-c', '2', '-i', '0.2', '-W', '3']);
     expect(warm.received, warm.out).toBe(2);
+    const warmTap = await ping(d.hostNs, ep[C1].ip, ['-c', '2', '-i', '0.2', '-W', '3']);
+    expect(warmTap.received, warmTap.out).toBe(2);
     const cap = await capture(C3, 'eth0', ['icmp']);
     const uni = await ping(C1, ep[C2].ip, ['-c', '20', '-i', '0.05', '-W', '3']);
     expect(uni.received, uni.out).toBe(20);
+    // The same for the host namespace (through the TAP) talking to c1.
+    const viaTap = await ping(d.hostNs, ep[C1].ip, ['-c', '10', '-i', '0.05', '-W', '3']);
+    expect(viaTap.received, viaTap.out).toBe(10);
     const seenDuringUnicast = cap.lines();
     // Now a broadcast ping from c1 to the subnet broadcast: every port of the network gets it.
     await execInOpts(C1, ['ping', '-n', '-b', '-c', '3', '-i', '0.2', '-W', '1', '10.89.0.255'], { timeoutMs: 20_000 });
+    // And unicast to a MAC nobody has (so the switch cannot know it): flooded, c3 sees it.
+    // (This also shows the capture does see unicast ICMP when it reaches c3.)
+    const ghostIp = '10.89.0.200';
+    const ghostMac = '02:42:0a:59:00:c8';
+    await sh('ip', ['-n', C1, 'neigh', 'replace', ghostIp, 'lladdr', ghostMac, 'dev', 'eth0', 'nud', 'permanent']);
+    try {
+      await execInOpts(C1, ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '1', ghostIp], { timeoutMs: 20_000 });
+    } finally {
+      await sh('ip', ['-n', C1, 'neigh', 'del', ghostIp, 'dev', 'eth0']);
+    }
     const all = await cap.stop();
-    expect(seenDuringUnicast, `c3 saw c1<->c2 unicast ICMP:\n${seenDuringUnicast.join('\n')}`).toEqual([]);
-    const bcast = all.filter((l) => /ff:ff:ff:ff:ff:ff/i.test(l) && l.includes('10.89.0.255'));
+    expect(seenDuringUnicast, `c3 saw unicast ICMP between others (c1<->c2, host<->c1):\n${seenDuringUnicast.join('\n')}`).toEqual([]);
+    const bcast = all.filter((l) => /> ff:ff:ff:ff:ff:ff/i.test(l) && l.includes('10.89.0.255'));
     expect(bcast.length, `c3 did not see c1's broadcast ping; capture:\n${all.join('\n')}`).toBeGreaterThanOrEqual(1);
-    expect(all.filter((l) => !/ff:ff:ff:ff:ff:ff/i.test(l)), 'only broadcast ICMP reached c3').toEqual([]);
+    const unknown = all.filter((l) => l.toLowerCase().includes(`> ${ghostMac}`));
+    expect(unknown.length, `c3 did not see the flooded unknown unicast; capture:\n${all.join('\n')}`).toBeGreaterThanOrEqual(1);
+    expect(all.filter((l) => !/> ff:ff:ff:ff:ff:ff/i.test(l) && !l.toLowerCase().includes(`> ${ghostMac}`)),
+      'only the broadcast and the unknown unicast reached c3').toEqual([]);
   }, 60_000);
 
   it('iperf3 TCP between c1 and c2 completes at a sane rate (checksum offload handled)', async () => {
