@@ -193,7 +193,17 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
       const spec: ContainerCreate = { name: o.name, detach: !!o.detach, rm: !!o.rm };
       if (o.network !== undefined) spec.network = o.network;
       if (o.ip !== undefined) spec.ip = o.ip;
-      if (argv.length > 0) spec.cmd = argv;
+      if (argv.length > 0) {
+        // A command that cannot run is refused before anything is created (127/126, as a
+        // shell says), for -d too: the daemon would only find out after answering.
+        const found = findExecutable(argv[0]);
+        if (typeof found === 'number') {
+          io.err(`vsw: ${argv[0]}: ${found === 127 ? 'command not found' : 'permission denied'}\n`);
+          done(found);
+          return;
+        }
+        spec.cmd = argv;
+      }
       const info = await c.post<ContainerInfo>('/containers', spec);
       if (o.detach || argv.length === 0) {
         io.out(`${info.name}\n`);
@@ -501,6 +511,13 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
 }
 
 if (require.main === module) {
+  // `vsw ps | head -1`: a reader that goes away early is not an error of ours.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   main(process.argv).then((code) => {
     process.exitCode = code;
     if (exitWhenDone) process.exit(code);

@@ -44,6 +44,17 @@ export interface NormalizeContext {
   usedPrefixes: string[];
 }
 
+/**
+ * Address ranges a network may not overlap: the kernel treats them specially in every
+ * namespace, so containers there could never talk (RFC 6890).
+ */
+const UNUSABLE_RANGES: readonly [string, string][] = [
+  ['0.0.0.0/8', '"this network"'],
+  ['127.0.0.0/8', 'loopback'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved, and the limited broadcast address'],
+];
+
 export const DEFAULT_MTU = 1500;
 export const MIN_MTU = 68;
 export const MAX_MTU = 65535;
@@ -301,6 +312,11 @@ export function normalizeNetwork(spec: NetworkSpec, ctx: NormalizeContext): Norm
           `leaving none for containers; use /${MAX_NETWORK_PREFIX} or larger`,
       );
     }
+    for (const [range, why] of UNUSABLE_RANGES) {
+      if (cidrOverlaps(range, subnet)) {
+        throw new InvalidArgumentError(`subnet ${subnet.text} overlaps ${range} (${why}): containers cannot use it`);
+      }
+    }
     for (const o of others) {
       if (o.cidr && cidrOverlaps(o.cidr, subnet)) {
         throw new ConflictError(`subnet ${subnet.text} overlaps network '${o.name}' (${o.cidr.text})`);
@@ -342,6 +358,11 @@ export function normalizeNetwork(spec: NetworkSpec, ctx: NormalizeContext): Norm
     if (gateway === netAddr || gateway === bcast) {
       throw new InvalidArgumentError(
         `gateway ${spec.gateway} is the ${gateway === netAddr ? 'network' : 'broadcast'} address of subnet ${subnet.text}`,
+      );
+    }
+    if (gateway === bcast - 1) {
+      throw new InvalidArgumentError(
+        `gateway ${spec.gateway} is the host port address of subnet ${subnet.text} (its last usable address): pick another`,
       );
     }
   } else {

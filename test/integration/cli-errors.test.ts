@@ -53,11 +53,10 @@ describe.skipIf(!isRoot)('CLI errors against a live daemon (root)', () => {
     { what: 'subnet overlapping the default network', args: ['network', 'create', '--subnet', '10.89.0.0/16', `${P}-n3`], code: 1, says: [/overlap/i, 'bridge'] },
     { what: '--gateway outside the subnet', args: ['network', 'create', '--subnet', '10.93.0.0/24', '--gateway', '10.94.0.1', `${P}-n4`], code: 1, says: ['10.94.0.1', '10.93.0.0/24'] },
     { what: '--mtu 10', args: ['network', 'create', '--subnet', '10.95.0.0/24', '--mtu', '10', `${P}-n5`], code: 1, says: [/mtu/i, '10'] },
-    // Subnets where container networking cannot work must be refused at `network create`.
-    // Today they are accepted: in 127.0.0.0/24 containers get addresses but can never reach
-    // each other ("ping: connect: Invalid argument": 127/8 is loopback inside every
-    // namespace); in 224.1.0.0/24 and 0.0.0.0/24 every later `run` fails with
-    // "ip ... route replace default via 224.1.0.1 dev eth0: Error: Nexthop has invalid gateway."
+    // Subnets where container networking cannot work are refused at `network create`: in
+    // 127.0.0.0/24 containers would get addresses but never reach each other (127/8 is
+    // loopback inside every namespace); in 224.1.0.0/24 and 0.0.0.0/24 every later `run`
+    // would fail with "Nexthop has invalid gateway".
     { what: 'loopback subnet 127.0.0.0/24', args: ['network', 'create', '--subnet', '127.0.0.0/24', `${P}-n7`], code: 1, says: ['127.0.0.0/24'], undo: ['network', 'rm', `${P}-n7`] },
     { what: 'multicast subnet 224.1.0.0/24', args: ['network', 'create', '--subnet', '224.1.0.0/24', `${P}-n8`], code: 1, says: ['224.1.0.0/24'], undo: ['network', 'rm', `${P}-n8`] },
     { what: 'subnet in 0.0.0.0/8', args: ['network', 'create', '--subnet', '0.0.0.0/24', `${P}-n9`], code: 1, says: ['0.0.0.0/24'], undo: ['network', 'rm', `${P}-n9`] },
@@ -67,6 +66,8 @@ describe.skipIf(!isRoot)('CLI errors against a live daemon (root)', () => {
     { what: 'duplicate network', args: ['network', 'create', 'bridge'], code: 1, says: [/already exists/] },
     { what: 'inspect of a missing network', args: ['network', 'inspect', 'nosuchnet'], code: 1, says: [/network 'nosuchnet' not found/] },
     { what: 'rm of a missing network', args: ['network', 'rm', 'nosuchnet'], code: 1, says: [/not found/] },
+    { what: '--gateway on the host port address', args: ['network', 'create', '--subnet', '10.93.0.0/24', '--gateway', '10.93.0.254', `${P}-n10`], code: 1, says: ['10.93.0.254', /host port/], undo: ['network', 'rm', `${P}-n10`] },
+    { what: 'run -d with a command that does not exist', args: ['run', '-d', '--name', `${P}-x9`, '--', '/nonexistent/cmd'], code: 127, says: [/command not found/], undo: ['rm', '-f', `${P}-x9`] },
     { what: 'run --ip outside the subnet', args: ['run', '--name', `${P}-x1`, '--ip', '10.50.0.5'], code: 1, says: ['10.50.0.5', '10.89.0.0/24'] },
     { what: 'run --ip taken by another container', args: ['run', '--name', `${P}-x2`, '--ip', '10.89.0.2'], code: 1, says: [/in use/, C1] },
     { what: 'run --ip not an address', args: ['run', '--name', `${P}-x3`, '--ip', '10.89.0'], code: 1, says: ['10.89.0'] },

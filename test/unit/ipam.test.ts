@@ -255,3 +255,20 @@ describe('macFromIp', () => {
     expect(macFromIp(parseIp('255.255.255.255'))).toBe('02:42:ff:ff:ff:ff');
   });
 });
+
+describe('normalizeNetwork refuses subnets containers cannot use', () => {
+  const ctx = { existingSubnets: [], usedPrefixes: [] };
+  it.each([
+    ['127.0.0.0/24', 'loopback'],
+    ['224.1.0.0/24', 'multicast'],
+    ['0.0.0.0/24', 'this network'],
+    ['240.0.0.0/24', 'reserved'],
+    ['126.0.0.0/7', 'loopback'],
+  ])('%s (%s)', (subnet, why) => {
+    expect(() => normalizeNetwork({ name: 'n', subnet }, ctx)).toThrow(new RegExp(`${subnet.replace(/\./g, '\\.')}.*${why}`));
+  });
+  it('refuses a gateway on the host port address (the last usable one)', () => {
+    expect(() => normalizeNetwork({ name: 'n', subnet: '10.93.0.0/24', gateway: '10.93.0.254' }, ctx)).toThrow(/host port/);
+    expect(normalizeNetwork({ name: 'n', subnet: '10.93.0.0/24', gateway: '10.93.0.253' }, ctx).gateway).toBe('10.93.0.253');
+  });
+});
