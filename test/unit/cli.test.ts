@@ -270,13 +270,14 @@ describe('containers', () => {
     expect(outside.stderr).toMatch(/^vsw: IP 192\.168\.9\.9 is not a usable address/);
   });
 
-  it('foreground run of a missing command: 127, reported to the daemon, --rm removes', async () => {
-    const r = await vsw(['run', '--rm', '--name', 'fg', '--', 'vsw-no-such-command-xyz', 'arg']);
-    expect(r.code).toBe(127);
-    expect(r.stderr).toContain('vsw: vsw-no-such-command-xyz: command not found');
-    expect(engine.calls).toContainEqual(['containerExited', 'fg', 127]);
-    expect(engine.calls).toContainEqual(['removeContainer', 'fg', true]);
-    expect(engine.containers.has('fg')).toBe(false);
+  it('run of a missing command: 127, and nothing is created (foreground or -d)', async () => {
+    for (const detach of [[], ['-d']]) {
+      const r = await vsw(['run', ...detach, '--rm', '--name', 'fg', '--', 'vsw-no-such-command-xyz', 'arg']);
+      expect(r.code).toBe(127);
+      expect(r.stderr).toContain('vsw: vsw-no-such-command-xyz: command not found');
+      expect(engine.calls.filter((c) => c[0] === 'createContainer')).toEqual([]);
+      expect(engine.containers.has('fg')).toBe(false);
+    }
   });
 
   it('exec: unknown container is an error; missing command is 127', async () => {
