@@ -1,7 +1,10 @@
 // Micro benchmark of the packet I/O addon: a two-port forwarder (recv/send loop, batch 64)
 // between two veths, measured with ping, iperf3 (when installed) and a 64-byte frame flood.
 //
-//   npx tsc -p tsconfig.json && node dist/bench/micro-io.js [--variants vnet,novnet] [--secs 3]
+//   npx tsc -p tsconfig.json && node dist/bench/micro-io.js [--variants vnet-ring,vnet] [--secs 3]
+//
+// Variants: vnet / novnet (PACKET_VNET_HDR on the forwarder's ports or not), each with a
+// "-ring" suffix for the TPACKET_V2 receive ring (openPacket's default) instead of recvmmsg.
 //
 // Needs root. Creates namespaces vswbench-<pid>-{sw,c1,c2} (deleted at the end, also on
 // Ctrl-C) and sends only inside them. VSWIO_ADDON=/path/vswio.node runs the forwarder
@@ -26,17 +29,17 @@ const out = (o: unknown): void => { fs.writeSync(1, JSON.stringify(o) + '\n'); }
 // ---------------------------------------------------------------------------------------
 // child roles
 
-function forward(a: string, b: string, vnet: boolean, stopFile: string): void {
+function forward(a: string, b: string, vnet: boolean, ring: boolean, stopFile: string): void {
   const x = io();
-  const pa = x.openPacket(a, vnet);
-  const pb = x.openPacket(b, vnet);
+  const pa = x.openPacket(a, vnet, ring);
+  const pb = x.openPacket(b, vnet, ring);
   const ports = [pa, pb];
   const buf = new Uint8Array(SLOT * MAX_BATCH);
   const offs = new Int32Array(MAX_BATCH), lens = new Int32Array(MAX_BATCH), flags = new Uint8Array(MAX_BATCH);
   const tOffs = new Int32Array(MAX_BATCH), tLens = new Int32Array(MAX_BATCH);
   const fds = Int32Array.of(pa.fd, pb.fd), rev = new Int32Array(2);
   let fwd = 0, drops = 0, batches = 0, iter = 0;
-  out({ ready: true, vnet: pa.vnet && pb.vnet });
+  out({ ready: true, vnet: pa.vnet && pb.vnet, ring: pa.ring && pb.ring });
   for (;;) {
     const n = x.poll(fds, 2, 50, rev);
     if ((n === 0 || (++iter & 1023) === 0) && fs.existsSync(stopFile)) break;
@@ -55,13 +58,14 @@ function forward(a: string, b: string, vnet: boolean, stopFile: string): void {
       drops += k - s;
     }
   }
-  out({ done: true, fwd, drops, batches });
+  const k = x.packetStats(pa.fd);
+  out({ done: true, fwd, drops, batches, kernelDropsS1: k.drops });
 }
 
 /** Sends 64-byte frames (ethertype 0x88b5) to dstMac as fast as possible for secs. */
 function gen(ifname: string, dstMac: string, secs: number): void {
   const x = io();
-  const p = x.openPacket(ifname, false);
+  const p = x.openPacket(ifname, false, false);
   const src = fs.readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
   const frame = new Uint8Array(60);
   frame.set(Buffer.from(dstMac.replace(/:/g, ''), 'hex'), 0);
@@ -150,12 +154,16 @@ function cleanup(): void {
   }
 }
 
-async function variant(vnet: boolean, secs: number, tmp: string): Promise<Record<string, unknown>> {
+let runs = 0;
+
+async function variant(name: string, secs: number, tmp: string): Promise<Record<string, unknown>> {
   const self = __filename;
-  const stop = path.join(tmp, `stop-${vnet}`);
-  const f = child(NS.sw, [process.execPath, self, 'forward', 's1', 's2', vnet ? '1' : '0', stop]);
+  const vnet = name.startsWith('vnet');
+  const ring = name.endsWith('-ring');
+  const stop = path.join(tmp, `stop-${name}-${++runs}`);
+  const f = child(NS.sw, [process.execPath, self, 'forward', 's1', 's2', vnet ? '1' : '0', ring ? '1' : '0', stop]);
   const ready = await f.next((o) => o.ready, 10_000);
-  const r: Record<string, unknown> = { vnet: ready.vnet };
+  const r: Record<string, unknown> = { vnet: ready.vnet, ring: ready.ring };
   if (has('ping')) {
     const p = execFileSync('ip', ['netns', 'exec', NS.c1, 'ping', '-q', '-c', '50', '-i', '0.02', IP2], { encoding: 'utf8' });
     const m = /= ([\d.]+)\/([\d.]+)\/([\d.]+)/.exec(p);
@@ -189,14 +197,14 @@ async function variant(vnet: boolean, secs: number, tmp: string): Promise<Record
 
 async function main(): Promise<void> {
   const [mode, ...a] = process.argv.slice(2);
-  if (mode === 'forward') return forward(a[0], a[1], a[2] === '1', a[3]);
+  if (mode === 'forward') return forward(a[0], a[1], a[2] === '1', a[3] === '1', a[4]);
   if (mode === 'gen') return gen(a[0], a[1], Number(a[2]));
   if (mode === 'count') return count(a[0], Number(a[1]));
 
   if (process.getuid?.() !== 0) throw new Error('micro-io: needs root');
   const argv = process.argv.slice(2);
   const opt = (k: string, d: string): string => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : d; };
-  const variants = opt('--variants', 'vnet,novnet').split(',');
+  const variants = opt('--variants', 'vnet-ring,vnet').split(',');
   const secs = Number(opt('--secs', '3'));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vswbench-'));
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
@@ -211,7 +219,7 @@ async function main(): Promise<void> {
     ip('-n', NS.c1, 'link', 'set', 'eth0', 'up');
     ip('-n', NS.c2, 'link', 'set', 'eth0', 'up');
     for (const v of variants) {
-      const r = await variant(v === 'vnet', secs, tmp);
+      const r = await variant(v, secs, tmp);
       console.log(JSON.stringify({ variant: v, addon: process.env.VSWIO_ADDON ?? 'build/Release', ...r }));
     }
   } finally {

@@ -1,7 +1,9 @@
 // vswio: the packet I/O addon of vsw (see docs/DESIGN.md, "The native addon").
 //
-// Plain N-API (no node-addon-api), context-aware (NAPI_MODULE_INIT): it holds no global
-// state, so it loads in the main thread and in any number of worker_threads.
+// Plain N-API (no node-addon-api), context-aware (NAPI_MODULE_INIT): it loads in the main
+// thread and in any number of worker_threads. Its only global state is the table of
+// AF_PACKET receive rings (Ring, below), keyed by fd and shared by every thread of the
+// process: a port is opened on the main thread and read by workers.
 //
 // Every hot call (recv, send, poll) works on caller-owned typed arrays (no copies) and keeps
 // its per-call syscall arrays (mmsghdr, iovec, control buffers, pollfd) on the stack: no heap
@@ -17,12 +19,16 @@
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <new>
 
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
@@ -64,6 +70,21 @@ constexpr uint32_t kMaxPollFds = 4096;
 constexpr int kSockBuf = 8 * 1024 * 1024;
 constexpr uint8_t kFlagTruncated = 1;
 constexpr uint8_t kFlagVlan = 2;
+constexpr uint8_t kFlagCut = 4;  // (with kFlagTruncated) cut by the kernel: queue full
+
+// TPACKET_V2 receive ring per AF_PACKET port. A ring frame holds the 32-byte tpacket2_hdr,
+// the sockaddr_ll, the vnet header (76 bytes before the MAC header in all) and the frame.
+// Frames that do not fit (GSO, jumbo, or simply larger than the ring frame) go whole to the
+// socket's receive queue and their ring frame says TP_STATUS_COPY (PACKET_COPY_THRESH).
+constexpr uint32_t kRingFrameSizeDefault = 2048;  // MTU 1500 frames fit (76 + 1514)
+constexpr uint32_t kRingFramesDefault = 1024;
+constexpr uint32_t kRingFrameSizeMin = 256;
+constexpr uint32_t kRingFrameSizeMax = 65536;
+constexpr uint32_t kRingFramesMin = 64;
+constexpr uint32_t kRingFramesMax = 65536;
+constexpr uint32_t kRingBytesMax = 64u << 20;
+constexpr uint32_t kRingBlockSize = 64 * 1024;    // order-4 pages (vmalloc fallback)
+constexpr int kRingTableSize = 65536;  // fds at or above this get no ring (recvmmsg instead)
 
 static_assert(kVnetHdrLen == 10, "virtio_net_hdr is 10 bytes");
 
@@ -253,15 +274,163 @@ int SetIntOpt(int fd, int level, int opt, int val) {
 }
 
 // ---------------------------------------------------------------------------------------
-// openPacket(ifname, vnet) -> { fd, ifindex, vnet }
+// Receive rings (TPACKET_V2), keyed by fd.
+//
+// Threads: openPacket/close (main thread) install and remove entries with atomic pointer
+// exchanges; recv (any worker) loads the pointer. The fd number protects the rest: the
+// kernel hands an fd number out again only after close(2), and close() below unmaps the ring
+// before closing the fd, so an entry never outlives its socket. The caller must not run
+// recv(fd) concurrently with close(fd), nor two recv on the same fd at once (the worker loop
+// holds a lock when it steals a port): `head` is plain memory under that discipline. The
+// tp_status word of each frame is shared with the kernel: acquire-load it before reading a
+// frame, release-store TP_STATUS_KERNEL after copying it out.
+
+struct Ring {
+  uint8_t* map;
+  size_t map_len;
+  uint32_t frame_size;
+  uint32_t frame_nr;
+  uint32_t head;  // next frame to read
+  bool vnet;      // the socket has PACKET_VNET_HDR (frames start at tp_mac - 10)
+};
+
+Ring* g_rings[kRingTableSize];
+
+inline Ring* RingOf(int fd) {
+  if (fd < 0 || fd >= kRingTableSize) return nullptr;
+  return __atomic_load_n(&g_rings[fd], __ATOMIC_ACQUIRE);
+}
+
+void RingFree(Ring* r) {
+  if (r == nullptr) return;
+  munmap(r->map, r->map_len);
+  delete r;
+}
+
+// Installs r (may be null) as fd's ring; frees whatever was there (a stale entry of an fd
+// closed behind our back, whose number the kernel reused).
+void RingSet(int fd, Ring* r) {
+  if (fd < 0 || fd >= kRingTableSize) {
+    RingFree(r);
+    return;
+  }
+  RingFree(__atomic_exchange_n(&g_rings[fd], r, __ATOMIC_ACQ_REL));
+}
+
+// Geometry: frame_size a power of two in [256, 65536], frames in [64, 65536] (rounded up
+// to whole blocks), at most 64 MiB in all. (Frames never straddle blocks and the blocks are
+// mapped back to back, so frame i is at map + i * frame_size.)
+bool RingGeometry(uint32_t frames, uint32_t frame_size, struct tpacket_req* req) {
+  if (frame_size < kRingFrameSizeMin || frame_size > kRingFrameSizeMax ||
+      (frame_size & (frame_size - 1)) != 0)
+    return false;
+  if (frames < kRingFramesMin || frames > kRingFramesMax) return false;
+  if ((uint64_t)frames * frame_size > kRingBytesMax) return false;
+  // Blocks of 64 KiB (or one frame, if bigger; or the whole ring, if smaller).
+  uint32_t block = kRingBlockSize;
+  while (block > 4096 && block / 2 >= frame_size && (uint64_t)frames * frame_size <= block / 2)
+    block /= 2;
+  if (block < frame_size) block = frame_size;
+  const uint32_t per_block = block / frame_size;
+  frames = (frames + per_block - 1) / per_block * per_block;
+  req->tp_frame_size = frame_size;
+  req->tp_frame_nr = frames;
+  req->tp_block_size = block;
+  req->tp_block_nr = frames / per_block;
+  return true;
+}
+
+// Sets up a TPACKET_V2 receive ring on an unbound packet socket (PACKET_VNET_HDR already
+// decided). Returns null (socket left without a ring) when the kernel refuses.
+Ring* RingSetup(int fd, bool vnet, const struct tpacket_req& geometry) {
+  if (SetIntOpt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2) != 0) return nullptr;
+  struct tpacket_req req = geometry;
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0) return nullptr;
+  const size_t len = (size_t)req.tp_block_size * req.tp_block_nr;
+  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  // Frames that do not fit a ring slot go whole to the receive queue (TP_STATUS_COPY).
+  if (m == MAP_FAILED || SetIntOpt(fd, SOL_PACKET, PACKET_COPY_THRESH, 1) != 0) {
+    if (m != MAP_FAILED) munmap(m, len);
+    memset(&req, 0, sizeof req);
+    (void)setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req);  // free it
+    return nullptr;
+  }
+  Ring* r = new (std::nothrow) Ring;
+  if (r == nullptr) {
+    munmap(m, len);
+    memset(&req, 0, sizeof req);
+    (void)setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req);
+    return nullptr;
+  }
+  r->map = (uint8_t*)m;
+  r->map_len = len;
+  r->frame_size = req.tp_frame_size;
+  r->frame_nr = req.tp_frame_nr;
+  r->head = 0;
+  r->vnet = vnet;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------
+// openPacket(ifname, vnet, ring = true | {frames, frameSize})
+//   -> { fd, ifindex, vnet, ring, ringFrames, ringFrameSize }
 
 napi_value OpenPacket(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!GetArgs(env, info, "openPacket", 2, argv)) return nullptr;
+  napi_value argv[3];
+  size_t argc = 3;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  if (argc < 2) {
+    ThrowType(env, "openPacket", "expected 2 or 3 arguments");
+    return nullptr;
+  }
   char name[IFNAMSIZ];
-  bool want_vnet;
+  bool want_vnet, want_ring = true;
   if (!GetIfname(env, argv[0], "openPacket", false, name)) return nullptr;
   if (!GetBool(env, argv[1], "openPacket", "vnet", &want_vnet)) return nullptr;
+  // Ring geometry: defaults, overridden by VSWIO_RING_FRAMES / VSWIO_RING_FRAME_SIZE in the
+  // environment (tuning; ignored when invalid), overridden by the options object.
+  uint32_t frames = kRingFramesDefault, frame_size = kRingFrameSizeDefault;
+  {
+    struct tpacket_req probe;
+    const char* e1 = getenv("VSWIO_RING_FRAMES");
+    const char* e2 = getenv("VSWIO_RING_FRAME_SIZE");
+    uint32_t f = e1 && *e1 ? (uint32_t)strtoul(e1, nullptr, 10) : frames;
+    uint32_t z = e2 && *e2 ? (uint32_t)strtoul(e2, nullptr, 10) : frame_size;
+    if (RingGeometry(f, z, &probe)) {
+      frames = f;
+      frame_size = z;
+    }
+  }
+  if (argc >= 3) {
+    napi_valuetype t;
+    if (napi_typeof(env, argv[2], &t) != napi_ok) return nullptr;
+    if (t == napi_object) {
+      const char* keys[2] = {"frames", "frameSize"};
+      uint32_t* dst[2] = {&frames, &frame_size};
+      for (int k = 0; k < 2; k++) {
+        bool has = false;
+        napi_value v;
+        if (napi_has_named_property(env, argv[2], keys[k], &has) != napi_ok) return nullptr;
+        if (!has) continue;
+        if (napi_get_named_property(env, argv[2], keys[k], &v) != napi_ok) return nullptr;
+        napi_valuetype vt;
+        napi_typeof(env, v, &vt);
+        if (vt == napi_undefined) continue;
+        int32_t x;
+        if (!GetInt(env, v, "openPacket", keys[k], &x)) return nullptr;
+        *dst[k] = x < 0 ? 0 : (uint32_t)x;
+      }
+      struct tpacket_req probe;
+      if (!RingGeometry(frames, frame_size, &probe)) {
+        ThrowRange(env, "openPacket",
+                   "ring.frameSize must be a power of two in [256, 65536], ring.frames in "
+                   "[64, 65536], frames * frameSize <= 64 MiB");
+        return nullptr;
+      }
+    } else if (t != napi_undefined && !GetBool(env, argv[2], "openPacket", "ring", &want_ring)) {
+      return nullptr;
+    }
+  }
 
   char what[64];
   snprintf(what, sizeof what, "openPacket(%s)", name);
@@ -272,14 +441,17 @@ napi_value OpenPacket(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   // Protocol 0: the socket is not hooked to any traffic until bind() below names the
-  // interface, so no frame of another interface slips in.
+  // interface, so no frame of another interface slips in (and the ring, set up before the
+  // bind, starts empty with an empty receive queue).
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     ThrowSys(env, what, "socket", errno);
     return nullptr;
   }
+  // This fd number may have carried a ring of a socket closed behind our back: forget it.
+  RingSet(fd, nullptr);
   bool vnet = false;
-  if (want_vnet) vnet = SetIntOpt(fd, SOL_PACKET, PACKET_VNET_HDR, 1) == 0;
+  if (want_vnet) vnet = SetIntOpt(fd, SOL_PACKET, PACKET_VNET_HDR, 1) == 0;  // before the ring
   if (SetIntOpt(fd, SOL_PACKET, PACKET_AUXDATA, 1) != 0) {
     int e = errno;
     close(fd);
@@ -290,10 +462,17 @@ napi_value OpenPacket(napi_env env, napi_callback_info info) {
 #ifndef VSWIO_NO_QDISC_BYPASS  // (a build switch only to measure the difference)
   (void)SetIntOpt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);
 #endif
+  // The receive buffer still matters with a ring: it bounds the frames queued for
+  // TP_STATUS_COPY slots.
   if (SetIntOpt(fd, SOL_SOCKET, SO_RCVBUFFORCE, kSockBuf) != 0)
     (void)SetIntOpt(fd, SOL_SOCKET, SO_RCVBUF, kSockBuf);
   if (SetIntOpt(fd, SOL_SOCKET, SO_SNDBUFFORCE, kSockBuf) != 0)
     (void)SetIntOpt(fd, SOL_SOCKET, SO_SNDBUF, kSockBuf);
+  Ring* ring = nullptr;
+  if (want_ring && fd < kRingTableSize) {
+    struct tpacket_req req;
+    if (RingGeometry(frames, frame_size, &req)) ring = RingSetup(fd, vnet, req);
+  }
 
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
@@ -302,27 +481,36 @@ napi_value OpenPacket(napi_env env, napi_callback_info info) {
   sll.sll_ifindex = (int)ifindex;
   if (bind(fd, (struct sockaddr*)&sll, sizeof sll) != 0) {
     int e = errno;
+    RingFree(ring);
     close(fd);
     ThrowSys(env, what, "bind", e);
     return nullptr;
   }
-  // Drain whatever might have been queued before the bind (nothing, with protocol 0, but
-  // cheap; bounded so live traffic cannot keep us here), and clear the pending ENETDOWN
-  // that bind() leaves when the interface is down (else poll() reports POLLERR).
-  char scratch[64];
-  for (int i = 0; i < 1024; i++) {
-    ssize_t r = recv(fd, scratch, sizeof scratch, MSG_DONTWAIT | MSG_TRUNC);
-    if (r < 0 && errno != EINTR && errno != ENETDOWN) break;
+  if (ring == nullptr) {
+    // Drain whatever might have been queued before the bind (nothing, with protocol 0, but
+    // cheap; bounded so live traffic cannot keep us here). Not with a ring: the queue then
+    // holds the frames of TP_STATUS_COPY slots, which must stay in step with the ring.
+    char scratch[64];
+    for (int i = 0; i < 1024; i++) {
+      ssize_t r = recv(fd, scratch, sizeof scratch, MSG_DONTWAIT | MSG_TRUNC);
+      if (r < 0 && errno != EINTR && errno != ENETDOWN) break;
+    }
   }
+  // Clear the pending ENETDOWN that bind() leaves when the interface is down (else poll()
+  // reports POLLERR).
   int soerr = 0;
   socklen_t soerrlen = sizeof soerr;
   (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &soerrlen);
+  if (ring != nullptr) RingSet(fd, ring);
 
   napi_value obj;
   napi_create_object(env, &obj);
   SetProp(env, obj, "fd", Int(env, fd));
   SetProp(env, obj, "ifindex", Int(env, ifindex));
   SetProp(env, obj, "vnet", Bool(env, vnet));
+  SetProp(env, obj, "ring", Bool(env, ring != nullptr));
+  SetProp(env, obj, "ringFrames", Int(env, ring ? ring->frame_nr : 0));
+  SetProp(env, obj, "ringFrameSize", Int(env, ring ? ring->frame_size : 0));
   return obj;
 }
 
@@ -345,6 +533,7 @@ napi_value OpenTap(napi_env env, napi_callback_info info) {
     ThrowSys(env, what, "open(/dev/net/tun)", errno);
     return nullptr;
   }
+  RingSet(fd, nullptr);  // a ring of a socket once closed behind our back under this number
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, IFNAMSIZ);
@@ -393,6 +582,9 @@ napi_value Close(napi_env env, napi_callback_info info) {
   int fd;
   if (!GetArgs(env, info, "close", 1, argv) || !GetFd(env, argv[0], "close", &fd))
     return nullptr;
+  // The mapping holds the socket open: unmap before closing (a leaked mapping would keep
+  // the socket receiving into its ring).
+  RingSet(fd, nullptr);
   if (close(fd) != 0 && errno != EINTR) {  // EINTR: Linux has closed the fd anyway
     int e = errno;
     char what[48];
@@ -423,6 +615,198 @@ inline void ReinsertVlan(uint8_t* slotp, bool vnet, uint16_t tpid, uint16_t tci)
     if (h.hdr_len != 0) h.hdr_len = (uint16_t)(h.hdr_len + 4);
     memcpy(slotp, &h, sizeof h);
   }
+}
+
+union AuxCtl {
+  struct cmsghdr align;
+  char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+};
+
+// Reads the VLAN tag (if any) of a received message's PACKET_AUXDATA.
+inline bool AuxVlan(struct msghdr* mh, uint16_t* tpid, uint16_t* tci) {
+  bool tagged = false;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(mh); c != nullptr; c = CMSG_NXTHDR(mh, c)) {
+    if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+    if (c->cmsg_len < CMSG_LEN(sizeof(struct tpacket_auxdata))) continue;
+    struct tpacket_auxdata aux;
+    memcpy(&aux, CMSG_DATA(c), sizeof aux);
+    if (aux.tp_status & TP_STATUS_VLAN_VALID) {
+      tagged = true;
+      *tci = aux.tp_vlan_tci;
+      if ((aux.tp_status & TP_STATUS_VLAN_TPID_VALID) && aux.tp_vlan_tpid != 0)
+        *tpid = aux.tp_vlan_tpid;
+    }
+  }
+  return tagged;
+}
+
+// Fills offs/lens/flags of slot i for a frame of len bytes received at slot+4 (already
+// clipped to the slot), re-inserting a VLAN tag when there is one.
+inline void Deliver(uint8_t* buf, int32_t slot, int i, bool vnet, size_t len, uint8_t fl,
+                    bool tagged, uint16_t tpid, uint16_t tci, int32_t* offs, int32_t* lens,
+                    uint8_t* flags) {
+  uint8_t* slotp = buf + (size_t)i * slot;
+  const size_t hdr = vnet ? (size_t)kVnetHdrLen : 0;
+  if (tagged && len >= hdr + 12) {
+    ReinsertVlan(slotp, vnet, tpid, tci);
+    fl |= kFlagVlan;
+    offs[i] = (int32_t)((size_t)i * slot);
+    lens[i] = (int32_t)(len + 4);
+  } else {
+    offs[i] = (int32_t)((size_t)i * slot + kHeadroom);
+    lens[i] = (int32_t)len;
+  }
+  flags[i] = fl;
+}
+
+// recv from a TPACKET_V2 ring: copies the ready frames into the slots and gives each ring
+// frame back at once. The frames of TP_STATUS_COPY ring frames are the first ones on the
+// socket's receive queue, in ring order: one recvmmsg reads them all into their slots, so
+// order is kept. Returns the count, or -errno when nothing was received and a real error
+// occurred (frames before the error are returned first; it shows again on the next call).
+int RingRecv(Ring* r, int fd, uint8_t* buf, int32_t slot, int max, int32_t* offs,
+             int32_t* lens, uint8_t* flags) {
+  const size_t iolen = (size_t)slot - kHeadroom;
+  const bool vnet = r->vnet;
+  const size_t hdr = vnet ? (size_t)kVnetHdrLen : 0;
+  const uint32_t head = r->head;
+
+  // 1. How many frames are ready, and which of them wait on the receive queue.
+  struct tpacket2_hdr* hs[kMaxBatch];
+  uint32_t st[kMaxBatch];
+  int copy_at[kMaxBatch];  // slot index of the k-th TP_STATUS_COPY frame
+  int ready = 0, copies = 0;
+  for (uint32_t idx = head; ready < max;) {
+    struct tpacket2_hdr* h = (struct tpacket2_hdr*)(r->map + (size_t)idx * r->frame_size);
+    const uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+    if (status == TP_STATUS_KERNEL) break;
+    hs[ready] = h;
+    st[ready] = status;
+    if (status & TP_STATUS_COPY) copy_at[copies++] = ready;
+    ready++;
+    if (++idx == r->frame_nr) idx = 0;
+  }
+
+  // 2. The queued frames, straight into their slots.
+  struct mmsghdr msgs[kMaxBatch];
+  struct iovec iov[kMaxBatch];
+  AuxCtl ctl[kMaxBatch];
+  bool bad[kMaxBatch];  // copy frame k was consumed by the kernel with an error (dropped)
+  int got = 0;          // copy frames dealt with (read, or bad)
+  int gone = copies;    // copy frames from here on are missing from the queue (see below)
+  int err = 0;
+  if (copies > 0) {
+    for (int k = 0; k < copies; k++) {
+      bad[k] = false;
+      iov[k].iov_base = buf + (size_t)copy_at[k] * slot + kHeadroom;
+      iov[k].iov_len = iolen;
+      memset(&msgs[k], 0, sizeof msgs[k]);
+      msgs[k].msg_hdr.msg_iov = &iov[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+      msgs[k].msg_hdr.msg_control = ctl[k].buf;
+      msgs[k].msg_hdr.msg_controllen = sizeof ctl[k].buf;
+    }
+    int tries = 0;
+    while (got < copies) {
+      int c = recvmmsg(fd, msgs + got, (unsigned)(copies - got), MSG_DONTWAIT | MSG_TRUNC,
+                       nullptr);
+      if (c > 0) {
+        got += c;
+        continue;
+      }
+      int e = c == 0 ? EAGAIN : errno;
+      if (++tries > 2 * kMaxBatch) e = EAGAIN;  // (cannot happen: each pass consumes)
+      // A pending socket error (ENETDOWN) is reported before queued frames and consumed:
+      // the frames are still there.
+      if (e == EINTR || e == ENETDOWN) continue;
+      if (e == EINVAL) {
+        // The kernel could not describe this frame in a virtio_net_hdr (a GSO type it does
+        // not support) and dropped it -- now, or at the end of the previous pass, which
+        // then returned the frames before it. Either way it was the next one.
+        bad[got++] = true;
+        continue;
+      }
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        // The queue is empty although the ring says otherwise (someone else read this
+        // socket): hand out what the ring kept of those frames, flagged truncated.
+        gone = got;
+      } else {
+        // A real error: deliver the frames before this copy frame; it stays in the ring.
+        err = e;
+        ready = copy_at[got];
+        gone = copies;
+      }
+      break;
+    }
+  }
+
+  // 3. Deliver in ring order and give the ring frames back.
+  int k = 0;
+  uint32_t idx = head;
+  for (int i = 0; i < ready; i++) {
+    struct tpacket2_hdr* h = hs[i];
+    const uint32_t status = st[i];
+    uint8_t* dst = buf + (size_t)i * slot + kHeadroom;
+    uint16_t tci = 0, tpid = ETH_P_8021Q;
+    bool tagged = false;
+    uint8_t fl = 0;
+    size_t len = 0;
+    bool from_ring = true;
+    if (status & TP_STATUS_COPY) {
+      if (k < got && bad[k]) {
+        fl |= kFlagTruncated;  // dropped by the kernel: what the ring kept, flagged
+      } else if (k < got) {
+        from_ring = false;
+        len = msgs[k].msg_len;
+        if ((msgs[k].msg_hdr.msg_flags & MSG_TRUNC) || len > iolen) {
+          fl |= kFlagTruncated;
+          if (len > iolen) len = iolen;
+        }
+        tagged = AuxVlan(&msgs[k].msg_hdr, &tpid, &tci);
+      } else if (k >= gone) {
+        fl |= kFlagTruncated;
+      }
+      k++;
+    }
+    if (from_ring) {
+      size_t mac = h->tp_mac, snap = h->tp_snaplen;
+      if (mac < sizeof *h + hdr || mac > r->frame_size) {
+        mac = r->frame_size;
+        snap = 0;
+      }
+      if (snap > r->frame_size - mac) snap = r->frame_size - mac;
+      // Too big for the ring frame and no room on the receive queue for all of it: the
+      // kernel kept only its head (no TP_STATUS_COPY).
+      if (h->tp_len > snap) fl |= kFlagTruncated | kFlagCut;
+      len = hdr + snap;
+      if (len > iolen) {
+        fl |= kFlagTruncated;
+        len = iolen;
+      }
+      memcpy(dst, (const uint8_t*)h + mac - hdr, len);
+      if (status & TP_STATUS_VLAN_VALID) {
+        tagged = true;
+        tci = h->tp_vlan_tci;
+        if ((status & TP_STATUS_VLAN_TPID_VALID) && h->tp_vlan_tpid != 0) tpid = h->tp_vlan_tpid;
+      }
+    }
+    __atomic_store_n(&h->tp_status, (uint32_t)TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    if (++idx == r->frame_nr) idx = 0;
+    Deliver(buf, slot, i, vnet, len, fl, tagged, tpid, tci, offs, lens, flags);
+  }
+  r->head = idx;
+  if (ready == 0) {
+    if (err != 0) return -err;
+    // Nothing ready. poll() may have woken us for a socket error (ENETDOWN when the link
+    // goes down): consume it, else POLLERR would spin the caller's loop.
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) {
+      int e = errno;
+      if (e == EBADF || e == ENOTSOCK) return -e;
+    }
+  }
+  return ready;
 }
 
 napi_value Recv(napi_env env, napi_callback_info info) {
@@ -504,14 +888,19 @@ napi_value Recv(napi_env env, napi_callback_info info) {
     return Int(env, n);
   }
 
-  // AF_PACKET: one recvmmsg.
-  union Ctl {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
-  };
+  if (Ring* r = RingOf(fd)) {
+    int n = RingRecv(r, fd, buf, slot, max, offs, lens, flags);
+    if (n >= 0) return Int(env, n);
+    char what[48];
+    snprintf(what, sizeof what, "recv(fd %d)", fd);
+    ThrowSys(env, what, "recvmsg", -n);
+    return nullptr;
+  }
+
+  // AF_PACKET without a ring: one recvmmsg.
   struct mmsghdr msgs[kMaxBatch];
   struct iovec iov[kMaxBatch];
-  Ctl ctl[kMaxBatch];
+  AuxCtl ctl[kMaxBatch];
   for (int i = 0; i < max; i++) {
     iov[i].iov_base = buf + (size_t)i * slot + kHeadroom;
     iov[i].iov_len = iolen;
@@ -528,45 +917,29 @@ napi_value Recv(napi_env env, napi_callback_info info) {
     int e = errno;
     if (e == EINTR) continue;
     if (e == EAGAIN || e == EWOULDBLOCK || e == ENETDOWN) return Int(env, 0);
+    if (e == EINVAL) {
+      // The kernel could not describe the next frame in a virtio_net_hdr (a GSO type it
+      // does not support) and dropped it: report it as a truncated, empty frame.
+      offs[0] = kHeadroom;
+      lens[0] = 0;
+      flags[0] = kFlagTruncated;
+      return Int(env, 1);
+    }
     char what[48];
     snprintf(what, sizeof what, "recv(fd %d)", fd);
     ThrowSys(env, what, "recvmmsg", e);
     return nullptr;
   }
   for (int i = 0; i < n; i++) {
-    uint8_t* slotp = buf + (size_t)i * slot;
     size_t len = msgs[i].msg_len;
     uint8_t fl = 0;
     if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len > iolen) {
       fl |= kFlagTruncated;
       if (len > iolen) len = iolen;
     }
-    bool tagged = false;
     uint16_t tci = 0, tpid = ETH_P_8021Q;
-    struct msghdr* mh = &msgs[i].msg_hdr;
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(mh); c != nullptr; c = CMSG_NXTHDR(mh, c)) {
-      if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
-      if (c->cmsg_len < CMSG_LEN(sizeof(struct tpacket_auxdata))) continue;
-      struct tpacket_auxdata aux;
-      memcpy(&aux, CMSG_DATA(c), sizeof aux);
-      if (aux.tp_status & TP_STATUS_VLAN_VALID) {
-        tagged = true;
-        tci = aux.tp_vlan_tci;
-        if ((aux.tp_status & TP_STATUS_VLAN_TPID_VALID) && aux.tp_vlan_tpid != 0)
-          tpid = aux.tp_vlan_tpid;
-      }
-    }
-    const size_t hdr = vnet ? (size_t)kVnetHdrLen : 0;
-    if (tagged && len >= hdr + 12) {
-      ReinsertVlan(slotp, vnet, tpid, tci);
-      fl |= kFlagVlan;
-      offs[i] = (int32_t)((size_t)i * slot);
-      lens[i] = (int32_t)(len + 4);
-    } else {
-      offs[i] = (int32_t)((size_t)i * slot + kHeadroom);
-      lens[i] = (int32_t)len;
-    }
-    flags[i] = fl;
+    bool tagged = AuxVlan(&msgs[i].msg_hdr, &tpid, &tci);
+    Deliver(buf, slot, i, vnet, len, fl, tagged, tpid, tci, offs, lens, flags);
   }
   return Int(env, n);
 }
@@ -670,6 +1043,38 @@ napi_value Send(napi_env env, napi_callback_info info) {
     j += n;
   }
   return Int(env, sent);
+}
+
+// ---------------------------------------------------------------------------------------
+// packetStats(fd) -> { packets, drops }
+
+// PACKET_STATISTICS: the kernel clears its counters on every read, so these are the counts
+// since the previous call (by anyone) on this socket. tp_packets counts every frame that
+// reached the socket, dropped ones included; drops are the frames lost because the ring or
+// the receive queue was full. A TAP (not a socket) has none: zeros.
+napi_value PacketStats(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!GetArgs(env, info, "packetStats", 1, argv) || !GetFd(env, argv[0], "packetStats", &fd))
+    return nullptr;
+  struct tpacket_stats st;
+  memset(&st, 0, sizeof st);
+  socklen_t len = sizeof st;
+  if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) {
+    int e = errno;
+    if (e != ENOTSOCK && e != ENOPROTOOPT && e != EOPNOTSUPP) {
+      char what[48];
+      snprintf(what, sizeof what, "packetStats(fd %d)", fd);
+      ThrowSys(env, what, "getsockopt(PACKET_STATISTICS)", e);
+      return nullptr;
+    }
+    memset(&st, 0, sizeof st);
+  }
+  napi_value obj;
+  napi_create_object(env, &obj);
+  SetProp(env, obj, "packets", Int(env, st.tp_packets));
+  SetProp(env, obj, "drops", Int(env, st.tp_drops));
+  return obj;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -829,6 +1234,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"close", nullptr, Close, nullptr, nullptr, nullptr, a, nullptr},
       {"recv", nullptr, Recv, nullptr, nullptr, nullptr, a, nullptr},
       {"send", nullptr, Send, nullptr, nullptr, nullptr, a, nullptr},
+      {"packetStats", nullptr, PacketStats, nullptr, nullptr, nullptr, a, nullptr},
       {"poll", nullptr, Poll, nullptr, nullptr, nullptr, a, nullptr},
       {"eventfd", nullptr, EventFd, nullptr, nullptr, nullptr, a, nullptr},
       {"eventfdSignal", nullptr, EventFdSignal, nullptr, nullptr, nullptr, a, nullptr},

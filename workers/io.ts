@@ -33,12 +33,32 @@ export const MAX_BATCH = 64;
 export const FLAG_TRUNCATED = 1;
 /** recv() flags[i] bit: a VLAN tag from PACKET_AUXDATA was re-inserted (csum_start +4). */
 export const FLAG_VLAN = 2;
+/**
+ * recv() flags[i] bit, always with FLAG_TRUNCATED: the kernel cut the frame because the
+ * socket's receive queue was full (a frame too big for a ring frame whose whole copy found
+ * no room): a receive-queue-full drop rather than a slot too small.
+ */
+export const FLAG_CUT = 4;
+
+/**
+ * Default bytes per receive-ring frame: 76 B of headers (vnet included), so frames of up to
+ * 1972 B (MTU 1500 + VLAN) are copied out of the ring; bigger ones come from the socket queue.
+ */
+export const RING_FRAME_SIZE = 2048;
+/** Default frames per receive ring (2 MiB per AF_PACKET port with RING_FRAME_SIZE). */
+export const RING_FRAMES = 1024;
 
 /** The poll(2) revents bits that matter to callers. */
 export const POLLIN = 0x001;
 export const POLLERR = 0x008;
 export const POLLHUP = 0x010;
 export const POLLNVAL = 0x020;
+
+/** Receive ring geometry for openPacket (defaults: RING_FRAMES x RING_FRAME_SIZE). */
+export interface RingOptions {
+  frames?: number;
+  frameSize?: number;
+}
 
 /** The native addon's interface (docs/DESIGN.md). */
 export interface Io {
@@ -49,8 +69,30 @@ export interface Io {
    * 8 MB SO_RCVBUF/SO_SNDBUF. With `vnet`, PACKET_VNET_HDR is set: every frame received and
    * sent starts with a 10-byte virtio_net_hdr; the returned `vnet` is false if the kernel
    * refused it. Throws e.g. "openPacket(veth1): if_nametoindex: No such device".
+   *
+   * With `ring` (default true) the socket gets a TPACKET_V2 receive ring, mmap'd: by
+   * default RING_FRAMES frames of RING_FRAME_SIZE bytes (2 MiB, kernel memory); `ring` may
+   * be an object to choose the geometry ({ frames: 64..65536, frameSize: a power of two in
+   * 256..65536, frames * frameSize <= 64 MiB }, RangeError otherwise), and the environment
+   * variables VSWIO_RING_FRAMES / VSWIO_RING_FRAME_SIZE change the defaults (tuning; ignored
+   * when invalid). A ring frame holds Ethernet frames of up to frameSize - 76 bytes (the 76
+   * are the ring's header and the vnet header); bigger ones (GSO, jumbo) go whole to the
+   * socket's receive queue (PACKET_COPY_THRESH) and recv() reads them at their place in
+   * the ring. Callers see no difference in recv(). The returned `ring` says whether the
+   * ring is in use (false: the kernel refused it, `ring` was false, or fd >= 65536; recv()
+   * then uses recvmmsg), with its real geometry (0 without). The ring belongs to the fd:
+   * close the fd with close() below (which unmaps it), never otherwise -- the mapping would
+   * keep the socket alive.
+   * Kernel caveat (tpacket_rcv, as in the 6.x sources read): with a ring and vnet headers,
+   * a frame whose virtio_net_hdr the kernel cannot build (a GSO type other than TCP or
+   * UDP_L4, e.g. SCTP GSO; SCTP is not available on this machine's kernel) leaves its ring
+   * frame marked busy in the kernel, and every later frame is dropped (packetStats: drops
+   * == packets, recv() idle) until the fd is closed and reopened. Not reproduced here.
    */
-  openPacket(ifname: string, vnet: boolean): { fd: number; ifindex: number; vnet: boolean };
+  openPacket(ifname: string, vnet: boolean, ring?: boolean | RingOptions): {
+    fd: number; ifindex: number; vnet: boolean;
+    ring: boolean; ringFrames: number; ringFrameSize: number;
+  };
   /**
    * Creates (or attaches to) TAP `name` ('' = kernel-chosen tapN): IFF_TAP|IFF_NO_PI,
    * non-blocking; with `vnet`, IFF_VNET_HDR, TUNSETVNETHDRSZ 10 and TUNSETOFFLOAD
@@ -59,18 +101,30 @@ export interface Io {
    * handing frames to us). Returns the real interface name. The TAP lives as long as the fd.
    */
   openTap(name: string, vnet: boolean): { fd: number; name: string; vnet: boolean };
-  /** close(2). Throws on EBADF. */
+  /** Unmaps the fd's receive ring if it has one, then close(2). Throws on EBADF. */
   close(fd: number): void;
   /**
    * Receives up to `max` (capped at MAX_BATCH) frames. Slot i is buf[i*slot, (i+1)*slot);
    * the frame (vnet header first when `vnet`) is at offs[i], length lens[i]:
    * offs[i] = i*slot + RX_HEADROOM normally, i*slot when a VLAN tag was re-inserted.
-   * flags[i]: FLAG_TRUNCATED (frame larger than slot-4; lens[i] is what fitted; on TAP,
-   * where the kernel cuts silently, any frame filling all slot-4 bytes, and lens[i] may be
-   * 0), FLAG_VLAN (tag from PACKET_AUXDATA put back after the MACs; csum_start and a
-   * non-zero hdr_len moved by 4). Returns the count, 0 when nothing is waiting (and, on
-   * AF_PACKET, when the socket reports ENETDOWN: that also clears its POLLERR).
-   * kind: KIND_PACKET = one recvmmsg; KIND_TAP = read() until EAGAIN or max.
+   * flags[i]:
+   * - FLAG_TRUNCATED: drop this frame. It was larger than slot-4 (lens[i] is what fitted);
+   *   or the kernel cut it because the receive queue was full (then FLAG_CUT too); or the
+   *   kernel could not describe it in a virtio_net_hdr (a GSO type it does not support)
+   *   and dropped it (lens[i] may be 0). On TAP, where the kernel cuts silently: any frame
+   *   filling all slot-4 bytes (lens[i] may be 0).
+   * - FLAG_VLAN: the tag from PACKET_AUXDATA / the ring frame header was put back after the
+   *   MACs; csum_start and a non-zero hdr_len moved by 4.
+   * Returns the count, 0 when nothing is waiting (and, on AF_PACKET, when the socket reports
+   * ENETDOWN: that also clears its POLLERR).
+   * kind: KIND_PACKET = with a ring (openPacket), the ready ring frames are copied out and
+   * given back at once -- no syscall, except one recvmmsg for the frames too big for a ring
+   * frame (read whole from the socket queue, in order) and a getsockopt(SO_ERROR) when
+   * nothing is ready; without a ring, one recvmmsg. KIND_TAP = read() until EAGAIN or max.
+   * `vnet` must be what openPacket/openTap returned.
+   * Threads: any thread may call recv on any fd, but never two at once on the same fd (the
+   * ring's read position is plain memory: serialize with a lock when a port is shared), and
+   * never concurrently with close(fd).
    * Requires slot >= 64, max*slot <= buf.length, offs/lens/flags >= max elements.
    * Throws on other errors (e.g. EBADFD from a TAP whose interface was deleted).
    */
@@ -88,8 +142,20 @@ export interface Io {
   send(fd: number, kind: number, buf: Uint8Array, offs: Int32Array, lens: Int32Array,
        count: number): number;
   /**
+   * The kernel's receive counters of an AF_PACKET socket (getsockopt PACKET_STATISTICS),
+   * as deltas since the previous packetStats call on that fd (the kernel clears them on
+   * each read; nothing else in vsw reads them). `packets`: frames that reached the socket,
+   * dropped ones included; `drops`: frames the kernel dropped because the receive ring or
+   * queue was full (the reader did not keep up) -- vsw's rx-queue-full. Not in `ss -0 -m`
+   * ("d" there is sk_drops, which ring-full drops do not touch). A TAP fd: zeros.
+   * Throws on EBADF.
+   */
+  packetStats(fd: number): { packets: number; drops: number };
+  /**
    * poll(2) for POLLIN on fds[0..n) (n <= 4096); revents[i] gets the raw revents
    * (POLLERR/POLLHUP/POLLNVAL can show up without POLLIN). timeoutMs -1 = forever.
+   * On a packet socket with a ring, POLLIN means the ring's last filled frame is waiting
+   * (recv() may still return 0 for an instant while an earlier frame is being filled).
    * Returns the number of ready fds; 0 on timeout or EINTR.
    */
   poll(fds: Int32Array, n: number, timeoutMs: number, revents: Int32Array): number;

@@ -8,6 +8,11 @@
 //   ns C1: eth0 10.77.0.1/24 ──veth── s1 ┐ ns SW: child "forward" moves frames s1 <-> s2
 //   ns C2: eth0 10.77.0.2/24 ──veth── s2 ┘       with recv/send (vnet headers on)
 //   ns T : a TAP made by child "tap"
+//   ns B : child "burst" makes its own veth pair bq0 -> bq1 there
+//
+// AF_PACKET ports get the TPACKET_V2 receive ring by default (openPacket's third argument);
+// the forwarding and burst tests also run without it (the recvmmsg fallback).
+// VSWIO_ADDON=/path/vswio.node tests another build of the addon.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -17,8 +22,13 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   findAddon, loadIo, KIND_PACKET, KIND_TAP, SLOT, MAX_BATCH, RX_HEADROOM, FLAG_TRUNCATED,
-  FLAG_VLAN, VNET_HDR_LEN, POLLIN, POLLERR,
+  FLAG_VLAN, VNET_HDR_LEN, POLLIN, POLLERR, RING_FRAME_SIZE, RING_FRAMES, type Io,
 } from '../../workers/io';
+
+/** The addon under test: VSWIO_ADDON if set, else build/Release. */
+const addonPath = (): string | undefined => process.env.VSWIO_ADDON || findAddon();
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadAddon = (): Io => (process.env.VSWIO_ADDON ? (require(process.env.VSWIO_ADDON) as Io) : loadIo());
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const haveIp = (() => {
@@ -33,14 +43,20 @@ const canRun = isRoot && haveIp;
 const skipReason = !isRoot ? 'needs root (network namespaces)' : 'needs iproute2 (ip)';
 
 const PREFIX = `vswio-${process.pid}-`;
-const NS = { sw: `${PREFIX}sw`, c1: `${PREFIX}c1`, c2: `${PREFIX}c2`, t: `${PREFIX}t` };
+const NS = { sw: `${PREFIX}sw`, c1: `${PREFIX}c1`, c2: `${PREFIX}c2`, t: `${PREFIX}t`, b: `${PREFIX}b` };
 const IP1 = '10.77.0.1';
 const IP2 = '10.77.0.2';
+/** The burst test's bursts (child "burst"): BURSTS x BURST frames, then a flood. */
+const BURST = 128;
+const BURSTS = 48;
 
 // ---------------------------------------------------------------------------------------
 // The child script. Modes:
-//   forward A B VNET SLOT STOPFILE   forward frames between A and B until STOPFILE exists;
+//   forward A B VNET SLOT STOPFILE RING
+//                                    forward frames between A and B until STOPFILE exists;
 //                                    print flagged frames (truncated / VLAN) as JSON lines
+//   burst RING                       in-order delivery through (and overflow of) the ring
+//                                    on a private veth pair, packetStats
 //   tap                              TAP checks (openTap, setMac, ARP through send/recv)
 const CHILD = String.raw`
 'use strict';
@@ -54,16 +70,16 @@ const [mode, ...args] = process.argv.slice(2);
 const deadline = Date.now() + 45000;
 
 if (mode === 'forward') {
-  const [a, b, vnetS, slotS, stopFile] = args;
-  const vnet = vnetS === '1', slot = Number(slotS), MAX = 64;
-  const pa = io.openPacket(a, vnet), pb = io.openPacket(b, vnet);
+  const [a, b, vnetS, slotS, stopFile, ringS] = args;
+  const vnet = vnetS === '1', slot = Number(slotS), MAX = 64, ring = ringS === '1';
+  const pa = io.openPacket(a, vnet, ring), pb = io.openPacket(b, vnet, ring);
   const ports = [pa, pb];
   const buf = new Uint8Array(slot * MAX);
   const offs = new Int32Array(MAX), lens = new Int32Array(MAX), flags = new Uint8Array(MAX);
   const txOffs = new Int32Array(MAX), txLens = new Int32Array(MAX);
   const fds = Int32Array.of(pa.fd, pb.fd), rev = new Int32Array(2);
-  const st = { fwd: [0, 0], drops: 0, truncated: 0, vlan: 0, batches: 0 };
-  out({ ready: true, vnet: [pa.vnet, pb.vnet], ifindex: [pa.ifindex, pb.ifindex] });
+  const st = { fwd: [0, 0], drops: 0, truncated: 0, vlan: 0, batches: 0, maxLen: 0 };
+  out({ ready: true, vnet: [pa.vnet, pb.vnet], ring: [pa.ring, pb.ring], ifindex: [pa.ifindex, pb.ifindex] });
   let iter = 0;
   for (;;) {
     const n = io.poll(fds, 2, 50, rev);
@@ -81,6 +97,7 @@ if (mode === 'forward') {
         }
         if (flags[j] & 1) { st.truncated++; continue; }
         if (flags[j] & 2) st.vlan++;
+        if (lens[j] > st.maxLen) st.maxLen = lens[j];
         txOffs[k] = offs[j]; txLens[k] = lens[j]; k++;
       }
       const s = io.send(ports[1 - i].fd, 0, buf, txOffs, txLens, k);
@@ -88,6 +105,7 @@ if (mode === 'forward') {
       st.drops += k - s;
     }
   }
+  st.kernel = [io.packetStats(pa.fd), io.packetStats(pb.fd)];
   io.close(pa.fd); io.close(pb.fd);
   out({ done: true, ...st });
 } else if (mode === 'tap') {
@@ -156,7 +174,125 @@ if (mode === 'forward') {
   io.close(t2.fd); io.close(t.fd);
   res.indexAfterClose = io.ifindex(t.name);
   out(res);
-} else if (mode === 'vanish') {
+} else if (mode === 'burst') (async () => {
+  // A private veth pair bq0 -> bq1 (MTU 9000, no IPv6: no chatter): frames sent on bq0 with
+  // a plain socket arrive on bq1, opened with or without the ring. Each test frame is
+  // 0x88b5 + 'vswq' + u32 sequence number; every 7th is 4000 bytes (too big for a ring
+  // frame: TP_STATUS_COPY), every 5th carries an 802.1Q tag (VID = seq & 0xfff).
+  const ring = args[0] === '0' ? false : args[0] === '1' ? true : JSON.parse(args[0]);
+  const res = { errors: [] };
+  const err = (m) => { if (res.errors.length < 10) res.errors.push(m); };
+  for (const k of ['default', 'all']) {
+    try { fs.writeFileSync('/proc/sys/net/ipv6/conf/' + k + '/disable_ipv6', '1'); } catch {}
+  }
+  execFileSync('ip', ['link', 'add', 'bq0', 'type', 'veth', 'peer', 'name', 'bq1']);
+  for (const l of ['bq0', 'bq1']) {
+    execFileSync('ip', ['link', 'set', l, 'mtu', '9000']);
+    execFileSync('ip', ['link', 'set', l, 'up']);
+  }
+  let rx = io.openPacket('bq1', true, ring);
+  const tx = io.openPacket('bq0', true, false);
+  res.ring = rx.ring; res.txRing = tx.ring; res.ringFrames = rx.ringFrames; res.ringFrameSize = rx.ringFrameSize;
+  const src = Buffer.from(fs.readFileSync('/sys/class/net/bq0/address', 'utf8').trim().replace(/:/g, ''), 'hex');
+  const sizeOf = (q) => (q % 7 === 3 ? 4000 : 60);
+  const tagged = (q) => q % 5 === 1;
+  const TXB = 64;
+  const tbuf = new Uint8Array(TXB * 4100), toffs = new Int32Array(TXB), tlens = new Int32Array(TXB);
+  const send = (from, count) => {   // frames from..from+count-1, in batches; returns sent
+    let sent = 0;
+    for (let q0 = from; q0 < from + count; q0 += TXB) {
+      const k = Math.min(TXB, from + count - q0);
+      for (let i = 0; i < k; i++) {
+        const q = q0 + i, o = i * 4100, size = sizeOf(q);
+        tbuf.fill(0, o, o + 10 + size + 4);
+        let e = o + 10;
+        tbuf.fill(0xff, e, e + 6); tbuf.set(src, e + 6); e += 12;
+        if (tagged(q)) { tbuf[e] = 0x81; tbuf[e + 1] = 0; tbuf[e + 2] = (q >> 8) & 0x0f; tbuf[e + 3] = q & 0xff; e += 4; }
+        tbuf[e] = 0x88; tbuf[e + 1] = 0xb5; tbuf.set([0x76, 0x73, 0x77, 0x71], e + 2);
+        new DataView(tbuf.buffer).setUint32(e + 6, q);
+        toffs[i] = o; tlens[i] = 10 + size + (tagged(q) ? 4 : 0);
+      }
+      sent += io.send(tx.fd, 0, tbuf, toffs, tlens, k);
+    }
+    return sent;
+  };
+  const slot = 65536 + 64, MAX = 64;
+  const buf = new Uint8Array(slot * MAX);
+  const offs = new Int32Array(MAX), lens = new Int32Array(MAX), flags = new Uint8Array(MAX);
+  const fds = Int32Array.of(rx.fd), rev = new Int32Array(1);
+  // Reads test frames until 'want' arrived or 2 s of silence; checks each against 'expect'.
+  let expect = 0;
+  const read = (want) => {
+    let got = 0, idle = 0;
+    while (got < want && idle < 20) {
+      if (io.poll(fds, 1, 100, rev) === 0) { idle++; continue; }
+      const c = io.recv(rx.fd, 0, true, buf, slot, MAX, offs, lens, flags);
+      if (c === 0) continue;
+      idle = 0;
+      for (let j = 0; j < c; j++) {
+        const f = buf.subarray(offs[j] + 10, offs[j] + lens[j]);
+        let e = 12, tci = -1;
+        if (f[12] === 0x81 && f[13] === 0) { tci = (f[14] << 8) | f[15]; e = 16; }
+        if (f[e] !== 0x88 || f[e + 1] !== 0xb5 || f[e + 2] !== 0x76 || f[e + 5] !== 0x71) continue;
+        got++;
+        const q = new DataView(f.buffer, f.byteOffset).getUint32(e + 6);
+        if (q !== expect) err('seq ' + q + ' where ' + expect + ' was due');
+        if (flags[j] & 1) err('seq ' + q + ' truncated');
+        const wantTag = tagged(q);
+        if (((flags[j] & 2) !== 0) !== wantTag || (wantTag && tci !== (q & 0xfff)))
+          err('seq ' + q + ' tag ' + tci + ' flags ' + flags[j]);
+        if (lens[j] !== 10 + sizeOf(q) + (wantTag ? 4 : 0)) err('seq ' + q + ' len ' + lens[j]);
+        if (offs[j] - j * slot !== (wantTag ? 0 : 4)) err('seq ' + q + ' slot offset ' + (offs[j] - j * slot));
+        expect = q + 1;
+      }
+    }
+    return got;
+  };
+  io.packetStats(rx.fd); // start the counters from zero
+  // 1. A reader that keeps up: 48 bursts of 128 frames (half the smallest ring tested).
+  const B = 128, N = B * 48;
+  let sent = 0, got = 0;
+  for (let b = 0; b < N; b += B) { sent += send(b, B); got += read(B); }
+  res.keepUp = { sent, got, stats: io.packetStats(rx.fd) };
+  // 2. A reader that does not read: send until the kernel reports drops (at most 200k).
+  let flood = 0, drops = 0, packets = 0;
+  const base = N;
+  while (drops === 0 && flood < 200000) {
+    const s = send(base + flood, 4096);
+    flood += 4096;
+    if (s < 4096) err('sender refused ' + (4096 - s));
+    const st = io.packetStats(rx.fd);
+    drops += st.drops; packets += st.packets;
+  }
+  expect = base;
+  const held = read(packets - drops);
+  res.flood = { sent: flood, packets, drops, held, lastSeq: expect - 1, after: io.packetStats(rx.fd) };
+  // 3. Close and reopen (the same fd number comes back): a fresh ring.
+  const oldFd = rx.fd;
+  io.close(rx.fd);
+  rx = io.openPacket('bq1', true, ring);
+  fds[0] = rx.fd;
+  expect = 10000000;
+  send(expect, 100);
+  res.reopen = { sameFd: rx.fd === oldFd, ring: rx.ring, got: read(100) };
+  // 4. The ring is per process, not per thread: a worker thread reads the fd opened here.
+  const { Worker } = require('worker_threads');
+  const w = new Worker(
+    "const { parentPort, workerData } = require('worker_threads');" +
+    "const io = require(workerData.addon);" +
+    "const slot = 2048, buf = new Uint8Array(slot * 64), offs = new Int32Array(64), lens = new Int32Array(64), fl = new Uint8Array(64);" +
+    "let got = 0; const end = Date.now() + 5000;" +
+    "while (got < 100 && Date.now() < end) { if (io.poll(Int32Array.of(workerData.fd), 1, 100, new Int32Array(1)) > 0) got += io.recv(workerData.fd, 0, true, buf, slot, 64, offs, lens, fl); }" +
+    "parentPort.postMessage(got);",
+    { eval: true, workerData: { addon: process.env.VSWIO_ADDON, fd: rx.fd } });
+  send(20000000, 100);
+  res.worker = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  await w.terminate();
+  io.close(rx.fd); io.close(tx.fd);
+  execFileSync('ip', ['link', 'del', 'bq0']);
+  out(res);
+})().catch((e) => { console.error(e); process.exit(1); });
+else if (mode === 'vanish') {
   // A packet socket and a TAP whose interfaces disappear under them.
   const res = {};
   // No IPv6 chatter (DAD, router solicitations) on these links: only the events we make.
@@ -419,12 +555,13 @@ function deleteOurNamespaces(): void {
   }
 }
 
-async function startForwarder(vnet: boolean, slot: number): Promise<{ child: Child; stop: string }> {
+async function startForwarder(vnet: boolean, slot: number, ring = true): Promise<{ child: Child; stop: string }> {
   const stop = path.join(tmp, `stop-${Date.now()}-${Math.random().toString(16).slice(2)}`);
   const child = start(NS.sw, process.execPath, [path.join(tmp, 'child.js'), 'forward', 's1', 's2',
-    vnet ? '1' : '0', String(slot), stop]);
+    vnet ? '1' : '0', String(slot), stop, ring ? '1' : '0']);
   const ready = await child.waitFor((o) => o.ready === true, 10_000);
   expect(ready.vnet).toEqual([vnet, vnet]);
+  expect(ready.ring).toEqual([ring, ring]);
   return { child, stop };
 }
 
@@ -441,7 +578,7 @@ describe.skipIf(!canRun)(`native packet I/O addon (${canRun ? 'root' : skipReaso
   let pyOk = false;
 
   beforeAll(() => {
-    const found = findAddon();
+    const found = addonPath();
     if (!found) throw new Error('vsw: native addon not built: run npm install');
     addon = found;
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vswio-'));
@@ -487,26 +624,69 @@ describe.skipIf(!canRun)(`native packet I/O addon (${canRun ? 'root' : skipReaso
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('forwards ping and TCP (default checksum offloads) between two veths with vnet headers', async () => {
-    const f = await startForwarder(true, SLOT);
+  // TCP through the forwarder with the veths' default offloads (TSO, tx checksum): the
+  // forwarder receives GSO frames of up to 64 KB, which with a ring take the TP_STATUS_COPY
+  // path (read whole from the socket queue at their place in the ring).
+  it.each([
+    { ring: true, mb: 64 },
+    { ring: false, mb: 16 },
+  ])('forwards ping and TCP (default checksum offloads) between two veths with vnet headers (ring $ring)', async ({ ring, mb }) => {
+    const f = await startForwarder(true, SLOT, ring);
     try {
       if (pyOk) {
         const ping = JSON.parse(await run(NS.c1, 'python3', [path.join(tmp, 'ping.py'), IP2, '3', '56']));
         expect(ping.received).toBe(3);
       }
-      // TCP through the forwarder with the veths' default offloads (TSO, tx checksum).
       const srv = start(NS.c2, process.execPath, [path.join(tmp, 'tcp_server.js'), IP2]);
       await srv.waitFor((o) => o.ready === true, 10_000);
-      const total = 64 << 20;
+      const total = mb << 20;
       await run(NS.c1, process.execPath, [path.join(tmp, 'tcp_client.js'), IP2, String(total)], 25_000);
       const r = await srv.waitFor((o) => typeof o.bytes === 'number', 10_000);
       expect(r.bytes).toBe(total);
-      console.log(`[io.test] TCP through the vnet forwarder: ${((total * 8) / (r.ms / 1000) / 1e9).toFixed(2)} Gbit/s`);
+      console.log(`[io.test] TCP through the vnet forwarder (ring ${ring}): ${((total * 8) / (r.ms / 1000) / 1e9).toFixed(2)} Gbit/s`);
     } finally {
       const done = await stopForwarder(f);
       expect(done.fwd[0]).toBeGreaterThan(0);
       expect(done.fwd[1]).toBeGreaterThan(0);
+      expect(done.truncated).toBe(0);
+      // GSO frames went through whole (bigger than a ring frame: the copy path, with a ring).
+      expect(done.maxLen).toBeGreaterThan(RING_FRAME_SIZE);
+      for (const k of done.kernel) {
+        expect(k.packets).toBeGreaterThan(0);
+        expect(k.drops).toBeGreaterThanOrEqual(0);
+      }
     }
+  });
+
+  it.each([
+    { ring: true, frames: RING_FRAMES, frameSize: RING_FRAME_SIZE },
+    { ring: { frames: 200, frameSize: 256 }, frames: 256, frameSize: 256 }, // 4000-byte frames: copy path
+    { ring: false, frames: 0, frameSize: 0 },
+  ])('delivers bursts in order with none lost, and counts kernel drops when not read (ring $ring)', async ({ ring, frames, frameSize }) => {
+    const arg = typeof ring === 'boolean' ? (ring ? '1' : '0') : JSON.stringify(ring);
+    const r = JSON.parse(await run(NS.b, process.execPath, [path.join(tmp, 'child.js'), 'burst', arg], 25_000));
+    console.log(`[io.test] burst (ring ${arg}): ${JSON.stringify({ keepUp: r.keepUp, flood: r.flood })}`);
+    expect(r.ring).toBe(ring !== false);
+    expect([r.ringFrames, r.ringFrameSize]).toEqual([frames, frameSize]);
+    expect(r.txRing).toBe(false);
+    expect(r.errors).toEqual([]);
+    // 1. Bursts of half the ring (small, 4000-byte and tagged frames mixed): all, in order.
+    expect(r.keepUp.sent).toBe(BURSTS * BURST);
+    expect(r.keepUp.got).toBe(BURSTS * BURST);
+    expect(r.keepUp.stats).toEqual({ packets: BURSTS * BURST, drops: 0 });
+    // 2. Nobody reads: the ring (or queue) fills, the rest is dropped and counted; what was
+    // kept is the oldest frames, in order.
+    expect(r.flood.drops).toBeGreaterThan(0);
+    expect(r.flood.packets).toBe(r.flood.sent);
+    expect(r.flood.held).toBe(r.flood.packets - r.flood.drops);
+    expect(r.flood.lastSeq).toBe(BURSTS * BURST + r.flood.held - 1);
+    if (ring !== false) expect(r.flood.held).toBe(frames);
+    expect(r.flood.after).toEqual({ packets: 0, drops: 0 }); // deltas: cleared by the read
+    // 3. close + openPacket on the same fd number: a fresh ring, frames flow again.
+    expect(r.reopen.sameFd).toBe(true);
+    expect(r.reopen.ring).toBe(ring !== false);
+    expect(r.reopen.got).toBe(100);
+    expect(r.worker).toBe(100);
   });
 
   it('re-inserts the VLAN tag from PACKET_AUXDATA, moving csum_start (and it crosses a send)', async (ctx) => {
@@ -558,7 +738,7 @@ describe.skipIf(!canRun)(`native packet I/O addon (${canRun ? 'root' : skipReaso
   });
 
   it('flags frames larger than the slot as truncated', async () => {
-    const f = await startForwarder(true, 200);
+    const f = await startForwarder(true, 200); // with the ring: frames fit it, not the slot
     try {
       if (pyOk) {
         const small = JSON.parse(await run(NS.c1, 'python3', [path.join(tmp, 'ping.py'), IP2, '1', '56']));
@@ -616,10 +796,10 @@ describe.skipIf(!canRun)(`native packet I/O addon (${canRun ? 'root' : skipReaso
 
 // These need no namespace: they only use eventfds and bad arguments.
 describe('native packet I/O addon: arguments and errors', () => {
-  const built = findAddon() !== undefined;
+  const built = addonPath() !== undefined;
 
   it.skipIf(!built)('rejects bad arguments and bad fds without crashing', () => {
-    const io = loadIo();
+    const io = loadAddon();
     const buf = new Uint8Array(1024);
     const offs = new Int32Array(MAX_BATCH);
     const lens = new Int32Array(MAX_BATCH);
@@ -654,6 +834,13 @@ describe('native packet I/O addon: arguments and errors', () => {
       expect(() => io.close(1 << 20)).toThrow(/Bad file descriptor/);
       expect(() => io.openPacket('vswionope0', true)).toThrow(/^openPacket\(vswionope0\): if_nametoindex: No such device$/);
       expect(() => io.openPacket('a-name-much-too-long', true)).toThrow(RangeError);
+      expect(() => (io as any).openPacket('lo', true, 1)).toThrow(TypeError);
+      expect(() => io.openPacket('lo', true, { frameSize: 1000 })).toThrow(RangeError); // not 2^n
+      expect(() => io.openPacket('lo', true, { frames: 16 })).toThrow(RangeError);
+      expect(() => io.openPacket('lo', true, { frames: 65536, frameSize: 4096 })).toThrow(RangeError); // > 64 MiB
+      // packetStats: not a socket (an eventfd, like a TAP) -> zeros; a bad fd throws
+      expect(io.packetStats(efd)).toEqual({ packets: 0, drops: 0 });
+      expect(() => io.packetStats(1 << 20)).toThrow(/packetStats\(fd 1048576\): getsockopt\(PACKET_STATISTICS\): Bad file descriptor/);
       expect(io.ifindex('vswionope0')).toBe(0);
       expect(io.ifindex('lo')).toBe(1);
       // poll + eventfd
@@ -684,11 +871,11 @@ describe('native packet I/O addon: arguments and errors', () => {
       io.eventfdDrain(e); io.close(e);
       parentPort.postMessage({ ready, keys: Object.keys(io).length });`;
     const results = await Promise.all([0, 1, 2, 3].map(() => new Promise<any>((res, rej) => {
-      const w = new Worker(code, { eval: true, workerData: findAddon() });
+      const w = new Worker(code, { eval: true, workerData: addonPath() });
       w.once('message', (m) => { res(m); void w.terminate(); });
       w.once('error', rej);
     })));
-    expect(loadIo().ifindex('lo')).toBe(1); // and still in this thread
-    for (const r of results) expect(r).toEqual({ ready: 1, keys: 11 });
+    expect(loadAddon().ifindex('lo')).toBe(1); // and still in this thread
+    for (const r of results) expect(r).toEqual({ ready: 1, keys: 12 });
   });
 });
