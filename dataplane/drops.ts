@@ -5,6 +5,8 @@
 export const DROP_REASONS = [
   'runt',              // shorter than an Ethernet header
   'truncated',         // larger than the receive slot (MSG_TRUNC)
+  'rx-queue-full',     // the kernel dropped or cut it: our receive ring/queue was full (we
+                       // did not keep up); counted from PACKET_STATISTICS once a second
   'bad-src-mac',       // multicast or all-zero source MAC (not a valid station)
   'link-local',        // 01:80:c2:00:00:0x (STP, LACP, 802.1X...): never forwarded by a bridge
   'no-such-network',   // the ingress port belongs to no network (unknown or being removed)

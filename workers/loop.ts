@@ -22,6 +22,8 @@ import {
 } from './shared';
 
 const POLL_TIMEOUT_MS = 200;
+/** How often the kernel's per-socket drop counters are collected. */
+const KERNEL_STATS_MS = 1000;
 const POLLIN = 0x1;
 const VNET_HDR_LEN = 10;
 
@@ -85,11 +87,16 @@ export class WorkerLoop {
   /** Run until the STOP word is set. */
   run(): void {
     const { io, ctrl, stats } = this.d;
+    let nextKernelStats = 0;
     while (Atomics.load(ctrl, CTRL_STOP) === 0) {
       const ready = io.poll(this.pollFds, this.pollFds.length, POLL_TIMEOUT_MS, this.revents);
       stats[this.wk + WK_ITERATIONS]++;
-      if (ready <= 0) continue;
       const t0 = performance.now();
+      if (t0 >= nextKernelStats) {
+        nextKernelStats = t0 + KERNEL_STATS_MS;
+        this.collectKernelDrops();
+      }
+      if (ready <= 0) continue;
       if (this.revents[0] !== 0) this.control();
       this.ctx.now = this.clock();
       const ports = this.pollPorts;
@@ -97,6 +104,22 @@ export class WorkerLoop {
         if (this.revents[i + 1] !== 0) this.serve(ports[i]);
       }
       stats[this.wk + WK_BUSY_MS] += performance.now() - t0;
+    }
+  }
+
+  /**
+   * Frames the kernel dropped before we could read them (our receive ring or queue was
+   * full) never reach the pipeline: collect them from the sockets' own counters.
+   */
+  collectKernelDrops(): void {
+    const { io, stats } = this.d;
+    for (const p of this.pollPorts) {
+      try {
+        const { drops } = io.packetStats(p.fd);
+        if (drops > 0) stats[p.id * ST_ROW + ST_DROP0 + DROP['rx-queue-full']] += drops;
+      } catch {
+        // fd being closed: its port is on its way out
+      }
     }
   }
 

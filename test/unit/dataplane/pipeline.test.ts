@@ -95,6 +95,7 @@ describe('pipeline (parse, ingress, learn, forward)', () => {
     const cases: [Uint8Array, number, number, string][] = [
       [new Uint8Array(13), 1, 0, 'runt'],
       [frame(B, A), 1, 1, 'truncated'],
+      [frame(B, A), 1, 1 | 4, 'rx-queue-full'],   // cut by the kernel: queue full
       [frame(B, '01:00:5e:00:00:01'), 1, 0, 'bad-src-mac'],
       [frame(B, '00:00:00:00:00:00'), 1, 0, 'bad-src-mac'],
       [frame('01:80:c2:00:00:00', A), 1, 0, 'link-local'],
@@ -108,7 +109,7 @@ describe('pipeline (parse, ingress, learn, forward)', () => {
     }
     // A dropped frame with a bad source never taught the table anything.
     expect(s.fdb.counters().entries).toBe(0);
-    expect(Array.from(s.pipe.ended)).toEqual([6, 1, 0, 0]);
+    expect(Array.from(s.pipe.ended)).toEqual([7, 1, 0, 0]);
   });
 
   it('does not learn in a dry run', () => {

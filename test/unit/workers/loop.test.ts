@@ -115,4 +115,13 @@ describe('WorkerLoop over an in-memory Io', () => {
     pump(s, 1);
     expect(s.stats[1 * ST_ROW + ST_DROP0 + DROP['rx-error']]).toBe(1);
   });
+
+  it('counts frames the kernel dropped for want of room as rx-queue-full, on their port', () => {
+    const s = setup();
+    s.io.kernelDrops.set(11, 5);
+    s.loop.collectKernelDrops();
+    s.loop.collectKernelDrops();               // deltas: counted once
+    expect(s.stats[1 * ST_ROW + ST_DROP0 + DROP['rx-queue-full']]).toBe(5);
+    expect(s.stats[2 * ST_ROW + ST_DROP0 + DROP['rx-queue-full']]).toBe(0);
+  });
 });
