@@ -65,7 +65,7 @@ export interface Io {
   /**
    * Opens an AF_PACKET SOCK_RAW socket bound to `ifname` (created with protocol 0, then
    * bound with ETH_P_ALL + ifindex, so no other interface's frames slip in), non-blocking,
-   * close-on-exec, with PACKET_AUXDATA, PACKET_IGNORE_OUTGOING, PACKET_QDISC_BYPASS and
+   * close-on-exec, with PACKET_AUXDATA, PACKET_IGNORE_OUTGOING (not QDISC_BYPASS: taps must see tx) and
    * 8 MB SO_RCVBUF/SO_SNDBUF. With `vnet`, PACKET_VNET_HDR is set: every frame received and
    * sent starts with a 10-byte virtio_net_hdr; the returned `vnet` is false if the kernel
    * refused it. Throws e.g. "openPacket(veth1): if_nametoindex: No such device".
