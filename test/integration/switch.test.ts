@@ -99,6 +99,16 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
     expect(only.some((e) => e.mac.toLowerCase() === ep[C1].mac.toLowerCase())).toBe(true);
   }, 60_000);
 
+  it('tcpdump on a port (the veth host end, in the host namespace) sees both directions, as on a kernel bridge port', async () => {
+    const cap = await capture(d.hostNs, ep[C2].hostIf, ['icmp']);
+    const r = await ping(C1, ep[C2].ip, ['-c', '5', '-i', '0.1', '-W', '3']);
+    expect(r.received, r.out).toBe(5);
+    const lines = await cap.stop();
+    // Requests arrive on c2's port from the switch (sent by vsw), replies leave c2 into it.
+    expect(lines.filter((l) => /ICMP echo request/.test(l)).length, lines.join('\n')).toBe(5);
+    expect(lines.filter((l) => /ICMP echo reply/.test(l)).length, lines.join('\n')).toBe(5);
+  }, 60_000);
+
   it('after learning, c3 sees none of the c1<->c2 (or host<->c1) unicast, but does see a broadcast and unknown unicast', async () => {
     // Make sure the MACs are learned (and fresh) first.
     const warm = await ping(C1, ep[C2].ip, ['-c', '2', '-i', '0.2', '-W', '3']);
