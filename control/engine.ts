@@ -33,17 +33,10 @@ const VERSION: string = (() => {
 
 const RESERVED_NETWORK_NAMES = new Set(['none', 'host']);
 
-interface NetworkRecord {
-  name: string;
-  id: number;
-  subnet: string;
-  gateway: string;
-  ipRange: string;
-  mtu: number;
-  default: boolean;
-  created: string;
+/** A network as stored: the API's fields, plus its host TAP's name. */
+type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gateway' | 'ipRange' | 'mtu' | 'default' | 'created'> & {
   tap: string;
-}
+};
 
 interface EndpointRecord {
   network: string;
@@ -214,7 +207,11 @@ export class VswEngine implements Engine {
 
   /** Create the network's host TAP port: fixed MAC, the host address, up. */
   private async attachNetwork(n: NetworkRecord): Promise<void> {
-    if (await netns.linkExists(n.tap)) await netns.deleteLink(n.tap); // left by a crash
+    // Our TAPs vanish with the fd (even on kill -9): an interface by this name is someone
+    // else's (another vsw daemon in this namespace?), never ours to delete.
+    if (await netns.linkExists(n.tap)) {
+      throw new ConflictError(`interface '${n.tap}' for network '${n.name}' already exists in this namespace (another vsw daemon?)`);
+    }
     const port = await this.host.addPort({ name: n.tap, kind: 'tap', netId: n.id });
     try {
       const hostIp = ipam.hostPortIp(n.subnet);

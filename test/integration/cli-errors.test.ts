@@ -157,6 +157,25 @@ describe.skipIf(!isRoot)('CLI errors against a live daemon (root)', () => {
     }
   }, 60_000);
 
+  it('a daemon whose TAP name is taken in its namespace refuses to start, and leaves that interface alone', async () => {
+    const ns = `${P}-tp`;
+    await addNetns(ns);
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${P}-tp-`));
+    try {
+      await sh('ip', ['-n', ns, 'link', 'add', 'vsw0', 'type', 'veth', 'peer', 'name', 'vsw0p']);
+      const r = await sh('ip', ['netns', 'exec', ns, NODE, CLI, 'daemon',
+        '--state-dir', path.join(tmp, 'state'), '--socket', path.join(tmp, 'vsw.sock')], { timeoutMs: 20_000 });
+      expect(r.timedOut, 'the daemon started').toBe(false);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/interface 'vsw0' .* already exists/);
+      expect(fs.existsSync(path.join(tmp, 'vsw.sock'))).toBe(false);
+      expect((await sh('ip', ['-n', ns, 'link', 'show', 'vsw0'])).code).toBe(0);
+    } finally {
+      await sh('ip', ['netns', 'del', ns]);
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('a second daemon on the same state dir is refused, and the first one keeps serving', async () => {
     const ns = `${P}-d2`;
     await addNetns(ns);
