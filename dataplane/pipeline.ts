@@ -18,9 +18,11 @@ export class Pipeline {
   readonly ended: Float64Array;
   tracer: Tracer | null = null;
 
-  constructor(stages: Stage[] = makeStages()) {
+  /** `ended` may be given (a view into shared stats memory) or is allocated. */
+  constructor(stages: Stage[] = makeStages(), ended?: Float64Array) {
     this.stages = stages;
-    this.ended = new Float64Array(stages.length);
+    if (ended && ended.length < stages.length) throw new RangeError('pipeline: counter array too short');
+    this.ended = ended ?? new Float64Array(stages.length);
   }
 
   /** Decide one frame: on return p.out is a port id, OUT_FLOOD, or OUT_DROP with p.drop. */

@@ -16,8 +16,10 @@ import { DROP_REASONS } from '../dataplane/drops';
 import type { AckMsg, FromWorker, ToWorker, WorkerInit } from './protocol';
 import {
   CTRL_STOP, CTRL_WORDS, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
-  ST_TX_PKTS, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, statsBytes, workerCountersOffset,
+  ST_TX_PKTS, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, statsBytes,
+  workerCountersOffset,
 } from './shared';
+import { STAGE_NAMES } from '../dataplane/stages/order';
 
 export interface PortSpec {
   /** Interface name: the veth host end (afpacket), or the TAP to create (tap). */
@@ -215,6 +217,14 @@ export class DataplaneHost {
       });
     }
     return c;
+  }
+
+  /** Frames each stage ended (gave a verdict to), summed over the workers. */
+  stageCounters(): { stage: string; ended: number }[] {
+    const off = stageCountersOffset(MAX_PORTS);
+    return STAGE_NAMES.map((stage, i) => ({
+      stage, ended: this.workers.reduce((sum, w) => sum + w.stats[off + i], 0),
+    }));
   }
 
   workerCounters(): WorkerCounters[] {

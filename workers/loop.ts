@@ -18,7 +18,7 @@ import type { StageContext } from '../dataplane/stages/stage';
 import type { ToWorker, AckMsg } from './protocol';
 import {
   CTRL_STOP, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
-  WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, workerCountersOffset,
+  MAX_STAGES, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, workerCountersOffset,
 } from './shared';
 
 const POLL_TIMEOUT_MS = 200;
@@ -56,7 +56,7 @@ export interface LoopDeps {
 
 export class WorkerLoop {
   readonly ports: PortTable;
-  readonly pipeline = new Pipeline();
+  readonly pipeline: Pipeline;
   private readonly d: LoopDeps;
   private readonly byId: (LoopPort | undefined)[];
   private readonly ctx: StageContext;
@@ -81,6 +81,8 @@ export class WorkerLoop {
     this.clock = deps.clock ?? (() => (Date.now() / 1000) | 0);
     this.ctx = { fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false };
     this.wk = workerCountersOffset(deps.maxPorts);
+    const so = stageCountersOffset(deps.maxPorts);
+    this.pipeline = new Pipeline(undefined, deps.stats.subarray(so, so + MAX_STAGES));
     this.rebuildPollSet();
   }
 

@@ -27,8 +27,16 @@ export const WK_FRAMES = 2;       // frames through the pipeline
 export const WK_BUSY_MS = 3;      // time spent outside poll(), milliseconds
 export const WK_WORDS = 8;
 
+// Per-stage counters, after the worker counters: frames each stage ended (gave a verdict
+// to), in the order of dataplane/stages/order.ts.
+export const MAX_STAGES = 32;
+
 export function statsBytes(maxPorts = MAX_PORTS): number {
-  return (maxPorts * ST_ROW + WK_WORDS) * 8;
+  return (maxPorts * ST_ROW + WK_WORDS + MAX_STAGES) * 8;
+}
+
+export function stageCountersOffset(maxPorts = MAX_PORTS): number {
+  return maxPorts * ST_ROW + WK_WORDS;
 }
 
 export function workerCountersOffset(maxPorts = MAX_PORTS): number {

@@ -3,7 +3,7 @@ import { WorkerLoop } from '../../../workers/loop';
 import { MemoryIo } from '../../fixtures/memory-io';
 import { Fdb } from '../../../dataplane/tables/fdb';
 import { DROP } from '../../../dataplane/drops';
-import { ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS, statsBytes } from '../../../workers/shared';
+import { stageCountersOffset, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS, statsBytes } from '../../../workers/shared';
 import { buildEthernet } from '../../../dataplane/wire/ethernet';
 import { parseMac } from '../../../dataplane/wire/mac';
 import type { ToWorker } from '../../../workers/protocol';
@@ -123,5 +123,14 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.loop.collectKernelDrops();               // deltas: counted once
     expect(s.stats[1 * ST_ROW + ST_DROP0 + DROP['rx-queue-full']]).toBe(5);
     expect(s.stats[2 * ST_ROW + ST_DROP0 + DROP['rx-queue-full']]).toBe(0);
+  });
+
+  it('counts, in shared memory, the frames each stage ended', () => {
+    const s = setup();
+    s.io.inject(11, new Uint8Array(10 + 8));   // runt: ended by parse
+    s.io.inject(11, vframe(BCAST, A));         // flooded: ended by forward
+    pump(s, 1);
+    const o = stageCountersOffset(MAXP);
+    expect(Array.from(s.stats.subarray(o, o + 4))).toEqual([1, 0, 0, 1]);
   });
 });
