@@ -16,6 +16,7 @@ import * as tty from 'tty';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
 import { Client, DEFAULT_SOCKET } from './client';
 import { NotFoundError, VswError } from './errors';
+import { parseMetricsAddr } from './metrics';
 import {
   containersTable, fdbTable, formatJson, networksTable, statsTable,
 } from './format';
@@ -70,6 +71,16 @@ function nonEmpty(what: string): (v: string) => string {
     if (v.trim() === '') throw new OptionValueError(`${what} must not be empty.`);
     return v;
   };
+}
+
+/** --metrics ADDR: HOST:PORT or :PORT (control/metrics.ts parses it; prom-client is not loaded). */
+function metricsAddr(v: string): string {
+  try {
+    parseMetricsAddr(v);
+  } catch (e) {
+    throw new OptionValueError(`${(e as Error).message}.`);
+  }
+  return v;
 }
 
 function formatOption(): Option {
@@ -282,9 +293,10 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
     .option('--fdb-aging <seconds>', 'forget a MAC not seen for this long', integer(1), DAEMON_DEFAULTS.fdbAgingSeconds)
     .option('--fdb-max <n>', 'maximum MAC table entries', integer(1), DAEMON_DEFAULTS.fdbMax)
     .option('--fdb-max-per-port <n>', 'maximum MAC table entries learned on one port', integer(1), DAEMON_DEFAULTS.fdbMaxPerPort)
+    .option('--metrics <addr>', 'serve Prometheus metrics at http://ADDR/metrics; ADDR is HOST:PORT or :PORT (all addresses), in the daemon\'s network namespace', metricsAddr)
     .action(async (o: {
       stateDir: string; socket?: string; workers: number; defaultSubnet?: string; defaultNetwork: string;
-      fdbAging: number; fdbMax: number; fdbMaxPerPort: number;
+      fdbAging: number; fdbMax: number; fdbMaxPerPort: number; metrics?: string;
     }, cmd: Command) => {
       const opts: DaemonOptions = {
         stateDir: o.stateDir,
@@ -296,6 +308,7 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
         fdbMaxPerPort: o.fdbMaxPerPort,
       };
       if (o.defaultSubnet !== undefined) opts.defaultSubnet = o.defaultSubnet;
+      if (o.metrics !== undefined) opts.metrics = o.metrics;
       await loadDaemon().runDaemon(opts);
       exitWhenDone = true; // the daemon has stopped: do not wait for stray handles
       done(0);

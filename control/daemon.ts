@@ -6,20 +6,39 @@
 import type { DaemonOptions } from './types';
 import { VswEngine } from './engine';
 import { startApi } from './api';
+import { buildMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const log = (line: string): void => { process.stderr.write(`vsw: ${line}\n`); };
-  const engine = new VswEngine(opts);
-  await engine.start(log);
+  // --metrics listens first: an address in use fails the start before anything (not even
+  // the state dir) is created. Scrapes read the engine once it exists.
+  let created: VswEngine | undefined;
+  let metrics: MetricsServer | undefined;
+  if (opts.metrics !== undefined) {
+    metrics = await startMetricsServer(opts.metrics, buildMetricsRegistry(() => {
+      if (!created) throw new Error('the daemon is starting');
+      return created;
+    }));
+  }
+  let engine: VswEngine;
+  try {
+    engine = created = new VswEngine(opts);
+    await engine.start(log);
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
   let api: { close(): Promise<void> };
   try {
     api = await startApi(engine, opts.socket);
   } catch (e) {
     await engine.stop();
+    await metrics?.close();
     throw e;
   }
   const def = engine.inspectNetwork(engine.info().defaultNetwork);
   log(`daemon ready (pid ${process.pid}): socket ${opts.socket}, state ${opts.stateDir}, ${opts.workers} worker(s)`);
+  if (metrics) log(`metrics: ${metrics.url} (Prometheus text format)`);
   log(`default network '${def.name}': subnet ${def.subnet}, gateway ${def.gateway}, host port ${def.hostPort?.name} ${def.hostPort?.ip}`);
 
   await new Promise<void>((resolve) => {
@@ -30,6 +49,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       log(`${sig}: stopping`);
       void (async () => {
         try { await api.close(); } catch (e) { log(`closing the API: ${(e as Error).message}`); }
+        try { await metrics?.close(); } catch (e) { log(`closing the metrics server: ${(e as Error).message}`); }
         try { await engine.stop(); } catch (e) { log(`stopping the dataplane: ${(e as Error).message}`); }
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);

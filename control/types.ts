@@ -134,4 +134,5 @@ export interface DaemonOptions {
   fdbAgingSeconds: number;   // MAC aging time, default 300
   fdbMax: number;            // total FDB entries, default 16384
   fdbMaxPerPort: number;     // per-port FDB entries, default 4096
+  metrics?: string;          // HOST:PORT or :PORT: serve GET /metrics (Prometheus text) there
 }
