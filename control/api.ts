@@ -10,6 +10,8 @@ import { ConflictError, InvalidArgumentError, NotFoundError, SystemError, VswErr
 import type { ContainerCreate, Engine, NetworkCreate } from './types';
 
 /** Largest request body accepted (413 beyond). */
+/** Frames one dry-run trace request may carry. */
+export const MAX_TRACE_FRAMES = 1000;
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface ApiServer {
@@ -224,6 +226,15 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       route(['GET']);
       const netName = url.searchParams.get('net');
       return send(res, 200, engine.fdb(netName ? netName : undefined));
+    }
+
+    if (a === 'trace' && name === 'dry-run' && segs.length === 2) {
+      route(['POST']);
+      const b = json();
+      checkFields(b, ['port', 'frames']);
+      const frames = optStringArray(b, 'frames') ?? [];
+      if (frames.length > MAX_TRACE_FRAMES) throw new InvalidArgumentError(`at most ${MAX_TRACE_FRAMES} frames per trace`);
+      return send(res, 200, engine.traceDryRun(reqString(b, 'port'), frames));
     }
 
     if (a === 'stats' && segs.length === 1) {

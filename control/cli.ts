@@ -15,6 +15,8 @@ import * as path from 'path';
 import * as tty from 'tty';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
 import { Client, DEFAULT_SOCKET } from './client';
+import { readPcap } from './pcap';
+import { formatTrace } from '../dataplane/trace';
 import { NotFoundError, VswError } from './errors';
 import { parseMetricsAddr } from './metrics';
 import {
@@ -22,7 +24,7 @@ import {
 } from './format';
 import type {
   ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, EndpointInfo, FdbEntryInfo,
-  NetworkCreate, NetworkInfo, PortStatsInfo,
+  NetworkCreate, NetworkInfo, PortStatsInfo, TraceResult,
 } from './types';
 
 /** What `require('./daemon')` must provide (control/daemon.ts, loaded only by `vsw daemon`). */
@@ -274,6 +276,33 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
       const q = net !== undefined ? `?net=${enc(net)}` : '';
       const entries = await client(cmd).get<FdbEntryInfo[]>(`/fdb${q}`);
       print(o.format, entries, () => fdbTable(entries));
+    });
+
+  sub(program, 'trace', 'Show what each pipeline stage decides for frames on a port (--dry-run only, for now)')
+    .requiredOption('--port <port>', 'a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
+    .option('--dry-run', 'run the given frames without side effects: nothing learned, nothing sent (required: live tracing is not built yet)')
+    .option('--frame <hex>', 'one Ethernet frame in hex, from the destination MAC on')
+    .option('--pcap <file>', 'every frame of a pcap file (Ethernet link type; at most 1000)')
+    .addOption(formatOption())
+    .action(async (o: { port: string; dryRun?: boolean; frame?: string; pcap?: string; format: Format }, cmd: Command) => {
+      const usage = (m: string): never => cmd.error(`vsw: ${m}`, { exitCode: 2, code: 'vsw.usage' }) as never;
+      if (!o.dryRun) usage('live tracing is not built yet: use --dry-run with --frame HEX or --pcap FILE');
+      if ((o.frame === undefined) === (o.pcap === undefined)) usage('trace --dry-run needs exactly one of --frame HEX or --pcap FILE');
+      let frames: string[];
+      if (o.pcap !== undefined) {
+        let data: Buffer;
+        try {
+          data = fs.readFileSync(o.pcap);
+        } catch (e) {
+          throw new VswError(`cannot read ${o.pcap}: ${(e as Error).message}`, 'E_INVALID_ARGUMENT', 400);
+        }
+        frames = readPcap(data, o.pcap).map((f) => Buffer.from(f.data).toString('hex'));
+        if (frames.length === 0) throw new VswError(`${o.pcap} holds no frame`, 'E_INVALID_ARGUMENT', 400);
+      } else {
+        frames = [o.frame!];
+      }
+      const results = await client(cmd).post<TraceResult[]>('/trace/dry-run', { port: o.port, frames });
+      print(o.format, results, () => results.map(formatTrace).join('\n'));
     });
 
   sub(program, 'stats', 'Per-port counters: rx/tx packets and bytes, drops by reason')

@@ -13,8 +13,9 @@ import * as crypto from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import type {
   ContainerCreate, ContainerInfo, ContainerMode, DaemonInfo, DaemonOptions, EndpointInfo, Engine,
-  FdbEntryInfo, NetworkCreate, NetworkInfo, PortInfo, PortStatsInfo,
+  FdbEntryInfo, NetworkCreate, NetworkInfo, PortInfo, PortStatsInfo, TraceResult,
 } from './types';
+import { dryRun, parseHexFrame } from './trace';
 import { ConflictError, InvalidArgumentError, NotFoundError, VswError } from './errors';
 import { StateStore } from './state';
 import * as ipam from './ipam';
@@ -555,6 +556,11 @@ export class VswEngine implements Engine {
         ageSeconds: Math.max(0, now - e.lastSeen),
       }))
       .sort((a, b) => a.network.localeCompare(b.network) || a.port.localeCompare(b.port) || a.mac.localeCompare(b.mac));
+  }
+
+  traceDryRun(port: string, frames: string[]): TraceResult[] {
+    if (frames.length === 0) throw new InvalidArgumentError('no frame to trace');
+    return dryRun(this, port, frames.map(parseHexFrame));
   }
 
   stats(): PortStatsInfo[] {

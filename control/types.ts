@@ -1,6 +1,9 @@
 // The JSON shapes of the daemon's API, and the Engine interface that control/api.ts serves.
 // Everything the CLI prints comes from these shapes; keep them stable (they are the API).
 
+import type { TraceResult } from '../dataplane/trace';
+export type { TraceResult };
+
 export interface DaemonInfo {
   pid: number;
   version: string;
@@ -122,6 +125,9 @@ export interface Engine {
   removeContainer(name: string, force: boolean): Promise<void>;
   fdb(network?: string): FdbEntryInfo[];
   stats(): PortStatsInfo[];
+  /** Run frames (hex, Ethernet from the destination MAC on) through the pipeline as if
+   *  received on `port`, without side effects. */
+  traceDryRun(port: string, frames: string[]): TraceResult[];
 }
 
 /** Options of `vsw daemon` (parsed by control/cli.ts, run by control/daemon.ts). */
