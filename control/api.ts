@@ -4,6 +4,7 @@
 
 import * as fs from 'fs';
 import * as http from 'http';
+import { pcapHeader, pcapRecord } from './pcap';
 import * as net from 'net';
 import * as path from 'path';
 import { ConflictError, InvalidArgumentError, NotFoundError, SystemError, VswError } from './errors';
@@ -235,6 +236,33 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       const frames = optStringArray(b, 'frames') ?? [];
       if (frames.length > MAX_TRACE_FRAMES) throw new InvalidArgumentError(`at most ${MAX_TRACE_FRAMES} frames per trace`);
       return send(res, 200, engine.traceDryRun(reqString(b, 'port'), frames));
+    }
+
+    if (a === 'capture' && segs.length === 1) {
+      route(['GET']);
+      const port = url.searchParams.get('port');
+      if (!port) throw new InvalidArgumentError("query parameter 'port' is required");
+      const countText = url.searchParams.get('count') ?? '0';
+      if (!/^\d{1,9}$/.test(countText)) throw new InvalidArgumentError("query parameter 'count' must be a whole number");
+      const count = Number(countText);
+      let n = 0;
+      let done = false;
+      // Frames arrive from a timer, so none can come before the header below is written.
+      const session = await engine.startCapture(port, (frame, timeMs) => {
+        if (done) return;
+        res.write(pcapRecord(frame, timeMs));
+        if (count > 0 && ++n >= count) finish();
+      });
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        void session.stop();
+        res.end();
+      };
+      res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'x-vsw-port': session.port });
+      res.write(pcapHeader());
+      res.on('close', finish);
+      return;
     }
 
     if (a === 'stats' && segs.length === 1) {

@@ -14,10 +14,11 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tty from 'tty';
 import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
-import { Client, DEFAULT_SOCKET } from './client';
+import * as http from 'http';
+import { Client, DEFAULT_SOCKET, unreachableMessage } from './client';
 import { readPcap } from './pcap';
 import { formatTrace } from '../dataplane/trace';
-import { NotFoundError, VswError } from './errors';
+import { DaemonUnreachableError, errorFromJson, NotFoundError, VswError } from './errors';
 import { parseMetricsAddr } from './metrics';
 import {
   containersTable, fdbTable, formatJson, networksTable, statsTable,
@@ -303,6 +304,56 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
       }
       const results = await client(cmd).post<TraceResult[]>('/trace/dry-run', { port: o.port, frames });
       print(o.format, results, () => results.map(formatTrace).join('\n'));
+    });
+
+  sub(program, 'capture', 'Write a port\'s frames, both directions, to a pcap file (tcpdump, tshark, Wireshark read it)')
+    .requiredOption('--port <port>', 'a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
+    .requiredOption('-w, --write <file>', 'pcap file to write, or - for standard output')
+    .option('-c, --count <n>', 'stop after N frames (default: until Ctrl-C)', integer(1))
+    .action(async (o: { port: string; write: string; count?: number }, cmd: Command) => {
+      const c = client(cmd);
+      const q = `/capture?port=${enc(o.port)}${o.count ? `&count=${o.count}` : ''}`;
+      const toStdout = o.write === '-';
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get({ socketPath: c.socketPath, path: q }, (res) => {
+          if (res.statusCode !== 200) {
+            let body = '';
+            res.on('data', (d: Buffer) => { body += d.toString(); });
+            res.on('end', () => {
+              let parsed: unknown;
+              try { parsed = JSON.parse(body); } catch { parsed = undefined; }
+              reject(errorFromJson(res.statusCode ?? 500, parsed));
+            });
+            return;
+          }
+          const port = res.headers['x-vsw-port'] ?? o.port;
+          const out = toStdout ? process.stdout : fs.createWriteStream(o.write);
+          let bytes = 0;
+          res.on('data', (d: Buffer) => { bytes += d.length; });
+          io.err(`vsw: capturing on ${port}${o.count ? ` (${o.count} frames)` : ''}; Ctrl-C stops\n`);
+          const stop = (): void => { req.destroy(); };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          let ended = false;
+          const end = (): void => {
+            if (ended) return;
+            ended = true;
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            const frames = `${Math.max(0, bytes - 24)} bytes of frames`;
+            if (toStdout) { io.err(`vsw: capture ended (${frames})\n`); resolve(); return; }
+            (out as fs.WriteStream).end(() => { io.err(`vsw: wrote ${o.write} (${frames})\n`); resolve(); });
+          };
+          res.on('end', end);
+          res.on('aborted', end);
+          res.on('error', end);
+          res.pipe(out as NodeJS.WritableStream, { end: false });
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ECONNRESET') return; // our own Ctrl-C
+          reject(['ENOENT', 'ECONNREFUSED', 'EACCES'].includes(e.code ?? '') ? new DaemonUnreachableError(unreachableMessage(c.socketPath)) : e);
+        });
+      });
     });
 
   sub(program, 'stats', 'Per-port counters: rx/tx packets and bytes, drops by reason')

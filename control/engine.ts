@@ -15,7 +15,8 @@ import type {
   ContainerCreate, ContainerInfo, ContainerMode, DaemonInfo, DaemonOptions, EndpointInfo, Engine,
   FdbEntryInfo, NetworkCreate, NetworkInfo, PortInfo, PortStatsInfo, TraceResult,
 } from './types';
-import { dryRun, parseHexFrame } from './trace';
+import { dryRun, parseHexFrame, resolvePort } from './trace';
+import { CaptureHub } from './capture';
 import { ConflictError, InvalidArgumentError, NotFoundError, VswError } from './errors';
 import { StateStore } from './state';
 import * as ipam from './ipam';
@@ -79,6 +80,7 @@ export class VswEngine implements Engine {
   private queue: Promise<unknown> = Promise.resolve();
   private watchTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private readonly captures: CaptureHub;
 
   constructor(opts: DaemonOptions, host?: DataplaneHost) {
     this.opts = opts;
@@ -87,6 +89,7 @@ export class VswEngine implements Engine {
       workers: opts.workers,
       fdb: { maxEntries: opts.fdbMax, maxPerPort: opts.fdbMaxPerPort, agingSeconds: opts.fdbAgingSeconds },
     });
+    this.captures = new CaptureHub(this.host);
   }
 
   // ---------------------------------------------------------------- life cycle
@@ -556,6 +559,13 @@ export class VswEngine implements Engine {
         ageSeconds: Math.max(0, now - e.lastSeen),
       }))
       .sort((a, b) => a.network.localeCompare(b.network) || a.port.localeCompare(b.port) || a.mac.localeCompare(b.mac));
+  }
+
+  async startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void): Promise<{ port: string; stop(): Promise<void> }> {
+    const containers = this.listContainers();
+    const id = resolvePort(port, this.stats(), (c) => containers.find((x) => x.name === c)?.networks[0]?.network);
+    const session = await this.captures.open(id, onFrame);
+    return { port: this.host.port(id)?.name ?? port, stop: () => session.stop() };
   }
 
   traceDryRun(port: string, frames: string[]): TraceResult[] {

@@ -40,7 +40,7 @@ export function pcapRecord(frame: Uint8Array, timeMs: number, snaplen = PCAP_SNA
   const b = Buffer.alloc(RECORD_LEN + incl);
   const sec = Math.floor(timeMs / 1000);
   b.writeUInt32LE(sec, 0);
-  b.writeUInt32LE(Math.floor((timeMs - sec * 1000) * 1000), 4);
+  b.writeUInt32LE(Math.min(999_999, Math.floor((timeMs - sec * 1000) * 1000)), 4);
   b.writeUInt32LE(incl, 8);
   b.writeUInt32LE(frame.length, 12);
   b.set(frame.subarray(0, incl), RECORD_LEN);

@@ -128,6 +128,8 @@ export interface Engine {
   /** Run frames (hex, Ethernet from the destination MAC on) through the pipeline as if
    *  received on `port`, without side effects. */
   traceDryRun(port: string, frames: string[]): TraceResult[];
+  /** Hand every frame of `port` (both directions, Ethernet) to onFrame until stop(). */
+  startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void): Promise<{ port: string; stop(): Promise<void> }>;
 }
 
 /** Options of `vsw daemon` (parsed by control/cli.ts, run by control/daemon.ts). */

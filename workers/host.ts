@@ -14,6 +14,7 @@ import { loadIo, KIND_PACKET, KIND_TAP, type Io } from './io';
 import { Fdb, fdbBytes, type FdbConfig, type FdbEntry, type FdbCounters } from '../dataplane/tables/fdb';
 import { DROP_REASONS } from '../dataplane/drops';
 import type { AckMsg, FromWorker, ToWorker, WorkerInit } from './protocol';
+import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-ring';
 import {
   CTRL_STOP, CTRL_WORDS, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
   ST_TX_PKTS, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, statsBytes,
@@ -64,10 +65,14 @@ export interface HostOptions {
 
 const ACK_TIMEOUT_MS = 10_000;
 
+/** Bytes of each worker's capture ring. */
+const CAPTURE_RING_BYTES = 4 << 20;
+
 interface WorkerSlot {
   worker: Worker;
   eventfd: number;
   stats: Float64Array;
+  capture: CaptureRing;
   rxPorts: number;
   exited: Promise<void>;
 }
@@ -89,6 +94,7 @@ export class DataplaneHost {
   private readonly ctrl: Int32Array;
   private readonly workers: WorkerSlot[] = [];
   private readonly portsById = new Map<number, PortHandle>();
+  private readonly captureUsers = new Map<number, number>();
   private seq = 0;
   private readonly pending = new Map<string, { resolve: (m: AckMsg) => void; reject: (e: Error) => void }>();
   private agingTimer: NodeJS.Timeout | undefined;
@@ -112,9 +118,10 @@ export class DataplaneHost {
     for (let i = 0; i < this.opts.workers; i++) {
       const eventfd = this.io.eventfd();
       const statsSab = new SharedArrayBuffer(statsBytes(MAX_PORTS));
+      const captureSab = new SharedArrayBuffer(captureRingBytes(CAPTURE_RING_BYTES));
       const init: WorkerInit = {
         index: i, eventfd, ctrl: this.ctrl.buffer as SharedArrayBuffer, stats: statsSab,
-        fdb: this.fdb.sab, fdbConfig: this.fdb.cfg, maxPorts: MAX_PORTS,
+        fdb: this.fdb.sab, fdbConfig: this.fdb.cfg, maxPorts: MAX_PORTS, capture: captureSab,
       };
       const worker = new Worker(script, { workerData: init, name: `vsw-worker-${i}` });
       let onReady!: () => void;
@@ -130,7 +137,9 @@ export class DataplaneHost {
         }
       });
       worker.on('error', (e) => { onFail(e); process.stderr.write(`vsw: dataplane worker ${i} error: ${e.stack}\n`); });
-      this.workers.push({ worker, eventfd, stats: new Float64Array(statsSab), rxPorts: 0, exited });
+      this.workers.push({
+        worker, eventfd, stats: new Float64Array(statsSab), capture: new CaptureRing(captureSab), rxPorts: 0, exited,
+      });
     }
     await Promise.all(ready);
     this.agingTimer = setInterval(() => this.fdb.age(this.clock()), 1000);
@@ -176,6 +185,7 @@ export class DataplaneHost {
     const h = this.portsById.get(id);
     if (!h) return;
     await this.broadcast(() => ({ type: 'removePort', seq: 0, id }));
+    this.captureUsers.delete(id);
     this.fdb.flushPort(id);
     this.io.close(h.fd);
     this.portsById.delete(id);
@@ -217,6 +227,27 @@ export class DataplaneHost {
       });
     }
     return c;
+  }
+
+  /**
+   * Start (or stop) copying a port's frames, both directions, to the capture rings. Counted:
+   * the port is captured while at least one caller wants it.
+   */
+  async setCapture(id: number, on: boolean): Promise<void> {
+    if (!this.portsById.has(id)) throw new Error(`no port ${id}`);
+    const n = (this.captureUsers.get(id) ?? 0) + (on ? 1 : -1);
+    if (n <= 0) this.captureUsers.delete(id);
+    else this.captureUsers.set(id, n);
+    if ((on && n === 1) || (!on && n <= 0)) {
+      await this.broadcast(() => ({ type: 'capture', seq: 0, id, on }));
+    }
+  }
+
+  /** Captured frames since the last call, oldest first, and frames lost so far. */
+  drainCaptures(): { frames: CapturedFrame[]; lost: number } {
+    const frames = this.workers.flatMap((w) => w.capture.drain());
+    frames.sort((a, b) => a.timeMs - b.timeMs);
+    return { frames, lost: this.workers.reduce((sum, w) => sum + w.capture.lost(), 0) };
   }
 
   /** Frames each stage ended (gave a verdict to), summed over the workers. */

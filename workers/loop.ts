@@ -16,6 +16,7 @@ import { Pipeline } from '../dataplane/pipeline';
 import { DROP } from '../dataplane/drops';
 import type { StageContext } from '../dataplane/stages/stage';
 import type { ToWorker, AckMsg } from './protocol';
+import { DIR_RX, DIR_TX, type CaptureRing } from './capture-ring';
 import {
   CTRL_STOP, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
   MAX_STAGES, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, workerCountersOffset,
@@ -27,12 +28,14 @@ const KERNEL_STATS_MS = 1000;
 const POLLIN = 0x1;
 const VNET_HDR_LEN = 10;
 
-interface LoopPort {
+export interface LoopPort {
   id: number;
   fd: number;
   kind: number;
   vnet: boolean;
   rx: boolean;
+  /** Copy its frames, both directions, to the capture ring. */
+  capture: boolean;
   /** Pending transmissions for this batch. */
   txOffs: Int32Array;
   txLens: Int32Array;
@@ -52,6 +55,8 @@ export interface LoopDeps {
   reply: (msg: AckMsg) => void;
   worker: number;
   clock?: () => number;
+  /** Where captured frames go (vsw capture). */
+  capture?: CaptureRing;
 }
 
 export class WorkerLoop {
@@ -125,6 +130,22 @@ export class WorkerLoop {
     }
   }
 
+  /** Copy frames [0, n) of the receive buffer to the capture ring (Ethernet, no vnet header). */
+  private captureBatch(port: LoopPort, offs: Int32Array, lens: Int32Array, n: number, dir: number,
+    at = performance.timeOrigin + performance.now()): void {
+    const ring = this.d.capture;
+    if (!ring) return;
+    const hdr = port.vnet ? VNET_HDR_LEN : 0;
+    // Milliseconds with a fraction, so frames of two workers sort right in the pcap.
+    const now = at;
+    for (let i = 0; i < n; i++) ring.push(this.rxBuf, offs[i] + hdr, lens[i] - hdr, port.id, dir, now);
+  }
+
+  /** The loop's view of a port (tests). */
+  port(id: number): LoopPort | undefined {
+    return this.byId[id];
+  }
+
   /** Drain the eventfd and apply every pending control message. */
   control(): void {
     this.d.io.eventfdDrain(this.d.eventfd);
@@ -142,13 +163,18 @@ export class WorkerLoop {
   apply(m: ToWorker): void {
     if (m.type === 'addPort') {
       this.byId[m.id] = {
-        id: m.id, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx,
+        id: m.id, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx, capture: false,
         txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
       };
       this.ports.add(m.id, m.name, m.netId);
     } else if (m.type === 'removePort') {
       this.ports.remove(m.id);
       this.byId[m.id] = undefined;
+    } else if (m.type === 'capture') {
+      const p = this.byId[m.id];
+      if (!p) throw new Error(`no port ${m.id}`);
+      p.capture = m.on;
+      return;
     }
     this.rebuildPollSet();
   }
@@ -188,6 +214,7 @@ export class WorkerLoop {
     const { stats } = this.d;
     const row = port.id * ST_ROW;
     const hdr = port.vnet ? VNET_HDR_LEN : 0;
+    if (port.capture) this.captureBatch(port, this.rxOffs, this.rxLens, n, DIR_RX);
     for (let i = 0; i < n; i++) {
       const p = this.packets[i];
       p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
@@ -234,6 +261,9 @@ export class WorkerLoop {
       const hdr = q.vnet ? VNET_HDR_LEN : 0;
       let sent = 0;
       let reason = DROP['tx-refused'];
+      // A capture stamps the time before sending: the answer to this frame may be received
+      // by another worker while our send is still returning.
+      const sentAt = q.capture ? performance.timeOrigin + performance.now() : 0;
       try {
         sent = io.send(q.fd, q.kind, this.rxBuf, q.txOffs, q.txLens, q.txN);
       } catch {
@@ -241,6 +271,7 @@ export class WorkerLoop {
       }
       let bytes = 0;
       for (let j = 0; j < sent; j++) bytes += q.txLens[j] - hdr;
+      if (q.capture && sent > 0) this.captureBatch(q, q.txOffs, q.txLens, sent, DIR_TX, sentAt);
       stats[row + ST_TX_PKTS] += sent;
       stats[row + ST_TX_BYTES] += bytes;
       if (sent < q.txN) stats[row + ST_DROP0 + reason] += q.txN - sent;

@@ -14,6 +14,8 @@ export interface WorkerInit {
   fdb: SharedArrayBuffer;
   fdbConfig: FdbConfig;
   maxPorts: number;
+  /** Ring of captured frames (workers/capture-ring.ts). */
+  capture: SharedArrayBuffer;
 }
 
 export interface AddPortMsg {
@@ -36,7 +38,15 @@ export interface RemovePortMsg {
   id: number;
 }
 
-export type ToWorker = AddPortMsg | RemovePortMsg;
+/** Start or stop copying a port's frames (both directions) into the capture ring. */
+export interface CaptureMsg {
+  type: 'capture';
+  seq: number;
+  id: number;
+  on: boolean;
+}
+
+export type ToWorker = AddPortMsg | RemovePortMsg | CaptureMsg;
 
 export interface ReadyMsg { type: 'ready'; worker: number }
 export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string }

@@ -5,6 +5,7 @@ import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_thread
 import { loadIo } from './io';
 import { Fdb } from '../dataplane/tables/fdb';
 import { WorkerLoop } from './loop';
+import { CaptureRing } from './capture-ring';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol';
 
 const init = workerData as WorkerInit;
@@ -22,6 +23,7 @@ try {
     worker: init.index,
     receive: () => receiveMessageOnPort(port)?.message as ToWorker | undefined,
     reply: post,
+    capture: new CaptureRing(init.capture),
   });
   post({ type: 'ready', worker: init.index });
   loop.run();

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { WorkerLoop } from '../../../workers/loop';
+import { CaptureRing, captureRingBytes, DIR_RX, DIR_TX } from '../../../workers/capture-ring';
 import { MemoryIo } from '../../fixtures/memory-io';
 import { Fdb } from '../../../dataplane/tables/fdb';
 import { DROP } from '../../../dataplane/drops';
@@ -27,8 +28,9 @@ function setup() {
   const stats = new Float64Array(new SharedArrayBuffer(statsBytes(MAXP)));
   const inbox: ToWorker[] = [];
   const acks: { seq: number; error?: string }[] = [];
+  const capture = new CaptureRing(new SharedArrayBuffer(captureRingBytes(1 << 16)));
   const loop = new WorkerLoop({
-    io, fdb, stats, ctrl: new Int32Array(4), eventfd: 99, maxPorts: MAXP, worker: 0,
+    io, fdb, stats, ctrl: new Int32Array(4), capture, eventfd: 99, maxPorts: MAXP, worker: 0,
     receive: () => inbox.shift(), reply: (m) => acks.push(m), clock: () => 1000,
   });
   // ports 1, 2, 3 on network 5 (fds 11, 12, 13); port 4 on network 6 (fd 14)
@@ -36,11 +38,11 @@ function setup() {
     inbox.push({ type: 'addPort', seq: id, id, name: `p${id}`, fd: 10 + id, kind: 0, vnet: true, netId: net, rx: true });
   }
   loop.control();
-  return { io, fdb, stats, loop, acks, inbox };
+  return { capture, io, fdb, stats, loop, acks, inbox };
 }
 
-function pump(s: ReturnType<typeof setup>, port: number): void {
-  s.loop.serve({ id: port, fd: 10 + port, kind: 0, vnet: true, rx: true, txOffs: new Int32Array(64), txLens: new Int32Array(64), txN: 0 } as never);
+function pump(s: ReturnType<typeof setup>, port: number): number {
+  return s.loop.serve(s.loop.port(port)!);
 }
 
 describe('WorkerLoop over an in-memory Io', () => {
@@ -132,5 +134,27 @@ describe('WorkerLoop over an in-memory Io', () => {
     pump(s, 1);
     const o = stageCountersOffset(MAXP);
     expect(Array.from(s.stats.subarray(o, o + 4))).toEqual([1, 0, 0, 1]);
+  });
+
+  it('copies the frames of a captured port, both directions, without the vnet header; none when off', () => {
+    const s = setup();
+    s.io.inject(11, vframe(BCAST, A));
+    pump(s, 1);
+    expect(s.capture.drain()).toEqual([]);              // capture off: nothing
+    s.inbox.push({ type: 'capture', seq: 20, id: 2, on: true });
+    s.loop.control();
+    const toB = vframe(BCAST, A);
+    s.io.inject(11, toB);                               // flooded: sent to port 2 (tx)
+    s.io.inject(12, vframe(BCAST, B));                  // received on port 2 (rx)
+    pump(s, 1);
+    pump(s, 2);
+    const got = s.capture.drain();
+    expect(got.map((f) => [f.port, f.dir])).toEqual([[2, DIR_TX], [2, DIR_RX]]);
+    expect(Buffer.from(got[0].data).equals(Buffer.from(toB.subarray(10)))).toBe(true);
+    s.inbox.push({ type: 'capture', seq: 21, id: 2, on: false });
+    s.loop.control();
+    s.io.inject(12, vframe(BCAST, B));
+    pump(s, 2);
+    expect(s.capture.drain()).toEqual([]);
   });
 });
