@@ -26,7 +26,10 @@ export class CaptureHub {
     await this.host.setCapture(port, true);
     const s = { port, onFrame };
     this.sessions.add(s);
-    if (!this.timer) this.timer = setInterval(() => this.drain(), DRAIN_MS);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.drain(), DRAIN_MS);
+      this.timer.unref();
+    }
     let stopped = false;
     return {
       stop: async (): Promise<void> => {
