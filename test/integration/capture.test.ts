@@ -7,8 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NetworkInfo } from '../../control/types';
-import { CLI, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, NODE, runPrefix, sh, startDaemon } from '../fixtures/harness';
+import { CLI, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, NODE, runContainers, runPrefix, sh, startDaemon } from '../fixtures/harness';
 
 const P = runPrefix('p');
 const C1 = `${P}-c1`;
@@ -26,9 +25,7 @@ describe.skipIf(!isRoot)('vsw capture (root)', () => {
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${P}-`));
     d = await startDaemon({ prefix: P, workers: 2 });
-    for (const c of [C1, C2]) await d.vswOk(['run', '-d', '--name', c, '--', 'sleep', '600']);
-    const net = await d.vswJson<NetworkInfo>(['network', 'inspect', 'bridge']);
-    for (const e of net.endpoints) ep[e.container] = e;
+    Object.assign(ep, await runContainers(d, [C1, C2]));
     await execInOpts(C1, ['ping', '-c', '1', '-W', '2', ep[C2].ip], { timeoutMs: 20_000 });
   }, 120_000);
 

@@ -7,8 +7,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FdbEntryInfo, NetworkInfo, TraceResult } from '../../control/types';
-import { capture, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, runPrefix, startDaemon } from '../fixtures/harness';
+import type { FdbEntryInfo, TraceResult } from '../../control/types';
+import { capture, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, runContainers, runPrefix, startDaemon } from '../fixtures/harness';
 import { icmpEcho } from '../fixtures/frames';
 
 const P = runPrefix('t');
@@ -25,9 +25,7 @@ describe.skipIf(!isRoot)('vsw trace --dry-run (root)', () => {
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${P}-`));
     d = await startDaemon({ prefix: P, workers: 2 });
-    for (const c of [C1, C2]) await d.vswOk(['run', '-d', '--name', c, '--', 'sleep', '600']);
-    const net = await d.vswJson<NetworkInfo>(['network', 'inspect', 'bridge']);
-    for (const e of net.endpoints) ep[e.container] = e;
+    Object.assign(ep, await runContainers(d, [C1, C2]));
     const r = await execInOpts(C1, ['ping', '-c', '2', '-i', '0.2', '-W', '2', ep[C2].ip], { timeoutMs: 20_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
   }, 120_000);
