@@ -238,6 +238,16 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       return send(res, 200, engine.traceDryRun(reqString(b, 'port'), frames));
     }
 
+    if (a === 'events' && segs.length === 1) {
+      route(['GET']);
+      // Newline-delimited JSON, one event per line, until the client goes away.
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('');
+      const unsubscribe = engine.subscribeEvents((e) => { res.write(`${JSON.stringify(e)}\n`); });
+      res.on('close', unsubscribe);
+      return;
+    }
+
     if (a === 'capture' && segs.length === 1) {
       route(['GET']);
       const port = url.searchParams.get('port');

@@ -18,6 +18,7 @@ import * as http from 'http';
 import { Client, DEFAULT_SOCKET, unreachableMessage } from './client';
 import { readPcap } from './pcap';
 import { formatTrace } from '../dataplane/trace';
+import { formatEvent } from './events';
 import { DaemonUnreachableError, errorFromJson, NotFoundError, VswError } from './errors';
 import { parseMetricsAddr } from './metrics';
 import {
@@ -25,7 +26,7 @@ import {
 } from './format';
 import type {
   ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, EndpointInfo, FdbEntryInfo,
-  NetworkCreate, NetworkInfo, PortStatsInfo, TraceResult,
+  NetworkCreate, NetworkInfo, PortStatsInfo, TraceResult, VswEvent,
 } from './types';
 
 /** What `require('./daemon')` must provide (control/daemon.ts, loaded only by `vsw daemon`). */
@@ -304,6 +305,38 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
       }
       const results = await client(cmd).post<TraceResult[]>('/trace/dry-run', { port: o.port, frames });
       print(o.format, results, () => results.map(formatTrace).join('\n'));
+    });
+
+  sub(program, 'events', 'Stream what changes: MACs learned/moved/aged/evicted, table full, ports up/down, containers, networks')
+    .addOption(formatOption())
+    .action(async (o: { format: Format }, cmd: Command) => {
+      const c = client(cmd);
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get({ socketPath: c.socketPath, path: '/events' }, (res) => {
+          if (res.statusCode !== 200) { reject(new VswError(`daemon answered HTTP ${res.statusCode}`)); return; }
+          let pending = '';
+          res.on('data', (d: Buffer) => {
+            pending += d.toString();
+            let nl: number;
+            while ((nl = pending.indexOf('\n')) >= 0) {
+              const line = pending.slice(0, nl);
+              pending = pending.slice(nl + 1);
+              if (line === '') continue;
+              io.out(o.format === 'json' ? `${line}\n` : `${formatEvent(JSON.parse(line) as VswEvent)}\n`);
+            }
+          });
+          const stop = (): void => { req.destroy(); };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          const end = (): void => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+          res.on('end', end);
+          res.on('close', end);
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ECONNRESET') return;
+          reject(['ENOENT', 'ECONNREFUSED', 'EACCES'].includes(e.code ?? '') ? new DaemonUnreachableError(unreachableMessage(c.socketPath)) : e);
+        });
+      });
     });
 
   sub(program, 'capture', 'Write a port\'s frames, both directions, to a pcap file (tcpdump, tshark, Wireshark read it)')

@@ -17,6 +17,7 @@ import type {
 } from './types';
 import { dryRun, parseHexFrame, resolvePort } from './trace';
 import { CaptureHub } from './capture';
+import { EventBus, type VswEvent } from './events';
 import { ConflictError, InvalidArgumentError, NotFoundError, VswError } from './errors';
 import { StateStore } from './state';
 import * as ipam from './ipam';
@@ -81,6 +82,9 @@ export class VswEngine implements Engine {
   private watchTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly captures: CaptureHub;
+  /** What changes, as it happens (vsw events). */
+  readonly events = new EventBus();
+  private eventsTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: DaemonOptions, host?: DataplaneHost) {
     this.opts = opts;
@@ -112,6 +116,9 @@ export class VswEngine implements Engine {
       this.store.unlock();
       throw e;
     }
+    // MAC table changes from the workers: drained (so the rings never fill) and announced.
+    this.eventsTimer = setInterval(() => this.pumpEvents(), 200);
+    this.eventsTimer.unref();
     // Detached commands started before a restart are not our children: poll them.
     this.watchTimer = setInterval(() => void this.serial(() => this.watchOrphans()), 2000);
     this.watchTimer.unref();
@@ -122,9 +129,25 @@ export class VswEngine implements Engine {
     if (this.stopping) return;
     this.stopping = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.eventsTimer) clearInterval(this.eventsTimer);
     await this.queue.catch(() => undefined);
     await this.host.stop();
     this.store.unlock();
+  }
+
+  subscribeEvents(fn: (e: VswEvent) => void): () => void {
+    return this.events.subscribe(fn);
+  }
+
+  private pumpEvents(): void {
+    const evs = this.host.drainEvents();
+    if (evs.length === 0 || !this.events.listening) return;
+    const nets = new Map(this.state.networks.map((n) => [n.id, n.name]));
+    const ports = this.portNames();
+    this.events.emitFdb(evs, {
+      network: (id) => nets.get(id) ?? `#${id}`,
+      port: (id) => { const p = ports.get(id); return p ? { port: p.port, container: p.container } : { port: `#${id}` }; },
+    });
   }
 
   /** Run mutations one at a time, in order. */
@@ -200,6 +223,7 @@ export class VswEngine implements Engine {
     };
     await this.attachNetwork(rec);
     this.state.networks.push(rec);
+    this.events.emit('network-create', { network: rec.name, subnet: rec.subnet, gateway: rec.gateway });
     return rec;
   }
 
@@ -229,6 +253,7 @@ export class VswEngine implements Engine {
       throw e;
     }
     this.portOf.set(n.name, port);
+    this.events.emit('port-up', { port: n.tap, network: n.name, kind: 'tap' });
   }
 
   removeNetwork(name: string): Promise<void> {
@@ -243,6 +268,8 @@ export class VswEngine implements Engine {
       if (port) await this.host.removePort(port.id);
       this.portOf.delete(name);
       this.host.fdb.flushNet(n.id);
+      this.events.emit('port-down', { port: n.tap, network: n.name, kind: 'tap' });
+      this.events.emit('network-remove', { network: n.name });
       this.state.networks = this.state.networks.filter((x) => x !== n);
       this.save();
     });
@@ -358,6 +385,9 @@ export class VswEngine implements Engine {
         c.status = 'running'; // the CLI runs it in the foreground and reports the exit
       }
       this.save();
+      this.events.emit('container-start', {
+        container: c.name, mode: c.mode, network: c.endpoints[0]?.network, ip: c.endpoints[0]?.ip, cmd: c.cmd.join(' ') || undefined,
+      });
       return this.containerInfo(c);
     });
   }
@@ -387,6 +417,7 @@ export class VswEngine implements Engine {
     });
     const port = await this.host.addPort({ name: e.hostIf, kind: 'afpacket', netId: n.id });
     this.portOf.set(`${n.name}/${c.name}`, port);
+    this.events.emit('port-up', { port: e.hostIf, network: n.name, container: c.name, kind: 'afpacket', ip: e.ip, mac: e.mac });
   }
 
   private async unplugEndpoint(c: ContainerRecord, e: EndpointRecord): Promise<void> {
@@ -395,6 +426,7 @@ export class VswEngine implements Engine {
     if (port) await this.host.removePort(port.id);
     this.portOf.delete(key);
     await netns.deleteLink(e.hostIf);
+    this.events.emit('port-down', { port: e.hostIf, network: e.network, container: c.name, kind: 'afpacket' });
   }
 
   connect(network: string, container: string, ip?: string): Promise<EndpointInfo> {
@@ -434,6 +466,7 @@ export class VswEngine implements Engine {
       c.exitCode = code;
       c.pid = undefined;
       this.save();
+      this.events.emit('container-exit', { container: name, code });
     });
   }
 
@@ -471,6 +504,7 @@ export class VswEngine implements Engine {
     if (c.mode === 'bridge' || c.mode === 'none') await netns.deleteNetns(c.netns);
     fs.rmSync(path.join(this.logDir(), `${c.name}.log`), { force: true });
     this.state.containers = this.state.containers.filter((x) => x !== c);
+    this.events.emit('container-remove', { container: c.name });
   }
 
   private startDetached(c: ContainerRecord): void {
@@ -486,6 +520,7 @@ export class VswEngine implements Engine {
         c.status = 'exited';
         c.exitCode = code ?? 128 + (signal ? (signalNumber(signal) ?? 0) : 0);
         c.pid = undefined;
+        this.events.emit('container-exit', { container: c.name, code: c.exitCode });
         if (c.rm && this.state.containers.includes(c)) await this.destroy(c, true);
         if (!this.stopping) this.save();
       });

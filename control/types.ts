@@ -2,7 +2,8 @@
 // Everything the CLI prints comes from these shapes; keep them stable (they are the API).
 
 import type { TraceResult } from '../dataplane/trace';
-export type { TraceResult };
+import type { VswEvent } from './events';
+export type { TraceResult, VswEvent };
 
 export interface DaemonInfo {
   pid: number;
@@ -130,6 +131,8 @@ export interface Engine {
   traceDryRun(port: string, frames: string[]): TraceResult[];
   /** Hand every frame of `port` (both directions, Ethernet) to onFrame until stop(). */
   startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void): Promise<{ port: string; stop(): Promise<void> }>;
+  /** Be told of every event from now on; returns the unsubscribe function. */
+  subscribeEvents(fn: (e: VswEvent) => void): () => void;
 }
 
 /** Options of `vsw daemon` (parsed by control/cli.ts, run by control/daemon.ts). */

@@ -15,6 +15,8 @@ import { Fdb, fdbBytes, type FdbConfig, type FdbEntry, type FdbCounters } from '
 import { DROP_REASONS } from '../dataplane/drops';
 import type { AckMsg, FromWorker, ToWorker, WorkerInit } from './protocol';
 import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-ring';
+import { decodeFdbEvent, type FdbEvent } from './events';
+import { macToStringHiLo } from '../dataplane/wire/mac';
 import {
   CTRL_STOP, CTRL_WORDS, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
   ST_TX_PKTS, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, statsBytes,
@@ -67,12 +69,15 @@ const ACK_TIMEOUT_MS = 10_000;
 
 /** Bytes of each worker's capture ring. */
 const CAPTURE_RING_BYTES = 4 << 20;
+/** Bytes of each worker's MAC-table events ring. */
+const EVENTS_RING_BYTES = 256 << 10;
 
 interface WorkerSlot {
   worker: Worker;
   eventfd: number;
   stats: Float64Array;
   capture: CaptureRing;
+  events: CaptureRing;
   rxPorts: number;
   exited: Promise<void>;
 }
@@ -95,6 +100,8 @@ export class DataplaneHost {
   private readonly workers: WorkerSlot[] = [];
   private readonly portsById = new Map<number, PortHandle>();
   private readonly captureUsers = new Map<number, number>();
+  /** Changes this thread makes to the MAC table (aging, evictions by flushes are not). */
+  private readonly localEvents: FdbEvent[] = [];
   private seq = 0;
   private readonly pending = new Map<string, { resolve: (m: AckMsg) => void; reject: (e: Error) => void }>();
   private agingTimer: NodeJS.Timeout | undefined;
@@ -110,6 +117,11 @@ export class DataplaneHost {
     this.clock = opts.clock ?? (() => (Date.now() / 1000) | 0);
     this.fdb = new Fdb({ ...opts.fdb, maxPorts: MAX_PORTS }, new SharedArrayBuffer(fdbBytes({ ...opts.fdb, maxPorts: MAX_PORTS })));
     this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+    this.fdb.hook = (kind, net, vlan, hi, lo, port, oldPort) => {
+      if (this.localEvents.length < 10_000) {
+        this.localEvents.push({ timeMs: Date.now(), kind, net, vlan, mac: macToStringHiLo(hi, lo), port, oldPort });
+      }
+    };
   }
 
   async start(): Promise<void> {
@@ -119,9 +131,10 @@ export class DataplaneHost {
       const eventfd = this.io.eventfd();
       const statsSab = new SharedArrayBuffer(statsBytes(MAX_PORTS));
       const captureSab = new SharedArrayBuffer(captureRingBytes(CAPTURE_RING_BYTES));
+      const eventsSab = new SharedArrayBuffer(captureRingBytes(EVENTS_RING_BYTES));
       const init: WorkerInit = {
         index: i, eventfd, ctrl: this.ctrl.buffer as SharedArrayBuffer, stats: statsSab,
-        fdb: this.fdb.sab, fdbConfig: this.fdb.cfg, maxPorts: MAX_PORTS, capture: captureSab,
+        fdb: this.fdb.sab, fdbConfig: this.fdb.cfg, maxPorts: MAX_PORTS, capture: captureSab, events: eventsSab,
       };
       const worker = new Worker(script, { workerData: init, name: `vsw-worker-${i}` });
       let onReady!: () => void;
@@ -138,7 +151,7 @@ export class DataplaneHost {
       });
       worker.on('error', (e) => { onFail(e); process.stderr.write(`vsw: dataplane worker ${i} error: ${e.stack}\n`); });
       this.workers.push({
-        worker, eventfd, stats: new Float64Array(statsSab), capture: new CaptureRing(captureSab), rxPorts: 0, exited,
+        worker, eventfd, stats: new Float64Array(statsSab), capture: new CaptureRing(captureSab), events: new CaptureRing(eventsSab), rxPorts: 0, exited,
       });
     }
     await Promise.all(ready);
@@ -248,6 +261,13 @@ export class DataplaneHost {
     const frames = this.workers.flatMap((w) => w.capture.drain());
     frames.sort((a, b) => a.timeMs - b.timeMs);
     return { frames, lost: this.workers.reduce((sum, w) => sum + w.capture.lost(), 0) };
+  }
+
+  /** MAC table changes since the last call (the workers' learning and moves, our aging). */
+  drainEvents(): FdbEvent[] {
+    const out = this.workers.flatMap((w) => w.events.drain().map(decodeFdbEvent));
+    out.push(...this.localEvents.splice(0));
+    return out.sort((a, b) => a.timeMs - b.timeMs);
   }
 
   /** Frames each stage ended (gave a verdict to), summed over the workers. */

@@ -16,6 +16,8 @@ export interface WorkerInit {
   maxPorts: number;
   /** Ring of captured frames (workers/capture-ring.ts). */
   capture: SharedArrayBuffer;
+  /** Ring of MAC table events (same format; see workers/host.ts drainEvents). */
+  events: SharedArrayBuffer;
 }
 
 export interface AddPortMsg {

@@ -6,6 +6,7 @@ import { loadIo } from './io';
 import { Fdb } from '../dataplane/tables/fdb';
 import { WorkerLoop } from './loop';
 import { CaptureRing } from './capture-ring';
+import { fdbEventWriter } from './events';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol';
 
 const init = workerData as WorkerInit;
@@ -13,9 +14,12 @@ const port = parentPort!;
 const post = (m: FromWorker): void => port.postMessage(m);
 
 try {
+  const fdb = new Fdb(init.fdbConfig, init.fdb);
+  const events = new CaptureRing(init.events);
+  fdb.hook = fdbEventWriter(events);
   const loop = new WorkerLoop({
     io: loadIo(),
-    fdb: new Fdb(init.fdbConfig, init.fdb),
+    fdb,
     ctrl: new Int32Array(init.ctrl),
     stats: new Float64Array(init.stats),
     eventfd: init.eventfd,

@@ -72,6 +72,19 @@ export interface FdbEntry {
   lastSeen: number;
 }
 
+/** What changed in the table (for `vsw events`). */
+export const FDB_EV_LEARNED = 1;
+export const FDB_EV_MOVED = 2;
+export const FDB_EV_AGED = 3;
+export const FDB_EV_EVICTED = 4;
+export const FDB_EV_FULL = 5;   // could not learn even after eviction
+
+/**
+ * Told of every change, by the thread that made it (each thread has its own Fdb view and
+ * its own hook). Called under the table lock: it must be quick and must not call back.
+ */
+export type FdbHook = (event: number, net: number, vlan: number, macHi: number, macLo: number, port: number, oldPort: number) => void;
+
 export interface FdbCounters {
   entries: number;
   learned: number;
@@ -100,6 +113,8 @@ export class Fdb {
   private readonly e: Int32Array;        // entries
   private readonly mask: number;
   private readonly slots: number;
+  /** Change notifications (vsw events); null costs one check per change. */
+  hook: FdbHook | null = null;
 
   /** Attach to `sab` (from another thread) or allocate a new table. */
   constructor(cfg: FdbConfig, sab?: SharedArrayBuffer) {
@@ -198,7 +213,7 @@ export class Fdb {
         return LEARN_REFRESHED;
       }
       if (this.perPort[port] >= this.cfg.maxPerPort) {
-        if (!this.evictFromPort(port, found)) { h[H_FAILED]++; return LEARN_FAILED; }
+        if (!this.evictFromPort(port, found)) { this.failed(net, hiVlan, lo, port); return LEARN_FAILED; }
         found = this.find(net, hiVlan, lo); // the eviction may have shifted our entry
         b = found * ENTRY_WORDS;
       }
@@ -209,12 +224,13 @@ export class Fdb {
       this.perPort[old]--;
       this.perPort[port]++;
       h[H_MOVED]++;
+      if (this.hook) this.hook(FDB_EV_MOVED, net, hiVlan >>> 16, hiVlan & 0xffff, lo >>> 0, port, old);
       return LEARN_MOVED;
     }
     if (this.perPort[port] >= this.cfg.maxPerPort) {
-      if (!this.evictFromPort(port, -1)) { h[H_FAILED]++; return LEARN_FAILED; }
+      if (!this.evictFromPort(port, -1)) { this.failed(net, hiVlan, lo, port); return LEARN_FAILED; }
     } else if (h[H_COUNT] >= this.cfg.maxEntries) {
-      if (!this.evictFromPort(this.busiestPort(), -1)) { h[H_FAILED]++; return LEARN_FAILED; }
+      if (!this.evictFromPort(this.busiestPort(), -1)) { this.failed(net, hiVlan, lo, port); return LEARN_FAILED; }
     }
     // Deleting may have shifted entries: probe afresh for the first empty slot.
     let i = this.home(net, hiVlan, lo);
@@ -231,7 +247,13 @@ export class Fdb {
     this.perPort[port]++;
     h[H_COUNT]++;
     h[H_LEARNED]++;
+    if (this.hook) this.hook(FDB_EV_LEARNED, net, hiVlan >>> 16, hiVlan & 0xffff, lo >>> 0, port, -1);
     return LEARN_NEW;
+  }
+
+  private failed(net: number, hiVlan: number, lo: number, port: number): void {
+    this.h[H_FAILED]++;
+    if (this.hook) this.hook(FDB_EV_FULL, net, hiVlan >>> 16, hiVlan & 0xffff, lo >>> 0, port, -1);
   }
 
   private busiestPort(): number {
@@ -248,6 +270,7 @@ export class Fdb {
       const b = i * ENTRY_WORDS;
       if (i !== keep && e[b + W_STATE] === USED && e[b + W_PORT] === port) {
         this.h[H_CURSOR] = (i + 1) & this.mask;
+        this.notifyRemoval(FDB_EV_EVICTED, b);
         this.deleteLocked(i);
         this.h[H_EVICTED]++;
         return true;
@@ -290,7 +313,7 @@ export class Fdb {
 
   /** Remove entries older than the aging time. Returns how many were removed. */
   age(now: number): number {
-    return this.removeWhere((b) => now - this.e[b + W_SEEN] > this.cfg.agingSeconds, H_AGED);
+    return this.removeWhere((b) => now - this.e[b + W_SEEN] > this.cfg.agingSeconds, H_AGED, FDB_EV_AGED);
   }
 
   /** Remove every entry learned on `port` (the port is going away). */
@@ -303,7 +326,7 @@ export class Fdb {
     return this.removeWhere((b) => this.e[b + W_NET] === net, -1);
   }
 
-  private removeWhere(pred: (base: number) => boolean, counter: number): number {
+  private removeWhere(pred: (base: number) => boolean, counter: number, event = 0): number {
     let removed = 0;
     this.lock();
     try {
@@ -311,6 +334,7 @@ export class Fdb {
       for (let i = 0; i < this.slots; i++) {
         const b = i * ENTRY_WORDS;
         while (this.e[b + W_STATE] === USED && pred(b)) {
+          if (event) this.notifyRemoval(event, b);
           this.deleteLocked(i);
           removed++;
         }
@@ -320,6 +344,12 @@ export class Fdb {
       this.unlock();
     }
     return removed;
+  }
+
+  private notifyRemoval(event: number, b: number): void {
+    if (!this.hook) return;
+    const hv = this.e[b + W_HI_VLAN];
+    this.hook(event, this.e[b + W_NET], hv >>> 16, hv & 0xffff, this.e[b + W_MAC_LO] >>> 0, this.e[b + W_PORT], -1);
   }
 
   /** A snapshot of every entry (for `vsw fdb`). */

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Fdb, LEARN_NEW, LEARN_REFRESHED, LEARN_MOVED } from '../../../dataplane/tables/fdb';
+import { Fdb, LEARN_NEW, LEARN_REFRESHED, LEARN_MOVED, FDB_EV_AGED, FDB_EV_EVICTED, FDB_EV_LEARNED, FDB_EV_MOVED } from '../../../dataplane/tables/fdb';
 
 const cfg = { maxEntries: 64, maxPerPort: 16, maxPorts: 32, agingSeconds: 300 };
 const mac = (i: number): [number, number] => [0x0242, (0x0a000000 + i) >>> 0];
@@ -107,5 +107,22 @@ describe('Fdb', () => {
     expect(b.lookup(1, 0, ...mac(7))).toBe(3);
     b.flushNet(1);
     expect(a.lookup(1, 0, ...mac(7))).toBe(-1);
+  });
+
+  it('tells its hook of every change: learned, moved, evicted, aged (not refreshes)', () => {
+    const f = new Fdb({ ...cfg, maxPerPort: 2 });
+    const seen: number[][] = [];
+    f.hook = (ev, net, vlan, hi, lo, port, old) => seen.push([ev, net, vlan, hi, lo, port, old]);
+    f.learn(1, 10, ...mac(1), 5, 100);
+    f.learn(1, 10, ...mac(1), 5, 101);          // refresh: no event
+    f.learn(1, 10, ...mac(1), 6, 102);          // move
+    f.learn(1, 10, ...mac(2), 6, 103);
+    f.learn(1, 10, ...mac(3), 6, 104);          // port 6 at its cap of 2: one of its own goes
+    f.age(1000);
+    const kinds = seen.map((e) => e[0]);
+    expect(kinds.slice(0, 5)).toEqual([FDB_EV_LEARNED, FDB_EV_MOVED, FDB_EV_LEARNED, FDB_EV_EVICTED, FDB_EV_LEARNED]);
+    expect(seen[0]).toEqual([FDB_EV_LEARNED, 1, 10, 0x0242, 0x0a000001, 5, -1]);
+    expect(seen[1]).toEqual([FDB_EV_MOVED, 1, 10, 0x0242, 0x0a000001, 6, 5]);
+    expect(kinds.slice(5)).toEqual([FDB_EV_AGED, FDB_EV_AGED]);
   });
 });
