@@ -310,32 +310,19 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
   sub(program, 'events', 'Stream what changes: MACs learned/moved/aged/evicted, table full, ports up/down, containers, networks')
     .addOption(formatOption())
     .action(async (o: { format: Format }, cmd: Command) => {
-      const c = client(cmd);
-      await new Promise<void>((resolve, reject) => {
-        const req = http.get({ socketPath: c.socketPath, path: '/events' }, (res) => {
-          if (res.statusCode !== 200) { reject(new VswError(`daemon answered HTTP ${res.statusCode}`)); return; }
-          let pending = '';
-          res.on('data', (d: Buffer) => {
-            pending += d.toString();
-            let nl: number;
-            while ((nl = pending.indexOf('\n')) >= 0) {
-              const line = pending.slice(0, nl);
-              pending = pending.slice(nl + 1);
-              if (line === '') continue;
-              io.out(o.format === 'json' ? `${line}\n` : `${formatEvent(JSON.parse(line) as VswEvent)}\n`);
-            }
-          });
-          const stop = (): void => { req.destroy(); };
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-          const end = (): void => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
-          res.on('end', end);
-          res.on('close', end);
+      await streamGet(client(cmd), '/events', (res) => {
+        let pending = '';
+        res.on('data', (d: Buffer) => {
+          pending += d.toString();
+          let nl: number;
+          while ((nl = pending.indexOf('\n')) >= 0) {
+            const line = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            if (line === '') continue;
+            io.out(o.format === 'json' ? `${line}\n` : `${formatEvent(JSON.parse(line) as VswEvent)}\n`);
+          }
         });
-        req.on('error', (e: NodeJS.ErrnoException) => {
-          if (e.code === 'ECONNRESET') return;
-          reject(['ENOENT', 'ECONNREFUSED', 'EACCES'].includes(e.code ?? '') ? new DaemonUnreachableError(unreachableMessage(c.socketPath)) : e);
-        });
+        return () => undefined;
       });
     });
 
@@ -344,47 +331,19 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
     .requiredOption('-w, --write <file>', 'pcap file to write, or - for standard output')
     .option('-c, --count <n>', 'stop after N frames (default: until Ctrl-C)', integer(1))
     .action(async (o: { port: string; write: string; count?: number }, cmd: Command) => {
-      const c = client(cmd);
       const q = `/capture?port=${enc(o.port)}${o.count ? `&count=${o.count}` : ''}`;
       const toStdout = o.write === '-';
-      await new Promise<void>((resolve, reject) => {
-        const req = http.get({ socketPath: c.socketPath, path: q }, (res) => {
-          if (res.statusCode !== 200) {
-            let body = '';
-            res.on('data', (d: Buffer) => { body += d.toString(); });
-            res.on('end', () => {
-              let parsed: unknown;
-              try { parsed = JSON.parse(body); } catch { parsed = undefined; }
-              reject(errorFromJson(res.statusCode ?? 500, parsed));
-            });
-            return;
-          }
-          const port = res.headers['x-vsw-port'] ?? o.port;
-          const out = toStdout ? process.stdout : fs.createWriteStream(o.write);
-          let bytes = 0;
-          res.on('data', (d: Buffer) => { bytes += d.length; });
-          io.err(`vsw: capturing on ${port}${o.count ? ` (${o.count} frames)` : ''}; Ctrl-C stops\n`);
-          const stop = (): void => { req.destroy(); };
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-          let ended = false;
-          const end = (): void => {
-            if (ended) return;
-            ended = true;
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            const frames = `${Math.max(0, bytes - 24)} bytes of frames`;
-            if (toStdout) { io.err(`vsw: capture ended (${frames})\n`); resolve(); return; }
-            (out as fs.WriteStream).end(() => { io.err(`vsw: wrote ${o.write} (${frames})\n`); resolve(); });
-          };
-          res.on('end', end);
-          res.on('aborted', end);
-          res.on('error', end);
-          res.pipe(out as NodeJS.WritableStream, { end: false });
-        });
-        req.on('error', (e: NodeJS.ErrnoException) => {
-          if (e.code === 'ECONNRESET') return; // our own Ctrl-C
-          reject(['ENOENT', 'ECONNREFUSED', 'EACCES'].includes(e.code ?? '') ? new DaemonUnreachableError(unreachableMessage(c.socketPath)) : e);
+      await streamGet(client(cmd), q, (res) => {
+        const port = res.headers['x-vsw-port'] ?? o.port;
+        const out = toStdout ? process.stdout : fs.createWriteStream(o.write);
+        let bytes = 0;
+        res.on('data', (d: Buffer) => { bytes += d.length; });
+        io.err(`vsw: capturing on ${port}${o.count ? ` (${o.count} frames)` : ''}; Ctrl-C stops\n`);
+        res.pipe(out as NodeJS.WritableStream, { end: false });
+        return () => new Promise<void>((done) => {
+          const frames = `${Math.max(0, bytes - 24)} bytes of frames`;
+          if (toStdout) { io.err(`vsw: capture ended (${frames})\n`); done(); return; }
+          (out as fs.WriteStream).end(() => { io.err(`vsw: wrote ${o.write} (${frames})\n`); done(); });
         });
       });
     });
@@ -523,6 +482,45 @@ export function findExecutable(name: string, extraDirs: string[] = []): string |
     if (r === 'noexec') sawNoExec = true;
   }
   return sawNoExec ? 126 : 127;
+}
+
+/**
+ * GET a stream from the daemon (events, capture) until it ends or Ctrl-C/SIGTERM. `open` is
+ * given the response to consume and returns what to do at the end. An error answer becomes
+ * the daemon's error; a daemon that cannot be reached says so.
+ */
+function streamGet(c: Client, path: string, open: (res: http.IncomingMessage) => () => Promise<void> | void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const req = http.get({ socketPath: c.socketPath, path }, (res) => {
+      if (res.statusCode !== 200) {
+        let body = '';
+        res.on('data', (d: Buffer) => { body += d.toString(); });
+        res.on('end', () => {
+          let parsed: unknown;
+          try { parsed = JSON.parse(body); } catch { parsed = undefined; }
+          reject(errorFromJson(res.statusCode ?? 500, parsed));
+        });
+        return;
+      }
+      const finish = open(res);
+      const stop = (): void => { req.destroy(); };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        Promise.resolve(finish()).then(() => resolve(), reject);
+      };
+      for (const ev of ['end', 'aborted', 'close', 'error']) res.on(ev, end);
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNRESET') return; // our own Ctrl-C
+      reject(['ENOENT', 'ECONNREFUSED', 'EACCES'].includes(e.code ?? '') ? new DaemonUnreachableError(unreachableMessage(c.socketPath)) : e);
+    });
+  });
 }
 
 /** Whether /run/netns/NAME is a mount point (a usable namespace) in our mount namespace. */

@@ -597,10 +597,14 @@ export class VswEngine implements Engine {
   }
 
   async startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void): Promise<{ port: string; stop(): Promise<void> }> {
-    const containers = this.listContainers();
-    const id = resolvePort(port, this.stats(), (c) => containers.find((x) => x.name === c)?.networks[0]?.network);
+    const id = this.resolvePortId(port);
     const session = await this.captures.open(id, onFrame);
     return { port: this.host.port(id)?.name ?? port, stop: () => session.stop() };
+  }
+
+  /** A port id from a port name, a container name (its first network) or CONTAINER:NETWORK. */
+  resolvePortId(spec: string): number {
+    return resolvePort(spec, this.stats(), (c) => this.state.containers.find((x) => x.name === c)?.endpoints[0]?.network);
   }
 
   traceDryRun(port: string, frames: string[]): TraceResult[] {

@@ -41,9 +41,8 @@ export function parseHexFrame(text: string): Uint8Array {
 
 /** Trace frames through the engine's live tables (read only). */
 export function dryRun(engine: VswEngine, portSpec: string, frames: Uint8Array[]): TraceResult[] {
+  const inPort = engine.resolvePortId(portSpec);
   const stats = engine.stats();
-  const containers = engine.listContainers();
-  const inPort = resolvePort(portSpec, stats, (c) => containers.find((x) => x.name === c)?.networks[0]?.network);
   const ports = new PortTable(MAX_PORTS);
   for (const h of engine.host.ports()) ports.add(h.id, h.name, h.netId);
   const netName = new Map(engine.listNetworks().map((n) => [n.id, n.name]));
