@@ -8,19 +8,21 @@ import {
 } from '../dataplane/tables/fdb';
 import type { FdbEvent } from '../workers/events';
 
-export interface VswEvent {
-  time: string;   // ISO
-  type: string;   // mac-learned, mac-moved, mac-aged, mac-evicted, table-full, port-up, port-down,
-                  // container-start, container-exit, container-remove, network-create, network-remove
-  [field: string]: unknown;
-}
-
+/** Every kind of event, named once. */
 export const EVENT_TYPES = [
   'mac-learned', 'mac-moved', 'mac-aged', 'mac-evicted', 'table-full', 'port-up', 'port-down',
   'container-start', 'container-exit', 'container-remove', 'network-create', 'network-remove',
 ] as const;
 
-const FDB_TYPES: Record<number, string> = {
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface VswEvent {
+  time: string;   // ISO
+  type: EventType;
+  [field: string]: unknown;
+}
+
+const FDB_TYPES: Record<number, EventType> = {
   [FDB_EV_LEARNED]: 'mac-learned', [FDB_EV_MOVED]: 'mac-moved', [FDB_EV_AGED]: 'mac-aged',
   [FDB_EV_EVICTED]: 'mac-evicted', [FDB_EV_FULL]: 'table-full',
 };
@@ -42,7 +44,7 @@ export class EventBus {
     return this.subs.size > 0;
   }
 
-  emit(type: string, fields: Record<string, unknown>, timeMs = Date.now()): void {
+  emit(type: EventType, fields: Record<string, unknown>, timeMs = Date.now()): void {
     if (this.subs.size === 0) return;
     const e: VswEvent = { time: new Date(timeMs).toISOString(), type, ...fields };
     for (const fn of this.subs) {

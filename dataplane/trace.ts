@@ -63,7 +63,7 @@ export class TextTracer implements Tracer {
       }
       case 'forward':
         if (p.out === OUT_FLOOD) {
-          const members = Array.from(ctx.ports.portsOf(p.netId)).filter((id) => id !== p.inPort);
+          const members = floodPorts(p, ctx);
           const why = p.dstMulticast ? (p.dstHi === 0xffff && p.dstLo === 0xffffffff ? 'broadcast' : 'multicast') : `unknown unicast ${dst}`;
           return `flood (${why}) to ${members.length} port(s): ${members.map((id) => this.names.port(id)).join(', ') || '-'}`;
         }
@@ -74,13 +74,15 @@ export class TextTracer implements Tracer {
   }
 }
 
+/** The ports a flooded frame goes to: every port of its network but the one it came in on. */
+function floodPorts(p: Packet, ctx: StageContext): number[] {
+  return Array.from(ctx.ports.portsOf(p.netId)).filter((id) => id !== p.inPort);
+}
+
 /** The verdict of a traced frame, in names. */
-export function verdictOf(p: Packet, ctx: StageContext, names: TraceNames): TraceResult['verdict'] {
+function verdictOf(p: Packet, ctx: StageContext, names: TraceNames): TraceResult['verdict'] {
   if (p.out === OUT_DROP) return { kind: 'drop', ports: [], reason: DROP_REASONS[p.drop] };
-  if (p.out === OUT_FLOOD) {
-    const ports = Array.from(ctx.ports.portsOf(p.netId)).filter((id) => id !== p.inPort).map((id) => names.port(id));
-    return { kind: 'flood', ports };
-  }
+  if (p.out === OUT_FLOOD) return { kind: 'flood', ports: floodPorts(p, ctx).map((id) => names.port(id)) };
   return { kind: 'unicast', ports: [names.port(p.out)] };
 }
 

@@ -131,14 +131,13 @@ export class WorkerLoop {
   }
 
   /** Copy frames [0, n) of the receive buffer to the capture ring (Ethernet, no vnet header). */
+  // `at`: milliseconds with a fraction, so frames of two workers sort right in the pcap.
   private captureBatch(port: LoopPort, offs: Int32Array, lens: Int32Array, n: number, dir: number,
     at = performance.timeOrigin + performance.now()): void {
     const ring = this.d.capture;
     if (!ring) return;
     const hdr = port.vnet ? VNET_HDR_LEN : 0;
-    // Milliseconds with a fraction, so frames of two workers sort right in the pcap.
-    const now = at;
-    for (let i = 0; i < n; i++) ring.push(this.rxBuf, offs[i] + hdr, lens[i] - hdr, port.id, dir, now);
+    for (let i = 0; i < n; i++) ring.push(this.rxBuf, offs[i] + hdr, lens[i] - hdr, port.id, dir, at);
   }
 
   /** The loop's view of a port (tests). */
