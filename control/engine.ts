@@ -14,6 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import type {
   ContainerCreate, ContainerInfo, ContainerMode, DaemonInfo, DaemonOptions, EndpointInfo, Engine,
   FdbEntryInfo, NetworkCreate, NetworkInfo, PortInfo, PortStatsInfo, TraceResult,
+  DnsOrder, PortMapping, NeighEntryInfo, ConntrackEntryInfo,
 } from './types';
 import { dryRun, parseHexFrame, resolvePort } from './trace';
 import { CaptureHub } from './capture';
@@ -39,6 +40,10 @@ const RESERVED_NETWORK_NAMES = new Set(['none', 'host']);
 /** A network as stored: the API's fields, plus its host TAP's name. */
 type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gateway' | 'ipRange' | 'mtu' | 'default' | 'created'> & {
   tap: string;
+  /** Absent in state written before issue #3: read as false / true / 'rotate'. */
+  internal?: boolean;
+  icc?: boolean;
+  dnsOrder?: DnsOrder;
 };
 
 interface EndpointRecord {
@@ -47,6 +52,7 @@ interface EndpointRecord {
   mac: string;
   hostIf: string;
   innerIf: string;
+  aliases?: string[];
 }
 
 interface ContainerRecord {
@@ -63,6 +69,8 @@ interface ContainerRecord {
   pid?: number;
   exitCode?: number;
   created: string;
+  ports?: PortMapping[];
+  links?: { name: string; alias?: string }[];
 }
 
 interface State {
@@ -172,6 +180,7 @@ export class VswEngine implements Engine {
       pid: process.pid, version: VERSION, socket: this.opts.socket, stateDir: this.store.dir,
       workers: this.opts.workers, defaultNetwork: this.defaultNetwork().name,
       netnsPath: `/proc/${process.pid}/ns/net`,
+      uplink: null,
     };
   }
 
@@ -292,6 +301,8 @@ export class VswEngine implements Engine {
     return {
       name: n.name, id: n.id, subnet: n.subnet, gateway: n.gateway, ipRange: n.ipRange, mtu: n.mtu,
       default: n.default, created: n.created,
+      internal: n.internal ?? false, icc: n.icc ?? true, dnsOrder: n.dnsOrder ?? 'rotate',
+      gatewayMac: ipam.macFromIp(n.gateway),
       hostPort: tap ? { name: n.tap, ip: hostIp, mac: ipam.macFromIp(hostIp) } : null,
       ports, endpoints,
     };
@@ -306,6 +317,7 @@ export class VswEngine implements Engine {
     return {
       container: c.name, network: e.network, ip: e.ip, prefixLen: ipam.parseCidr(n.subnet, 32).prefixLen,
       mac: e.mac, hostIf: e.hostIf, portId: this.portOf.get(`${e.network}/${c.name}`)?.id ?? -1,
+      aliases: e.aliases ?? [],
     };
   }
 
@@ -330,6 +342,7 @@ export class VswEngine implements Engine {
       name: c.name, id: c.id, mode: c.mode, netns: c.netns, sharedWith: c.sharedWith,
       networks: c.endpoints.map((e) => this.endpointInfo(c, e)), cmd: c.cmd, detach: c.detach, rm: c.rm,
       status: c.status, pid: c.pid, exitCode: c.exitCode, created: c.created,
+      ports: c.ports ?? [], links: c.links ?? [],
     };
   }
 
@@ -427,6 +440,18 @@ export class VswEngine implements Engine {
     this.portOf.delete(key);
     await netns.deleteLink(e.hostIf);
     this.events.emit('port-down', { port: e.hostIf, network: e.network, container: c.name, kind: 'afpacket' });
+  }
+
+  neigh(_network?: string): NeighEntryInfo[] {
+    return []; // TODO(#3): the gateway's neighbour table
+  }
+
+  conntrack(): ConntrackEntryInfo[] {
+    return []; // TODO(#3): conntrack
+  }
+
+  connectWith(network: string, container: string, opts: { ip?: string; aliases?: string[] }): Promise<EndpointInfo> {
+    return this.connect(network, container, opts.ip); // TODO(#3): aliases
   }
 
   connect(network: string, container: string, ip?: string): Promise<EndpointInfo> {

@@ -14,6 +14,8 @@ export interface DaemonInfo {
   defaultNetwork: string;
   /** Path of the daemon's network namespace (for `--network host`): /proc/PID/ns/net. */
   netnsPath: string;
+  /** The outside port, when the daemon has one (--uplink). */
+  uplink: UplinkInfo | null;
 }
 
 export interface NetworkCreate {
@@ -22,6 +24,24 @@ export interface NetworkCreate {
   gateway?: string;  // default: first usable address
   ipRange?: string;  // CIDR inside subnet that containers are allocated from
   mtu?: number;      // default 1500
+  /** No route out, no published ports (Docker's --internal). */
+  internal?: boolean;
+  /** false: containers of the network cannot reach each other, only the gateway. Default true. */
+  icc?: boolean;
+  /** Order of the addresses in a DNS answer for a name with several: strict rotation
+   *  (default), a random shuffle (Docker's), or fixed (registration order). */
+  dnsOrder?: DnsOrder;
+}
+
+export type DnsOrder = 'rotate' | 'random' | 'fixed';
+
+/** A published port: `-p [IP:]HOSTPORT:PORT[/PROTO]`. */
+export interface PortMapping {
+  /** Switch address it listens on; '0.0.0.0' = every switch address (uplink and gateways). */
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  proto: 'tcp' | 'udp';
 }
 
 export interface EndpointInfo {
@@ -32,6 +52,8 @@ export interface EndpointInfo {
   mac: string;         // aa:bb:cc:dd:ee:ff
   hostIf: string;      // veth host end (the switch port)
   portId: number;      // dataplane port id, -1 when not attached
+  /** DNS names of the container in this network besides its own name (--alias). */
+  aliases: string[];
 }
 
 export interface PortInfo {
@@ -53,6 +75,11 @@ export interface NetworkInfo {
   mtu: number;
   default: boolean;
   created: string;     // ISO time
+  internal: boolean;
+  icc: boolean;
+  dnsOrder: DnsOrder;
+  /** The switch's router in this network: answers ARP/ICMP/DNS on the gateway address. */
+  gatewayMac: string;
   hostPort: { name: string; ip: string; mac: string } | null;
   ports: PortInfo[];
   endpoints: EndpointInfo[];
@@ -68,6 +95,12 @@ export interface ContainerCreate {
   cmd?: string[];
   detach?: boolean;
   rm?: boolean;
+  /** -p: published ports (only on a network that is not internal). */
+  publish?: PortMapping[];
+  /** --alias: extra DNS names in the container's network. */
+  aliases?: string[];
+  /** --link NAME[:ALIAS]: written to the container's /etc/hosts as `IP NAME ALIAS`. */
+  links?: { name: string; alias?: string }[];
 }
 
 export interface ContainerInfo {
@@ -86,6 +119,42 @@ export interface ContainerInfo {
   pid?: number;
   exitCode?: number;
   created: string;
+  /** Published ports, as given (an empty list when none). */
+  ports: PortMapping[];
+  links: { name: string; alias?: string }[];
+}
+
+/** One entry of the gateway's neighbour (ARP) table. */
+export interface NeighEntryInfo {
+  network: string;           // a network name, or 'uplink'
+  ip: string;
+  mac: string;               // '' while incomplete
+  state: 'reachable' | 'stale' | 'incomplete' | 'failed';
+  ageSeconds: number;        // since last confirmed
+}
+
+/** One tracked connection (NAT). */
+export interface ConntrackEntryInfo {
+  proto: 'tcp' | 'udp' | 'icmp';
+  /** TCP state (SYN_SENT, ESTABLISHED, ...); UDP/ICMP: UNREPLIED or REPLIED. */
+  state: string;
+  /** As the first packet arrived. */
+  orig: { src: string; dst: string; sport: number; dport: number };
+  /** As the answer arrives (after NAT). */
+  reply: { src: string; dst: string; sport: number; dport: number };
+  kind: 'masquerade' | 'dnat' | 'dns';
+  network: string;
+  expiresInSeconds: number;
+  packets: [number, number];  // original, reply direction
+  bytes: [number, number];
+}
+
+export interface UplinkInfo {
+  device: string;
+  ip: string;                // CIDR
+  gateway: string;
+  mac: string;
+  portId: number;
 }
 
 export interface FdbEntryInfo {
@@ -133,6 +202,12 @@ export interface Engine {
   startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void): Promise<{ port: string; stop(): Promise<void> }>;
   /** Be told of every event from now on; returns the unsubscribe function. */
   subscribeEvents(fn: (e: VswEvent) => void): () => void;
+  /** The gateways' neighbour tables (one network, 'uplink', or all). */
+  neigh(network?: string): NeighEntryInfo[];
+  /** Tracked connections. */
+  conntrack(): ConntrackEntryInfo[];
+  /** Connect with DNS aliases (network connect --alias). */
+  connectWith(network: string, container: string, opts: { ip?: string; aliases?: string[] }): Promise<EndpointInfo>;
 }
 
 /** Options of `vsw daemon` (parsed by control/cli.ts, run by control/daemon.ts). */
@@ -146,4 +221,9 @@ export interface DaemonOptions {
   fdbMax: number;            // total FDB entries, default 16384
   fdbMaxPerPort: number;     // per-port FDB entries, default 4096
   metrics?: string;          // HOST:PORT or :PORT: serve GET /metrics (Prometheus text) there
+  uplink?: string;           // --uplink DEV: the outside port (AF_PACKET)
+  uplinkIp?: string;         // --uplink-ip CIDR: the switch's own address on it
+  uplinkGateway?: string;    // --uplink-gateway IP: next hop for the outside
+  dns?: string[];            // --dns IP[:PORT] (repeatable): upstream resolvers; default: resolv.conf
+  conntrackMax?: number;     // --conntrack-max N: tracked connections (default 65536)
 }
