@@ -57,7 +57,7 @@ function makeFdb(): Fdb {
 const fdb = makeFdb();
 const ports = new PortTable(1024);
 for (let p = 1; p <= 4; p++) ports.add(p, `vsw${p}`, NET);
-const ctx: StageContext = { fdb, ports, now: NOW, dryRun: false };
+const ctx: StageContext = { fdb, ports, now: NOW, dryRun: false, l3: null };
 
 // Keys in a scrambled order, so the lookups do not walk the table sequentially.
 const order = new Int32Array(FDB_ENTRIES);

@@ -24,7 +24,9 @@ import { StateStore } from './state';
 import * as ipam from './ipam';
 import * as netns from './netns';
 import { DataplaneHost, type PortHandle } from '../workers/host';
-import { MAX_NETS } from '../workers/shared';
+import { UPLINK_NET } from '../dataplane/tables/neigh';
+import { Router, upstreamsFrom, type RouterView } from './router';
+import { removeContainerEtc, writeContainerEtc } from './etc';
 
 const VERSION: string = (() => {
   try {
@@ -93,6 +95,8 @@ export class VswEngine implements Engine {
   /** What changes, as it happens (vsw events). */
   readonly events = new EventBus();
   private eventsTimer: NodeJS.Timeout | undefined;
+  /** The gateway, NAT, published ports and DNS (control/router.ts). */
+  readonly router: Router;
 
   constructor(opts: DaemonOptions, host?: DataplaneHost) {
     this.opts = opts;
@@ -100,8 +104,13 @@ export class VswEngine implements Engine {
     this.host = host ?? new DataplaneHost({
       workers: opts.workers,
       fdb: { maxEntries: opts.fdbMax, maxPerPort: opts.fdbMaxPerPort, agingSeconds: opts.fdbAgingSeconds },
+      conntrack: opts.conntrackMax ? { maxEntries: opts.conntrackMax } : undefined,
     });
     this.captures = new CaptureHub(this.host);
+    this.router = new Router(this.host, {
+      uplink: opts.uplink ? { device: opts.uplink, ip: opts.uplinkIp ?? '', gateway: opts.uplinkGateway ?? '' } : undefined,
+      upstreams: upstreamsFrom(opts.dns),
+    });
   }
 
   // ---------------------------------------------------------------- life cycle
@@ -112,6 +121,10 @@ export class VswEngine implements Engine {
       this.state = this.store.load() ?? { networks: [], containers: [] };
       fs.mkdirSync(this.logDir(), { recursive: true, mode: 0o700 });
       await this.host.start();
+      await this.router.start();
+      const up = this.router.uplinkSubnet();
+      const clash = up && this.state.networks.find((n) => ipam.cidrOverlaps(n.subnet, up));
+      if (clash) throw new ConflictError(`the uplink subnet ${up} overlaps network '${clash.name}' (${clash.subnet})`);
       for (const n of this.state.networks) await this.attachNetwork(n);
       if (!this.state.networks.some((n) => n.default)) {
         const n = await this.newNetwork({ name: this.opts.defaultNetwork, subnet: this.opts.defaultSubnet }, true);
@@ -119,7 +132,9 @@ export class VswEngine implements Engine {
       }
       await this.recoverContainers(log);
       this.save();
+      await this.syncRouter();
     } catch (e) {
+      await this.router.stop().catch(() => undefined);
       await this.host.stop().catch(() => undefined);
       this.store.unlock();
       throw e;
@@ -139,6 +154,7 @@ export class VswEngine implements Engine {
     if (this.watchTimer) clearInterval(this.watchTimer);
     if (this.eventsTimer) clearInterval(this.eventsTimer);
     await this.queue.catch(() => undefined);
+    await this.router.stop().catch(() => undefined);
     await this.host.stop();
     this.store.unlock();
   }
@@ -180,7 +196,7 @@ export class VswEngine implements Engine {
       pid: process.pid, version: VERSION, socket: this.opts.socket, stateDir: this.store.dir,
       workers: this.opts.workers, defaultNetwork: this.defaultNetwork().name,
       netnsPath: `/proc/${process.pid}/ns/net`,
-      uplink: null,
+      uplink: this.router.uplinkInfo(),
     };
   }
 
@@ -208,6 +224,7 @@ export class VswEngine implements Engine {
     return this.serial(async () => {
       const n = await this.newNetwork(spec, false);
       this.save();
+      await this.syncRouter();
       return this.networkInfo(n);
     });
   }
@@ -220,15 +237,23 @@ export class VswEngine implements Engine {
     if (this.state.networks.some((n) => n.name === spec.name)) {
       throw new ConflictError(`network '${spec.name}' already exists`);
     }
+    if (spec.dnsOrder !== undefined && !['rotate', 'random', 'fixed'].includes(spec.dnsOrder)) {
+      throw new InvalidArgumentError(`dns order '${spec.dnsOrder}': expected rotate, random or fixed`);
+    }
+    const up = this.router.uplinkSubnet();
     const norm = ipam.normalizeNetwork(spec, {
-      existingSubnets: this.state.networks.map((n) => ({ name: n.name, subnet: n.subnet })),
+      existingSubnets: [
+        ...this.state.networks.map((n) => ({ name: n.name, subnet: n.subnet })),
+        ...(up ? [{ name: 'uplink', subnet: up }] : []),
+      ],
       usedPrefixes: await this.foreignPrefixes(),
     });
     let id = 0;
     while (this.state.networks.some((n) => n.id === id)) id++;
-    if (id >= MAX_NETS) throw new ConflictError(`at most ${MAX_NETS} networks`);
+    if (id >= UPLINK_NET) throw new ConflictError(`at most ${UPLINK_NET} networks`);
     const rec: NetworkRecord = {
       name: spec.name, id, ...norm, default: isDefault, created: new Date().toISOString(), tap: `vsw${id}`,
+      internal: !!spec.internal, icc: spec.icc !== false, dnsOrder: spec.dnsOrder ?? 'rotate',
     };
     await this.attachNetwork(rec);
     this.state.networks.push(rec);
@@ -281,6 +306,8 @@ export class VswEngine implements Engine {
       this.events.emit('network-remove', { network: n.name });
       this.state.networks = this.state.networks.filter((x) => x !== n);
       this.save();
+      this.router.dropFlowsOfNet(n.id);
+      await this.syncRouter();
     });
   }
 
@@ -374,15 +401,36 @@ export class VswEngine implements Engine {
       if (spec.ip !== undefined && spec.ip !== '' && !net) {
         throw new InvalidArgumentError(`--ip needs a network to take the address from (not '${want}')`);
       }
+      const aliases = validAliases(spec.aliases);
+      if (aliases.length > 0 && !net) throw new InvalidArgumentError(`--alias needs a network (not '${want}')`);
+      const publish = spec.publish ?? [];
+      this.router.checkPublish(c.name, net ? { name: net.name, internal: net.internal ?? false } : undefined, publish);
+      c.ports = publish.map((m) => ({ ...m }));
+      c.links = (spec.links ?? []).map((l) => {
+        if (!l || typeof l.name !== 'string') throw new InvalidArgumentError('--link: expected NAME[:ALIAS]');
+        const other = this.container(l.name);
+        if (!net || !other.endpoints.some((e) => e.network === net!.name)) {
+          throw new InvalidArgumentError(`--link ${l.name}: the container is not on network '${net?.name ?? want}'`);
+        }
+        if (l.alias !== undefined) ipam.validName(l.alias, 'link alias');
+        return l.alias ? { name: l.name, alias: l.alias } : { name: l.name };
+      });
       if (c.mode === 'bridge' || c.mode === 'none') {
         if (netns.netnsExists(c.name)) {
           throw new ConflictError(`a network namespace named '${c.name}' already exists (not a vsw container): pick another name`);
         }
         await netns.createNetns(c.name);
         try {
-          if (net) c.endpoints.push(await this.attachEndpoint(c, net, spec.ip, true));
+          if (net) {
+            const e = await this.attachEndpoint(c, net, spec.ip, true);
+            if (aliases.length > 0) e.aliases = aliases;
+            c.endpoints.push(e);
+          }
+          this.writeEtc(c);
         } catch (e) {
+          for (const ep of c.endpoints) await this.unplugEndpoint(c, ep).catch(() => undefined);
           await netns.deleteNetns(c.name).catch(() => undefined);
+          removeContainerEtc(c.name);
           throw e;
         }
       }
@@ -398,6 +446,7 @@ export class VswEngine implements Engine {
         c.status = 'running'; // the CLI runs it in the foreground and reports the exit
       }
       this.save();
+      await this.syncRouter();
       this.events.emit('container-start', {
         container: c.name, mode: c.mode, network: c.endpoints[0]?.network, ip: c.endpoints[0]?.ip, cmd: c.cmd.join(' ') || undefined,
       });
@@ -442,19 +491,57 @@ export class VswEngine implements Engine {
     this.events.emit('port-down', { port: e.hostIf, network: e.network, container: c.name, kind: 'afpacket' });
   }
 
-  neigh(_network?: string): NeighEntryInfo[] {
-    return []; // TODO(#3): the gateway's neighbour table
+  /** The container's /etc/resolv.conf (its first network's gateway) and /etc/hosts. */
+  private writeEtc(c: ContainerRecord): void {
+    if (c.mode !== 'bridge' && c.mode !== 'none') return;
+    const first = c.endpoints[0];
+    const gw = first ? this.state.networks.find((n) => n.name === first.network)?.gateway : undefined;
+    const links = (c.links ?? []).flatMap((l) => {
+      const other = this.state.containers.find((x) => x.name === l.name);
+      const shared = other?.endpoints.find((e) => c.endpoints.some((m) => m.network === e.network));
+      return shared ? [{ ip: shared.ip, name: l.name, alias: l.alias }] : [];
+    });
+    writeContainerEtc(c.netns, { nameserver: gw, self: first ? { name: c.name, ip: first.ip } : undefined, links });
+  }
+
+  /** Tell the router (DNS names, gateways, published ports) what the networks now hold. */
+  private async syncRouter(): Promise<void> {
+    const view: RouterView = {
+      networks: this.state.networks.map((n) => ({
+        name: n.name, id: n.id, subnet: n.subnet, gateway: n.gateway, internal: n.internal ?? false,
+        icc: n.icc ?? true, dnsOrder: n.dnsOrder ?? 'rotate', hostPortId: this.portOf.get(n.name)?.id ?? -1,
+      })),
+      endpoints: this.state.containers.flatMap((c) => c.endpoints.map((e) => ({
+        container: c.name, network: e.network, ip: e.ip, portId: this.portOf.get(`${e.network}/${c.name}`)?.id ?? -1,
+        aliases: e.aliases ?? [],
+      }))),
+      published: this.state.containers.filter((c) => (c.ports ?? []).length > 0 && c.endpoints.length > 0).map((c) => ({
+        container: c.name, network: c.endpoints[0].network, ip: c.endpoints[0].ip, ports: c.ports ?? [],
+      })),
+    };
+    await this.router.sync(view);
+  }
+
+  private netNames(): Map<number, string> {
+    return new Map(this.state.networks.map((n) => [n.id, n.name]));
+  }
+
+  neigh(network?: string): NeighEntryInfo[] {
+    if (network !== undefined && network !== 'uplink') this.network(network);
+    return this.router.neigh(this.netNames(), network);
   }
 
   conntrack(): ConntrackEntryInfo[] {
-    return []; // TODO(#3): conntrack
-  }
-
-  connectWith(network: string, container: string, opts: { ip?: string; aliases?: string[] }): Promise<EndpointInfo> {
-    return this.connect(network, container, opts.ip); // TODO(#3): aliases
+    return this.router.conntrack(this.netNames());
   }
 
   connect(network: string, container: string, ip?: string): Promise<EndpointInfo> {
+    return this.connectWith(network, container, { ip });
+  }
+
+  connectWith(network: string, container: string, opts: { ip?: string; aliases?: string[] }): Promise<EndpointInfo> {
+    const ip = opts.ip;
+    const aliases = validAliases(opts.aliases);
     return this.serial(async () => {
       const n = this.network(network);
       const c = this.container(container);
@@ -465,9 +552,12 @@ export class VswEngine implements Engine {
         throw new ConflictError(`container '${container}' is already connected to network '${network}'`);
       }
       const e = await this.attachEndpoint(c, n, ip, c.endpoints.length === 0);
+      if (aliases.length > 0) e.aliases = aliases;
       c.endpoints.push(e);
       if (c.mode === 'none') c.mode = 'bridge';
+      this.writeEtc(c);
       this.save();
+      await this.syncRouter();
       return this.endpointInfo(c, e);
     });
   }
@@ -480,7 +570,9 @@ export class VswEngine implements Engine {
       if (!e) throw new NotFoundError(`container '${container}' is not connected to network '${network}'`);
       await this.unplugEndpoint(c, e);
       c.endpoints = c.endpoints.filter((x) => x !== e);
+      this.writeEtc(c);
       this.save();
+      await this.syncRouter();
     });
   }
 
@@ -511,6 +603,7 @@ export class VswEngine implements Engine {
       }
       await this.destroy(c, true);
       this.save();
+      await this.syncRouter();
     });
   }
 
@@ -526,7 +619,10 @@ export class VswEngine implements Engine {
       }
     }
     for (const e of c.endpoints) await this.unplugEndpoint(c, e);
-    if (c.mode === 'bridge' || c.mode === 'none') await netns.deleteNetns(c.netns);
+    if (c.mode === 'bridge' || c.mode === 'none') {
+      await netns.deleteNetns(c.netns);
+      removeContainerEtc(c.netns);
+    }
     fs.rmSync(path.join(this.logDir(), `${c.name}.log`), { force: true });
     this.state.containers = this.state.containers.filter((x) => x !== c);
     this.events.emit('container-remove', { container: c.name });
@@ -645,6 +741,18 @@ export class VswEngine implements Engine {
       return { id: p.id, name: p.name, network: n?.network ?? '', container: n?.container, ...c };
     }).sort((a, b) => a.id - b.id);
   }
+}
+
+/** --alias values: DNS-name-like, no duplicates. */
+function validAliases(aliases: unknown): string[] {
+  if (aliases === undefined) return [];
+  if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string')) throw new InvalidArgumentError('aliases must be a list of names');
+  for (const a of aliases as string[]) {
+    if (!/^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*$/.test(a) || a.length > 253) {
+      throw new InvalidArgumentError(`invalid alias '${a}': letters, digits, '-', '_' and '.' between labels of 1-63 characters`);
+    }
+  }
+  return [...new Set(aliases as string[])];
 }
 
 function signalNumber(sig: NodeJS.Signals): number | undefined {

@@ -17,6 +17,23 @@ export const DROP_REASONS = [
   'tx-error',          // sending failed outright (the egress fd is broken)
   'rx-error',          // receiving failed (the ingress interface vanished): port left idle
   'port-down',         // egress port is being removed
+  // The router (dataplane/stages/gateway.ts, docs/L3.md)
+  'not-routed',        // to the gateway MAC but not IPv4 (IPv6...), or an IP protocol NAT cannot carry
+  'bad-ip',            // IPv4 header or L4 header malformed or truncated
+  'bad-arp',           // ARP that is not Ethernet/IPv4 or is truncated (on the uplink)
+  'ip-fragment',       // IPv4 fragments are not routed (no reassembly; Docker hosts rarely see them)
+  'inter-network',     // routed from one vsw network to another: networks are isolated
+  'internal-network',  // to the outside from an --internal network
+  'no-route',          // to the outside with no uplink
+  'neigh-miss',        // next hop's MAC unknown: an ARP request was sent, the frame dropped
+  'ttl-exceeded',      // TTL ran out (ICMP time exceeded sent back)
+  'conntrack-full',    // the connection table is full
+  'nat-ports-exhausted', // no free NAT port for a new connection
+  'conntrack-source-limit', // the source address holds its maximum of connections
+  'no-service',        // to a switch address and port nothing serves (no published port)
+  'uplink-not-ours',   // on the uplink, not for the switch's MAC/address (the host's own traffic)
+  'icc-disabled',      // container to container on a network with icc=false
+  'punt-full',         // DNS query dropped: the main thread's queue is full
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

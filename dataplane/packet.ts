@@ -6,6 +6,7 @@
 export const OUT_NONE = -1;   // not decided yet
 export const OUT_FLOOD = -2;  // every other port of the network
 export const OUT_DROP = -3;   // dropped; Packet.drop holds the reason index
+export const OUT_LOCAL = -4;  // consumed by the switch itself (an ARP reply to us, a DNS query)
 
 export class Packet {
   /** The receive buffer holding the frame. */
@@ -37,6 +38,8 @@ export class Packet {
 
   out = OUT_NONE;
   drop = -1;
+  /** What the gateway stage did (L3_* in stages/gateway.ts), for traces. */
+  l3 = 0;
 
   reset(buf: Uint8Array, off: number, len: number, vnet: boolean, inPort: number, ioFlags: number): void {
     this.buf = buf;
@@ -52,6 +55,7 @@ export class Packet {
     this.vlan = 0;
     this.out = OUT_NONE;
     this.drop = -1;
+    this.l3 = 0;
   }
 
   /** End the frame with a drop reason (an index from dataplane/drops.ts). */

@@ -6,9 +6,10 @@
 // A dry run (StageContext.dryRun) goes through the same stages without side effects: no
 // learning; the learn line says what would have been learned.
 
-import { Packet, OUT_DROP, OUT_FLOOD } from './packet';
+import { Packet, OUT_DROP, OUT_FLOOD, OUT_LOCAL } from './packet';
+import { L3_NAMES } from './stages/gateway';
 import { DROP_REASONS } from './drops';
-import type { StageContext } from './stages/stage';
+import type { L3Context, StageContext } from './stages/stage';
 import { Pipeline, type Tracer } from './pipeline';
 import type { Fdb } from './tables/fdb';
 import type { PortTable } from './tables/ports';
@@ -29,7 +30,7 @@ export interface TraceStep {
 export interface TraceResult {
   frame: string;
   steps: TraceStep[];
-  verdict: { kind: 'unicast' | 'flood' | 'drop'; ports: string[]; reason?: string };
+  verdict: { kind: 'unicast' | 'flood' | 'drop' | 'local'; ports: string[]; reason?: string };
 }
 
 export class TextTracer implements Tracer {
@@ -61,6 +62,8 @@ export class TextTracer implements Tracer {
           : `move: ${src} from ${this.names.port(known)} to ${this.names.port(p.inPort)}`;
         return ctx.dryRun ? `(dry run, not learned) ${what}` : what;
       }
+      case 'gateway':
+        return describeGateway(p, this.names);
       case 'forward':
         if (p.out === OUT_FLOOD) {
           const members = floodPorts(p, ctx);
@@ -74,6 +77,16 @@ export class TextTracer implements Tracer {
   }
 }
 
+/** What the router did, in words (the codes are L3_* in stages/gateway.ts). */
+function describeGateway(p: Packet, names: TraceNames): string {
+  const what = L3_NAMES[p.l3] ?? `#${p.l3}`;
+  if (p.l3 === 0) return 'pass (not for the gateway)';
+  if (p.out === OUT_LOCAL) return `${what}: consumed by the switch`;
+  if (p.out === OUT_FLOOD) return `${what}: to network ${names.network(p.netId)} (flood)`;
+  if (p.out >= 0) return `${what}: -> ${names.port(p.out)}`;
+  return `${what}: continue`;
+}
+
 /** The ports a flooded frame goes to: every port of its network but the one it came in on. */
 function floodPorts(p: Packet, ctx: StageContext): number[] {
   return Array.from(ctx.ports.portsOf(p.netId)).filter((id) => id !== p.inPort);
@@ -82,6 +95,7 @@ function floodPorts(p: Packet, ctx: StageContext): number[] {
 /** The verdict of a traced frame, in names. */
 function verdictOf(p: Packet, ctx: StageContext, names: TraceNames): TraceResult['verdict'] {
   if (p.out === OUT_DROP) return { kind: 'drop', ports: [], reason: DROP_REASONS[p.drop] };
+  if (p.out === OUT_LOCAL) return { kind: 'local', ports: [] };
   if (p.out === OUT_FLOOD) return { kind: 'flood', ports: floodPorts(p, ctx).map((id) => names.port(id)) };
   return { kind: 'unicast', ports: [names.port(p.out)] };
 }
@@ -96,9 +110,9 @@ export function formatTrace(r: TraceResult): string {
  * Run one Ethernet frame (no virtio-net header) through a fresh pipeline as if it had
  * arrived on `inPort`, without side effects: nothing is learned, nothing is sent.
  */
-export function traceDryRun(frame: Uint8Array, inPort: number, tables: { fdb: Fdb; ports: PortTable; now: number },
-  names: TraceNames): TraceResult {
-  const ctx: StageContext = { fdb: tables.fdb, ports: tables.ports, now: tables.now, dryRun: true };
+export function traceDryRun(frame: Uint8Array, inPort: number,
+  tables: { fdb: Fdb; ports: PortTable; now: number; l3?: L3Context | null }, names: TraceNames): TraceResult {
+  const ctx: StageContext = { fdb: tables.fdb, ports: tables.ports, now: tables.now, dryRun: true, l3: tables.l3 ?? null };
   const tracer = new TextTracer(names);
   const pipeline = new Pipeline();
   pipeline.tracer = tracer;

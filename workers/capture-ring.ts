@@ -41,17 +41,17 @@ export class CaptureRing {
     this.view = new DataView(sab, HEADER_BYTES, this.size);
   }
 
-  /** Producer: append a frame, or count it lost when the ring is full. */
-  push(buf: Uint8Array, off: number, len: number, port: number, dir: number, timeMs: number): void {
+  /** Producer: append a frame, or count it lost when the ring is full (then false). */
+  push(buf: Uint8Array, off: number, len: number, port: number, dir: number, timeMs: number): boolean {
     const need = (REC_HDR + len + 7) & ~7;
-    if (need > this.size / 2) { Atomics.add(this.h, H_LOST, 1); return; }
+    if (need > this.size / 2) { Atomics.add(this.h, H_LOST, 1); return false; }
     const w = Atomics.load(this.h, H_WRITE);
     const r = Atomics.load(this.h, H_READ);
     const used = (w - r + this.size) % this.size;
     let pos = w;
     let wrapWaste = 0;
     if (pos + need > this.size) { wrapWaste = this.size - pos; pos = 0; }
-    if (used + wrapWaste + need >= this.size) { Atomics.add(this.h, H_LOST, 1); return; }
+    if (used + wrapWaste + need >= this.size) { Atomics.add(this.h, H_LOST, 1); return false; }
     if (wrapWaste > 0) this.view.setUint32(w, WRAP, true); // records are 8-aligned: it fits
     this.view.setUint32(pos, len, true);
     this.view.setUint32(pos + 4, port, true);
@@ -59,6 +59,7 @@ export class CaptureRing {
     this.view.setFloat64(pos + 16, timeMs, true);
     this.data.set(buf.subarray(off, off + len), pos + REC_HDR);
     Atomics.store(this.h, H_WRITE, (pos + need) % this.size);
+    return true;
   }
 
   /** Consumer: everything written since the last drain. */

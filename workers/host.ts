@@ -18,11 +18,19 @@ import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-rin
 import { decodeFdbEvent, type FdbEvent } from './events';
 import { macToStringHiLo } from '../dataplane/wire/mac';
 import {
-  CTRL_STOP, CTRL_WORDS, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
+  CTRL_PUNT, CTRL_STOP, CTRL_WORDS, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
   ST_TX_PKTS, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, statsBytes,
   workerCountersOffset,
 } from './shared';
 import { STAGE_NAMES } from '../dataplane/stages/order';
+import { Neigh, neighBytes, type NeighConfig } from '../dataplane/tables/neigh';
+import { Conntrack, conntrackBytes, type ConntrackConfig } from '../dataplane/tables/conntrack';
+import type { L3Snapshot } from '../dataplane/tables/l3';
+
+export const NEIGH_DEFAULTS: NeighConfig = { maxEntries: 4096, reachableSeconds: 30, staleSeconds: 60, retrySeconds: 1, maxProbes: 3 };
+export const CONNTRACK_DEFAULTS: ConntrackConfig = { maxEntries: 65536, maxPerSource: 16384, portMin: 1024, portMax: 65535 };
+/** Bytes of each worker's ring of punted frames (DNS queries). */
+const PUNT_RING_BYTES = 1 << 20;
 
 export interface PortSpec {
   /** Interface name: the veth host end (afpacket), or the TAP to create (tap). */
@@ -61,6 +69,8 @@ export interface WorkerCounters {
 export interface HostOptions {
   workers: number;
   fdb: Omit<FdbConfig, 'maxPorts'>;
+  neigh?: Partial<NeighConfig>;
+  conntrack?: Partial<ConntrackConfig>;
   io?: Io;
   clock?: () => number;
 }
@@ -78,6 +88,7 @@ interface WorkerSlot {
   stats: Float64Array;
   capture: CaptureRing;
   events: CaptureRing;
+  punt: CaptureRing;
   rxPorts: number;
   exited: Promise<void>;
 }
@@ -94,6 +105,10 @@ function workerScript(): string {
 
 export class DataplaneHost {
   readonly fdb: Fdb;
+  /** The router's tables, shared with the workers (docs/L3.md). */
+  readonly neigh: Neigh;
+  readonly ct: Conntrack;
+  private puntWaiting = false;
   private readonly io: Io;
   private readonly opts: HostOptions;
   private readonly ctrl: Int32Array;
@@ -117,6 +132,10 @@ export class DataplaneHost {
     this.clock = opts.clock ?? (() => (Date.now() / 1000) | 0);
     this.fdb = new Fdb({ ...opts.fdb, maxPorts: MAX_PORTS }, new SharedArrayBuffer(fdbBytes({ ...opts.fdb, maxPorts: MAX_PORTS })));
     this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+    const neighCfg = { ...NEIGH_DEFAULTS, ...opts.neigh };
+    this.neigh = new Neigh(neighCfg, new SharedArrayBuffer(neighBytes(neighCfg)));
+    const ctCfg = { ...CONNTRACK_DEFAULTS, ...opts.conntrack };
+    this.ct = new Conntrack(ctCfg, new SharedArrayBuffer(conntrackBytes(ctCfg)));
     this.fdb.hook = (kind, net, vlan, hi, lo, port, oldPort) => {
       if (this.localEvents.length < 10_000) {
         this.localEvents.push({ timeMs: Date.now(), kind, net, vlan, mac: macToStringHiLo(hi, lo), port, oldPort });
@@ -132,9 +151,11 @@ export class DataplaneHost {
       const statsSab = new SharedArrayBuffer(statsBytes(MAX_PORTS));
       const captureSab = new SharedArrayBuffer(captureRingBytes(CAPTURE_RING_BYTES));
       const eventsSab = new SharedArrayBuffer(captureRingBytes(EVENTS_RING_BYTES));
+      const puntSab = new SharedArrayBuffer(captureRingBytes(PUNT_RING_BYTES));
       const init: WorkerInit = {
         index: i, eventfd, ctrl: this.ctrl.buffer as SharedArrayBuffer, stats: statsSab,
         fdb: this.fdb.sab, fdbConfig: this.fdb.cfg, maxPorts: MAX_PORTS, capture: captureSab, events: eventsSab,
+        neigh: this.neigh.sab, neighConfig: this.neigh.cfg, ct: this.ct.sab, ctConfig: this.ct.cfg, punt: puntSab,
       };
       const worker = new Worker(script, { workerData: init, name: `vsw-worker-${i}` });
       let onReady!: () => void;
@@ -151,11 +172,17 @@ export class DataplaneHost {
       });
       worker.on('error', (e) => { onFail(e); process.stderr.write(`vsw: dataplane worker ${i} error: ${e.stack}\n`); });
       this.workers.push({
-        worker, eventfd, stats: new Float64Array(statsSab), capture: new CaptureRing(captureSab), events: new CaptureRing(eventsSab), rxPorts: 0, exited,
+        worker, eventfd, stats: new Float64Array(statsSab), capture: new CaptureRing(captureSab), events: new CaptureRing(eventsSab),
+        punt: new CaptureRing(puntSab), rxPorts: 0, exited,
       });
     }
     await Promise.all(ready);
-    this.agingTimer = setInterval(() => this.fdb.age(this.clock()), 1000);
+    this.agingTimer = setInterval(() => {
+      const now = this.clock();
+      this.fdb.age(now);
+      this.neigh.age(now);
+      this.ct.expire(now);
+    }, 1000);
     this.agingTimer.unref();
   }
 
@@ -268,6 +295,57 @@ export class DataplaneHost {
     const out = this.workers.flatMap((w) => w.events.drain().map(decodeFdbEvent));
     out.push(...this.localEvents.splice(0));
     return out.sort((a, b) => a.timeMs - b.timeMs);
+  }
+
+  /** Replace the router's configuration in every worker. */
+  async setL3(snapshot: L3Snapshot): Promise<void> {
+    await this.broadcast(() => ({ type: 'l3', seq: 0, snapshot }));
+  }
+
+  /**
+   * Call fn with every batch of frames the workers punt (DNS queries to a gateway), as soon
+   * as they arrive (the workers notify a shared word; we wait on it without blocking).
+   */
+  onPunt(fn: (frames: CapturedFrame[]) => void): void {
+    if (this.puntWaiting) throw new Error('onPunt: already set');
+    this.puntWaiting = true;
+    let seen = Atomics.load(this.ctrl, CTRL_PUNT);
+    const loop = async (): Promise<void> => {
+      while (!this.stopped) {
+        // Atomics.waitAsync (Node >= 16) is not in this TypeScript lib yet.
+        const w = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } })
+          .waitAsync(this.ctrl, CTRL_PUNT, seen, 500);
+        if (w.async) await w.value;
+        seen = Atomics.load(this.ctrl, CTRL_PUNT);
+        const frames = this.workers.flatMap((wk) => wk.punt.drain());
+        if (frames.length > 0) {
+          try { fn(frames); } catch (e) { process.stderr.write(`vsw: punt handler: ${(e as Error).message}\n`); }
+        }
+      }
+    };
+    void loop();
+  }
+
+  /** Frames punted but lost because a ring was full. */
+  puntLost(): number {
+    return this.workers.reduce((sum, w) => sum + w.punt.lost(), 0);
+  }
+
+  /**
+   * Send one Ethernet frame out of a port from the main thread (DNS answers, ARP probes).
+   * Adds the all-zero virtio-net header the port expects. Returns false when it was not sent.
+   */
+  sendFrame(portId: number, frame: Uint8Array): boolean {
+    const h = this.portsById.get(portId);
+    if (!h || this.stopped) return false;
+    const hdr = h.vnet ? 10 : 0;
+    const buf = new Uint8Array(hdr + frame.length);
+    buf.set(frame, hdr);
+    try {
+      return this.io.send(h.fd, h.kind === 'tap' ? KIND_TAP : KIND_PACKET, buf, Int32Array.of(0), Int32Array.of(buf.length), 1) === 1;
+    } catch {
+      return false;
+    }
   }
 
   /** Frames each stage ended (gave a verdict to), summed over the workers. */

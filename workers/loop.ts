@@ -12,13 +12,16 @@ import { MAX_BATCH, SLOT } from './io';
 import type { Fdb } from '../dataplane/tables/fdb';
 import { PortTable } from '../dataplane/tables/ports';
 import { Packet, OUT_DROP, OUT_FLOOD } from '../dataplane/packet';
+import { L3Table } from '../dataplane/tables/l3';
+import type { Neigh } from '../dataplane/tables/neigh';
+import type { Conntrack } from '../dataplane/tables/conntrack';
 import { Pipeline } from '../dataplane/pipeline';
 import { DROP } from '../dataplane/drops';
-import type { StageContext } from '../dataplane/stages/stage';
+import type { Emitter, StageContext } from '../dataplane/stages/stage';
 import type { ToWorker, AckMsg } from './protocol';
 import { DIR_RX, DIR_TX, type CaptureRing } from './capture-ring';
 import {
-  CTRL_STOP, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
+  CTRL_PUNT, CTRL_STOP, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
   MAX_STAGES, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, workerCountersOffset,
 } from './shared';
 
@@ -27,6 +30,9 @@ const POLL_TIMEOUT_MS = 200;
 const KERNEL_STATS_MS = 1000;
 const POLLIN = 0x1;
 const VNET_HDR_LEN = 10;
+/** Room for frames the router generates (ARP requests, ICMP errors), per batch. */
+const GEN_SLOTS = 32;
+const GEN_SLOT = 2048;
 
 export interface LoopPort {
   id: number;
@@ -57,6 +63,10 @@ export interface LoopDeps {
   clock?: () => number;
   /** Where captured frames go (vsw capture). */
   capture?: CaptureRing;
+  /** The router's shared tables; absent = a pure L2 switch. */
+  l3?: { neigh: Neigh; ct: Conntrack };
+  /** Where DNS queries to the gateway go (the main thread answers them). */
+  punt?: CaptureRing;
 }
 
 export class WorkerLoop {
@@ -67,7 +77,11 @@ export class WorkerLoop {
   private readonly ctx: StageContext;
   private readonly clock: () => number;
 
-  private readonly rxBuf = new Uint8Array(SLOT * MAX_BATCH);
+  private readonly rxBuf = new Uint8Array(SLOT * MAX_BATCH + GEN_SLOTS * GEN_SLOT);
+  /** Generated frames used this batch. */
+  private genN = 0;
+  private punted = false;
+  readonly l3table = new L3Table();
   private readonly rxOffs = new Int32Array(MAX_BATCH);
   private readonly rxLens = new Int32Array(MAX_BATCH);
   private readonly rxFlags = new Uint8Array(MAX_BATCH);
@@ -84,7 +98,10 @@ export class WorkerLoop {
     this.ports = new PortTable(deps.maxPorts);
     this.byId = new Array(deps.maxPorts);
     this.clock = deps.clock ?? (() => (Date.now() / 1000) | 0);
-    this.ctx = { fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false };
+    this.ctx = {
+      fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false,
+      l3: deps.l3 ? { table: this.l3table, neigh: deps.l3.neigh, ct: deps.l3.ct, emit: this.emitter() } : null,
+    };
     this.wk = workerCountersOffset(deps.maxPorts);
     const so = stageCountersOffset(deps.maxPorts);
     this.pipeline = new Pipeline(undefined, deps.stats.subarray(so, so + MAX_STAGES));
@@ -140,6 +157,36 @@ export class WorkerLoop {
     for (let i = 0; i < n; i++) ring.push(this.rxBuf, offs[i] + hdr, lens[i] - hdr, port.id, dir, at);
   }
 
+  /** How the router sends the frames it makes, and hands DNS queries to the main thread. */
+  private emitter(): Emitter {
+    const base = SLOT * MAX_BATCH;
+    const buf = this.rxBuf;
+    return {
+      buf,
+      alloc: () => (this.genN < GEN_SLOTS ? base + (this.genN++) * GEN_SLOT + VNET_HDR_LEN : -1),
+      send: (off, len, port, net) => {
+        // A generated frame has no offloads: an all-zero virtio-net header before it.
+        buf.fill(0, off - VNET_HDR_LEN, off);
+        if (port >= 0) {
+          const dst = this.byId[port];
+          if (dst !== undefined) this.enqueue(dst, dst.vnet ? off - VNET_HDR_LEN : off, dst.vnet ? len + VNET_HDR_LEN : len);
+          return;
+        }
+        const members = this.ports.portsOf(net);
+        for (let j = 0; j < members.length; j++) {
+          const dst = this.byId[members[j]];
+          if (dst !== undefined) this.enqueue(dst, dst.vnet ? off - VNET_HDR_LEN : off, dst.vnet ? len + VNET_HDR_LEN : len);
+        }
+      },
+      punt: (p) => {
+        const ring = this.d.punt;
+        if (!ring) return false;
+        this.punted = true;
+        return ring.push(p.buf, p.ethOff, p.ethLen, p.inPort, DIR_RX, 0);
+      },
+    };
+  }
+
   /** The loop's view of a port (tests). */
   port(id: number): LoopPort | undefined {
     return this.byId[id];
@@ -169,6 +216,9 @@ export class WorkerLoop {
     } else if (m.type === 'removePort') {
       this.ports.remove(m.id);
       this.byId[m.id] = undefined;
+    } else if (m.type === 'l3') {
+      this.l3table.load(m.snapshot);
+      return;
     } else if (m.type === 'capture') {
       const p = this.byId[m.id];
       if (!p) throw new Error(`no port ${m.id}`);
@@ -214,6 +264,7 @@ export class WorkerLoop {
     const row = port.id * ST_ROW;
     const hdr = port.vnet ? VNET_HDR_LEN : 0;
     if (port.capture) this.captureBatch(port, this.rxOffs, this.rxLens, n, DIR_RX);
+    this.genN = 0;
     for (let i = 0; i < n; i++) {
       const p = this.packets[i];
       p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
@@ -240,8 +291,14 @@ export class WorkerLoop {
       } else if (out === OUT_DROP) {
         stats[row + ST_DROP0 + p.drop]++;
       }
+      // OUT_LOCAL: consumed by the switch (counted by the stage that ended it).
     }
     this.flush();
+    if (this.punted) {
+      this.punted = false;
+      Atomics.add(this.d.ctrl, CTRL_PUNT, 1);
+      Atomics.notify(this.d.ctrl, CTRL_PUNT);
+    }
   }
 
   private enqueue(dst: LoopPort, off: number, len: number): void {

@@ -4,6 +4,9 @@
 // carrying the same seq.
 
 import type { FdbConfig } from '../dataplane/tables/fdb';
+import type { L3Snapshot } from '../dataplane/tables/l3';
+import type { NeighConfig } from '../dataplane/tables/neigh';
+import type { ConntrackConfig } from '../dataplane/tables/conntrack';
 
 export interface WorkerInit {
   index: number;
@@ -18,6 +21,12 @@ export interface WorkerInit {
   capture: SharedArrayBuffer;
   /** Ring of MAC table events (same format; see workers/host.ts drainEvents). */
   events: SharedArrayBuffer;
+  /** The router's neighbour and connection tables, and the ring of DNS queries for the main thread. */
+  neigh: SharedArrayBuffer;
+  neighConfig: NeighConfig;
+  ct: SharedArrayBuffer;
+  ctConfig: ConntrackConfig;
+  punt: SharedArrayBuffer;
 }
 
 export interface AddPortMsg {
@@ -48,7 +57,14 @@ export interface CaptureMsg {
   on: boolean;
 }
 
-export type ToWorker = AddPortMsg | RemovePortMsg | CaptureMsg;
+/** The router's configuration: a full snapshot, replacing the previous one. */
+export interface L3Msg {
+  type: 'l3';
+  seq: number;
+  snapshot: L3Snapshot;
+}
+
+export type ToWorker = AddPortMsg | RemovePortMsg | CaptureMsg | L3Msg;
 
 export interface ReadyMsg { type: 'ready'; worker: number }
 export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string }

@@ -11,6 +11,8 @@ export const MAX_PORTS = 1024;
 export const MAX_NETS = 4096;
 
 export const CTRL_STOP = 0;
+/** Bumped (and notified) by a worker after it punts frames to the main thread (DNS). */
+export const CTRL_PUNT = 1;
 export const CTRL_WORDS = 4;
 
 export const ST_RX_PKTS = 0;

@@ -5,6 +5,8 @@ import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_thread
 import { loadIo } from './io';
 import { Fdb } from '../dataplane/tables/fdb';
 import { WorkerLoop } from './loop';
+import { Neigh } from '../dataplane/tables/neigh';
+import { Conntrack } from '../dataplane/tables/conntrack';
 import { CaptureRing } from './capture-ring';
 import { fdbEventWriter } from './events';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol';
@@ -28,6 +30,8 @@ try {
     receive: () => receiveMessageOnPort(port)?.message as ToWorker | undefined,
     reply: post,
     capture: new CaptureRing(init.capture),
+    l3: { neigh: new Neigh(init.neighConfig, init.neigh), ct: new Conntrack(init.ctConfig, init.ct) },
+    punt: new CaptureRing(init.punt),
   });
   post({ type: 'ready', worker: init.index });
   loop.run();

@@ -5,6 +5,7 @@
 
 import type { Packet } from '../packet';
 import type { Stage, StageContext } from './stage';
+import { UPLINK_NET } from '../tables/neigh';
 
 export class LearnStage implements Stage {
   readonly name = 'learn';
@@ -12,6 +13,8 @@ export class LearnStage implements Stage {
   last = -1;
 
   process(p: Packet, ctx: StageContext): boolean {
+    // The uplink is not a switch port: outside MACs are the router's business (neighbours).
+    if (p.netId === UPLINK_NET) { this.last = -1; return true; }
     if (!ctx.dryRun) this.last = ctx.fdb.learn(p.netId, p.vlan, p.srcHi, p.srcLo, p.inPort, ctx.now);
     return true;
   }

@@ -7,13 +7,14 @@ import { ParseStage } from './parse';
 import { IngressStage } from './ingress';
 import { LearnStage } from './learn';
 import { ForwardStage } from './forward';
+import { GatewayStage } from './gateway';
 
-export const STAGE_NAMES = ['parse', 'ingress', 'learn', 'forward'] as const;
+export const STAGE_NAMES = ['parse', 'ingress', 'learn', 'gateway', 'forward'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
 
 /** A fresh set of stages (each worker has its own: stages hold reusable views). */
 export function makeStages(): Stage[] {
-  const stages: Stage[] = [new ParseStage(), new IngressStage(), new LearnStage(), new ForwardStage()];
+  const stages: Stage[] = [new ParseStage(), new IngressStage(), new LearnStage(), new GatewayStage(), new ForwardStage()];
   stages.forEach((s, i) => {
     if (s.name !== STAGE_NAMES[i]) throw new Error(`stage order mismatch at ${i}: ${s.name}`);
   });

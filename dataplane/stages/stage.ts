@@ -6,6 +6,29 @@
 import type { Fdb } from '../tables/fdb';
 import type { PortTable } from '../tables/ports';
 import type { Packet } from '../packet';
+import type { L3Table } from '../tables/l3';
+import type { Neigh } from '../tables/neigh';
+import type { Conntrack } from '../tables/conntrack';
+
+/** Frames the router makes (ARP requests, ICMP errors) and frames it hands to the main thread. */
+export interface Emitter {
+  /** Where the generated frames are written. */
+  readonly buf: Uint8Array;
+  /** Offset in buf of room for one frame (2 KiB, Ethernet header first), or -1 when none is left this batch. */
+  alloc(): number;
+  /** Send the frame written at off: to port, or to every port of net when port is OUT_FLOOD. */
+  send(off: number, len: number, port: number, net: number): void;
+  /** Hand the frame to the main thread (DNS). false when the ring is full. */
+  punt(p: Packet): boolean;
+}
+
+/** The router's tables (docs/L3.md). */
+export interface L3Context {
+  table: L3Table;
+  neigh: Neigh;
+  ct: Conntrack;
+  emit: Emitter;
+}
 
 export interface StageContext {
   fdb: Fdb;
@@ -14,6 +37,8 @@ export interface StageContext {
   now: number;
   /** When true, nothing may change state (no learning): a dry-run trace. */
   dryRun: boolean;
+  /** The router's tables; null = a pure L2 switch (no gateway). */
+  l3: L3Context | null;
 }
 
 export interface Stage {

@@ -33,7 +33,7 @@ function setup(): { pipe: Pipeline; ctx: StageContext; fdb: Fdb; ports: PortTabl
   ports.add(2, 'vswb', 7);
   ports.add(3, 'vswc', 7);
   ports.add(4, 'vswother', 8);
-  return { pipe: new Pipeline(), ctx: { fdb, ports, now: 1000, dryRun: false }, fdb, ports };
+  return { pipe: new Pipeline(), ctx: { fdb, ports, now: 1000, dryRun: false, l3: null }, fdb, ports };
 }
 
 function run(s: ReturnType<typeof setup>, f: Uint8Array, inPort: number, ioFlags = 0): Packet {
