@@ -1,0 +1,264 @@
+// The embedded DNS server: answers the switch's own names, forwards the rest.
+//
+// Transport-neutral core: handle() takes one query's bytes and the asking container's
+// networks and resolves to the answer's bytes. UDP queries reach it from the dataplane's
+// punt ring (the caller wraps the answer in a frame); TCP queries through a kernel TCP
+// socket this class can serve itself (listenTcp).
+//
+// Answering rules, for a client attached to `clientNets`:
+//   - no networks at all: REFUSED (never an open resolver for whoever reaches the socket);
+//   - PTR d.c.b.a.in-addr.arpa of a container address in those networks: container.network;
+//   - A (or ANY) for a local name: all its addresses, in the network's order policy;
+//   - any other type for a local name: empty NOERROR (the name exists, not that type);
+//   - an unknown name under one of the networks' domains (x.NET): NXDOMAIN, not forwarded;
+//   - everything else: forwarded upstream; SERVFAIL when that fails or there is no upstream.
+// Local answers are authoritative (AA). UDP answers are cut to 512 bytes, or to the
+// client's EDNS size up to maxUdpSize, with TC set; TCP answers may use 65535.
+
+import net from 'node:net';
+import {
+  buildError,
+  buildResponse,
+  MAX_MESSAGE,
+  MAX_UDP_EDNS,
+  MAX_UDP_PLAIN,
+  parseQuery,
+  ptrNameToIp,
+  QTYPE,
+  RCODE,
+  type DnsAnswer,
+  type ParsedQuery,
+} from './message';
+import type { DnsRegistry } from './registry';
+import { Forwarder, LengthPrefixedReader, type Upstream } from './upstream';
+
+export type DnsResult = 'local' | 'nxdomain' | 'forwarded' | 'servfail' | 'formerr' | 'notimp' | 'dropped' | 'refused';
+
+/** Every DnsResult, e.g. to pre-create Prometheus label values. */
+export const DNS_RESULTS: readonly DnsResult[] = [
+  'local', 'nxdomain', 'forwarded', 'servfail', 'formerr', 'notimp', 'dropped', 'refused',
+];
+
+export const DEFAULT_TTL = 600;
+export const TCP_IDLE_MS = 10_000;
+export const TCP_MAX_CONNECTIONS = 64;
+/** Queries of one TCP connection answered at once; past this the socket stops reading. */
+const TCP_MAX_PENDING = 16;
+/** Answers queued for a TCP client that does not read them, before it is cut off. */
+const TCP_MAX_UNSENT = 256 * 1024;
+
+export interface DnsServerOptions {
+  registry: DnsRegistry;
+  upstreams: Upstream[];
+  /** Per upstream try. Default 2000 ms. */
+  timeoutMs?: number;
+  /** Queries forwarded at once. Default 1024. */
+  maxInFlight?: number;
+  /** TTL of local answers. Default 600 s. */
+  ttl?: number;
+  /** Largest UDP answer whatever the client's EDNS size (default 4096, at least 512). A
+   *  UDP answer is one frame the switch builds itself: MTU - 28 avoids IP fragments. */
+  maxUdpSize?: number;
+  /** TCP: idle time before a connection is closed. Default 10 s. */
+  tcpIdleMs?: number;
+  /** TCP: connections per listener; more are closed at once. Default 64. */
+  tcpMaxConnections?: number;
+}
+
+interface LocalAnswer {
+  rcode: number;
+  answers: DnsAnswer[];
+}
+
+export class DnsServer {
+  /** Queries by result, for Prometheus (monotonic). */
+  readonly counters: Record<DnsResult, number> = {
+    local: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, notimp: 0, dropped: 0, refused: 0,
+  };
+  private readonly registry: DnsRegistry;
+  private readonly forwarder: Forwarder;
+  private readonly ttl: number;
+  private readonly maxUdpSize: number;
+  private readonly tcpIdleMs: number;
+  private readonly tcpMaxConnections: number;
+  private readonly servers = new Set<net.Server>();
+  private readonly sockets = new Set<net.Socket>();
+  private closed = false;
+
+  constructor(opts: DnsServerOptions) {
+    this.registry = opts.registry;
+    this.forwarder = new Forwarder({
+      upstreams: opts.upstreams,
+      timeoutMs: opts.timeoutMs,
+      maxInFlight: opts.maxInFlight,
+    });
+    this.ttl = opts.ttl ?? DEFAULT_TTL;
+    this.maxUdpSize = Math.min(MAX_UDP_EDNS, Math.max(MAX_UDP_PLAIN, opts.maxUdpSize ?? MAX_UDP_EDNS));
+    this.tcpIdleMs = opts.tcpIdleMs ?? TCP_IDLE_MS;
+    this.tcpMaxConnections = opts.tcpMaxConnections ?? TCP_MAX_CONNECTIONS;
+  }
+
+  /** Replace the upstream resolvers (e.g. after --dns changed). */
+  setUpstreams(upstreams: Upstream[]): void {
+    this.forwarder.setUpstreams(upstreams);
+  }
+
+  /** Queries being forwarded now (a gauge). */
+  inFlight(): number {
+    return this.forwarder.inFlight();
+  }
+
+  /**
+   * Answer one query. Resolves to the response bytes, or null when the query is dropped
+   * (too short to answer, or itself a response). Never rejects. The query's bytes are not
+   * kept past the synchronous part of the call (the forwarder copies them), so the caller
+   * may reuse its buffer as soon as this returns its promise.
+   */
+  async handle(query: Uint8Array, clientNets: string[], transport: 'udp' | 'tcp'): Promise<Uint8Array | null> {
+    try {
+      return await this.answer(query, clientNets, transport);
+    } catch {
+      // A bug on our side, not the client's: answer SERVFAIL when there is an ID to use.
+      if (query instanceof Uint8Array && query.length >= 12 && !(query[2] & 0x80)) {
+        this.counters.servfail++;
+        return buildError((query[0] << 8) | query[1], RCODE.SERVFAIL, undefined, (query[2] << 8) | query[3]);
+      }
+      this.counters.dropped++;
+      return null;
+    }
+  }
+
+  private async answer(query: Uint8Array, clientNets: string[], transport: 'udp' | 'tcp'): Promise<Uint8Array | null> {
+    const parsed = parseQuery(query, { transport });
+    if (!parsed.ok) {
+      if (parsed.id === null) {
+        this.counters.dropped++;
+        return null;
+      }
+      this.counters[parsed.rcode === RCODE.NOTIMP ? 'notimp' : 'formerr']++;
+      return buildError(parsed.id, parsed.rcode, parsed.query, parsed.flags);
+    }
+    const q = parsed.query;
+    const maxSize = this.maxAnswerSize(q, transport);
+    const opts = { udpSize: this.maxUdpSize };
+    if (clientNets.length === 0) {
+      this.counters.refused++;
+      return buildResponse(q, RCODE.REFUSED, [], maxSize, opts);
+    }
+
+    const local = this.answerLocal(q, clientNets);
+    if (local !== null) {
+      this.counters[local.rcode === RCODE.NXDOMAIN ? 'nxdomain' : 'local']++;
+      return buildResponse(q, local.rcode, local.answers, maxSize, { ...opts, aa: true });
+    }
+
+    const answer = await this.forwarder.forward(query, q, { retryTcp: transport === 'tcp' });
+    if (answer === null) {
+      this.counters.servfail++;
+      return buildResponse(q, RCODE.SERVFAIL, [], maxSize, opts);
+    }
+    this.counters.forwarded++;
+    // Bigger than this client can take (its EDNS size above our maxUdpSize, or a TCP
+    // retry's answer): an empty TC answer sends it to TCP.
+    if (answer.length > maxSize) return buildResponse(q, answer[3] & 0xf, [], maxSize, { ...opts, tc: true });
+    return answer;
+  }
+
+  /** The answer from the registry, or null when the name is not ours (forward it). */
+  private answerLocal(q: ParsedQuery, nets: string[]): LocalAnswer | null {
+    const { name, type } = q.question;
+    if (type === QTYPE.PTR) {
+      const ip = ptrNameToIp(name);
+      const target = ip === null ? null : this.registry.resolvePtr(ip, nets);
+      if (target !== null) return { rcode: RCODE.NOERROR, answers: [{ type: 'PTR', name, target, ttl: this.ttl }] };
+    }
+    const kind = this.registry.isLocal(name, nets);
+    if (kind === false) return null;
+    if (kind === 'net-domain') return { rcode: RCODE.NXDOMAIN, answers: [] };
+    if (type !== QTYPE.A && type !== QTYPE.ANY) return { rcode: RCODE.NOERROR, answers: [] };
+    const addrs = this.registry.resolveA(name, nets) ?? [];
+    return {
+      rcode: RCODE.NOERROR,
+      answers: addrs.map((addr) => ({ type: 'A' as const, name, addr, ttl: this.ttl })),
+    };
+  }
+
+  private maxAnswerSize(q: ParsedQuery, transport: 'udp' | 'tcp'): number {
+    if (transport === 'tcp') return MAX_MESSAGE;
+    if (q.edns === null) return MAX_UDP_PLAIN;
+    return Math.max(MAX_UDP_PLAIN, Math.min(q.edns.udpSize, this.maxUdpSize));
+  }
+
+  /**
+   * Serve DNS over TCP on host:port (RFC 7766: 2-byte length prefix, several queries per
+   * connection, answered as they complete). `netsOf(remoteIp)` gives the client's
+   * networks (IPv4 text; [] -> REFUSED). Rejects if the address cannot be bound.
+   */
+  listenTcp(host: string, port: number, netsOf: (remoteIp: string) => string[]): Promise<net.Server> {
+    const conns = new Set<net.Socket>();
+    const server = net.createServer((sock) => this.serveTcp(sock, conns, netsOf));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.on('error', () => undefined); // after listening: per-connection errors only
+        this.servers.add(server);
+        server.once('close', () => this.servers.delete(server));
+        resolve(server);
+      });
+    });
+  }
+
+  private serveTcp(sock: net.Socket, conns: Set<net.Socket>, netsOf: (remoteIp: string) => string[]): void {
+    sock.on('error', () => undefined); // 'close' follows and cleans up
+    if (this.closed || conns.size >= this.tcpMaxConnections) {
+      sock.destroy();
+      return;
+    }
+    conns.add(sock);
+    this.sockets.add(sock);
+    sock.once('close', () => {
+      conns.delete(sock);
+      this.sockets.delete(sock);
+    });
+    sock.setNoDelay(true);
+    sock.setTimeout(this.tcpIdleMs, () => sock.destroy());
+
+    const remote = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const reader = new LengthPrefixedReader();
+    let pending = 0;
+    sock.on('data', (chunk: Buffer) => {
+      for (const msg of reader.push(chunk)) {
+        if (++pending >= TCP_MAX_PENDING) sock.pause();
+        let nets: string[];
+        try {
+          nets = netsOf(remote);
+        } catch {
+          nets = [];
+        }
+        void this.handle(msg, nets, 'tcp').then((answer) => {
+          if (--pending < TCP_MAX_PENDING && sock.isPaused()) sock.resume();
+          if (sock.destroyed) return;
+          // Dropped (garbage, or a response): the stream is not DNS; end it.
+          if (answer === null) {
+            sock.destroy();
+            return;
+          }
+          const frame = Buffer.allocUnsafe(2 + answer.length);
+          frame.writeUInt16BE(answer.length, 0);
+          frame.set(answer, 2);
+          sock.write(frame);
+          if (sock.writableLength > TCP_MAX_UNSENT) sock.destroy();
+        });
+      }
+    });
+  }
+
+  /** Stop the TCP listeners, close their connections, end every forward under way. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.forwarder.close();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all([...this.servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
