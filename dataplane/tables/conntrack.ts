@@ -1,0 +1,829 @@
+// Connection tracking for NAT, shared by every worker thread and the main thread.
+//
+// A connection has an *original* tuple (proto, src, dst, sport, dport: as its first packet
+// arrived) and a *reply* tuple (as the answer will arrive, after NAT). Both tuples are keys
+// of one hash table and point at the same connection record; a lookup returns a handle
+// (record index << 1 | direction), so one find() says both which connection and which way the
+// packet is travelling. ICMP echo uses the identifier as both ports.
+//
+// Storage (one SharedArrayBuffer; each thread constructs its own Conntrack over it):
+//   header        Int32 words: lock, count, free list, high-water mark, port cursor, hash seed
+//   counters      Float64: created, expired, removed, full, noPort, sourceLimit
+//   records       maxEntries x REC_WORDS Int32: tuples, state, owner, chain links
+//   record nums   maxEntries x REC_F64 Float64: expiry, packets and bytes per direction
+//   buckets       Int32 heads of the hash chains (node + 1; 0 = empty); a power of two >= 2 x
+//                 maxEntries, so chains average under one node
+//   sources       open-addressing table (original source IPv4 -> connections), for the
+//                 per-source cap; backward-shift deletion, no tombstones
+// Chained buckets: a node is unlinked from its chain on removal, so nothing builds up. Free
+// records form a list (index + 1 in the header; 0 = empty); records never used yet are taken
+// from the high-water mark, so an all-zero buffer is a valid empty table.
+//
+// Concurrency: one lock around every operation, lookups included (a futex-style mutex on a
+// header word: uncontended it costs two atomic operations; contended it spins briefly, then
+// Atomics.wait). Sweeps (expire, remove*, list) take it per chunk of records so a worker never
+// waits long behind the main thread. find() and create() copy the found connection's
+// translation into this object (one per thread), so the x*()/net()/kind()/mapping() reads
+// that follow a find() are consistent even if another thread removes and reuses the record
+// meanwhile; seen() on such a stale handle does nothing.
+//
+// Time is whole seconds from the caller. A connection is gone once now >= its expiry (find()
+// does not return it; create() reclaims its tuples; expire() removes it and tells the hook).
+// Timeouts are Linux's nf_conntrack defaults (see seen()).
+
+/** Sizes and limits of a conntrack table. */
+export interface ConntrackConfig {
+  /** connections (each is two hash nodes), default 65536 */
+  maxEntries: number;
+  /** connections per original source IPv4 address, default 16384 */
+  maxPerSource: number;
+  /** the range NAT ports (and ICMP identifiers) are allocated from: default 1024..65535 */
+  portMin: number;
+  portMax: number;
+}
+
+export const CONNTRACK_DEFAULTS: Readonly<ConntrackConfig> = Object.freeze({
+  maxEntries: 65536, maxPerSource: 16384, portMin: 1024, portMax: 65535,
+});
+
+export const CT_ERR_FULL = -2;
+export const CT_ERR_NO_PORT = -3;
+export const CT_ERR_SOURCE_LIMIT = -4;
+
+export const CT_DIR_ORIG = 0;
+export const CT_DIR_REPLY = 1;
+
+export const CT_KIND_MASQ = 0;
+export const CT_KIND_DNAT = 1;
+export const CT_KIND_DNS = 2;
+
+export const CT_EV_NEW = 1;
+export const CT_EV_EXPIRED = 2;
+export const CT_EV_REMOVED = 3;
+
+/** TCP states (as Linux names them); NONE = created, no packet accounted yet. */
+export const CT_TCP_NONE = 0;
+export const CT_TCP_SYN_SENT = 1;
+export const CT_TCP_SYN_RECV = 2;
+export const CT_TCP_ESTABLISHED = 3;
+export const CT_TCP_FIN_WAIT = 4;
+export const CT_TCP_CLOSE_WAIT = 5;
+export const CT_TCP_LAST_ACK = 6;
+export const CT_TCP_TIME_WAIT = 7;
+export const CT_TCP_CLOSE = 8;
+
+const TCP_STATE_NAMES = [
+  'NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE',
+];
+
+/** Seconds, by TCP state (Linux nf_conntrack_tcp_timeout_*). NONE as SYN_SENT. */
+const TCP_TIMEOUTS = new Int32Array([120, 120, 60, 432000, 120, 60, 30, 120, 10]);
+/**
+ * An ESTABLISHED connection picked up mid-stream that has not seen a reply yet: Linux's
+ * "unacknowledged" timeout (5 min) rather than 5 days, so a flood of stray ACKs cannot fill
+ * the table for days.
+ */
+export const CT_TIMEOUT_TCP_UNREPLIED_ESTABLISHED = 300;
+export const CT_TIMEOUT_UDP = 30;
+export const CT_TIMEOUT_UDP_REPLIED = 120;
+export const CT_TIMEOUT_ICMP = 30;
+/** Any other protocol (Linux nf_conntrack_generic_timeout). */
+export const CT_TIMEOUT_GENERIC = 600;
+
+const PROTO_ICMP = 1;
+const PROTO_TCP = 6;
+const PROTO_UDP = 17;
+
+const TH_FIN = 0x01;
+const TH_SYN = 0x02;
+const TH_RST = 0x04;
+const TH_ACK = 0x10;
+
+// Record words (Int32).
+const R_USED = 0;      // 0 free, 1 in use
+const R_PROTO = 1;
+const R_STATE = 2;     // TCP state; 0 for other protocols
+const R_FLAGS = 3;     // F_*
+const R_TUPLE = 4;     // + dir * 3: src, dst, sport | dport << 16
+const R_NET = 10;
+const R_MAPPING = 11;
+const R_KIND = 12;
+const R_GEN = 13;      // bumped on every allocation and release of the record
+const R_NEXT = 14;     // + dir: next node in the hash chain, + 1 (0 = end); R_NEXT also links free records
+const REC_WORDS = 16;
+
+// Record numbers (Float64).
+const D_EXPIRES = 0;
+const D_PACKETS = 1;   // + dir
+const D_BYTES = 3;     // + dir
+const REC_F64 = 5;
+
+const F_REPLIED = 1;
+const F_FIN_ORIG = 2;      // a FIN was seen in the original direction
+const F_FIN_REPLY = 4;     // ... in the reply direction
+const F_FIN1_REPLY = 8;    // the first FIN came from the reply direction
+
+// Header words (Int32).
+const H_LOCK = 0;      // 0 free, 1 held, 2 held with waiters
+const H_COUNT = 1;
+const H_FREE = 2;      // first free record + 1 (0 = none)
+const H_HWM = 3;       // records [0, H_HWM) have been used at least once
+const H_CURSOR = 4;    // port allocation cursor, an offset into [portMin, portMax]
+const H_SEED = 5;      // hash seed (set by the thread that allocates the buffer)
+const HEADER_WORDS = 16;
+
+// Counters (Float64).
+const C_CREATED = 0;
+const C_EXPIRED = 1;
+const C_REMOVED = 2;
+const C_FULL = 3;
+const C_NO_PORT = 4;
+const C_SOURCE_LIMIT = 5;
+const COUNTER_F64 = 8;
+
+/** Records visited per lock hold by sweeps (expire, remove*, list). */
+const SWEEP_CHUNK = 1024;
+const SPINS = 64;
+
+export interface CtTuple { src: number; dst: number; sport: number; dport: number }
+
+export interface CtEntry {
+  proto: number;
+  /** TCP: SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE (NONE
+   * before the first packet was accounted); UDP/ICMP: UNREPLIED / REPLIED. */
+  state: string;
+  orig: CtTuple;
+  reply: CtTuple;
+  kind: number;
+  net: number;
+  mapping: number;
+  /** absolute seconds */
+  expires: number;
+  /** original, reply direction */
+  packets: [number, number];
+  bytes: [number, number];
+}
+
+export interface ConntrackCounters {
+  entries: number;
+  created: number;
+  expired: number;
+  removed: number;
+  full: number;
+  noPort: number;
+  sourceLimit: number;
+}
+
+/** (event: CT_EV_*, handle). Called under the table lock, by the thread that made the change. */
+export type ConntrackHook = (event: number, h: number) => void;
+
+function pow2AtLeast(n: number): number {
+  let p = 16;
+  while (p < n) p *= 2;
+  return p;
+}
+
+function bucketCount(cfg: ConntrackConfig): number { return pow2AtLeast(cfg.maxEntries * 2); }
+function sourceSlots(cfg: ConntrackConfig): number { return pow2AtLeast(Math.min(cfg.maxEntries, 1 << 24) * 2); }
+
+function checkConfig(cfg: ConntrackConfig): void {
+  if (!Number.isInteger(cfg.maxEntries) || cfg.maxEntries < 1 || cfg.maxEntries > (1 << 26)) {
+    throw new RangeError('conntrack maxEntries must be 1..2^26');
+  }
+  if (!Number.isInteger(cfg.maxPerSource) || cfg.maxPerSource < 1) throw new RangeError('conntrack maxPerSource must be >= 1');
+  if (!Number.isInteger(cfg.portMin) || !Number.isInteger(cfg.portMax) || cfg.portMin < 0 || cfg.portMax > 0xffff || cfg.portMin > cfg.portMax) {
+    throw new RangeError('conntrack port range must satisfy 0 <= portMin <= portMax <= 65535');
+  }
+}
+
+/** Bytes a SharedArrayBuffer needs for a conntrack table with this config. */
+export function conntrackBytes(cfg: ConntrackConfig): number {
+  checkConfig(cfg);
+  return HEADER_WORDS * 4 + COUNTER_F64 * 8
+    + cfg.maxEntries * (REC_WORDS * 4 + REC_F64 * 8)
+    + bucketCount(cfg) * 4 + sourceSlots(cfg) * 8;
+}
+
+// Murmur3 mixing step and finalizer.
+function mix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+export class Conntrack {
+  readonly cfg: ConntrackConfig;
+  readonly sab: SharedArrayBuffer;
+  /** Told of new and expired/removed connections (vsw events). Called under the lock: must be
+   * quick, and may only use the accessors (x*, net, kind, mapping, entry), not find/create/list. */
+  hook: ConntrackHook | null = null;
+
+  private readonly h: Int32Array;
+  private readonly c: Float64Array;
+  private readonly r: Int32Array;
+  private readonly d: Float64Array;
+  private readonly b: Int32Array;
+  private readonly s: Int32Array;
+  private readonly bmask: number;
+  private readonly smask: number;
+  private readonly seed: number;
+  private held = false;
+
+  // The last connection found or created by this object (see the header).
+  private cH = -1;
+  private cGen = 0;
+  private cSrc = 0;
+  private cDst = 0;
+  private cSport = 0;
+  private cDport = 0;
+  private cNet = 0;
+  private cKind = 0;
+  private cMapping = 0;
+
+  /** Attach to `sab` (from another thread) or allocate a new table. */
+  constructor(cfg: ConntrackConfig, sab?: SharedArrayBuffer) {
+    const bytes = conntrackBytes(cfg);
+    this.cfg = cfg;
+    this.sab = sab ?? new SharedArrayBuffer(bytes);
+    if (this.sab.byteLength < bytes) throw new RangeError('conntrack buffer too small');
+    const buckets = bucketCount(cfg);
+    const slots = sourceSlots(cfg);
+    let off = 0;
+    this.h = new Int32Array(this.sab, off, HEADER_WORDS); off += HEADER_WORDS * 4;
+    this.c = new Float64Array(this.sab, off, COUNTER_F64); off += COUNTER_F64 * 8;
+    this.d = new Float64Array(this.sab, off, cfg.maxEntries * REC_F64); off += cfg.maxEntries * REC_F64 * 8;
+    this.r = new Int32Array(this.sab, off, cfg.maxEntries * REC_WORDS); off += cfg.maxEntries * REC_WORDS * 4;
+    this.b = new Int32Array(this.sab, off, buckets); off += buckets * 4;
+    this.s = new Int32Array(this.sab, off, slots * 2);
+    this.bmask = buckets - 1;
+    this.smask = slots - 1;
+    if (sab === undefined) {
+      // A random seed keeps chains short even against chosen tuples (inbound published ports).
+      Atomics.store(this.h, H_SEED, (Math.random() * 0x100000000) | 0);
+    }
+    this.seed = Atomics.load(this.h, H_SEED);
+  }
+
+  // ---- hot path ---------------------------------------------------------------------------
+
+  /**
+   * Handle of the connection a packet with this tuple belongs to: (record << 1) | direction,
+   * or -1. Expired connections are not found. Addresses are uint32; ICMP echo: sport = dport =
+   * identifier.
+   */
+  find(proto: number, src: number, dst: number, sport: number, dport: number, now: number): number {
+    const ports = (sport & 0xffff) | ((dport & 0xffff) << 16);
+    this.lock();
+    let node = this.lookup(proto, src | 0, dst | 0, ports);
+    if (node >= 0) {
+      if (this.d[(node >> 1) * REC_F64 + D_EXPIRES] > now) this.snapshot(node);
+      else node = -1;
+    }
+    this.unlock();
+    return node;
+  }
+
+  /**
+   * Create a connection: original direction (proto, src, dst, sport, dport), reply direction
+   * (proto, rsrc, rdst, rsport, rdport). With allocPort, a taken reply tuple gets another
+   * rdport: the original sport, else the next free one from a rotating cursor in [portMin,
+   * portMax] (ICMP: the identifier, i.e. rsport and rdport both). Returns the ORIG handle, or
+   * CT_ERR_FULL (table full, or the original tuple is already tracked), CT_ERR_SOURCE_LIMIT,
+   * CT_ERR_NO_PORT (no free reply tuple; also when it is taken and allocPort is false).
+   * The connection expires after the first state's timeout unless seen() is called.
+   */
+  create(proto: number, src: number, dst: number, sport: number, dport: number,
+    rsrc: number, rdst: number, rsport: number, rdport: number,
+    allocPort: boolean, net: number, mapping: number, kind: number, now: number): number {
+    src |= 0; dst |= 0; rsrc |= 0; rdst |= 0;
+    const oports = (sport & 0xffff) | ((dport & 0xffff) << 16);
+    this.lock();
+    try {
+      const c = this.c;
+      const h = this.h;
+      const existing = this.lookup(proto, src, dst, oports);
+      if (existing >= 0) {
+        if (this.d[(existing >> 1) * REC_F64 + D_EXPIRES] > now) return CT_ERR_FULL;
+        this.reclaim(existing >> 1);
+      }
+      if (h[H_COUNT] >= this.cfg.maxEntries) { c[C_FULL]++; return CT_ERR_FULL; }
+      const srcSlot = this.sourceSlot(src);
+      if (srcSlot >= 0 && this.s[srcSlot * 2 + 1] >= this.cfg.maxPerSource) { c[C_SOURCE_LIMIT]++; return CT_ERR_SOURCE_LIMIT; }
+
+      const icmp = proto === PROTO_ICMP;
+      let rports = (rsport & 0xffff) | ((rdport & 0xffff) << 16);
+      if (this.taken(proto, rsrc, rdst, rports, src, dst, oports, now)) {
+        if (!allocPort) { c[C_NO_PORT]++; return CT_ERR_NO_PORT; }
+        rports = this.freePort(proto, icmp, rsrc, rdst, rsport & 0xffff, rdport & 0xffff, sport & 0xffff, src, dst, oports, now);
+        if (rports === -1) { c[C_NO_PORT]++; return CT_ERR_NO_PORT; }
+      }
+
+      // A record: from the free list, else never used ones.
+      let rec: number;
+      const free = h[H_FREE];
+      if (free !== 0) {
+        rec = free - 1;
+        h[H_FREE] = this.r[rec * REC_WORDS + R_NEXT];
+      } else {
+        rec = h[H_HWM]++;
+      }
+      const r = this.r;
+      const b = rec * REC_WORDS;
+      r[b + R_PROTO] = proto;
+      r[b + R_STATE] = CT_TCP_NONE;
+      r[b + R_FLAGS] = 0;
+      r[b + R_TUPLE] = src;
+      r[b + R_TUPLE + 1] = dst;
+      r[b + R_TUPLE + 2] = oports;
+      r[b + R_TUPLE + 3] = rsrc;
+      r[b + R_TUPLE + 4] = rdst;
+      r[b + R_TUPLE + 5] = rports;
+      r[b + R_NET] = net;
+      r[b + R_MAPPING] = mapping;
+      r[b + R_KIND] = kind;
+      r[b + R_GEN] = (r[b + R_GEN] + 1) | 0;
+      r[b + R_USED] = 1;
+      const fb = rec * REC_F64;
+      const d = this.d;
+      d[fb + D_EXPIRES] = now + (proto === PROTO_TCP ? TCP_TIMEOUTS[CT_TCP_NONE]
+        : proto === PROTO_UDP ? CT_TIMEOUT_UDP : icmp ? CT_TIMEOUT_ICMP : CT_TIMEOUT_GENERIC);
+      d[fb + D_PACKETS] = 0; d[fb + D_PACKETS + 1] = 0;
+      d[fb + D_BYTES] = 0; d[fb + D_BYTES + 1] = 0;
+      this.link(rec << 1, proto, src, dst, oports);
+      this.link((rec << 1) | 1, proto, rsrc, rdst, rports);
+      this.sourceAdd(src); // probed afresh: reclaiming expired tuples may have shifted slots
+      h[H_COUNT]++;
+      c[C_CREATED]++;
+      this.snapshot(rec << 1);
+      if (this.hook !== null) this.hook(CT_EV_NEW, rec << 1);
+      return rec << 1;
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Source address a packet travelling in h's direction must carry after NAT. */
+  xSrc(h: number): number {
+    if (h === this.cH) return this.cSrc;
+    return this.r[(h >> 1) * REC_WORDS + R_TUPLE + (1 - (h & 1)) * 3 + 1] >>> 0;
+  }
+
+  xDst(h: number): number {
+    if (h === this.cH) return this.cDst;
+    return this.r[(h >> 1) * REC_WORDS + R_TUPLE + (1 - (h & 1)) * 3] >>> 0;
+  }
+
+  xSport(h: number): number {
+    if (h === this.cH) return this.cSport;
+    return this.r[(h >> 1) * REC_WORDS + R_TUPLE + (1 - (h & 1)) * 3 + 2] >>> 16;
+  }
+
+  xDport(h: number): number {
+    if (h === this.cH) return this.cDport;
+    return this.r[(h >> 1) * REC_WORDS + R_TUPLE + (1 - (h & 1)) * 3 + 2] & 0xffff;
+  }
+
+  /** The vsw network id of the inside end. */
+  net(h: number): number {
+    if (h === this.cH) return this.cNet;
+    return this.r[(h >> 1) * REC_WORDS + R_NET];
+  }
+
+  kind(h: number): number {
+    if (h === this.cH) return this.cKind;
+    return this.r[(h >> 1) * REC_WORDS + R_KIND];
+  }
+
+  /** The published-port rule that created the connection, or -1. */
+  mapping(h: number): number {
+    if (h === this.cH) return this.cMapping;
+    return this.r[(h >> 1) * REC_WORDS + R_MAPPING];
+  }
+
+  /**
+   * Account one packet in h's direction: tcpFlags = the TCP flags byte (0 for UDP/ICMP), bytes
+   * = the IP length. Advances the TCP state machine, marks the connection replied on its first
+   * reply-direction packet, counts packets/bytes, and sets the expiry to now + the timeout of
+   * the (new) state.
+   *
+   * TCP, in the spirit of Linux's tcp_conntracks table (no sequence-number checks):
+   *   SYN (orig) in NONE/SYN_SENT/TIME_WAIT/CLOSE -> SYN_SENT (a reopen clears the FIN marks)
+   *   SYN+ACK (reply) in SYN_SENT/SYN_RECV -> SYN_RECV;  SYN (reply) in SYN_SENT -> SYN_RECV
+   *   ACK (orig) in SYN_RECV -> ESTABLISHED
+   *   FIN (either) in SYN_RECV/ESTABLISHED -> FIN_WAIT
+   *   ACK from the other side in FIN_WAIT -> CLOSE_WAIT (the first FIN was answered)
+   *   FIN from the other side in FIN_WAIT/CLOSE_WAIT -> LAST_ACK (both sides closed)
+   *   ACK from the first closer in LAST_ACK -> TIME_WAIT (the last FIN was answered)
+   *   RST -> CLOSE
+   *   a first packet without SYN (mid-stream pickup, nf_conntrack_tcp_loose=1) -> ESTABLISHED,
+   *   then handled as in ESTABLISHED (a FIN goes on to FIN_WAIT)
+   *   anything else: state unchanged (expiry refreshed)
+   */
+  seen(h: number, tcpFlags: number, bytes: number, now: number): void {
+    this.lock();
+    const rec = h >> 1;
+    const dir = h & 1;
+    const r = this.r;
+    const b = rec * REC_WORDS;
+    if (r[b + R_USED] === 1 && (h !== this.cH || r[b + R_GEN] === this.cGen)) {
+      let fl = r[b + R_FLAGS];
+      if (dir === 1) fl |= F_REPLIED;
+      const proto = r[b + R_PROTO];
+      let timeout: number;
+      if (proto === PROTO_TCP) {
+        let st = r[b + R_STATE];
+        const f = tcpFlags;
+        if (f & TH_RST) {
+          st = CT_TCP_CLOSE;
+        } else if (f & TH_SYN) {
+          if (f & TH_ACK) {
+            if (dir === 1 && (st === CT_TCP_SYN_SENT || st === CT_TCP_SYN_RECV)) st = CT_TCP_SYN_RECV;
+            else if (st === CT_TCP_NONE) st = CT_TCP_ESTABLISHED;
+          } else if (dir === 0) {
+            if (st === CT_TCP_NONE || st === CT_TCP_SYN_SENT || st === CT_TCP_TIME_WAIT || st === CT_TCP_CLOSE) {
+              st = CT_TCP_SYN_SENT;
+              fl &= ~(F_FIN_ORIG | F_FIN_REPLY | F_FIN1_REPLY);
+            }
+          } else if (st === CT_TCP_SYN_SENT) {
+            st = CT_TCP_SYN_RECV; // simultaneous open
+          }
+        } else {
+          if (st === CT_TCP_NONE && (f & (TH_FIN | TH_ACK)) !== 0) st = CT_TCP_ESTABLISHED;
+          const mine = dir === 0 ? F_FIN_ORIG : F_FIN_REPLY;
+          if (f & TH_FIN) {
+            if (st === CT_TCP_SYN_RECV || st === CT_TCP_ESTABLISHED) {
+              st = CT_TCP_FIN_WAIT;
+              fl |= mine | (dir === 1 ? F_FIN1_REPLY : 0);
+            } else if ((st === CT_TCP_FIN_WAIT || st === CT_TCP_CLOSE_WAIT) && (fl & mine) === 0) {
+              st = CT_TCP_LAST_ACK;
+              fl |= mine;
+            }
+          } else if (f & TH_ACK) {
+            const firstCloser = (fl & F_FIN1_REPLY) !== 0 ? 1 : 0;
+            if (st === CT_TCP_SYN_RECV) {
+              if (dir === 0) st = CT_TCP_ESTABLISHED;
+            } else if (st === CT_TCP_FIN_WAIT) {
+              if (dir !== firstCloser) st = CT_TCP_CLOSE_WAIT;
+            } else if (st === CT_TCP_LAST_ACK) {
+              if (dir === firstCloser) st = CT_TCP_TIME_WAIT;
+            }
+          }
+        }
+        r[b + R_STATE] = st;
+        timeout = st === CT_TCP_ESTABLISHED && (fl & F_REPLIED) === 0
+          ? CT_TIMEOUT_TCP_UNREPLIED_ESTABLISHED : TCP_TIMEOUTS[st];
+      } else if (proto === PROTO_UDP) {
+        timeout = (fl & F_REPLIED) !== 0 ? CT_TIMEOUT_UDP_REPLIED : CT_TIMEOUT_UDP;
+      } else if (proto === PROTO_ICMP) {
+        timeout = CT_TIMEOUT_ICMP;
+      } else {
+        timeout = CT_TIMEOUT_GENERIC;
+      }
+      r[b + R_FLAGS] = fl;
+      const d = this.d;
+      const fb = rec * REC_F64;
+      d[fb + D_EXPIRES] = now + timeout;
+      d[fb + D_PACKETS + dir] += 1;
+      d[fb + D_BYTES + dir] += bytes;
+    }
+    this.unlock();
+  }
+
+  // ---- main thread: sweeps, listings, counters ---------------------------------------------
+
+  /** Remove connections whose expiry passed (now >= expiry), telling the hook. Returns how many. */
+  expire(now: number): number {
+    const d = this.d;
+    return this.sweep((rec) => d[rec * REC_F64 + D_EXPIRES] <= now, CT_EV_EXPIRED, C_EXPIRED);
+  }
+
+  /** Remove every connection created by published-port rule `mapping`. Returns how many. */
+  removeMapping(mapping: number): number {
+    if (mapping < 0) return 0;
+    const r = this.r;
+    return this.sweep((rec) => r[rec * REC_WORDS + R_MAPPING] === mapping, CT_EV_REMOVED, C_REMOVED);
+  }
+
+  /** Remove every connection whose inside end is in network `net`. Returns how many. */
+  removeNet(net: number): number {
+    const r = this.r;
+    return this.sweep((rec) => r[rec * REC_WORDS + R_NET] === net, CT_EV_REMOVED, C_REMOVED);
+  }
+
+  /** Remove every connection `fn` says yes to (expired ones included). Returns how many. */
+  removeWhere(fn: (e: CtEntry) => boolean): number {
+    return this.sweep((rec) => fn(this.entryOf(rec)), CT_EV_REMOVED, C_REMOVED);
+  }
+
+  /** Every live connection (for `vsw conntrack`). Taken chunk by chunk: not one instant. */
+  list(now: number): CtEntry[] {
+    const out: CtEntry[] = [];
+    const r = this.r;
+    const d = this.d;
+    for (let start = 0; ; start += SWEEP_CHUNK) {
+      this.lock();
+      try {
+        const hwm = this.h[H_HWM];
+        if (start >= hwm) break;
+        const stop = Math.min(hwm, start + SWEEP_CHUNK);
+        for (let rec = start; rec < stop; rec++) {
+          if (r[rec * REC_WORDS + R_USED] === 1 && d[rec * REC_F64 + D_EXPIRES] > now) out.push(this.entryOf(rec));
+        }
+      } finally {
+        this.unlock();
+      }
+    }
+    return out;
+  }
+
+  /** The connection of handle h (either direction) as a plain object, or null when the record
+   * is free. May be called from the hook. */
+  entry(h: number): CtEntry | null {
+    const rec = h >> 1;
+    if (rec < 0 || rec >= this.cfg.maxEntries) return null;
+    const mine = !this.held;
+    if (mine) this.lock();
+    try {
+      return this.r[rec * REC_WORDS + R_USED] === 1 ? this.entryOf(rec) : null;
+    } finally {
+      if (mine) this.unlock();
+    }
+  }
+
+  /** Live connections (expired ones not yet swept included). */
+  size(): number {
+    return Atomics.load(this.h, H_COUNT);
+  }
+
+  counters(): ConntrackCounters {
+    this.lock();
+    try {
+      const c = this.c;
+      return {
+        entries: this.h[H_COUNT], created: c[C_CREATED], expired: c[C_EXPIRED], removed: c[C_REMOVED],
+        full: c[C_FULL], noPort: c[C_NO_PORT], sourceLimit: c[C_SOURCE_LIMIT],
+      };
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Connections currently counted for original source `src` (per-source cap). */
+  sourceCount(src: number): number {
+    this.lock();
+    try {
+      const slot = this.sourceSlot(src | 0);
+      return slot < 0 ? 0 : this.s[slot * 2 + 1];
+    } finally {
+      this.unlock();
+    }
+  }
+
+  // ---- internals (all under the lock) -----------------------------------------------------
+
+  private snapshot(node: number): void {
+    const r = this.r;
+    const b = (node >> 1) * REC_WORDS;
+    const t = b + R_TUPLE + (1 - (node & 1)) * 3; // the other direction's tuple
+    this.cH = node;
+    this.cGen = r[b + R_GEN];
+    this.cSrc = r[t + 1] >>> 0;
+    this.cDst = r[t] >>> 0;
+    this.cSport = r[t + 2] >>> 16;
+    this.cDport = r[t + 2] & 0xffff;
+    this.cNet = r[b + R_NET];
+    this.cKind = r[b + R_KIND];
+    this.cMapping = r[b + R_MAPPING];
+  }
+
+  private bucket(proto: number, src: number, dst: number, ports: number): number {
+    let x = mix(this.seed ^ proto, src);
+    x = mix(x, dst);
+    x = mix(x, ports);
+    return fmix(x) & this.bmask;
+  }
+
+  /** Node (record << 1 | dir) holding this tuple, expired or not, or -1. */
+  private lookup(proto: number, src: number, dst: number, ports: number): number {
+    const r = this.r;
+    let n = this.b[this.bucket(proto, src, dst, ports)] - 1;
+    while (n >= 0) {
+      const b = (n >> 1) * REC_WORDS;
+      const t = b + R_TUPLE + (n & 1) * 3;
+      if (r[t] === src && r[t + 1] === dst && r[t + 2] === ports && r[b + R_PROTO] === proto) return n;
+      n = r[b + R_NEXT + (n & 1)] - 1;
+    }
+    return -1;
+  }
+
+  private link(node: number, proto: number, src: number, dst: number, ports: number): void {
+    const i = this.bucket(proto, src, dst, ports);
+    this.r[(node >> 1) * REC_WORDS + R_NEXT + (node & 1)] = this.b[i];
+    this.b[i] = node + 1;
+  }
+
+  private unlink(node: number): void {
+    const r = this.r;
+    const b = (node >> 1) * REC_WORDS;
+    const t = b + R_TUPLE + (node & 1) * 3;
+    const i = this.bucket(r[b + R_PROTO], r[t], r[t + 1], r[t + 2]);
+    const next = r[b + R_NEXT + (node & 1)];
+    let n = this.b[i] - 1;
+    if (n === node) { this.b[i] = next; return; }
+    while (n >= 0) {
+      const at = (n >> 1) * REC_WORDS + R_NEXT + (n & 1);
+      const m = r[at] - 1;
+      if (m === node) { r[at] = next; return; }
+      n = m;
+    }
+    throw new Error('conntrack: node missing from its chain'); // a bug, never data-driven
+  }
+
+  /** Is (proto, src, dst, ports) unusable as a new reply tuple? Expired holders are reclaimed. */
+  private taken(proto: number, src: number, dst: number, ports: number,
+    osrc: number, odst: number, oports: number, now: number): boolean {
+    if (src === osrc && dst === odst && ports === oports) return true; // would equal its own original
+    const n = this.lookup(proto, src, dst, ports);
+    if (n < 0) return false;
+    if (this.d[(n >> 1) * REC_F64 + D_EXPIRES] > now) return true;
+    this.reclaim(n >> 1);
+    return false;
+  }
+
+  /** A free reply `ports` word, or -1. */
+  private freePort(proto: number, icmp: boolean, rsrc: number, rdst: number, rsport: number, rdport: number,
+    sport: number, osrc: number, odst: number, oports: number, now: number): number {
+    if (sport !== rdport) {
+      const p = icmp ? sport | (sport << 16) : rsport | (sport << 16);
+      if (!this.taken(proto, rsrc, rdst, p, osrc, odst, oports, now)) return p;
+    }
+    const min = this.cfg.portMin;
+    const n = this.cfg.portMax - min + 1;
+    let cur = this.h[H_CURSOR] % n;
+    for (let i = 0; i < n; i++) {
+      const port = min + cur;
+      cur = cur + 1 === n ? 0 : cur + 1;
+      if (port === rdport || port === sport) continue; // tried already
+      const p = icmp ? port | (port << 16) : rsport | (port << 16);
+      if (!this.taken(proto, rsrc, rdst, p, osrc, odst, oports, now)) {
+        this.h[H_CURSOR] = cur;
+        return p;
+      }
+    }
+    return -1;
+  }
+
+  /** Remove an expired connection found in the way of a new one. */
+  private reclaim(rec: number): void {
+    this.remove(rec, CT_EV_EXPIRED);
+    this.c[C_EXPIRED]++;
+  }
+
+  private remove(rec: number, event: number): void {
+    const r = this.r;
+    const b = rec * REC_WORDS;
+    if (this.hook !== null) this.hook(event, rec << 1);
+    this.unlink(rec << 1);
+    this.unlink((rec << 1) | 1);
+    this.sourceDel(r[b + R_TUPLE]);
+    r[b + R_USED] = 0;
+    r[b + R_GEN] = (r[b + R_GEN] + 1) | 0;
+    r[b + R_NEXT] = this.h[H_FREE];
+    r[b + R_NEXT + 1] = 0;
+    this.h[H_FREE] = rec + 1;
+    this.h[H_COUNT]--;
+  }
+
+  private sweep(pred: (rec: number) => boolean, event: number, counter: number): number {
+    let removed = 0;
+    const r = this.r;
+    for (let start = 0; ; start += SWEEP_CHUNK) {
+      this.lock();
+      try {
+        this.cH = -1;
+        const hwm = this.h[H_HWM];
+        if (start >= hwm) break;
+        const stop = Math.min(hwm, start + SWEEP_CHUNK);
+        for (let rec = start; rec < stop; rec++) {
+          if (r[rec * REC_WORDS + R_USED] === 1 && pred(rec)) {
+            this.remove(rec, event);
+            this.c[counter]++;
+            removed++;
+          }
+        }
+      } finally {
+        this.unlock();
+      }
+    }
+    return removed;
+  }
+
+  private entryOf(rec: number): CtEntry {
+    const r = this.r;
+    const d = this.d;
+    const b = rec * REC_WORDS;
+    const fb = rec * REC_F64;
+    const proto = r[b + R_PROTO];
+    const t = b + R_TUPLE;
+    return {
+      proto,
+      state: proto === PROTO_TCP ? TCP_STATE_NAMES[r[b + R_STATE]]
+        : (r[b + R_FLAGS] & F_REPLIED) !== 0 ? 'REPLIED' : 'UNREPLIED',
+      orig: { src: r[t] >>> 0, dst: r[t + 1] >>> 0, sport: r[t + 2] & 0xffff, dport: r[t + 2] >>> 16 },
+      reply: { src: r[t + 3] >>> 0, dst: r[t + 4] >>> 0, sport: r[t + 5] & 0xffff, dport: r[t + 5] >>> 16 },
+      kind: r[b + R_KIND],
+      net: r[b + R_NET],
+      mapping: r[b + R_MAPPING],
+      expires: d[fb + D_EXPIRES],
+      packets: [d[fb + D_PACKETS], d[fb + D_PACKETS + 1]],
+      bytes: [d[fb + D_BYTES], d[fb + D_BYTES + 1]],
+    };
+  }
+
+  // Per-source counts: open addressing (linear probing) of [ip, count]; count 0 = empty.
+
+  private sourceHome(ip: number): number {
+    return fmix(mix(this.seed, ip)) & this.smask;
+  }
+
+  /** Slot of ip, or -1. */
+  private sourceSlot(ip: number): number {
+    const s = this.s;
+    let i = this.sourceHome(ip);
+    for (;;) {
+      if (s[i * 2 + 1] === 0) return -1;
+      if (s[i * 2] === ip) return i;
+      i = (i + 1) & this.smask;
+    }
+  }
+
+  private sourceAdd(ip: number): void {
+    const s = this.s;
+    let i = this.sourceHome(ip);
+    while (s[i * 2 + 1] !== 0) {
+      if (s[i * 2] === ip) { s[i * 2 + 1]++; return; }
+      i = (i + 1) & this.smask;
+    }
+    s[i * 2] = ip;
+    s[i * 2 + 1] = 1;
+  }
+
+  private sourceDel(ip: number): void {
+    const s = this.s;
+    const slot = this.sourceSlot(ip);
+    if (slot < 0) throw new Error('conntrack: source missing'); // a bug, never data-driven
+    if (--s[slot * 2 + 1] > 0) return;
+    // Backward-shift deletion: move later entries of the run into the hole when allowed.
+    let hole = slot;
+    let j = slot;
+    for (;;) {
+      j = (j + 1) & this.smask;
+      if (s[j * 2 + 1] === 0) break;
+      const k = this.sourceHome(s[j * 2]);
+      const inRange = hole <= j ? hole < k && k <= j : hole < k || k <= j;
+      if (inRange) continue;
+      s[hole * 2] = s[j * 2];
+      s[hole * 2 + 1] = s[j * 2 + 1];
+      hole = j;
+    }
+    s[hole * 2] = 0;
+    s[hole * 2 + 1] = 0;
+  }
+
+  // A futex-style mutex (0 free, 1 held, 2 held and maybe waited on): uncontended, one
+  // compareExchange to take and one sub to release, no notify.
+  private lock(): void {
+    const h = this.h;
+    let c = Atomics.compareExchange(h, H_LOCK, 0, 1);
+    if (c !== 0) {
+      for (let i = 0; i < SPINS && c !== 0; i++) c = Atomics.compareExchange(h, H_LOCK, 0, 1);
+      if (c !== 0) {
+        if (c !== 2) c = Atomics.exchange(h, H_LOCK, 2);
+        while (c !== 0) {
+          Atomics.wait(h, H_LOCK, 2, 5);
+          c = Atomics.exchange(h, H_LOCK, 2);
+        }
+      }
+    }
+    this.held = true;
+  }
+
+  private unlock(): void {
+    this.held = false;
+    if (Atomics.sub(this.h, H_LOCK, 1) !== 1) {
+      Atomics.store(this.h, H_LOCK, 0);
+      Atomics.notify(this.h, H_LOCK, 1);
+    }
+  }
+}
