@@ -145,6 +145,8 @@ function parseQueryUnsafe(msg: Uint8Array, transport: 'udp' | 'tcp'): ParseResul
   if (qd !== 1) return fail('qdcount');
   if (an !== 0 || ns !== 0) return fail('ancount/nscount');
   if (ar > 1) return fail('arcount');
+  // Over UDP only EDNS allows more than 512 bytes (and ARCOUNT 1 must be the OPT, below).
+  if (transport === 'udp' && ar === 0 && msg.length > MAX_UDP_PLAIN) return fail('oversized');
 
   const qn = readName(msg, HEADER);
   if (typeof qn === 'string') return fail(qn);
@@ -162,7 +164,6 @@ function parseQueryUnsafe(msg: Uint8Array, transport: 'udp' | 'tcp'): ParseResul
     off = opt.end;
   }
   if (off !== msg.length) return fail('trailing bytes');
-  if (transport === 'udp' && edns === null && msg.length > MAX_UDP_PLAIN) return fail('oversized');
 
   const query: ParsedQuery = {
     id,
