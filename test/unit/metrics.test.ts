@@ -140,7 +140,7 @@ describe('buildMetricsRegistry', () => {
     await fe.createContainer({ name: 'c1' });
     await fe.createNetwork({ name: 'back', subnet: '10.1.0.0/24' });
     host.fdb = { entries: 3, learned: 9, moved: 1, evicted: 2, aged: 4, failed: 5 };
-    host.stages = [{ stage: 'parse', ended: 1 }, { stage: 'ingress', ended: 2 }, { stage: 'learn', ended: 0 }, { stage: 'forward', ended: 12 }];
+    host.stages = [{ stage: 'parse', ended: 1 }, { stage: 'ingress', ended: 2 }, { stage: 'learn', ended: 0 }, { stage: 'gateway', ended: 3 }, { stage: 'forward', ended: 12 }];
     host.workers[0] = { worker: 0, ports: 2, iterations: 100, batches: 10, frames: 15, busyMs: 1500 };
     host.workers[1] = { worker: 1, ports: 1, iterations: 50, batches: 4, frames: 6, busyMs: 25 };
 

@@ -109,7 +109,7 @@ describe('pipeline (parse, ingress, learn, forward)', () => {
     }
     // A dropped frame with a bad source never taught the table anything.
     expect(s.fdb.counters().entries).toBe(0);
-    expect(Array.from(s.pipe.ended)).toEqual([7, 1, 0, 0]);
+    expect(Array.from(s.pipe.ended)).toEqual([7, 1, 0, 0, 0]);
   });
 
   it('does not learn in a dry run', () => {

@@ -33,6 +33,7 @@ describe('golden dry-run traces', () => {
       'parse    ok: 02:42:0a:59:00:02 > 02:42:0a:59:00:03, ethertype 0x0800, 42 bytes',
       'ingress  port vswaaaa0001 (c1): network bridge, vlan 0',
       'learn    (dry run, not learned) new: 02:42:0a:59:00:02 on vswaaaa0001 (c1)',
+      'gateway  pass (not for the gateway)',
       'forward  flood (unknown unicast 02:42:0a:59:00:03) to 2 port(s): vsw0 (host), vswaaaa0002 (c2)',
       '',
     ].join('\n'));
@@ -49,6 +50,7 @@ describe('golden dry-run traces', () => {
       'ok: 02:42:0a:59:00:02 > 02:42:0a:59:00:03, ethertype 0x0800, 42 bytes',
       'port vswaaaa0001 (c1): network bridge, vlan 0',
       '(dry run, not learned) refresh: 02:42:0a:59:00:02 on vswaaaa0001 (c1)',
+      'pass (not for the gateway)',
       'known unicast 02:42:0a:59:00:03 -> vswaaaa0002 (c2)',
     ]);
     expect(r.verdict).toEqual({ kind: 'unicast', ports: ['vswaaaa0002 (c2)'] });
@@ -61,7 +63,7 @@ describe('golden dry-run traces', () => {
     const r = traceDryRun(arp, 1, s.tables, s.names);
     expect(r.frame).toBe('02:42:0a:59:00:02 > ff:ff:ff:ff:ff:ff, ARP request who-has 10.89.0.1 tell 10.89.0.2');
     expect(r.steps[2].text).toBe('(dry run, not learned) move: 02:42:0a:59:00:02 from vswaaaa0002 (c2) to vswaaaa0001 (c1)');
-    expect(r.steps[3].text).toBe('flood (broadcast) to 2 port(s): vsw0 (host), vswaaaa0002 (c2)');
+    expect(r.steps[4].text).toBe('flood (broadcast) to 2 port(s): vsw0 (host), vswaaaa0002 (c2)');
     expect(s.fdb.lookup(0, 0, 0x0242, 0x0a590002)).toBe(2); // still where it was
   });
 

@@ -133,7 +133,7 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.io.inject(11, vframe(BCAST, A));         // flooded: ended by forward
     pump(s, 1);
     const o = stageCountersOffset(MAXP);
-    expect(Array.from(s.stats.subarray(o, o + 4))).toEqual([1, 0, 0, 1]);
+    expect(Array.from(s.stats.subarray(o, o + 5))).toEqual([1, 0, 0, 0, 1]);
   });
 
   it('copies the frames of a captured port, both directions, without the vnet header; none when off', () => {
