@@ -535,6 +535,11 @@ export class VswEngine implements Engine {
     return this.router.conntrack(this.netNames());
   }
 
+  /** For the metrics (control/metrics.ts). */
+  l3Counters(): ReturnType<Router['counters']> {
+    return this.router.counters();
+  }
+
   connect(network: string, container: string, ip?: string): Promise<EndpointInfo> {
     return this.connectWith(network, container, { ip });
   }

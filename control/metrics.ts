@@ -14,6 +14,8 @@ import * as net from 'node:net';
 import type * as Prom from 'prom-client';
 import { DROP_REASONS } from '../dataplane/drops';
 import type { FdbCounters } from '../dataplane/tables/fdb';
+import type { NeighCounters } from '../dataplane/tables/neigh';
+import type { ConntrackCounters } from '../dataplane/tables/conntrack';
 import type { PortStatsInfo } from './types';
 
 /** What the metrics read from the dataplane host (workers/host.ts DataplaneHost). */
@@ -30,6 +32,18 @@ export interface MetricsEngine {
   stats(): PortStatsInfo[];
   listNetworks(): unknown[];
   listContainers(): unknown[];
+  /** The router's counters (absent in engines without one). */
+  l3Counters?(): L3Counters;
+}
+
+/** The router's tables and the embedded DNS (control/router.ts). */
+export interface L3Counters {
+  neigh: NeighCounters;
+  conntrack: ConntrackCounters;
+  /** DNS queries by result (local, nxdomain, forwarded, servfail, formerr, ...). */
+  dns: Record<string, number>;
+  /** DNS queries the workers could not hand to the main thread (ring full). */
+  puntLost: number;
 }
 
 /** One consistent reading of every value a scrape reports. */
@@ -40,6 +54,7 @@ interface Snapshot {
   workers: ReturnType<MetricsHost['workerCounters']>;
   networks: number;
   containers: number;
+  l3: L3Counters | null;
 }
 
 function takeSnapshot(source: MetricsEngine | (() => MetricsEngine)): Snapshot {
@@ -52,6 +67,7 @@ function takeSnapshot(source: MetricsEngine | (() => MetricsEngine)): Snapshot {
     workers: engine.host.workerCounters(),
     networks: engine.listNetworks().length,
     containers: engine.listContainers().length,
+    l3: engine.l3Counters ? engine.l3Counters() : null,
   };
 }
 
@@ -143,6 +159,25 @@ export function buildMetricsRegistry(engine: MetricsEngine | (() => MetricsEngin
     (s) => s.workers.map((w) => [{ worker: w.worker }, w.iterations]));
   gauge('vsw_worker_ports', 'Ports the worker receives from.', W,
     (s) => s.workers.map((w) => [{ worker: w.worker }, w.ports]));
+
+  // --- the router: neighbours, connections, DNS (no series without a router)
+  const l3 = <T>(s: Snapshot, f: (x: L3Counters) => [T, number][]): [T, number][] => (s.l3 ? f(s.l3) : []);
+  gauge('vsw_neigh_entries', 'Gateway neighbour (ARP) table entries.', [], (s) => l3(s, (x) => [[{}, x.neigh.entries]]));
+  counter('vsw_neigh_learned_total', 'Neighbours learned (a first MAC for an address).', [], (s) => l3(s, (x) => [[{}, x.neigh.learned]]));
+  counter('vsw_neigh_changed_total', 'Neighbours confirmed with a different MAC.', [], (s) => l3(s, (x) => [[{}, x.neigh.changed]]));
+  counter('vsw_neigh_solicited_total', 'ARP requests the gateway sent.', [], (s) => l3(s, (x) => [[{}, x.neigh.solicited]]));
+  counter('vsw_neigh_unresolved_total', 'Addresses that did not answer ARP.', [], (s) => l3(s, (x) => [[{}, x.neigh.unresolved]]));
+  gauge('vsw_conntrack_entries', 'Tracked connections (NAT).', [], (s) => l3(s, (x) => [[{}, x.conntrack.entries]]));
+  counter('vsw_conntrack_created_total', 'Connections created.', [], (s) => l3(s, (x) => [[{}, x.conntrack.created]]));
+  counter('vsw_conntrack_expired_total', 'Connections that timed out.', [], (s) => l3(s, (x) => [[{}, x.conntrack.expired]]));
+  counter('vsw_conntrack_removed_total', 'Connections removed (published port or network gone).', [], (s) => l3(s, (x) => [[{}, x.conntrack.removed]]));
+  counter('vsw_conntrack_refused_total', 'New connections refused, by reason.', ['reason'] as const, (s) => l3(s, (x) => [
+    [{ reason: 'table-full' }, x.conntrack.full], [{ reason: 'no-port' }, x.conntrack.noPort],
+    [{ reason: 'source-limit' }, x.conntrack.sourceLimit],
+  ]));
+  counter('vsw_dns_queries_total', 'DNS queries to the gateways, by result.', ['result'] as const,
+    (s) => l3(s, (x) => Object.entries(x.dns).map(([result, v]) => [{ result }, v])));
+  counter('vsw_dns_punt_lost_total', 'DNS queries lost on the way to the DNS server (queue full).', [], (s) => l3(s, (x) => [[{}, x.puntLost]]));
 
   // --- control plane
   gauge('vsw_networks', 'Networks.', [], (s) => [[{}, s.networks]]);

@@ -325,6 +325,10 @@ export class Router {
     }));
   }
 
+  counters(): { neigh: ReturnType<DataplaneHost['neigh']['counters']>; conntrack: ReturnType<DataplaneHost['ct']['counters']>; dns: Record<string, number>; puntLost: number } {
+    return { neigh: this.host.neigh.counters(), conntrack: this.host.ct.counters(), dns: { ...this.dns.counters }, puntLost: this.host.puntLost() };
+  }
+
   /** A container or network went away: its connections go too. */
   dropFlowsOfNet(netId: number): void {
     this.host.ct.removeNet(netId);

@@ -80,7 +80,8 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
         servers.dns = background('ip', ['netns', 'exec', OUT, 'python3', '-u', OUTSIDE_PY, 'dns', '53'], 600_000);
         servers.echo = background('ip', ['netns', 'exec', OUT, 'python3', '-u', OUTSIDE_PY, 'udpecho', '9999'], 600_000);
       },
-      extraArgs: ['--uplink', 'up0', '--uplink-ip', `${UPLINK_IP}/24`, '--uplink-gateway', OUTSIDE_IP, '--dns', OUTSIDE_IP],
+      extraArgs: ['--uplink', 'up0', '--uplink-ip', `${UPLINK_IP}/24`, '--uplink-gateway', OUTSIDE_IP, '--dns', OUTSIDE_IP,
+        '--metrics', '127.0.0.1:9464'],
     });
     net = await d.vswJson<NetworkInfo>(['network', 'inspect', 'bridge']);
     gw = net.gateway;
@@ -253,6 +254,21 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
     for (const l of r.stdout.trim().split('\n')) expect(l).toMatch(/rcode 1|dropped/);
     expect(await dig(C3, W1)).toEqual([ipOf[W1]]);
     expect(d.running()).toBe(true);
+  });
+
+  it('metrics count DNS queries by result, neighbours and connections', async () => {
+    const r = await execInOpts(d.hostNs, ['curl', '-sS', '--max-time', '5', 'http://127.0.0.1:9464/metrics'], { timeoutMs: 15_000 });
+    expect(r.code, describeResult('curl metrics', r)).toBe(0);
+    const value = (series: string): number => {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`${series} `));
+      return line ? Number(line.split(' ')[1]) : NaN;
+    };
+    expect(value('vsw_dns_queries_total{result="local"}')).toBeGreaterThan(5);
+    expect(value('vsw_dns_queries_total{result="forwarded"}')).toBeGreaterThan(0);
+    expect(value('vsw_dns_queries_total{result="formerr"}')).toBeGreaterThan(0);
+    expect(value('vsw_conntrack_entries')).toBeGreaterThan(0);
+    expect(value('vsw_neigh_entries')).toBeGreaterThan(2);
+    expect(value('vsw_stage_ended_total{stage="gateway"}')).toBeGreaterThan(0);
   });
 
   it('--link writes IP NAME ALIAS into /etc/hosts', async () => {
