@@ -8,7 +8,8 @@ import { pcapHeader, pcapRecord } from './pcap';
 import * as net from 'net';
 import * as path from 'path';
 import { ConflictError, InvalidArgumentError, NotFoundError, SystemError, VswError } from './errors';
-import type { ContainerCreate, Engine, NetworkCreate } from './types';
+import { checkAliasesJson, checkLinksJson, checkPublishJson } from './publish';
+import type { ContainerCreate, DnsOrder, Engine, NetworkCreate } from './types';
 
 /** Largest request body accepted (413 beyond). */
 /** Frames one dry-run trace request may carry. */
@@ -183,9 +184,13 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       if (action === 'connect') {
         route(['POST']);
         const b = json();
-        checkFields(b, ['container', 'ip']);
+        checkFields(b, ['container', 'ip', 'aliases']);
         const container = reqString(b, 'container');
-        return send(res, 200, await engine.connect(name, container, optString(b, 'ip')));
+        const opts = compact<{ ip?: string; aliases?: string[] }>({
+          ip: optString(b, 'ip'),
+          aliases: b.aliases === undefined || b.aliases === null ? undefined : checkAliasesJson(b.aliases),
+        });
+        return send(res, 200, await engine.connectWith(name, container, opts));
       }
       if (action === 'disconnect') {
         route(['POST']);
@@ -227,6 +232,17 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       route(['GET']);
       const netName = url.searchParams.get('net');
       return send(res, 200, engine.fdb(netName ? netName : undefined));
+    }
+
+    if (a === 'neigh' && segs.length === 1) {
+      route(['GET']);
+      const netName = url.searchParams.get('net');
+      return send(res, 200, engine.neigh(netName ? netName : undefined));
+    }
+
+    if (a === 'conntrack' && segs.length === 1) {
+      route(['GET']);
+      return send(res, 200, engine.conntrack());
     }
 
     if (a === 'trace' && name === 'dry-run' && segs.length === 2) {
@@ -392,19 +408,32 @@ function compact<T extends object>(o: T): T {
   return o;
 }
 
+const DNS_ORDERS: readonly DnsOrder[] = ['rotate', 'random', 'fixed'];
+
 function networkCreate(b: Record<string, unknown>): NetworkCreate {
-  checkFields(b, ['name', 'subnet', 'gateway', 'ipRange', 'mtu']);
+  checkFields(b, ['name', 'subnet', 'gateway', 'ipRange', 'mtu', 'internal', 'icc', 'dnsOrder']);
+  const dnsOrder = optString(b, 'dnsOrder');
+  if (dnsOrder !== undefined && !DNS_ORDERS.includes(dnsOrder as DnsOrder)) {
+    throw new InvalidArgumentError(`field 'dnsOrder' must be one of ${DNS_ORDERS.join(', ')}`);
+  }
   return compact<NetworkCreate>({
     name: reqString(b, 'name'),
     subnet: optString(b, 'subnet'),
     gateway: optString(b, 'gateway'),
     ipRange: optString(b, 'ipRange'),
     mtu: optInt(b, 'mtu'),
+    internal: optBool(b, 'internal'),
+    icc: optBool(b, 'icc'),
+    dnsOrder: dnsOrder as DnsOrder | undefined,
   });
 }
 
+/** publish/aliases/links are checked here (shapes, port ranges, DNS names): the engine gets
+ *  PortMappings with hostIp and proto filled in. */
 function containerCreate(b: Record<string, unknown>): ContainerCreate {
-  checkFields(b, ['name', 'network', 'ip', 'cmd', 'detach', 'rm']);
+  checkFields(b, ['name', 'network', 'ip', 'cmd', 'detach', 'rm', 'publish', 'aliases', 'links']);
+  const opt = <T>(field: string, check: (v: unknown) => T): T | undefined =>
+    (b[field] === undefined || b[field] === null ? undefined : check(b[field]));
   return compact<ContainerCreate>({
     name: reqString(b, 'name'),
     network: optString(b, 'network'),
@@ -412,6 +441,9 @@ function containerCreate(b: Record<string, unknown>): ContainerCreate {
     cmd: optStringArray(b, 'cmd'),
     detach: optBool(b, 'detach'),
     rm: optBool(b, 'rm'),
+    publish: opt('publish', checkPublishJson),
+    aliases: opt('aliases', checkAliasesJson),
+    links: opt('links', checkLinksJson),
   });
 }
 

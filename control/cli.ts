@@ -17,16 +17,19 @@ import { Command, CommanderError, InvalidArgumentError as OptionValueError, Opti
 import * as http from 'http';
 import { Client, DEFAULT_SOCKET, unreachableMessage } from './client';
 import { readPcap } from './pcap';
-import { formatTrace } from '../dataplane/trace';
 import { formatEvent } from './events';
 import { DaemonUnreachableError, errorFromJson, NotFoundError, VswError } from './errors';
 import { parseMetricsAddr } from './metrics';
 import {
-  containersTable, fdbTable, formatJson, networksTable, statsTable,
+  conntrackTable, containersTable, fdbTable, formatJson, neighTable, networksTable, statsTable,
 } from './format';
+import { formatIp, maskOf, parseIp } from './ipam';
+import {
+  ANY_IP, checkAlias, formatPortLine, type Link, parseLink, parsePublish, publishConflict,
+} from './publish';
 import type {
-  ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, EndpointInfo, FdbEntryInfo,
-  NetworkCreate, NetworkInfo, PortStatsInfo, TraceResult, VswEvent,
+  ConntrackEntryInfo, ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, DnsOrder, EndpointInfo,
+  FdbEntryInfo, NeighEntryInfo, NetworkCreate, NetworkInfo, PortMapping, PortStatsInfo, TraceResult, VswEvent,
 } from './types';
 
 /** What `require('./daemon')` must provide (control/daemon.ts, loaded only by `vsw daemon`). */
@@ -41,7 +44,11 @@ const DAEMON_DEFAULTS = {
   fdbAgingSeconds: 300,
   fdbMax: 16384,
   fdbMaxPerPort: 4096,
+  conntrackMax: 65536,
 } as const;
+
+/** Largest --conntrack-max: the table lives in shared memory sized from it. */
+const CONNTRACK_MAX_LIMIT = 16 * 1024 * 1024;
 
 type Format = 'table' | 'json';
 
@@ -85,6 +92,141 @@ function metricsAddr(v: string): string {
     throw new OptionValueError(`${(e as Error).message}.`);
   }
   return v;
+}
+
+/**
+ * An option parser from a checker that throws (a VswError from ipam/publish): its message
+ * becomes the usage error, without the "invalid X 'VALUE': " that commander already says.
+ */
+function checked<T>(check: (v: string) => T): (v: string) => T {
+  return (v: string): T => {
+    try {
+      return check(v);
+    } catch (e) {
+      const m = (e as Error).message.replace(/^invalid [^']*'[^']*': /, '');
+      throw new OptionValueError(`${m.charAt(0).toUpperCase()}${m.slice(1)}${m.endsWith('.') ? '' : '.'}`);
+    }
+  };
+}
+
+/** A repeatable option: every value checked, collected in order. */
+function repeatable<T>(check: (v: string) => T): (v: string, previous?: T[]) => T[] {
+  const one = checked(check);
+  return (v: string, previous?: T[]): T[] => [...(previous ?? []), one(v)];
+}
+
+/** `true` or `false` (any case), for --icc. */
+function bool(v: string): boolean {
+  const s = v.trim().toLowerCase();
+  if (s === 'true') return true;
+  if (s === 'false') return false;
+  throw new OptionValueError('Expected true or false.');
+}
+
+const DNS_ORDERS: readonly DnsOrder[] = ['rotate', 'random', 'fixed'];
+
+/** --dns-order: rotate, random or fixed (as commander's choices say it, without the help clutter). */
+function dnsOrder(v: string): DnsOrder {
+  if (!DNS_ORDERS.includes(v as DnsOrder)) throw new OptionValueError(`Allowed choices are ${DNS_ORDERS.join(', ')}.`);
+  return v as DnsOrder;
+}
+
+/** A strict IPv4 address (no prefix). */
+function ipv4(what: string): (v: string) => string {
+  return (v: string): string => {
+    try {
+      return formatIp(parseIp(v));
+    } catch {
+      throw new OptionValueError(`Expected ${what}, an IPv4 address like 198.51.100.1.`);
+    }
+  };
+}
+
+/** What the kernel takes as an interface name (dev_valid_name): 1 to 15 bytes, no '/', ':' or space. */
+function ifName(v: string): string {
+  if (v === '' || v === '.' || v === '..' || Buffer.byteLength(v) > 15 || /[/:\s]/.test(v)) {
+    throw new OptionValueError("Expected an interface name: 1 to 15 characters, without '/', ':' or spaces.");
+  }
+  return v;
+}
+
+const UPLINK_IP_FORM = 'an IPv4 address with its prefix length, e.g. 198.51.100.2/24';
+
+/** --uplink-ip: the switch's own address on the uplink, with the prefix (host bits set). */
+export function parseUplinkIp(v: string): { ip: number; prefixLen: number; text: string } {
+  const m = /^([^/]+)\/(\d{1,2})$/.exec(v);
+  let ip: number;
+  try {
+    if (!m) throw new Error();
+    ip = parseIp(m[1]);
+  } catch {
+    throw new OptionValueError(`Expected ${UPLINK_IP_FORM}.`);
+  }
+  const prefixLen = Number(m[2]);
+  if (prefixLen < 1 || prefixLen > 32) throw new OptionValueError(`The prefix length must be from 1 to 32 (expected ${UPLINK_IP_FORM}).`);
+  const first = ip >>> 24;
+  if (first === 0 || first === 127 || first >= 224) {
+    throw new OptionValueError(`${m[1]} is not a unicast address (expected ${UPLINK_IP_FORM}).`);
+  }
+  if (prefixLen <= 30) {
+    const base = (ip & maskOf(prefixLen)) >>> 0;
+    const last = (base + 2 ** (32 - prefixLen) - 1) >>> 0;
+    const subnet = `${formatIp(base)}/${prefixLen}`;
+    if (ip === base) throw new OptionValueError(`${m[1]} is the network address of ${subnet}: give the switch's own address, e.g. ${formatIp(base + 2)}/${prefixLen}.`);
+    if (ip === last) throw new OptionValueError(`${m[1]} is the broadcast address of ${subnet}.`);
+  }
+  return { ip, prefixLen, text: `${formatIp(ip)}/${prefixLen}` };
+}
+
+/**
+ * --uplink, --uplink-ip and --uplink-gateway go together, and the gateway is a usable
+ * address of the uplink subnet other than the switch's own. Returns what is wrong, if anything.
+ */
+export function uplinkProblem(o: { uplink?: string; uplinkIp?: string; uplinkGateway?: string }): string | undefined {
+  const given = [o.uplink, o.uplinkIp, o.uplinkGateway].filter((x) => x !== undefined).length;
+  if (given === 0) return undefined;
+  if (o.uplink === undefined) return '--uplink-ip and --uplink-gateway need --uplink DEV (all three go together)';
+  if (given < 3) {
+    const missing = [o.uplinkIp === undefined ? '--uplink-ip CIDR' : '', o.uplinkGateway === undefined ? '--uplink-gateway IP' : '']
+      .filter((x) => x).join(' and ');
+    return `--uplink needs ${missing} (all three go together)`;
+  }
+  const own = parseUplinkIp(o.uplinkIp!);
+  const gw = parseIp(o.uplinkGateway!);
+  const mask = maskOf(own.prefixLen);
+  const base = (own.ip & mask) >>> 0;
+  const subnet = `${formatIp(base)}/${own.prefixLen}`;
+  if (((gw & mask) >>> 0) !== base) {
+    return `--uplink-gateway ${o.uplinkGateway} is not inside the uplink subnet ${subnet} (of --uplink-ip ${o.uplinkIp})`;
+  }
+  if (gw === own.ip) return `--uplink-gateway ${o.uplinkGateway} is the switch's own uplink address (--uplink-ip): give the next hop's`;
+  if (own.prefixLen <= 30 && (gw === base || gw === ((base + 2 ** (32 - own.prefixLen) - 1) >>> 0))) {
+    return `--uplink-gateway ${o.uplinkGateway} is the ${gw === base ? 'network' : 'broadcast'} address of ${subnet}`;
+  }
+  return undefined;
+}
+
+/** --dns IP[:PORT]: an IPv4 resolver, port 53 unless given. Returns the text as given. */
+export function parseDnsServer(v: string): string {
+  const m = /^([0-9.]+)(?::(\d{1,5}))?$/.exec(v);
+  let ok = m !== null;
+  if (m) {
+    try { parseIp(m[1]); } catch { ok = false; }
+    if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) ok = false;
+  }
+  if (!ok) {
+    throw new OptionValueError('Expected IP[:PORT]: an IPv4 address and optionally a port from 1 to 65535, e.g. 1.1.1.1 or 10.0.0.53:5353.');
+  }
+  return v;
+}
+
+/** `vsw port NAME [PORT[/PROTO]]`'s filter: PORT alone means PORT/tcp, as in Docker. */
+function portFilter(v: string): { port: number; proto: 'tcp' | 'udp' } {
+  const m = /^(\d{1,5})(?:\/(tcp|udp))?$/i.exec(v);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) {
+    throw new OptionValueError('Expected PORT[/tcp|udp], e.g. 80 or 53/udp.');
+  }
+  return { port: Number(m[1]), proto: (m[2]?.toLowerCase() ?? 'tcp') as 'tcp' | 'udp' };
 }
 
 function formatOption(): Option {
@@ -142,17 +284,25 @@ Run 'vsw COMMAND --help' for the options of a command.`);
     .addOption(new Option('--gateway <ip>', 'gateway address (default: the first address of the subnet)'))
     .addOption(new Option('--ip-range <cidr>', 'allocate container addresses from this CIDR inside the subnet'))
     .addOption(new Option('--mtu <bytes>', 'MTU of the network (default 1500)').argParser(integer()))
-    .action(async (name: string, o: { subnet?: string; gateway?: string; ipRange?: string; mtu?: number }, cmd: Command) => {
+    .addOption(new Option('--internal', 'no route out and no published ports (containers reach each other, the gateway and the host)'))
+    .addOption(new Option('--icc <true|false>', 'whether containers of the network may talk to each other (default true; false: only to the gateway and the host)').argParser(bool))
+    .addOption(new Option('--dns-order <order>', 'order of the addresses in a DNS answer for a name with several: rotate (default), random or fixed').argParser(dnsOrder))
+    .action(async (name: string, o: {
+      subnet?: string; gateway?: string; ipRange?: string; mtu?: number; internal?: boolean; icc?: boolean; dnsOrder?: DnsOrder;
+    }, cmd: Command) => {
       const spec: NetworkCreate = { name };
       if (o.subnet !== undefined) spec.subnet = o.subnet;
       if (o.gateway !== undefined) spec.gateway = o.gateway;
       if (o.ipRange !== undefined) spec.ipRange = o.ipRange;
       if (o.mtu !== undefined) spec.mtu = o.mtu;
+      if (o.internal) spec.internal = true;
+      if (o.icc !== undefined) spec.icc = o.icc;
+      if (o.dnsOrder !== undefined) spec.dnsOrder = o.dnsOrder;
       const info = await client(cmd).post<NetworkInfo>('/networks', spec);
       io.out(`${info.name}\n`);
     });
 
-  sub(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT)')
+  sub(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: internal, no-icc, dns=ORDER)')
     .alias('list')
     .addOption(formatOption())
     .action(async (o: { format: Format }, cmd: Command) => {
@@ -160,7 +310,7 @@ Run 'vsw COMMAND --help' for the options of a command.`);
       print(o.format, nets, () => networksTable(nets));
     });
 
-  sub(network, 'inspect', 'Show a network as JSON: subnet, gateway, ports, endpoints with IP and MAC')
+  sub(network, 'inspect', 'Show a network as JSON: subnet, gateway (IP, MAC), settings, ports, endpoints with IP, MAC and aliases')
     .argument('<name>', 'network name')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       io.out(formatJson(await client(cmd).get<NetworkInfo>(`/networks/${enc(name)}`)));
@@ -177,9 +327,11 @@ Run 'vsw COMMAND --help' for the options of a command.`);
     .argument('<network>', 'network name')
     .argument('<container>', 'container name')
     .option('--ip <ip>', 'address for the container (default: the next free one)')
-    .action(async (net: string, container: string, o: { ip?: string }, cmd: Command) => {
-      const body: { container: string; ip?: string } = { container };
+    .option('--alias <name>', 'an extra DNS name of the container in this network (repeatable)', repeatable(checkAlias))
+    .action(async (net: string, container: string, o: { ip?: string; alias?: string[] }, cmd: Command) => {
+      const body: { container: string; ip?: string; aliases?: string[] } = { container };
       if (o.ip !== undefined) body.ip = o.ip;
+      if (o.alias !== undefined) body.aliases = o.alias;
       await client(cmd).post<EndpointInfo>(`/networks/${enc(net)}/connect`, body);
     });
 
@@ -192,22 +344,47 @@ Run 'vsw COMMAND --help' for the options of a command.`);
 
   // --- containers ---------------------------------------------------------------------
   sub(program, 'run', 'Create a container (a network namespace) and optionally run a command in it')
-    .usage('[-d] [--rm] --name NAME [--network NET|none|host|container:OTHER] [--ip IP] [-- CMD [ARGS...]]')
+    .usage('[-d] [--rm] --name NAME [--network NET|none|host|container:OTHER] [--ip IP]\n' +
+      '               [-p [IP:]HOSTPORT:PORT[/tcp|udp]]... [--alias NAME]... [--link NAME[:ALIAS]]...\n' +
+      '               [-- CMD [ARGS...]]')
     .argument('[cmd...]', 'command to run in the container (after --)')
     .option('-d, --detach', 'let the daemon run CMD in the background (log in STATE/containers/NAME.log); print the name')
     .option('--rm', 'remove the container when CMD exits')
     .requiredOption('--name <name>', 'container name (also the name of its network namespace)', nonEmpty('--name'))
     .option('--network <net>', 'a network name, none, host, or container:OTHER (default: the default network)')
     .option('--ip <ip>', 'address in the network (default: the next free one)')
+    .option('-p, --publish <mapping>', 'publish a container port: [IP:]HOSTPORT:PORT[/tcp|udp] (repeatable; IP default 0.0.0.0 = every switch address, protocol default tcp)', repeatable(parsePublish))
+    .option('--alias <name>', 'an extra DNS name of the container in its network (repeatable)', repeatable(checkAlias))
+    .option('--link <name[:alias]>', "add container NAME's address to this container's /etc/hosts as NAME (and ALIAS) (repeatable)", repeatable(parseLink))
     .passThroughOptions()
     .addHelpText('after', `
 Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits with its code
-(128+N when killed by signal N). Without CMD, the container is only created.`)
-    .action(async (argv: string[], o: { detach?: boolean; rm?: boolean; name: string; network?: string; ip?: string }, cmd: Command) => {
+(128+N when killed by signal N). Without CMD, the container is only created.
+-p [IP:]HOSTPORT:PORT[/tcp|udp] (e.g. 8080:80, 127.0.0.1:5353:53/udp): connections to a
+switch address (the uplink's, a gateway's) on HOSTPORT go to the container's PORT; not on
+an --internal network. -p, --alias and --link need a network (not none, host, container:).`)
+    .action(async (argv: string[], o: {
+      detach?: boolean; rm?: boolean; name: string; network?: string; ip?: string;
+      publish?: PortMapping[]; alias?: string[]; link?: Link[];
+    }, cmd: Command) => {
+      const usage = (m: string): never => cmd.error(`vsw: ${m}`, { exitCode: 2, code: 'vsw.usage' }) as never;
       const c = client(cmd);
       const spec: ContainerCreate = { name: o.name, detach: !!o.detach, rm: !!o.rm };
       if (o.network !== undefined) spec.network = o.network;
       if (o.ip !== undefined) spec.ip = o.ip;
+      const mode = o.network === 'none' || o.network === 'host' ? o.network
+        : o.network?.startsWith('container:') ? 'container:' : undefined;
+      if (mode !== undefined) {
+        const used = [o.publish && '-p/--publish', o.alias && '--alias', o.link && '--link'].filter((x) => x);
+        if (used.length > 0) usage(`${used.join(', ')} need${used.length === 1 ? 's' : ''} a network: not with --network ${o.network}`);
+      }
+      if (o.publish !== undefined) {
+        const clash = publishConflict(o.publish);
+        if (clash) usage(clash);
+        spec.publish = o.publish;
+      }
+      if (o.alias !== undefined) spec.aliases = o.alias;
+      if (o.link !== undefined) spec.links = o.link;
       if (argv.length > 0) {
         // A command that cannot run is refused before anything is created (127/126, as a
         // shell says), for -d too: the daemon would only find out after answering.
@@ -255,11 +432,35 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
       done(await runInContainer(c, io, info, command));
     });
 
-  sub(program, 'ps', 'List containers (NAME ID NETWORK IP MAC STATUS COMMAND)')
+  sub(program, 'ps', 'List containers (NAME ID NETWORK IP MAC STATUS PORTS COMMAND)')
     .addOption(formatOption())
     .action(async (o: { format: Format }, cmd: Command) => {
       const cs = await client(cmd).get<ContainerInfo[]>('/containers');
       print(o.format, cs, () => containersTable(cs));
+    });
+
+  sub(program, 'port', 'List the published ports of a container, as PORT/PROTO -> ADDRESS:HOSTPORT')
+    .argument('<name>', 'container name')
+    .argument('[port]', 'only this container port: PORT[/tcp|udp] (PORT alone: tcp)', portFilter)
+    .addHelpText('after', `
+A port published on every address (0.0.0.0) shows the uplink's address when the daemon has
+an uplink (--uplink), else 0.0.0.0.`)
+    .action(async (name: string, filter: { port: number; proto: string } | undefined, _o: unknown, cmd: Command) => {
+      const c = client(cmd);
+      const info = await c.get<ContainerInfo>(`/containers/${enc(name)}`);
+      let ports = info.ports ?? [];
+      if (filter) {
+        ports = ports.filter((m) => m.containerPort === filter.port && m.proto === filter.proto);
+        if (ports.length === 0) {
+          throw new NotFoundError(`no public port '${filter.port}/${filter.proto}' published for ${info.name}`);
+        }
+      }
+      let uplinkIp: string | undefined;
+      if (ports.some((m) => m.hostIp === ANY_IP)) {
+        const uplink = (await c.get<DaemonInfo>('/info')).uplink;
+        if (uplink) uplinkIp = uplink.ip.split('/')[0];
+      }
+      io.out(ports.map((m) => `${formatPortLine(m, uplinkIp)}\n`).join(''));
     });
 
   sub(program, 'rm', 'Remove containers; prints each name')
@@ -278,6 +479,26 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
       const q = net !== undefined ? `?net=${enc(net)}` : '';
       const entries = await client(cmd).get<FdbEntryInfo[]>(`/fdb${q}`);
       print(o.format, entries, () => fdbTable(entries));
+    });
+
+  sub(program, 'neigh', "Show the gateways' neighbour (ARP) tables (NETWORK IP MAC STATE AGE in seconds)")
+    .argument('[network]', "only this network, or 'uplink' for the uplink's")
+    .addOption(formatOption())
+    .action(async (net: string | undefined, o: { format: Format }, cmd: Command) => {
+      const q = net !== undefined ? `?net=${enc(net)}` : '';
+      const entries = await client(cmd).get<NeighEntryInfo[]>(`/neigh${q}`);
+      print(o.format, entries, () => neighTable(entries));
+    });
+
+  sub(program, 'conntrack', 'Show the tracked connections (NAT): PROTO STATE ORIG REPLY KIND NETWORK EXPIRES PKTS')
+    .addOption(formatOption())
+    .addHelpText('after', `
+ORIG is the connection as its first packet arrived (SRC:SPORT -> DST:DPORT), REPLY as the
+answers arrive, after NAT (ICMP: SRC -> DST id=ID). KIND is masquerade (to the outside),
+dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply packets.`)
+    .action(async (o: { format: Format }, cmd: Command) => {
+      const entries = await client(cmd).get<ConntrackEntryInfo[]>('/conntrack');
+      print(o.format, entries, () => conntrackTable(entries));
     });
 
   sub(program, 'trace', 'Show what each pipeline stage decides for frames on a port (--dry-run only, for now)')
@@ -304,7 +525,7 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
         frames = [o.frame!];
       }
       const results = await client(cmd).post<TraceResult[]>('/trace/dry-run', { port: o.port, frames });
-      print(o.format, results, () => results.map(formatTrace).join('\n'));
+      print(o.format, results, () => results.map(loadTraceFormatter()).join('\n'));
     });
 
   sub(program, 'events', 'Stream what changes: MACs learned/moved/aged/evicted, table full, ports up/down, containers, networks')
@@ -366,10 +587,18 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
     .option('--fdb-max <n>', 'maximum MAC table entries', integer(1), DAEMON_DEFAULTS.fdbMax)
     .option('--fdb-max-per-port <n>', 'maximum MAC table entries learned on one port', integer(1), DAEMON_DEFAULTS.fdbMaxPerPort)
     .option('--metrics <addr>', 'serve Prometheus metrics at http://ADDR/metrics; ADDR is HOST:PORT or :PORT (all addresses), in the daemon\'s network namespace', metricsAddr)
+    .option('--uplink <dev>', "the outside port: an interface of the daemon's namespace, for masquerading and published ports (needs --uplink-ip and --uplink-gateway)", ifName)
+    .option('--uplink-ip <cidr>', "the switch's own address on the uplink, with its prefix, e.g. 198.51.100.2/24", (v: string) => parseUplinkIp(v).text)
+    .option('--uplink-gateway <ip>', 'next hop to the outside, inside the uplink subnet', ipv4('the uplink gateway'))
+    .option('--dns <ip[:port]>', "upstream resolver for the embedded DNS (repeatable; default: the nameservers of the daemon's /etc/resolv.conf)", repeatable(parseDnsServer))
+    .option('--conntrack-max <n>', `maximum tracked connections (NAT), 1 to ${CONNTRACK_MAX_LIMIT}`, integer(1, CONNTRACK_MAX_LIMIT), DAEMON_DEFAULTS.conntrackMax)
     .action(async (o: {
       stateDir: string; socket?: string; workers: number; defaultSubnet?: string; defaultNetwork: string;
       fdbAging: number; fdbMax: number; fdbMaxPerPort: number; metrics?: string;
+      uplink?: string; uplinkIp?: string; uplinkGateway?: string; dns?: string[]; conntrackMax: number;
     }, cmd: Command) => {
+      const problem = uplinkProblem(o);
+      if (problem) cmd.error(`vsw: ${problem}`, { exitCode: 2, code: 'vsw.usage' });
       const opts: DaemonOptions = {
         stateDir: o.stateDir,
         socket: socketOf(cmd),
@@ -378,9 +607,16 @@ Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits wit
         fdbAgingSeconds: o.fdbAging,
         fdbMax: o.fdbMax,
         fdbMaxPerPort: o.fdbMaxPerPort,
+        conntrackMax: o.conntrackMax,
       };
       if (o.defaultSubnet !== undefined) opts.defaultSubnet = o.defaultSubnet;
       if (o.metrics !== undefined) opts.metrics = o.metrics;
+      if (o.uplink !== undefined) {
+        opts.uplink = o.uplink;
+        opts.uplinkIp = o.uplinkIp;
+        opts.uplinkGateway = o.uplinkGateway;
+      }
+      if (o.dns !== undefined) opts.dns = o.dns;
       await loadDaemon().runDaemon(opts);
       exitWhenDone = true; // the daemon has stopped: do not wait for stray handles
       done(0);
@@ -418,6 +654,15 @@ function loadDaemon(): DaemonModule {
     }
     throw e;
   }
+}
+
+/**
+ * dataplane/trace's formatTrace, loaded when `vsw trace` prints: that module brings the
+ * whole pipeline with it, which no other command needs at start-up.
+ */
+function loadTraceFormatter(): (r: TraceResult) => string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../dataplane/trace') as typeof import('../dataplane/trace')).formatTrace;
 }
 
 /** Apply op to each name, print the name on success, `vsw: msg` on failure; 0 if all worked. */

@@ -1,7 +1,10 @@
 // Table printing for the CLI: aligned columns like docker (3 spaces between columns), and
 // the row layout of every listing command. Pure functions (no I/O), so they are easy to test.
 
-import type { ContainerInfo, FdbEntryInfo, NetworkInfo, PortStatsInfo } from './types';
+import { portsText } from './publish';
+import type {
+  ConntrackEntryInfo, ContainerInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo,
+} from './types';
 
 /** Columns are separated by this many spaces (docker's tabwriter uses 3). */
 const GAP = 3;
@@ -26,11 +29,25 @@ export function formatJson(data: unknown): string {
   return JSON.stringify(data, null, 2) + '\n';
 }
 
+/**
+ * The FLAGS column of `vsw network ls`: the settings that differ from the defaults,
+ * `internal`, `no-icc`, `dns=random` / `dns=fixed` ('' when none).
+ */
+export function networkFlags(n: NetworkInfo): string {
+  const flags: string[] = [];
+  if (n.internal) flags.push('internal');
+  if (n.icc === false) flags.push('no-icc');
+  if (n.dnsOrder !== undefined && n.dnsOrder !== 'rotate') flags.push(`dns=${n.dnsOrder}`);
+  return flags.join(',');
+}
+
 /** `vsw network ls`. */
 export function networksTable(nets: NetworkInfo[]): string {
   return formatTable(
-    ['NAME', 'ID', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'DEFAULT'],
-    nets.map((n) => [n.name, n.id, n.subnet, n.gateway, n.mtu, n.endpoints.length, n.default ? 'yes' : 'no']),
+    ['NAME', 'ID', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'DEFAULT', 'FLAGS'],
+    nets.map((n) => [
+      n.name, n.id, n.subnet, n.gateway, n.mtu, n.endpoints.length, n.default ? 'yes' : 'no', networkFlags(n),
+    ]),
   );
 }
 
@@ -58,7 +75,7 @@ export function shellJoin(argv: string[]): string {
 /** `vsw ps`. */
 export function containersTable(cs: ContainerInfo[]): string {
   return formatTable(
-    ['NAME', 'ID', 'NETWORK', 'IP', 'MAC', 'STATUS', 'COMMAND'],
+    ['NAME', 'ID', 'NETWORK', 'IP', 'MAC', 'STATUS', 'PORTS', 'COMMAND'],
     cs.map((c) => [
       c.name,
       c.id,
@@ -66,6 +83,7 @@ export function containersTable(cs: ContainerInfo[]): string {
       c.networks.map((e) => e.ip).join(','),
       c.networks.map((e) => e.mac).join(','),
       containerStatus(c),
+      portsText(c),
       shellJoin(c.cmd),
     ]),
   );
@@ -76,6 +94,34 @@ export function fdbTable(entries: FdbEntryInfo[]): string {
   return formatTable(
     ['NETWORK', 'MAC', 'VLAN', 'PORT', 'CONTAINER', 'AGE'],
     entries.map((e) => [e.network, e.mac, e.vlan, e.port, e.container ?? '', Math.floor(e.ageSeconds)]),
+  );
+}
+
+/** `vsw neigh`: MAC is '-' while incomplete; AGE is whole seconds since last confirmed. */
+export function neighTable(entries: NeighEntryInfo[]): string {
+  return formatTable(
+    ['NETWORK', 'IP', 'MAC', 'STATE', 'AGE'],
+    entries.map((e) => [e.network, e.ip, e.mac, e.state, Math.floor(e.ageSeconds)]),
+  );
+}
+
+/**
+ * One direction of a connection: `10.89.0.2:41000 -> 93.184.216.34:80`; for ICMP, whose
+ * "ports" are the echo identifier: `10.89.0.2 -> 1.1.1.1 id=7`.
+ */
+export function tupleText(proto: ConntrackEntryInfo['proto'], t: ConntrackEntryInfo['orig']): string {
+  if (proto === 'icmp') return `${t.src} -> ${t.dst} id=${t.sport}`;
+  return `${t.src}:${t.sport} -> ${t.dst}:${t.dport}`;
+}
+
+/** `vsw conntrack`: EXPIRES in whole seconds; PKTS is original/reply. */
+export function conntrackTable(entries: ConntrackEntryInfo[]): string {
+  return formatTable(
+    ['PROTO', 'STATE', 'ORIG', 'REPLY', 'KIND', 'NETWORK', 'EXPIRES', 'PKTS'],
+    entries.map((e) => [
+      e.proto, e.state, tupleText(e.proto, e.orig), tupleText(e.proto, e.reply), e.kind, e.network,
+      Math.max(0, Math.floor(e.expiresInSeconds)), `${e.packets[0]}/${e.packets[1]}`,
+    ]),
   );
 }
 

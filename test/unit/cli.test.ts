@@ -3,7 +3,10 @@
 //
 // Build: only the CLI and what it imports (control/cli.ts -> client, errors, format, types)
 // are compiled, into a temp dir, so that other modules being worked on cannot break this
-// test. Node finds `commander` through NODE_PATH. The child is spawned asynchronously (never
+// test. Type errors in control/ fail the build; those in dataplane/ and workers/ (reached
+// only through type imports, e.g. TraceResult, or by `vsw trace` at run time) are shown
+// but tolerated: tsc emits anyway, and no test here loads them. Node finds `commander`
+// through NODE_PATH. The child is spawned asynchronously (never
 // spawnSync): the API server it talks to runs in this process's event loop.
 
 import { execFileSync, spawn, spawnSync } from 'child_process';
@@ -44,15 +47,19 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vsw-cli-'));
   outDir = path.join(tmp, 'dist');
   const tsc = path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  cliJs = path.join(outDir, 'control', 'cli.js');
   try {
     execFileSync(process.execPath, [tsc,
       '--outDir', outDir, '--rootDir', REPO, '--module', 'commonjs', '--moduleResolution', 'node',
       '--target', 'ES2022', '--lib', 'ES2022', '--types', 'node', '--strict', '--esModuleInterop',
       '--skipLibCheck', path.join(REPO, 'control', 'cli.ts')], { cwd: REPO, stdio: 'pipe' });
   } catch (e) {
-    throw new Error(`compiling the CLI failed:\n${(e as { stdout?: Buffer }).stdout?.toString()}`);
+    const out = (e as { stdout?: Buffer }).stdout?.toString() ?? String(e);
+    const errors = out.split('\n').filter((l) => /^\S+\(\d+,\d+\): error/.test(l));
+    const ours = errors.filter((l) => !/^(dataplane|workers)\//.test(l));
+    if (ours.length > 0 || errors.length === 0 || !fs.existsSync(cliJs)) throw new Error(`compiling the CLI failed:\n${out}`);
+    console.warn(`cli.test: tolerated type errors outside control/ (not loaded by these tests):\n${errors.join('\n')}`);
   }
-  cliJs = path.join(outDir, 'control', 'cli.js');
   sock = path.join(tmp, 'run', 'vsw.sock');
 }, 120_000);
 
@@ -71,7 +78,7 @@ describe('help and usage errors', () => {
   it('--help lists every command and mentions VSW_SOCKET', async () => {
     const r = await vsw(['--help'], { socket: null });
     expect(r.code).toBe(0);
-    for (const c of ['network', 'run', 'exec', 'ps', 'rm', 'fdb', 'stats', 'daemon']) {
+    for (const c of ['network', 'run', 'exec', 'ps', 'port', 'rm', 'fdb', 'neigh', 'conntrack', 'stats', 'daemon']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b.*\\S`, 'm'));
     }
     expect(r.stdout).toContain('VSW_SOCKET');
@@ -126,6 +133,115 @@ describe('help and usage errors', () => {
     // nothing reached the daemon
     expect(engine.calls).toEqual([]);
   });
+
+  it('--help lists the L3 commands and options (issue #3)', async () => {
+    // descriptions wrap at 80 columns: compare with the whitespace squeezed
+    const help = async (args: string[]): Promise<string> => {
+      const r = await vsw([...args, '--help']);
+      expect([args, r.code]).toEqual([args, 0]);
+      return r.stdout.replace(/\s+/g, ' ');
+    };
+    const [create, connect, run, ps, port, neigh, conntrack, daemon, ls] = await Promise.all([
+      help(['network', 'create']), help(['network', 'connect']), help(['run']), help(['ps']), help(['port']),
+      help(['neigh']), help(['conntrack']), help(['daemon']), help(['network', 'ls']),
+    ]);
+    expect(create).toContain(' --internal no route out and no published ports');
+    expect(create).toContain(' --icc <true|false> whether containers of the network may talk to each other (default true;');
+    expect(create).toContain(' --dns-order <order> order of the addresses in a DNS answer for a name with several: rotate (default), random or fixed');
+    expect(connect).toContain(' --alias <name> an extra DNS name of the container in this network (repeatable)');
+    expect(run).toContain('[-p [IP:]HOSTPORT:PORT[/tcp|udp]]... [--alias NAME]... [--link NAME[:ALIAS]]...');
+    expect(run).toContain(' -p, --publish <mapping> publish a container port: [IP:]HOSTPORT:PORT[/tcp|udp] (repeatable;');
+    expect(run).toContain(' --alias <name> an extra DNS name of the container in its network (repeatable)');
+    expect(run).toContain(" --link <name[:alias]> add container NAME's address to this container's /etc/hosts");
+    expect(ps).toContain('NAME ID NETWORK IP MAC STATUS PORTS COMMAND');
+    expect(ls).toContain('FLAGS');
+    expect(port).toMatch(/^Usage: vsw port \[options\] <name> \[port\] /);
+    expect(port).toContain('PORT/PROTO -> ADDRESS:HOSTPORT');
+    expect(neigh).toMatch(/^Usage: vsw neigh \[options\] \[network\] /);
+    expect(neigh).toContain('NETWORK IP MAC STATE AGE');
+    expect(neigh).toMatch(/--format <format>/);
+    expect(conntrack).toContain('PROTO STATE ORIG REPLY KIND NETWORK EXPIRES PKTS');
+    expect(conntrack).toMatch(/--format <format>/);
+    for (const o of ['--uplink <dev>', '--uplink-ip <cidr>', '--uplink-gateway <ip>', '--dns <ip[:port]>', '--conntrack-max <n>']) {
+      expect(daemon).toContain(` ${o} `);
+    }
+    expect(daemon).toMatch(/--conntrack-max <n> [^]*\(default: 65536\)/);
+    expect(daemon).toMatch(/--dns <ip\[:port\]> [^]*repeatable[^]*resolv\.conf/);
+  });
+
+  it('usage errors of the L3 options exit 2 with a clear message; nothing reaches the daemon', async () => {
+    const form = /expected \[IP:\]HOSTPORT:PORT\[\/tcp\|udp\], e\.g\. 8080:80 or 127\.0\.0\.1:5353:53\/udp/;
+    const pub = /vsw: option '-p, --publish <mapping>' argument '[^']*' is invalid\. /;
+    const cases: Array<[string[], RegExp[]]> = [
+      // run -p
+      [['run', '--name', 'c', '-p', '8080'], [pub, /The host port is missing \(random host ports are not supported\)/, form]],
+      [['run', '--name', 'c', '-p', '8000-8010:80'], [pub, /Port ranges are not supported/, form]],
+      [['run', '--name', 'c', '--publish', '[::1]:80:80'], [pub, /IPv6 addresses are not supported/, form]],
+      [['run', '--name', 'c', '-p', '::1:80:80'], [/IPv6 addresses are not supported/]],
+      [['run', '--name', 'c', '-p', '80:80/sctp'], [/The protocol 'sctp' is not tcp or udp/, form]],
+      [['run', '--name', 'c', '-p', '80:0'], [/The container port 0 is not from 1 to 65535/]],
+      [['run', '--name', 'c', '-p', '65536:80'], [/The host port 65536 is not from 1 to 65535/]],
+      [['run', '--name', 'c', '-p', 'web:80'], [/The host port 'web' is not a number/, form]],
+      [['run', '--name', 'c', '-p', '1.2.3:80:80'], [/'1\.2\.3' is not an IPv4 address/, form]],
+      [['run', '--name', 'c', '-p=80:80'], [/is invalid/]],
+      [['run', '--name', 'c', '-p', '8080:80', '-p', '0.0.0.0:8080:81'], [/^vsw: host port 8080\/tcp is published twice \(0\.0\.0\.0:8080 and 0\.0\.0\.0:8080\)$/m]],
+      [['run', '--name', 'c', '-p', '127.0.0.1:53:53/udp', '-p', '53:5353/udp'], [/host port 53\/udp is published twice/]],
+      // run --alias / --link
+      [['run', '--name', 'c', '--alias', 'a b'], [/vsw: option '--alias <name>' argument 'a b' is invalid\. Use dot-separated labels of 1 to 63 letters, digits, '-' or '_'/]],
+      [['run', '--name', 'c', '--alias', 'ok', '--alias', 'a..b'], [/argument 'a\.\.b' is invalid/]],
+      [['run', '--name', 'c', '--alias', 'x'.repeat(64)], [/is invalid\. Use dot-separated labels/]],
+      [['run', '--name', 'c', '--alias', ''], [/Alias must not be empty/]],
+      [['run', '--name', 'c', '--link', 'a/b'], [/vsw: option '--link <name\[:alias\]>' argument 'a\/b' is invalid\. 'a\/b' is not a container name \(expected NAME\[:ALIAS\], e\.g\. db or db:database\)/]],
+      [['run', '--name', 'c', '--link', 'db:-x'], [/argument 'db:-x' is invalid\. Use dot-separated labels/]],
+      // -p/--alias/--link need a network
+      [['run', '--name', 'c', '--network', 'host', '-p', '80:80'], [/^vsw: -p\/--publish needs a network: not with --network host$/m]],
+      [['run', '--name', 'c', '--network', 'none', '--alias', 'x', '--link', 'db'], [/^vsw: --alias, --link need a network: not with --network none$/m]],
+      [['run', '--name', 'c', '--network', 'container:db', '-p', '80:80'], [/needs a network: not with --network container:db/]],
+      // network create
+      [['network', 'create', '--icc', 'maybe', 'n1'], [/vsw: option '--icc <true\|false>' argument 'maybe' is invalid\. Expected true or false\./]],
+      [['network', 'create', '--icc', 'n1'], [/argument 'n1' is invalid\. Expected true or false|missing required argument 'name'/]],
+      [['network', 'create', '--dns-order', 'sorted', 'n1'], [/option '--dns-order <order>' argument 'sorted' is invalid\. Allowed choices are rotate, random, fixed\./]],
+      [['network', 'create', '--internal=yes', 'n1'], [/vsw: unknown option '--internal=yes'/]],
+      // network connect --alias
+      [['network', 'connect', '--alias', 'a_b.-c', 'n1', 'c1'], [/option '--alias <name>' argument 'a_b\.-c' is invalid/]],
+      // port
+      [['port'], [/missing required argument 'name'/]],
+      [['port', 'c1', 'http'], [/argument 'http' is invalid .*\. Expected PORT\[\/tcp\|udp\], e\.g\. 80 or 53\/udp\.|Expected PORT\[\/tcp\|udp\]/]],
+      [['port', 'c1', '80/sctp'], [/Expected PORT\[\/tcp\|udp\]/]],
+      [['port', 'c1', '0'], [/Expected PORT\[\/tcp\|udp\]/]],
+      [['port', 'c1', '80', 'x'], [/too many arguments/]],
+      // neigh, conntrack
+      [['neigh', '--format', 'xml'], [/Allowed choices are table, json/]],
+      [['neigh', 'a', 'b'], [/too many arguments/]],
+      [['conntrack', 'x'], [/too many arguments/]],
+      [['conntrack', '--format', 'yaml'], [/Allowed choices are table, json/]],
+      // daemon: each option's own value
+      [['daemon', '--uplink', 'a-very-long-interface-name'], [/option '--uplink <dev>' argument '.*' is invalid\. Expected an interface name: 1 to 15 characters, without '\/', ':' or spaces\./]],
+      [['daemon', '--uplink', 'eth0:1'], [/Expected an interface name/]],
+      [['daemon', '--uplink-ip', '198.51.100.2'], [/option '--uplink-ip <cidr>' argument '198\.51\.100\.2' is invalid\. Expected an IPv4 address with its prefix length, e\.g\. 198\.51\.100\.2\/24\./]],
+      [['daemon', '--uplink-ip', '198.51.100.2/33'], [/The prefix length must be from 1 to 32/]],
+      [['daemon', '--uplink-ip', '198.51.100.0/24'], [/198\.51\.100\.0 is the network address of 198\.51\.100\.0\/24: give the switch's own address, e\.g\. 198\.51\.100\.2\/24\./]],
+      [['daemon', '--uplink-ip', '198.51.100.255/24'], [/is the broadcast address of 198\.51\.100\.0\/24/]],
+      [['daemon', '--uplink-ip', '127.0.0.2/8'], [/127\.0\.0\.2 is not a unicast address/]],
+      [['daemon', '--uplink-ip', 'fe80::1/64'], [/Expected an IPv4 address with its prefix length/]],
+      [['daemon', '--uplink-gateway', 'gw'], [/option '--uplink-gateway <ip>' argument 'gw' is invalid\. Expected the uplink gateway, an IPv4 address like 198\.51\.100\.1\./]],
+      [['daemon', '--uplink-gateway', '198.51.100.1/24'], [/Expected the uplink gateway/]],
+      [['daemon', '--dns', '1.1.1'], [/option '--dns <ip\[:port\]>' argument '1\.1\.1' is invalid\. Expected IP\[:PORT\]: an IPv4 address and optionally a port from 1 to 65535, e\.g\. 1\.1\.1\.1 or 10\.0\.0\.53:5353\./]],
+      [['daemon', '--dns', '1.1.1.1', '--dns', '1.1.1.1:0'], [/argument '1\.1\.1\.1:0' is invalid/]],
+      [['daemon', '--dns', '1.1.1.1:65536'], [/Expected IP\[:PORT\]/]],
+      [['daemon', '--dns', '2001:db8::53'], [/Expected IP\[:PORT\]/]],
+      [['daemon', '--dns', 'dns.google'], [/Expected IP\[:PORT\]/]],
+      [['daemon', '--conntrack-max', '0'], [/option '--conntrack-max <n>' argument '0' is invalid\. Must be from 1 to 16777216\./]],
+      [['daemon', '--conntrack-max', 'lots'], [/Not an integer/]],
+    ];
+    const results = await Promise.all(cases.map(([a]) => vsw(a)));
+    results.forEach((r, i) => {
+      expect([cases[i][0], r.code, r.stdout]).toEqual([cases[i][0], 2, '']);
+      for (const re of cases[i][1]) expect([cases[i][0], r.stderr]).toEqual([cases[i][0], expect.stringMatching(re)]);
+      expect(r.stderr).toMatch(/\(run 'vsw [a-z ]+--help' for usage\)/);
+    });
+    expect(engine.calls).toEqual([]);
+  });
 });
 
 describe('talking to the daemon', () => {
@@ -159,9 +275,9 @@ describe('networks', () => {
     const t = await vsw(['network', 'ls']);
     expect(t.code).toBe(0);
     const lines = t.stdout.trimEnd().split('\n');
-    expect(lines[0].split(/\s{2,}/)).toEqual(['NAME', 'ID', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'DEFAULT']);
-    expect(lines[1].split(/\s+/)).toEqual(['bridge', '0', '172.17.0.0/16', '172.17.0.1', '1500', '0', 'yes']);
-    expect(lines[2].split(/\s+/)).toEqual(['jumbo', '1', '10.20.0.0/24', '10.20.0.1', '9000', '0', 'no']);
+    expect(lines[0].split(/\s{2,}/)).toEqual(['NAME', 'ID', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'DEFAULT', 'FLAGS']);
+    expect(lines[1].split(/\s+/)).toEqual(['bridge', '0', '172.17.0.0/16', '172.17.0.1', '1500', '0', 'yes', '-']);
+    expect(lines[2].split(/\s+/)).toEqual(['jumbo', '1', '10.20.0.0/24', '10.20.0.1', '9000', '0', 'no', '-']);
     // aligned: every column starts at the same offset on every line
     const col = (l: string, word: string): number => l.indexOf(word);
     expect(col(lines[1], '172.17.0.0/16')).toBe(col(lines[0], 'SUBNET'));
@@ -234,10 +350,10 @@ describe('containers', () => {
     const t = await vsw(['ps']);
     expect(t.code).toBe(0);
     const lines = t.stdout.trimEnd().split('\n');
-    expect(lines[0].split(/\s{2,}/)).toEqual(['NAME', 'ID', 'NETWORK', 'IP', 'MAC', 'STATUS', 'COMMAND']);
-    expect(lines[1]).toMatch(/^web\s+[0-9a-f]{12}\s+bridge\s+172\.17\.0\.2\s+02:42:ac:11:00:02\s+running\s+sleep 1000$/);
-    expect(lines[2]).toMatch(/^db\s+[0-9a-f]{12}\s+n1\s+10\.50\.0\.5\s+\S+\s+exited \(3\)\s+-$/);
-    expect(lines[3]).toMatch(/^h\s+[0-9a-f]{12}\s+host\s+-\s+-\s+created\s+-$/);
+    expect(lines[0].split(/\s{2,}/)).toEqual(['NAME', 'ID', 'NETWORK', 'IP', 'MAC', 'STATUS', 'PORTS', 'COMMAND']);
+    expect(lines[1]).toMatch(/^web\s+[0-9a-f]{12}\s+bridge\s+172\.17\.0\.2\s+02:42:ac:11:00:02\s+running\s+-\s+sleep 1000$/);
+    expect(lines[2]).toMatch(/^db\s+[0-9a-f]{12}\s+n1\s+10\.50\.0\.5\s+\S+\s+exited \(3\)\s+-\s+-$/);
+    expect(lines[3]).toMatch(/^h\s+[0-9a-f]{12}\s+host\s+-\s+-\s+created\s+-\s+-$/);
     expect(lines[1].indexOf('running')).toBe(lines[0].indexOf('STATUS'));
 
     const j = await vsw(['ps', '--format', 'json']);
@@ -366,36 +482,76 @@ describe('daemon', () => {
     expect(r.stderr).toMatch(/^vsw: the daemon is not part of this build/);
   });
 
+  /** The CLI with a stand-in control/daemon.js next to it that prints the DaemonOptions it was given. */
+  let copy: string | undefined;
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> => new Promise((resolve) => {
+    if (copy === undefined) {
+      copy = path.join(tmp, 'dist-daemon');
+      fs.cpSync(outDir, copy, { recursive: true });
+      fs.writeFileSync(path.join(copy, 'control', 'daemon.js'),
+        'exports.runDaemon = async (o) => { process.stdout.write(JSON.stringify(o)); setInterval(() => {}, 1000); };\n');
+    }
+    const e: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: path.join(REPO, 'node_modules'), ...env };
+    if (!('VSW_SOCKET' in env)) delete e.VSW_SOCKET;
+    const child = spawn(process.execPath, [path.join(copy, 'control', 'cli.js'), ...args], { env: e });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => { stdout += c; });
+    child.stderr.on('data', (c) => { stderr += c; });
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+
   it('parses its options into DaemonOptions and calls runDaemon', async () => {
-    // A stand-in control/daemon.js next to the compiled CLI that prints what it was given.
-    const copy = path.join(tmp, 'dist-daemon');
-    fs.cpSync(outDir, copy, { recursive: true });
-    fs.writeFileSync(path.join(copy, 'control', 'daemon.js'),
-      'exports.runDaemon = async (o) => { process.stdout.write(JSON.stringify(o)); setInterval(() => {}, 1000); };\n');
-    const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> => new Promise((resolve) => {
-      const e = { ...process.env, NODE_PATH: path.join(REPO, 'node_modules'), ...env };
-      if (!('VSW_SOCKET' in env)) delete e.VSW_SOCKET;
-      const child = spawn(process.execPath, [path.join(copy, 'control', 'cli.js'), ...args], { env: e });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c) => { stdout += c; });
-      child.stderr.on('data', (c) => { stderr += c; });
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    });
     const d = await run(['daemon']);
     // exits once runDaemon resolves, even with a stray timer left behind
     expect([d.code, d.stderr]).toEqual([0, '']);
     expect(JSON.parse(d.stdout)).toEqual({
       stateDir: '/var/lib/vsw', socket: '/run/vsw/vsw.sock', workers: 2, defaultNetwork: 'bridge',
-      fdbAgingSeconds: 300, fdbMax: 16384, fdbMaxPerPort: 4096,
+      fdbAgingSeconds: 300, fdbMax: 16384, fdbMaxPerPort: 4096, conntrackMax: 65536,
     });
     const d2 = await run(['--socket', '/g.sock', 'daemon', '--state-dir', '/s', '--workers', '4', '--default-subnet', '10.99.0.0/16',
       '--default-network', 'br0', '--fdb-aging', '60', '--fdb-max', '1000', '--fdb-max-per-port', '10']);
     expect(JSON.parse(d2.stdout)).toEqual({
       stateDir: '/s', socket: '/g.sock', workers: 4, defaultSubnet: '10.99.0.0/16', defaultNetwork: 'br0',
-      fdbAgingSeconds: 60, fdbMax: 1000, fdbMaxPerPort: 10,
+      fdbAgingSeconds: 60, fdbMax: 1000, fdbMaxPerPort: 10, conntrackMax: 65536,
     });
     expect(JSON.parse((await run(['daemon'], { VSW_SOCKET: '/env.sock' })).stdout).socket).toBe('/env.sock');
     expect(JSON.parse((await run(['--socket', '/g.sock', 'daemon', '--socket', '/d.sock'], { VSW_SOCKET: '/env.sock' })).stdout).socket).toBe('/d.sock');
+  });
+
+  it('uplink, DNS and conntrack options go into DaemonOptions', async () => {
+    const d = await run(['daemon', '--uplink', 'eth0', '--uplink-ip', '198.51.100.2/24', '--uplink-gateway', '198.51.100.1',
+      '--dns', '1.1.1.1', '--dns', '10.0.0.53:5353', '--conntrack-max', '1000']);
+    expect([d.code, d.stderr]).toEqual([0, '']);
+    expect(JSON.parse(d.stdout)).toEqual({
+      stateDir: '/var/lib/vsw', socket: '/run/vsw/vsw.sock', workers: 2, defaultNetwork: 'bridge',
+      fdbAgingSeconds: 300, fdbMax: 16384, fdbMaxPerPort: 4096, conntrackMax: 1000,
+      uplink: 'eth0', uplinkIp: '198.51.100.2/24', uplinkGateway: '198.51.100.1', dns: ['1.1.1.1', '10.0.0.53:5353'],
+    });
+    // a /31 (RFC 3021: both addresses usable) and --opt=value forms
+    const d2 = await run(['daemon', '--uplink=veth-up', '--uplink-ip=192.0.2.0/31', '--uplink-gateway=192.0.2.1']);
+    expect(JSON.parse(d2.stdout)).toMatchObject({ uplink: 'veth-up', uplinkIp: '192.0.2.0/31', uplinkGateway: '192.0.2.1' });
+  });
+
+  it('uplink options that do not fit together are usage errors (exit 2), before the daemon starts', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--uplink', 'eth0'], /^vsw: --uplink needs --uplink-ip CIDR and --uplink-gateway IP \(all three go together\)$/m],
+      [['--uplink', 'eth0', '--uplink-ip', '198.51.100.2/24'], /^vsw: --uplink needs --uplink-gateway IP \(all three go together\)$/m],
+      [['--uplink', 'eth0', '--uplink-gateway', '198.51.100.1'], /^vsw: --uplink needs --uplink-ip CIDR /m],
+      [['--uplink-ip', '198.51.100.2/24', '--uplink-gateway', '198.51.100.1'], /^vsw: --uplink-ip and --uplink-gateway need --uplink DEV/m],
+      [['--uplink-ip', '198.51.100.2/24'], /need --uplink DEV/],
+      [['--uplink', 'eth0', '--uplink-ip', '198.51.100.2/24', '--uplink-gateway', '198.51.101.1'],
+        /^vsw: --uplink-gateway 198\.51\.101\.1 is not inside the uplink subnet 198\.51\.100\.0\/24 \(of --uplink-ip 198\.51\.100\.2\/24\)$/m],
+      [['--uplink', 'eth0', '--uplink-ip', '198.51.100.2/24', '--uplink-gateway', '198.51.100.2'], /is the switch's own uplink address/],
+      [['--uplink', 'eth0', '--uplink-ip', '198.51.100.2/24', '--uplink-gateway', '198.51.100.255'], /is the broadcast address of 198\.51\.100\.0\/24/],
+      [['--uplink', 'eth0', '--uplink-ip', '198.51.100.2/24', '--uplink-gateway', '198.51.100.0'], /is the network address of 198\.51\.100\.0\/24/],
+      [['--uplink', 'eth0', '--uplink-ip', '198.51.100.2/32', '--uplink-gateway', '198.51.100.1'], /is not inside the uplink subnet 198\.51\.100\.2\/32/],
+    ];
+    const results = await Promise.all(cases.map(([a]) => run(['daemon', ...a])));
+    results.forEach((r, i) => {
+      expect([cases[i][0], r.code, r.stdout]).toEqual([cases[i][0], 2, '']);
+      expect(r.stderr).toMatch(cases[i][1]);
+      expect(r.stderr).toContain("(run 'vsw daemon --help' for usage)");
+    });
   });
 });
