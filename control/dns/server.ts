@@ -42,6 +42,8 @@ export const DNS_RESULTS: readonly DnsResult[] = [
 export const DEFAULT_TTL = 600;
 export const TCP_IDLE_MS = 10_000;
 export const TCP_MAX_CONNECTIONS = 64;
+/** Connections from one client address at once: one container cannot take every slot. */
+export const TCP_MAX_PER_CLIENT = 16;
 /** Queries of one TCP connection answered at once; past this the socket stops reading. */
 const TCP_MAX_PENDING = 16;
 /** Answers queued for a TCP client that does not read them, before it is cut off. */
@@ -63,6 +65,15 @@ export interface DnsServerOptions {
   tcpIdleMs?: number;
   /** TCP: connections per listener; more are closed at once. Default 64. */
   tcpMaxConnections?: number;
+  /** TCP: connections per listener from one client address. Default 16. */
+  tcpMaxPerClient?: number;
+}
+
+/** The connections of one TCP listener. */
+interface TcpConnections {
+  all: Set<net.Socket>;
+  /** Open connections by client address. */
+  perClient: Map<string, number>;
 }
 
 interface LocalAnswer {
@@ -81,6 +92,7 @@ export class DnsServer {
   private readonly maxUdpSize: number;
   private readonly tcpIdleMs: number;
   private readonly tcpMaxConnections: number;
+  private readonly tcpMaxPerClient: number;
   private readonly servers = new Set<net.Server>();
   private readonly sockets = new Set<net.Socket>();
   private closed = false;
@@ -96,6 +108,7 @@ export class DnsServer {
     this.maxUdpSize = Math.min(MAX_UDP_EDNS, Math.max(MAX_UDP_PLAIN, opts.maxUdpSize ?? MAX_UDP_EDNS));
     this.tcpIdleMs = opts.tcpIdleMs ?? TCP_IDLE_MS;
     this.tcpMaxConnections = opts.tcpMaxConnections ?? TCP_MAX_CONNECTIONS;
+    this.tcpMaxPerClient = opts.tcpMaxPerClient ?? TCP_MAX_PER_CLIENT;
   }
 
   /** Replace the upstream resolvers (e.g. after --dns changed). */
@@ -195,7 +208,7 @@ export class DnsServer {
    * networks (IPv4 text; [] -> REFUSED). Rejects if the address cannot be bound.
    */
   listenTcp(host: string, port: number, netsOf: (remoteIp: string) => string[]): Promise<net.Server> {
-    const conns = new Set<net.Socket>();
+    const conns: TcpConnections = { all: new Set(), perClient: new Map() };
     const server = net.createServer((sock) => this.serveTcp(sock, conns, netsOf));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -209,22 +222,27 @@ export class DnsServer {
     });
   }
 
-  private serveTcp(sock: net.Socket, conns: Set<net.Socket>, netsOf: (remoteIp: string) => string[]): void {
+  private serveTcp(sock: net.Socket, conns: TcpConnections, netsOf: (remoteIp: string) => string[]): void {
     sock.on('error', () => undefined); // 'close' follows and cleans up
-    if (this.closed || conns.size >= this.tcpMaxConnections) {
+    const remote = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const fromClient = conns.perClient.get(remote) ?? 0;
+    if (this.closed || conns.all.size >= this.tcpMaxConnections || fromClient >= this.tcpMaxPerClient) {
       sock.destroy();
       return;
     }
-    conns.add(sock);
+    conns.all.add(sock);
+    conns.perClient.set(remote, fromClient + 1);
     this.sockets.add(sock);
     sock.once('close', () => {
-      conns.delete(sock);
+      conns.all.delete(sock);
+      const n = (conns.perClient.get(remote) ?? 1) - 1;
+      if (n > 0) conns.perClient.set(remote, n);
+      else conns.perClient.delete(remote);
       this.sockets.delete(sock);
     });
     sock.setNoDelay(true);
     sock.setTimeout(this.tcpIdleMs, () => sock.destroy());
 
-    const remote = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
     const reader = new LengthPrefixedReader();
     let pending = 0;
     sock.on('data', (chunk: Buffer) => {

@@ -425,6 +425,24 @@ describe('DnsServer.listenTcp (a real client on 127.0.0.1)', () => {
     d.sock.destroy();
   });
 
+  it('accepts at most tcpMaxPerClient connections from one address', async () => {
+    const s = server({ tcpMaxPerClient: 1 });
+    const port = await listening(s);
+    const a = await connect(port);
+    await new Promise((r) => setTimeout(r, 50));
+    const b = await connect(port);
+    await b.closed;
+    a.sock.write(frame(makeQuery('web1', QTYPE.A, { id: 13 })));
+    expect((await a.next(1))[0].id).toBe(13);
+    a.sock.destroy();
+    await a.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    const c = await connect(port);
+    c.sock.write(frame(makeQuery('web1', QTYPE.A, { id: 14 })));
+    expect((await c.next(1))[0].id).toBe(14);
+    c.sock.destroy();
+  });
+
   it('rejects when the port cannot be bound', async () => {
     const s = server();
     const port = await listening(s);
