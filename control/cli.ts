@@ -360,7 +360,7 @@ Run 'vsw COMMAND --help' for the options of a command.`);
     .addHelpText('after', `
 Without -d, CMD runs in the foreground with this terminal's stdio; vsw exits with its code
 (128+N when killed by signal N). Without CMD, the container is only created.
--p [IP:]HOSTPORT:PORT[/tcp|udp] (e.g. 8080:80, 127.0.0.1:5353:53/udp): connections to a
+-p [IP:]HOSTPORT:PORT[/tcp|udp] (e.g. 8080:80, 10.89.0.1:5353:53/udp): connections to a
 switch address (the uplink's, a gateway's) on HOSTPORT go to the container's PORT; not on
 an --internal network. -p, --alias and --link need a network (not none, host, container:).`)
     .action(async (argv: string[], o: {

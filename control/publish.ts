@@ -10,7 +10,7 @@ import { formatIp, isValidName, parseIp } from './ipam';
 import type { ContainerInfo, PortMapping } from './types';
 
 /** The accepted form of `-p`, as error messages quote it. */
-export const PUBLISH_FORM = '[IP:]HOSTPORT:PORT[/tcp|udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp';
+export const PUBLISH_FORM = '[IP:]HOSTPORT:PORT[/tcp|udp], e.g. 8080:80 or 10.89.0.1:5353:53/udp';
 
 /** Every switch address: what `-p HOSTPORT:PORT` listens on. */
 export const ANY_IP = '0.0.0.0';

@@ -64,7 +64,7 @@ describe('parsePublish (-p [IP:]HOSTPORT:PORT[/tcp|udp])', () => {
       const e = error(() => parsePublish(text));
       expect([text, e.message]).toEqual([text, expect.stringMatching(re)]);
       expect(e.message).toContain(`invalid port mapping '${text}': `);
-      expect(e.message).toContain('(expected [IP:]HOSTPORT:PORT[/tcp|udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)');
+      expect(e.message).toContain('(expected [IP:]HOSTPORT:PORT[/tcp|udp], e.g. 8080:80 or 10.89.0.1:5353:53/udp)');
     }
   });
 
