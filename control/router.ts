@@ -69,7 +69,8 @@ export class Router {
   constructor(host: DataplaneHost, opts: { uplink?: UplinkOptions; upstreams: Upstream[] }) {
     this.host = host;
     this.uplinkOpts = opts.uplink;
-    this.dns = new DnsServer({ registry: this.registry, upstreams: opts.upstreams });
+    // Answers go out as one unfragmented frame: at most MTU 1500 - IP 20 - UDP 8 bytes.
+    this.dns = new DnsServer({ registry: this.registry, upstreams: opts.upstreams, maxUdpSize: 1472 });
   }
 
   /** Open the uplink port (if any) and start answering DNS. */
