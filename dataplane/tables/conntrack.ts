@@ -144,6 +144,9 @@ const COUNTER_F64 = 8;
 /** Records visited per lock hold by sweeps (expire, remove*, list). */
 const SWEEP_CHUNK = 1024;
 const SPINS = 64;
+/** NAT port search: ports tried after the cursor, then halved per random round down to the min. */
+const PORT_ATTEMPTS = 128;
+const PORT_ATTEMPTS_MIN = 16;
 
 export interface CtTuple { src: number; dst: number; sport: number; dport: number }
 
@@ -298,7 +301,9 @@ export class Conntrack {
    * Create a connection: original direction (proto, src, dst, sport, dport), reply direction
    * (proto, rsrc, rdst, rsport, rdport). With allocPort, a taken reply tuple gets another
    * rdport: the original sport, else the next free one from a rotating cursor in [portMin,
-   * portMax] (ICMP: the identifier, i.e. rsport and rdport both). Returns the ORIG handle, or
+   * portMax] (ICMP: the identifier, i.e. rsport and rdport both). The search is bounded like
+   * Linux's: a range of up to 128 ports is scanned whole; in a larger one, 128 ports after the
+   * cursor then 64, 32, 16 from random offsets (so a nearly full range may fail early). Returns the ORIG handle, or
    * CT_ERR_FULL (table full, or the original tuple is already tracked), CT_ERR_SOURCE_LIMIT,
    * CT_ERR_NO_PORT (no free reply tuple; also when it is taken and allocPort is false).
    * The connection expires after the first state's timeout unless seen() is called.
@@ -670,18 +675,27 @@ export class Conntrack {
     }
     const min = this.cfg.portMin;
     const n = this.cfg.portMax - min + 1;
+    // Bounded, like Linux's nf_nat_l4proto_unique_tuple: up to PORT_ATTEMPTS ports after the
+    // cursor, then rounds of half as many from random offsets. A small range is scanned
+    // whole; a large one that is nearly full fails after a few hundred lookups at most
+    // (instead of 64K under the lock).
+    let attempts = n < PORT_ATTEMPTS ? n : PORT_ATTEMPTS;
     let cur = this.h[H_CURSOR] % n;
-    for (let i = 0; i < n; i++) {
-      const port = min + cur;
-      cur = cur + 1 === n ? 0 : cur + 1;
-      if (port === rdport || port === sport) continue; // tried already
-      const p = icmp ? port | (port << 16) : rsport | (port << 16);
-      if (!this.taken(proto, rsrc, rdst, p, osrc, odst, oports, now)) {
-        this.h[H_CURSOR] = cur;
-        return p;
+    for (;;) {
+      for (let i = 0; i < attempts; i++) {
+        const port = min + cur;
+        cur = cur + 1 === n ? 0 : cur + 1;
+        if (port === rdport || port === sport) continue; // tried already
+        const p = icmp ? port | (port << 16) : rsport | (port << 16);
+        if (!this.taken(proto, rsrc, rdst, p, osrc, odst, oports, now)) {
+          this.h[H_CURSOR] = cur;
+          return p;
+        }
       }
+      if (attempts >= n || attempts < 2 * PORT_ATTEMPTS_MIN) return -1;
+      attempts >>= 1;
+      cur = Math.floor(Math.random() * n);
     }
-    return -1;
   }
 
   /** Remove an expired connection found in the way of a new one. */

@@ -394,6 +394,26 @@ describe('Conntrack: NAT port allocation', () => {
     expect(h).toBeGreaterThanOrEqual(0);
   });
 
+  it('uses every port of the full range, then fails fast (the search is bounded)', () => {
+    const ct = new Conntrack({ maxEntries: 70000, maxPerSource: 70000, portMin: 1024, portMax: 65535 });
+    const used = new Set<number>();
+    for (let i = 0; i < 64512; i++) {
+      const h = masq(ct, TCP, (0x0a000000 + i) >>> 0, 40000, 443, 0);
+      if (h >= 0) used.add(ct.xSport(h));
+    }
+    expect(used.size).toBe(64512);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 20; i++) expect(masq(ct, TCP, ip(11, 0, 0, i), 40000, 443, 0)).toBe(CT_ERR_NO_PORT);
+    expect(Number(process.hrtime.bigint() - t0) / 20 / 1e6).toBeLessThan(2); // ms per failed create
+    // Holes left by closed connections are found again.
+    const freed = ct.removeWhere((e) => e.orig.src % 1000 === 0);
+    expect(freed).toBeGreaterThan(50);
+    let ok = 0;
+    for (let i = 0; i < 65; i++) if (masq(ct, TCP, ip(12, 0, 0, i), 40000, 443, 0) >= 0) ok++;
+    expect(ok).toBeGreaterThan(0);
+    expect(ct.size()).toBe(64512 - freed + ok);
+  });
+
   it('without allocPort a taken reply tuple is CT_ERR_NO_PORT', () => {
     const ct = new Conntrack(cfg);
     masq(ct, TCP, C1, 40000, 80, 0);
