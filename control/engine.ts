@@ -18,7 +18,7 @@ import type {
 } from './types';
 import { dryRun, parseHexFrame, resolvePort } from './trace';
 import { CaptureHub } from './capture';
-import { EventBus, type VswEvent } from './events';
+import { EventBus, emitConntrack, type VswEvent } from './events';
 import { ConflictError, InvalidArgumentError, NotFoundError, VswError } from './errors';
 import { StateStore } from './state';
 import * as ipam from './ipam';
@@ -164,9 +164,10 @@ export class VswEngine implements Engine {
   }
 
   private pumpEvents(): void {
-    const evs = this.host.drainEvents();
-    if (evs.length === 0 || !this.events.listening) return;
+    const { fdb: evs, ct } = this.host.drainEvents();
+    if ((evs.length === 0 && ct.length === 0) || !this.events.listening) return;
     const nets = new Map(this.state.networks.map((n) => [n.id, n.name]));
+    emitConntrack(this.events, ct, (id) => nets.get(id) ?? `#${id}`);
     const ports = this.portNames();
     this.events.emitFdb(evs, {
       network: (id) => nets.get(id) ?? `#${id}`,

@@ -6,12 +6,13 @@
 import {
   FDB_EV_AGED, FDB_EV_EVICTED, FDB_EV_FULL, FDB_EV_LEARNED, FDB_EV_MOVED,
 } from '../dataplane/tables/fdb';
-import type { FdbEvent } from '../workers/events';
+import type { CtEvent, FdbEvent } from '../workers/events';
 
 /** Every kind of event, named once. */
 export const EVENT_TYPES = [
   'mac-learned', 'mac-moved', 'mac-aged', 'mac-evicted', 'table-full', 'port-up', 'port-down',
   'container-start', 'container-exit', 'container-remove', 'network-create', 'network-remove',
+  'conntrack-new', 'conntrack-expired', 'conntrack-removed',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -68,6 +69,24 @@ export class EventBus {
       }
       this.emit(type, fields, ev.timeMs);
     }
+  }
+}
+
+const CT_TYPES: Record<number, EventType> = { 1: 'conntrack-new', 2: 'conntrack-expired', 3: 'conntrack-removed' };
+const PROTOS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+const CT_KINDS = ['masquerade', 'dnat', 'dns'];
+
+/** Name and announce connection events (numbers to text). */
+export function emitConntrack(bus: EventBus, events: CtEvent[], network: (id: number) => string): void {
+  const ip = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  for (const e of events) {
+    const type = CT_TYPES[e.kind];
+    if (!type) continue;
+    bus.emit(type, {
+      proto: PROTOS[e.proto] ?? String(e.proto), kind: CT_KINDS[e.ctKind] ?? String(e.ctKind), network: network(e.net),
+      orig: `${ip(e.orig.src)}:${e.orig.sport} > ${ip(e.orig.dst)}:${e.orig.dport}`,
+      reply: `${ip(e.reply.src)}:${e.reply.sport} > ${ip(e.reply.dst)}:${e.reply.dport}`,
+    }, e.timeMs);
   }
 }
 

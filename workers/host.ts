@@ -15,7 +15,7 @@ import { Fdb, fdbBytes, type FdbConfig, type FdbEntry, type FdbCounters } from '
 import { DROP_REASONS } from '../dataplane/drops';
 import type { AckMsg, FromWorker, ToWorker, WorkerInit } from './protocol';
 import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-ring';
-import { decodeFdbEvent, type FdbEvent } from './events';
+import { CT_EVENT_BASE, ctEventWriter, decodeCtEvent, decodeFdbEvent, type CtEvent, type FdbEvent } from './events';
 import { macToStringHiLo } from '../dataplane/wire/mac';
 import {
   CTRL_PUNT, CTRL_STOP, CTRL_WORDS, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
@@ -109,6 +109,7 @@ export class DataplaneHost {
   readonly neigh: Neigh;
   readonly ct: Conntrack;
   private puntWaiting = false;
+  private readonly localCt: CaptureRing;
   private readonly io: Io;
   private readonly opts: HostOptions;
   private readonly ctrl: Int32Array;
@@ -136,6 +137,9 @@ export class DataplaneHost {
     this.neigh = new Neigh(neighCfg, new SharedArrayBuffer(neighBytes(neighCfg)));
     const ctCfg = { ...CONNTRACK_DEFAULTS, ...opts.conntrack };
     this.ct = new Conntrack(ctCfg, new SharedArrayBuffer(conntrackBytes(ctCfg)));
+    // Expired and removed connections are this thread's doing: they go through a ring of our own.
+    this.localCt = new CaptureRing(new SharedArrayBuffer(captureRingBytes(EVENTS_RING_BYTES)));
+    this.ct.hook = ctEventWriter(this.localCt, this.ct);
     this.fdb.hook = (kind, net, vlan, hi, lo, port, oldPort) => {
       if (this.localEvents.length < 10_000) {
         this.localEvents.push({ timeMs: Date.now(), kind, net, vlan, mac: macToStringHiLo(hi, lo), port, oldPort });
@@ -290,11 +294,21 @@ export class DataplaneHost {
     return { frames, lost: this.workers.reduce((sum, w) => sum + w.capture.lost(), 0) };
   }
 
-  /** MAC table changes since the last call (the workers' learning and moves, our aging). */
-  drainEvents(): FdbEvent[] {
-    const out = this.workers.flatMap((w) => w.events.drain().map(decodeFdbEvent));
-    out.push(...this.localEvents.splice(0));
-    return out.sort((a, b) => a.timeMs - b.timeMs);
+  /**
+   * MAC table changes (the workers' learning and moves, our aging) and connection events
+   * (new ones from the workers, expired/removed ones from us) since the last call.
+   */
+  drainEvents(): { fdb: FdbEvent[]; ct: CtEvent[] } {
+    const fdb: FdbEvent[] = [];
+    const ct: CtEvent[] = [];
+    for (const f of [...this.workers.flatMap((w) => w.events.drain()), ...this.localCt.drain()]) {
+      if (f.dir >= CT_EVENT_BASE) ct.push(decodeCtEvent(f));
+      else fdb.push(decodeFdbEvent(f));
+    }
+    fdb.push(...this.localEvents.splice(0));
+    fdb.sort((a, b) => a.timeMs - b.timeMs);
+    ct.sort((a, b) => a.timeMs - b.timeMs);
+    return { fdb, ct };
   }
 
   /** Replace the router's configuration in every worker. */

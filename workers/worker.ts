@@ -8,7 +8,7 @@ import { WorkerLoop } from './loop';
 import { Neigh } from '../dataplane/tables/neigh';
 import { Conntrack } from '../dataplane/tables/conntrack';
 import { CaptureRing } from './capture-ring';
-import { fdbEventWriter } from './events';
+import { ctEventWriter, fdbEventWriter } from './events';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol';
 
 const init = workerData as WorkerInit;
@@ -19,6 +19,8 @@ try {
   const fdb = new Fdb(init.fdbConfig, init.fdb);
   const events = new CaptureRing(init.events);
   fdb.hook = fdbEventWriter(events);
+  const ct = new Conntrack(init.ctConfig, init.ct);
+  ct.hook = ctEventWriter(events, ct);
   const loop = new WorkerLoop({
     io: loadIo(),
     fdb,
@@ -30,7 +32,7 @@ try {
     receive: () => receiveMessageOnPort(port)?.message as ToWorker | undefined,
     reply: post,
     capture: new CaptureRing(init.capture),
-    l3: { neigh: new Neigh(init.neighConfig, init.neigh), ct: new Conntrack(init.ctConfig, init.ct) },
+    l3: { neigh: new Neigh(init.neighConfig, init.neigh), ct },
     punt: new CaptureRing(init.punt),
   });
   post({ type: 'ready', worker: init.index });

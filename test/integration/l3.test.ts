@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { ConntrackEntryInfo, ContainerInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo } from '../../control/types';
 import {
   addNetns, background, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
-  pingStats, ROOT, runPrefix, shOk, startDaemon, waitFor, type Background,
+  CLI, NODE, pingStats, ROOT, runPrefix, shOk, sleep, startDaemon, waitFor, type Background,
 } from '../fixtures/harness';
 
 const P = runPrefix('l');
@@ -158,6 +158,20 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
       'try:\n  s.recv(10)\n  print("answer")\nexcept ConnectionRefusedError:\n  print("refused")\nexcept socket.timeout:\n  print("timeout")',
     ].join('\n')], { timeoutMs: 20_000 });
     expect(r.stdout.trim(), describeResult('udp to a closed port', r)).toBe('refused');
+  });
+
+  it('vsw events reports new connections (conntrack-new)', async () => {
+    const ev = background(NODE, [CLI, '--socket', d.sock, 'events', '--format', 'json'], 60_000);
+    await sleep(500);
+    const r = await curl(C3, `http://${OUTSIDE_IP}/`);
+    expect(r.code, r.out).toBe(0);
+    await waitFor('a conntrack-new event', () => ev.stdout().includes('conntrack-new'), { timeoutMs: 5_000 });
+    const out = await ev.stop('SIGINT');
+    const events = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    const mine = events.find((e) => e.type === 'conntrack-new' && e.orig.startsWith(`${ipOf[C3]}:`) && e.orig.endsWith(`> ${OUTSIDE_IP}:80`));
+    expect(mine, out.stdout).toBeDefined();
+    expect(mine!.kind).toBe('masquerade');
+    expect(mine!.reply).toMatch(new RegExp(`> ${UPLINK_IP.replace(/\./g, '\\.')}:\\d+$`));
   });
 
   it('iperf3 TCP through the NAT completes', async () => {
