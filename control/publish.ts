@@ -15,6 +15,18 @@ export const PUBLISH_FORM = '[IP:]HOSTPORT:PORT[/tcp|udp], e.g. 8080:80 or 10.89
 /** Every switch address: what `-p HOSTPORT:PORT` listens on. */
 export const ANY_IP = '0.0.0.0';
 
+/**
+ * Why a host IP cannot carry a published port, or undefined: ports are published on the
+ * switch's own addresses (0.0.0.0 = all of them), never on the host's loopback.
+ */
+export function hostIpProblem(ip: string): string | undefined {
+  if (ip === ANY_IP) return undefined;
+  const first = Number(ip.split('.')[0]);
+  if (first === 127) return `${ip} is a loopback address: ports are published on the switch's addresses (the uplink's, a gateway's), or 0.0.0.0 for all`;
+  if (first === 0 || first >= 224) return `${ip} is not a unicast address`;
+  return undefined;
+}
+
 function publishError(text: string, why: string): InvalidArgumentError {
   return new InvalidArgumentError(`invalid port mapping '${text}': ${why} (expected ${PUBLISH_FORM})`);
 }
@@ -65,6 +77,8 @@ export function parsePublish(text: string): PortMapping {
     } catch {
       throw publishError(whole, `'${ipText}' is not an IPv4 address`);
     }
+    const problem = hostIpProblem(hostIp);
+    if (problem) throw publishError(whole, problem);
   }
   const hostPort = portNumber(parts[0], whole, 'host port');
   const containerPort = portNumber(parts[1], whole, 'container port');
@@ -180,6 +194,8 @@ export function checkPublishJson(v: unknown, field = 'publish'): PortMapping[] {
       } catch {
         throw new InvalidArgumentError(`field '${where}.hostIp': '${m.hostIp}' is not an IPv4 address`);
       }
+      const problem = hostIpProblem(hostIp);
+      if (problem) throw new InvalidArgumentError(`field '${where}.hostIp': ${problem}`);
     }
     const proto = m.proto ?? 'tcp';
     if (proto !== 'tcp' && proto !== 'udp') throw new InvalidArgumentError(`field '${where}.proto' must be 'tcp' or 'udp'`);

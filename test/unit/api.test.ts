@@ -8,7 +8,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { MAX_BODY_BYTES, startApi, type ApiServer } from '../../control/api';
 import { Client } from '../../control/client';
 import { VswError } from '../../control/errors';
-import type { ContainerInfo, DaemonInfo, EndpointInfo, FdbEntryInfo, NetworkInfo, PortStatsInfo } from '../../control/types';
+import type {
+  ConntrackEntryInfo, ContainerInfo, DaemonInfo, EndpointInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo,
+} from '../../control/types';
 import { FakeEngine } from '../fixtures/fake-engine';
 
 let tmp: string;
@@ -198,6 +200,93 @@ describe('API over a Unix socket', () => {
     expect(await client.get<PortStatsInfo[]>('/stats')).toEqual(stats);
   });
 
+  it('GET /info carries the uplink (null without one)', async () => {
+    expect((await client.get<DaemonInfo>('/info')).uplink).toBeNull();
+    engine.uplink = { device: 'eth0', ip: '198.51.100.2/24', gateway: '198.51.100.1', mac: '02:00:00:00:00:01', portId: 3 };
+    expect((await client.get<DaemonInfo>('/info')).uplink).toEqual(engine.uplink);
+  });
+
+  it('networks: internal, icc, dnsOrder reach the engine only when sent', async () => {
+    const n = await client.post<NetworkInfo>('/networks', { name: 'n1', internal: true, icc: false, dnsOrder: 'fixed' });
+    expect(engine.calls).toContainEqual(['createNetwork', { name: 'n1', internal: true, icc: false, dnsOrder: 'fixed' }]);
+    expect(n).toMatchObject({ internal: true, icc: false, dnsOrder: 'fixed', gatewayMac: expect.any(String) });
+    await client.post('/networks', { name: 'n2', internal: null, icc: true, dnsOrder: 'random' });
+    expect(engine.calls).toContainEqual(['createNetwork', { name: 'n2', icc: true, dnsOrder: 'random' }]);
+    await client.post('/networks', { name: 'n3' });
+    expect(engine.calls).toContainEqual(['createNetwork', { name: 'n3' }]);
+    expect(await client.get<NetworkInfo>('/networks/n3')).toMatchObject({ internal: false, icc: true, dnsOrder: 'rotate' });
+  });
+
+  it('containers: publish (defaults filled in), aliases, links', async () => {
+    await client.post('/containers', { name: 'db' });
+    const c = await client.post<ContainerInfo>('/containers', {
+      name: 'web',
+      publish: [{ hostPort: 8080, containerPort: 80 }, { hostIp: '10.89.0.1', hostPort: 53, containerPort: 5353, proto: 'udp' }],
+      aliases: ['www', 'web.local'],
+      links: [{ name: 'db', alias: 'database' }, { name: 'db' }],
+    });
+    expect(engine.calls).toContainEqual(['createContainer', {
+      name: 'web',
+      publish: [
+        { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, proto: 'tcp' },
+        { hostIp: '10.89.0.1', hostPort: 53, containerPort: 5353, proto: 'udp' },
+      ],
+      aliases: ['www', 'web.local'],
+      links: [{ name: 'db', alias: 'database' }, { name: 'db' }],
+    }]);
+    expect(c.ports).toHaveLength(2);
+    expect(c.links).toEqual([{ name: 'db', alias: 'database' }, { name: 'db' }]);
+    expect(c.networks[0].aliases).toEqual(['www', 'web.local']);
+    expect((await client.get<ContainerInfo>('/containers/db')).ports).toEqual([]);
+    // null = absent
+    await client.post('/containers', { name: 'x', publish: null, aliases: null, links: null });
+    expect(engine.calls).toContainEqual(['createContainer', { name: 'x' }]);
+    // the engine's own refusals keep their codes
+    const taken = await rejection(client.post('/containers', { name: 'y', publish: [{ hostPort: 8080, containerPort: 1 }] }));
+    expect([taken.status, taken.code]).toEqual([409, 'E_CONFLICT']);
+    const link = await rejection(client.post('/containers', { name: 'z', links: [{ name: 'nope' }] }));
+    expect([link.status, link.code]).toEqual([404, 'E_NOT_FOUND']);
+  });
+
+  it('connect: {container, ip?, aliases?} -> engine.connectWith', async () => {
+    await client.post('/networks', { name: 'n1', subnet: '10.5.0.0/24' });
+    await client.post('/containers', { name: 'c1', network: 'none' });
+    await client.post('/containers', { name: 'c2', network: 'none' });
+    const ep = await client.post<EndpointInfo>('/networks/n1/connect', { container: 'c1', ip: '10.5.0.9', aliases: ['db'] });
+    expect(ep).toMatchObject({ container: 'c1', ip: '10.5.0.9', aliases: ['db'] });
+    expect(engine.calls).toContainEqual(['connectWith', 'n1', 'c1', { ip: '10.5.0.9', aliases: ['db'] }]);
+    await client.post('/networks/n1/connect', { container: 'c2' });
+    expect(engine.calls).toContainEqual(['connectWith', 'n1', 'c2', {}]);
+    expect(engine.calls.filter((c) => c[0] === 'connect')).toEqual([]);
+  });
+
+  it('GET /neigh (optionally ?net=NAME or uplink) and GET /conntrack', async () => {
+    await client.post('/networks', { name: 'n1' });
+    const neigh: NeighEntryInfo[] = [
+      { network: 'bridge', ip: '172.17.0.2', mac: '02:42:ac:11:00:02', state: 'reachable', ageSeconds: 1 },
+      { network: 'uplink', ip: '198.51.100.1', mac: '', state: 'incomplete', ageSeconds: 0 },
+    ];
+    engine.neighEntries = neigh;
+    expect(await client.get<NeighEntryInfo[]>('/neigh')).toEqual(neigh);
+    expect(await client.get<NeighEntryInfo[]>('/neigh?net=n1')).toEqual([]);
+    expect(await client.get<NeighEntryInfo[]>('/neigh?net=')).toEqual(neigh);
+    expect(engine.calls.filter((c) => c[0] === 'neigh')).toEqual([['neigh', undefined], ['neigh', 'n1'], ['neigh', undefined]]);
+    expect((await rejection(client.get('/neigh?net=zz'))).code).toBe('E_NOT_FOUND');
+    expect((await rejection(client.get('/neigh?net=uplink'))).message).toMatch(/no uplink/);
+    engine.uplink = { device: 'eth0', ip: '198.51.100.2/24', gateway: '198.51.100.1', mac: '02:00:00:00:00:01', portId: 3 };
+    expect(await client.get<NeighEntryInfo[]>('/neigh?net=uplink')).toEqual([neigh[1]]);
+
+    const ct: ConntrackEntryInfo[] = [{
+      proto: 'icmp', state: 'REPLIED', kind: 'masquerade', network: 'bridge', expiresInSeconds: 29,
+      orig: { src: '172.17.0.2', sport: 7, dst: '1.1.1.1', dport: 7 },
+      reply: { src: '1.1.1.1', sport: 7, dst: '198.51.100.2', dport: 7 },
+      packets: [1, 1], bytes: [84, 84],
+    }];
+    engine.conntrackEntries = ct;
+    expect(await client.get<ConntrackEntryInfo[]>('/conntrack')).toEqual(ct);
+    for (const p of ['/neigh/x', '/conntrack/x']) expect((await raw(sock, 'GET', p)).status).toBe(404);
+  });
+
   it('invalid JSON and non-object bodies are 400 E_INVALID_ARGUMENT', async () => {
     let r = await raw(sock, 'POST', '/networks', '{"name": ');
     expect(r.status).toBe(400);
@@ -225,6 +314,24 @@ describe('API over a Unix socket', () => {
       ['/networks/bridge/connect', { container: 1 }, /'container' must be a string/],
       ['/networks/bridge/connect', { container: 'c', ip: 10 }, /'ip' must be a string/],
       ['/networks/bridge/disconnect', {}, /'container' is required/],
+      ['/networks', { name: 'x', internal: 'yes' }, /'internal' must be a boolean/],
+      ['/networks', { name: 'x', icc: 0 }, /'icc' must be a boolean/],
+      ['/networks', { name: 'x', dnsOrder: 'sorted' }, /'dnsOrder' must be one of rotate, random, fixed/],
+      ['/networks', { name: 'x', dnsOrder: 1 }, /'dnsOrder' must be a string/],
+      ['/containers', { name: 'c', publish: '8080:80' }, /'publish' must be an array of port mappings/],
+      ['/containers', { name: 'c', publish: [{ hostPort: 8080 }] }, /'publish\[0\]\.containerPort' must be an integer from 1 to 65535/],
+      ['/containers', { name: 'c', publish: [{ hostPort: 70000, containerPort: 80 }] }, /'publish\[0\]\.hostPort' must be an integer from 1 to 65535/],
+      ['/containers', { name: 'c', publish: [{ hostPort: 80, containerPort: 80, proto: 'sctp' }] }, /'publish\[0\]\.proto' must be 'tcp' or 'udp'/],
+      ['/containers', { name: 'c', publish: [{ hostPort: 80, containerPort: 80, hostIp: '::' }] }, /'publish\[0\]\.hostIp': '::' is not an IPv4 address/],
+      ['/containers', { name: 'c', publish: [{ hostPort: 80, containerPort: 80 }, { hostPort: 80, containerPort: 81 }] }, /published twice/],
+      ['/containers', { name: 'c', aliases: 'www' }, /'aliases' must be an array of strings/],
+      ['/containers', { name: 'c', aliases: ['a b'] }, /invalid alias 'a b'/],
+      ['/containers', { name: 'c', links: [{ name: 'db', alias: '-x' }] }, /invalid link alias '-x'/],
+      ['/containers', { name: 'c', links: ['db'] }, /'links\[0\]' must be an object/],
+      ['/containers', { name: 'c', ports: [] }, /unknown field 'ports'/],
+      ['/networks/bridge/connect', { container: 'c', aliases: [1] }, /'aliases' must be an array of strings/],
+      ['/networks/bridge/connect', { container: 'c', aliases: ['bad name'] }, /invalid alias 'bad name'/],
+      ['/networks/bridge/connect', { container: 'c', alias: 'x' }, /unknown field 'alias'/],
     ];
     for (const [p, body, re] of cases) {
       const e = await rejection(client.post(p, body));
@@ -237,7 +344,9 @@ describe('API over a Unix socket', () => {
       expect(e.status).toBe(400);
       expect(e.message).toMatch(/'code'/);
     }
-    expect(engine.calls.filter((c) => c[0] === 'createNetwork')).toEqual([]);
+    expect(engine.calls.filter((c) => ['createNetwork', 'createContainer', 'connectWith'].includes(c[0] as string))).toEqual([
+      ['createContainer', { name: 'c' }],
+    ]);
   });
 
   it('a body over 1 MiB is 413, and the server keeps serving', async () => {
@@ -270,6 +379,7 @@ describe('API over a Unix socket', () => {
     const cases: Array<[string, string]> = [
       ['DELETE', '/info'], ['PUT', '/networks'], ['POST', '/networks/bridge'], ['GET', '/networks/bridge/connect'],
       ['DELETE', '/containers'], ['GET', '/containers/c/exited'], ['POST', '/fdb'], ['POST', '/stats'],
+      ['POST', '/neigh'], ['DELETE', '/conntrack'],
     ];
     for (const [m, p] of cases) {
       const r = await raw(sock, m, p);

@@ -170,7 +170,7 @@ describe('help and usage errors', () => {
   });
 
   it('usage errors of the L3 options exit 2 with a clear message; nothing reaches the daemon', async () => {
-    const form = /expected \[IP:\]HOSTPORT:PORT\[\/tcp\|udp\], e\.g\. 8080:80 or 127\.0\.0\.1:5353:53\/udp/;
+    const form = /expected \[IP:\]HOSTPORT:PORT\[\/tcp\|udp\], e\.g\. 8080:80 or 10\.89\.0\.1:5353:53\/udp/;
     const pub = /vsw: option '-p, --publish <mapping>' argument '[^']*' is invalid\. /;
     const cases: Array<[string[], RegExp[]]> = [
       // run -p
@@ -183,9 +183,10 @@ describe('help and usage errors', () => {
       [['run', '--name', 'c', '-p', '65536:80'], [/The host port 65536 is not from 1 to 65535/]],
       [['run', '--name', 'c', '-p', 'web:80'], [/The host port 'web' is not a number/, form]],
       [['run', '--name', 'c', '-p', '1.2.3:80:80'], [/'1\.2\.3' is not an IPv4 address/, form]],
+      [['run', '--name', 'c', '-p', '127.0.0.1:8080:80'], [/127\.0\.0\.1 is a loopback address: ports are published on the switch's addresses/]],
       [['run', '--name', 'c', '-p=80:80'], [/is invalid/]],
       [['run', '--name', 'c', '-p', '8080:80', '-p', '0.0.0.0:8080:81'], [/^vsw: host port 8080\/tcp is published twice \(0\.0\.0\.0:8080 and 0\.0\.0\.0:8080\)$/m]],
-      [['run', '--name', 'c', '-p', '127.0.0.1:53:53/udp', '-p', '53:5353/udp'], [/host port 53\/udp is published twice/]],
+      [['run', '--name', 'c', '-p', '10.89.0.1:53:53/udp', '-p', '53:5353/udp'], [/host port 53\/udp is published twice/]],
       // run --alias / --link
       [['run', '--name', 'c', '--alias', 'a b'], [/vsw: option '--alias <name>' argument 'a b' is invalid\. Use dot-separated labels of 1 to 63 letters, digits, '-' or '_'/]],
       [['run', '--name', 'c', '--alias', 'ok', '--alias', 'a..b'], [/argument 'a\.\.b' is invalid/]],
@@ -432,6 +433,170 @@ describe('containers', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
     expect(code).toBe(42);
     expect(engine.calls).toContainEqual(['containerExited', 'sig', 42]);
+  });
+});
+
+describe('L3: networks, published ports, aliases, links, neighbours, conntrack (issue #3)', () => {
+  it('network create --internal --icc --dns-order: sent only when given; ls FLAGS; inspect JSON', async () => {
+    expect((await vsw(['network', 'create', '--internal', '--icc=false', '--dns-order', 'random', 'n1'])).stdout).toBe('n1\n');
+    expect(engine.calls).toContainEqual(['createNetwork', { name: 'n1', internal: true, icc: false, dnsOrder: 'random' }]);
+    expect((await vsw(['network', 'create', '--icc', 'TRUE', '--dns-order=fixed', 'n2'])).code).toBe(0);
+    expect(engine.calls).toContainEqual(['createNetwork', { name: 'n2', icc: true, dnsOrder: 'fixed' }]);
+    expect((await vsw(['network', 'create', '--icc', 'false', 'n3'])).code).toBe(0);
+    expect(engine.calls).toContainEqual(['createNetwork', { name: 'n3', icc: false }]);
+    await vsw(['network', 'create', 'n4']);
+    expect(engine.calls).toContainEqual(['createNetwork', { name: 'n4' }]);
+
+    const lines = (await vsw(['network', 'ls'])).stdout.trimEnd().split('\n');
+    expect(lines[0].split(/\s{2,}/)).toEqual(['NAME', 'ID', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'DEFAULT', 'FLAGS']);
+    expect(lines.slice(1).map((l) => [l.split(/\s+/)[0], l.split(/\s+/).pop()])).toEqual([
+      ['bridge', '-'], ['n1', 'internal,no-icc,dns=random'], ['n2', 'dns=fixed'], ['n3', 'no-icc'], ['n4', '-'],
+    ]);
+    expect(lines[2].indexOf('internal')).toBe(lines[0].indexOf('FLAGS'));
+
+    const info = JSON.parse((await vsw(['network', 'inspect', 'n1'])).stdout) as NetworkInfo;
+    expect(info).toMatchObject({ name: 'n1', internal: true, icc: false, dnsOrder: 'random', gatewayMac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/) });
+    const n4 = JSON.parse((await vsw(['network', 'inspect', 'n4'])).stdout) as NetworkInfo;
+    expect(n4).toMatchObject({ internal: false, icc: true, dnsOrder: 'rotate' });
+  });
+
+  it('run -p/--alias/--link reach ContainerCreate; ps PORTS and json', async () => {
+    await vsw(['run', '-d', '--name', 'db', '--', 'sleep', '1000']);
+    const r = await vsw(['run', '-d', '--name', 'web', '-p', '8080:80', '--publish', '10.89.0.1:5353:53/udp', '--publish=8443:443/TCP',
+      '--alias', 'www', '--alias', 'web.local', '--link', 'db', '--link', 'db:database', '--', 'sleep', '1000']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, 'web\n', '']);
+    expect(engine.calls).toContainEqual(['createContainer', {
+      name: 'web', detach: true, rm: false, cmd: ['sleep', '1000'],
+      publish: [
+        { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, proto: 'tcp' },
+        { hostIp: '10.89.0.1', hostPort: 5353, containerPort: 53, proto: 'udp' },
+        { hostIp: '0.0.0.0', hostPort: 8443, containerPort: 443, proto: 'tcp' },
+      ],
+      aliases: ['www', 'web.local'],
+      links: [{ name: 'db' }, { name: 'db', alias: 'database' }],
+    }]);
+    // nothing given: none of the fields is sent
+    expect(engine.calls).toContainEqual(['createContainer', { name: 'db', detach: true, rm: false, cmd: ['sleep', '1000'] }]);
+    // the same host port on two protocols, or on two addresses, is fine
+    expect((await vsw(['run', '--name', 'dns', '-p', '10.0.0.1:53:53', '-p', '10.0.0.2:53:53', '-p', '53:53/udp'])).code).toBe(0);
+
+    const t = await vsw(['ps']);
+    const lines = t.stdout.trimEnd().split('\n');
+    expect(lines[0].split(/\s{2,}/)).toEqual(['NAME', 'ID', 'NETWORK', 'IP', 'MAC', 'STATUS', 'PORTS', 'COMMAND']);
+    expect(lines[1]).toMatch(/^db\s+\S+\s+bridge\s+\S+\s+\S+\s+running\s+-\s+sleep 1000$/);
+    expect(lines[2]).toMatch(/^web\s+\S+\s+bridge\s+\S+\s+\S+\s+running\s+0\.0\.0\.0:8080->80\/tcp, 10\.89\.0\.1:5353->53\/udp, 0\.0\.0\.0:8443->443\/tcp\s+sleep 1000$/);
+    expect(lines[2].indexOf('0.0.0.0:8080')).toBe(lines[0].indexOf('PORTS'));
+    expect(lines[1].indexOf('sleep')).toBe(lines[0].indexOf('COMMAND'));
+    const cs = JSON.parse((await vsw(['ps', '--format', 'json'])).stdout) as ContainerInfo[];
+    const web = cs.find((c) => c.name === 'web')!;
+    expect(web.ports).toHaveLength(3);
+    expect(web.links).toEqual([{ name: 'db' }, { name: 'db', alias: 'database' }]);
+    expect(web.networks[0].aliases).toEqual(['www', 'web.local']);
+    expect(cs.find((c) => c.name === 'db')!.ports).toEqual([]);
+  });
+
+  it('run: the daemon refusing ports or links is exit 1 with its message, and nothing is created', async () => {
+    await vsw(['network', 'create', '--internal', 'priv']);
+    const internal = await vsw(['run', '--name', 'a', '--network', 'priv', '-p', '80:80']);
+    expect([internal.code, internal.stdout, internal.stderr]).toEqual([1, '', 'vsw: network priv is internal: no port can be published on it\n']);
+    await vsw(['run', '--name', 'b', '-p', '8080:80']);
+    const taken = await vsw(['run', '--name', 'c', '-p', '10.89.0.1:8080:81']);
+    expect([taken.code, taken.stderr]).toEqual([1, 'vsw: host port 8080/tcp is already published by container b\n']);
+    const link = await vsw(['run', '--name', 'd', '--link', 'nope:x']);
+    expect([link.code, link.stderr]).toEqual([1, 'vsw: cannot link to nope: no such container\n']);
+    expect([...engine.containers.keys()]).toEqual(['b']);
+  });
+
+  it('network connect --alias: POST .../connect {container, ip?, aliases?} -> connectWith', async () => {
+    await vsw(['network', 'create', '--subnet', '10.60.0.0/24', 'n1']);
+    await vsw(['run', '--name', 'c1', '--network', 'none']);
+    await vsw(['run', '--name', 'c2']);
+    const r = await vsw(['network', 'connect', '--alias', 'db', '--alias', 'db.n1', '--ip', '10.60.0.7', 'n1', 'c1']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, '', '']);
+    expect(engine.calls).toContainEqual(['connectWith', 'n1', 'c1', { ip: '10.60.0.7', aliases: ['db', 'db.n1'] }]);
+    expect((await vsw(['network', 'connect', 'n1', 'c2'])).code).toBe(0);
+    expect(engine.calls).toContainEqual(['connectWith', 'n1', 'c2', {}]);
+    const info = JSON.parse((await vsw(['network', 'inspect', 'n1'])).stdout) as NetworkInfo;
+    expect(info.endpoints.map((e) => [e.container, e.ip, e.aliases])).toEqual([['c1', '10.60.0.7', ['db', 'db.n1']], ['c2', '10.60.0.2', []]]);
+    const again = await vsw(['network', 'connect', '--alias', 'x', 'n1', 'c1']);
+    expect([again.code, again.stderr]).toEqual([1, 'vsw: container c1 is already connected to n1\n']);
+  });
+
+  it('port NAME [PORT[/PROTO]]: Docker-style lines, the uplink address for 0.0.0.0 when there is one', async () => {
+    await vsw(['run', '--name', 'web', '-p', '8080:80', '-p', '10.89.0.1:5353:53/udp']);
+    await vsw(['run', '--name', 'plain']);
+    let r = await vsw(['port', 'web']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, '80/tcp -> 0.0.0.0:8080\n53/udp -> 10.89.0.1:5353\n', '']);
+    engine.uplink = { device: 'eth0', ip: '198.51.100.2/24', gateway: '198.51.100.1', mac: '02:00:00:00:00:01', portId: 9 };
+    r = await vsw(['port', 'web']);
+    expect(r.stdout).toBe('80/tcp -> 198.51.100.2:8080\n53/udp -> 10.89.0.1:5353\n');
+    expect((await vsw(['port', 'web', '80'])).stdout).toBe('80/tcp -> 198.51.100.2:8080\n');
+    expect((await vsw(['port', 'web', '53/udp'])).stdout).toBe('53/udp -> 10.89.0.1:5353\n');
+    // only a 0.0.0.0 mapping needs GET /info
+    engine.calls.length = 0;
+    await vsw(['port', 'web', '53/udp']);
+    expect(engine.calls.map((c) => c[0])).toEqual(['inspectContainer']);
+    const none = await vsw(['port', 'web', '53']);
+    expect([none.code, none.stdout, none.stderr]).toEqual([1, '', "vsw: no public port '53/tcp' published for web\n"]);
+    expect(await vsw(['port', 'plain'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    const missing = await vsw(['port', 'nope']);
+    expect([missing.code, missing.stderr]).toEqual([1, 'vsw: no such container: nope\n']);
+  });
+
+  it('neigh [NET]: table, json, one network or the uplink; unknown network is exit 1', async () => {
+    await vsw(['network', 'create', 'n1']);
+    engine.neighEntries = [
+      { network: 'bridge', ip: '172.17.0.2', mac: '02:42:ac:11:00:02', state: 'reachable', ageSeconds: 4.6 },
+      { network: 'n1', ip: '172.18.0.9', mac: '', state: 'incomplete', ageSeconds: 0 },
+      { network: 'uplink', ip: '198.51.100.1', mac: '52:54:00:12:34:56', state: 'stale', ageSeconds: 301 },
+    ];
+    const t = await vsw(['neigh']);
+    expect(t.code).toBe(0);
+    expect(t.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/))).toEqual([
+      ['NETWORK', 'IP', 'MAC', 'STATE', 'AGE'],
+      ['bridge', '172.17.0.2', '02:42:ac:11:00:02', 'reachable', '4'],
+      ['n1', '172.18.0.9', '-', 'incomplete', '0'],
+      ['uplink', '198.51.100.1', '52:54:00:12:34:56', 'stale', '301'],
+    ]);
+    expect(engine.calls).toContainEqual(['neigh', undefined]);
+    const one = await vsw(['neigh', 'n1', '--format', 'json']);
+    expect(JSON.parse(one.stdout)).toEqual([engine.neighEntries[1]]);
+    expect(engine.calls).toContainEqual(['neigh', 'n1']);
+    const noUplink = await vsw(['neigh', 'uplink']);
+    expect([noUplink.code, noUplink.stderr]).toEqual([1, 'vsw: the daemon has no uplink (vsw daemon --uplink)\n']);
+    engine.uplink = { device: 'eth0', ip: '198.51.100.2/24', gateway: '198.51.100.1', mac: '02:00:00:00:00:01', portId: 9 };
+    expect((await vsw(['neigh', 'uplink'])).stdout.trimEnd().split('\n')).toHaveLength(2);
+    const bad = await vsw(['neigh', 'zz']);
+    expect([bad.code, bad.stdout, bad.stderr]).toEqual([1, '', 'vsw: no such network: zz\n']);
+    engine.neighEntries = [];
+    expect((await vsw(['neigh'])).stdout).toBe('NETWORK   IP   MAC   STATE   AGE\n');
+    expect((await vsw(['neigh', '--format', 'json'])).stdout).toBe('[]\n');
+  });
+
+  it('conntrack: table and json', async () => {
+    engine.conntrackEntries = [{
+      proto: 'tcp', state: 'ESTABLISHED', kind: 'dnat', network: 'bridge', expiresInSeconds: 431999.9,
+      orig: { src: '203.0.113.5', sport: 50000, dst: '198.51.100.2', dport: 8080 },
+      reply: { src: '172.17.0.2', sport: 80, dst: '203.0.113.5', dport: 50000 },
+      packets: [6, 5], bytes: [500, 4000],
+    }, {
+      proto: 'udp', state: 'UNREPLIED', kind: 'dns', network: 'bridge', expiresInSeconds: 29,
+      orig: { src: '172.17.0.2', sport: 40000, dst: '172.17.0.1', dport: 53 },
+      reply: { src: '1.1.1.1', sport: 53, dst: '198.51.100.2', dport: 61001 },
+      packets: [1, 0], bytes: [60, 0],
+    }];
+    const t = await vsw(['conntrack']);
+    expect(t.code).toBe(0);
+    const lines = t.stdout.trimEnd().split('\n');
+    expect(lines.map((l) => l.split(/\s{2,}/))).toEqual([
+      ['PROTO', 'STATE', 'ORIG', 'REPLY', 'KIND', 'NETWORK', 'EXPIRES', 'PKTS'],
+      ['tcp', 'ESTABLISHED', '203.0.113.5:50000 -> 198.51.100.2:8080', '172.17.0.2:80 -> 203.0.113.5:50000', 'dnat', 'bridge', '431999', '6/5'],
+      ['udp', 'UNREPLIED', '172.17.0.2:40000 -> 172.17.0.1:53', '1.1.1.1:53 -> 198.51.100.2:61001', 'dns', 'bridge', '29', '1/0'],
+    ]);
+    expect(JSON.parse((await vsw(['conntrack', '--format', 'json'])).stdout)).toEqual(engine.conntrackEntries);
+    engine.failNext = new Error('conntrack table not ready');
+    const e = await vsw(['conntrack']);
+    expect([e.code, e.stderr]).toEqual([1, 'vsw: conntrack table not ready\n']);
   });
 });
 

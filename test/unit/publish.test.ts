@@ -31,7 +31,7 @@ describe('parsePublish (-p [IP:]HOSTPORT:PORT[/tcp|udp])', () => {
     expect(parsePublish('8080:80/tcp')).toEqual(pm('0.0.0.0', 8080, 80));
     expect(parsePublish('5353:53/udp')).toEqual(pm('0.0.0.0', 5353, 53, 'udp'));
     expect(parsePublish('5353:53/UDP')).toEqual(pm('0.0.0.0', 5353, 53, 'udp'));
-    expect(parsePublish('127.0.0.1:8080:80')).toEqual(pm('127.0.0.1', 8080, 80));
+    expect(parsePublish('10.89.0.1:8080:80')).toEqual(pm('10.89.0.1', 8080, 80));
     expect(parsePublish('198.51.100.2:443:8443/tcp')).toEqual(pm('198.51.100.2', 443, 8443));
     expect(parsePublish('0.0.0.0:1:65535/udp')).toEqual(pm('0.0.0.0', 1, 65535, 'udp'));
   });
@@ -59,6 +59,10 @@ describe('parsePublish (-p [IP:]HOSTPORT:PORT[/tcp|udp])', () => {
       ['1.2.3:8080:80', /'1\.2\.3' is not an IPv4 address/],
       ['256.1.1.1:8080:80', /'256\.1\.1\.1' is not an IPv4 address/],
       ['localhost:8080:80', /'localhost' is not an IPv4 address/],
+      ['127.0.0.1:8080:80', /127\.0\.0\.1 is a loopback address: ports are published on the switch's addresses \(the uplink's, a gateway's\), or 0\.0\.0\.0 for all/],
+      ['224.0.0.1:8080:80', /224\.0\.0\.1 is not a unicast address/],
+      ['255.255.255.255:8080:80', /is not a unicast address/],
+      ['0.0.0.1:8080:80', /0\.0\.0\.1 is not a unicast address/],
     ];
     for (const [text, re] of cases) {
       const e = error(() => parsePublish(text));
@@ -74,20 +78,20 @@ describe('parsePublish (-p [IP:]HOSTPORT:PORT[/tcp|udp])', () => {
     expect(publishClash(pm('10.0.0.2', 80, 1), pm('10.0.0.1', 80, 2))).toBe(false);
     expect(publishClash(pm('0.0.0.0', 80, 1), pm('0.0.0.0', 80, 1, 'udp'))).toBe(false);
     expect(publishClash(pm('0.0.0.0', 80, 1), pm('0.0.0.0', 81, 1))).toBe(false);
-    expect(publishConflict([pm('0.0.0.0', 80, 80), pm('0.0.0.0', 53, 53, 'udp'), pm('127.0.0.1', 80, 81)]))
-      .toBe('host port 80/tcp is published twice (0.0.0.0:80 and 127.0.0.1:80)');
+    expect(publishConflict([pm('0.0.0.0', 80, 80), pm('0.0.0.0', 53, 53, 'udp'), pm('10.89.0.1', 80, 81)]))
+      .toBe('host port 80/tcp is published twice (0.0.0.0:80 and 10.89.0.1:80)');
     expect(publishConflict([pm('0.0.0.0', 80, 80), pm('0.0.0.0', 80, 80, 'udp')])).toBeUndefined();
     expect(publishConflict([])).toBeUndefined();
   });
 
   it('prints like Docker: ps (HOSTIP:HOSTPORT->PORT/PROTO) and port (PORT/PROTO -> ADDRESS:HOSTPORT)', () => {
     expect(formatPublish(pm('0.0.0.0', 8080, 80))).toBe('0.0.0.0:8080->80/tcp');
-    expect(portsText({ ports: [pm('0.0.0.0', 8080, 80), pm('127.0.0.1', 5353, 53, 'udp')] }))
-      .toBe('0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp');
+    expect(portsText({ ports: [pm('0.0.0.0', 8080, 80), pm('10.89.0.1', 5353, 53, 'udp')] }))
+      .toBe('0.0.0.0:8080->80/tcp, 10.89.0.1:5353->53/udp');
     expect(portsText({ ports: [] })).toBe('');
     expect(formatPortLine(pm('0.0.0.0', 8080, 80))).toBe('80/tcp -> 0.0.0.0:8080');
     expect(formatPortLine(pm('0.0.0.0', 8080, 80), '198.51.100.2')).toBe('80/tcp -> 198.51.100.2:8080');
-    expect(formatPortLine(pm('127.0.0.1', 5353, 53, 'udp'), '198.51.100.2')).toBe('53/udp -> 127.0.0.1:5353');
+    expect(formatPortLine(pm('10.89.0.1', 5353, 53, 'udp'), '198.51.100.2')).toBe('53/udp -> 10.89.0.1:5353');
   });
 });
 
@@ -116,8 +120,8 @@ describe('aliases and links', () => {
 
 describe('the API JSON of publish, aliases, links', () => {
   it('publish: defaults filled in, fields checked and named', () => {
-    expect(checkPublishJson([{ hostPort: 80, containerPort: 8080 }, { hostIp: '127.0.0.1', hostPort: 53, containerPort: 53, proto: 'udp' }]))
-      .toEqual([pm('0.0.0.0', 80, 8080), pm('127.0.0.1', 53, 53, 'udp')]);
+    expect(checkPublishJson([{ hostPort: 80, containerPort: 8080 }, { hostIp: '10.89.0.1', hostPort: 53, containerPort: 53, proto: 'udp' }]))
+      .toEqual([pm('0.0.0.0', 80, 8080), pm('10.89.0.1', 53, 53, 'udp')]);
     expect(checkPublishJson([])).toEqual([]);
     const cases: Array<[unknown, RegExp]> = [
       ['80:80', /field 'publish' must be an array/],
@@ -129,6 +133,7 @@ describe('the API JSON of publish, aliases, links', () => {
       [[{ hostPort: 80, containerPort: 80, proto: 'sctp' }], /'publish\[0\]\.proto' must be 'tcp' or 'udp'/],
       [[{ hostPort: 80, containerPort: 80, hostIp: 'x' }], /'publish\[0\]\.hostIp': 'x' is not an IPv4 address/],
       [[{ hostPort: 80, containerPort: 80, hostIp: 5 }], /'publish\[0\]\.hostIp' must be a string/],
+      [[{ hostPort: 80, containerPort: 80, hostIp: '127.0.0.1' }], /'publish\[0\]\.hostIp': 127\.0\.0\.1 is a loopback address/],
       [[{ hostPort: 80, containerPort: 80, extra: 1 }], /unknown field 'publish\[0\]\.extra'/],
       [[{ hostPort: 80, containerPort: 80 }, { hostPort: 80, containerPort: 81 }], /host port 80\/tcp is published twice/],
     ];
@@ -173,9 +178,9 @@ describe('tables', () => {
       name, id: 'abc', mode: 'none', netns: name, networks: [], cmd: ['sleep', '1'], detach: true, rm: false,
       status: 'running', created: '', ports, links: [],
     });
-    const lines = containersTable([c('a', [pm('0.0.0.0', 8080, 80), pm('127.0.0.1', 53, 53, 'udp')]), c('b', [])]).trimEnd().split('\n');
+    const lines = containersTable([c('a', [pm('0.0.0.0', 8080, 80), pm('10.89.0.1', 53, 53, 'udp')]), c('b', [])]).trimEnd().split('\n');
     expect(lines[0].split(/\s{2,}/)).toEqual(['NAME', 'ID', 'NETWORK', 'IP', 'MAC', 'STATUS', 'PORTS', 'COMMAND']);
-    expect(lines[1]).toMatch(/^a\s+abc\s+none\s+-\s+-\s+running\s+0\.0\.0\.0:8080->80\/tcp, 127\.0\.0\.1:53->53\/udp\s+sleep 1$/);
+    expect(lines[1]).toMatch(/^a\s+abc\s+none\s+-\s+-\s+running\s+0\.0\.0\.0:8080->80\/tcp, 10\.89\.0\.1:53->53\/udp\s+sleep 1$/);
     expect(lines[2]).toMatch(/^b\s+abc\s+none\s+-\s+-\s+running\s+-\s+sleep 1$/);
     expect(lines[2].indexOf('sleep')).toBe(lines[0].indexOf('COMMAND'));
   });
