@@ -744,7 +744,8 @@ export class VswEngine implements Engine {
     return this.host.ports().map((p) => {
       const n = names.get(p.id);
       const c = this.host.portCounters(p.id);
-      return { id: p.id, name: p.name, network: n?.network ?? '', container: n?.container, ...c };
+      const network = n?.network ?? (p.netId === UPLINK_NET ? 'uplink' : '');
+      return { id: p.id, name: p.name, network, container: n?.container, ...c };
     }).sort((a, b) => a.id - b.id);
   }
 }
