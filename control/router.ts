@@ -161,6 +161,9 @@ export class Router {
       if (!eps.has(key)) { const [n, c] = key.split('/'); this.registry.removeEndpoint(n, c); }
     }
     for (const e of view.endpoints) this.registry.addEndpoint(e.network, e.container, e.ip, e.aliases);
+    // Ask each new endpoint for its MAC now, so that the first packet routed to it (a
+    // published port, a reply) does not meet an empty neighbour entry.
+    const fresh = view.endpoints.filter((e) => !this.registeredEps.has(`${e.network}/${e.container}`));
     this.registeredEps = eps;
     // Published ports: stable ids; a changed or removed rule loses its connections.
     const mappings: L3MappingSpec[] = [];
@@ -206,6 +209,7 @@ export class Router {
       mappings,
     };
     await this.host.setL3(snap);
+    for (const e of fresh) this.solicitEndpoint(e.network, e.ip, e.portId);
     await this.syncTcpListeners();
   }
 
@@ -283,6 +287,14 @@ export class Router {
     const m = macParts(u.mac);
     const len = writeArpRequest(this.frameBuf, 0, m.hi, m.lo, ipNum(u.ip.split('/')[0]), gw);
     this.host.sendFrame(u.portId, this.frameBuf.subarray(0, len));
+  }
+
+  private solicitEndpoint(network: string, ip: string, portId: number): void {
+    const n = this.view.networks.find((x) => x.name === network);
+    if (!n || portId < 0) return;
+    const gw = macParts(ipam.macFromIp(n.gateway));
+    const len = writeArpRequest(this.frameBuf, 0, gw.hi, gw.lo, ipNum(n.gateway), ipNum(ip));
+    this.host.sendFrame(portId, this.frameBuf.subarray(0, len));
   }
 
   private isStale(ip: number, now: number): boolean {
