@@ -15,6 +15,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startApi, type ApiServer } from '../../control/api';
+import { SystemError } from '../../control/errors';
 import type { ContainerInfo, NetworkInfo } from '../../control/types';
 import { FakeEngine } from '../fixtures/fake-engine';
 
@@ -594,7 +595,7 @@ describe('L3: networks, published ports, aliases, links, neighbours, conntrack (
       ['udp', 'UNREPLIED', '172.17.0.2:40000 -> 172.17.0.1:53', '1.1.1.1:53 -> 198.51.100.2:61001', 'dns', 'bridge', '29', '1/0'],
     ]);
     expect(JSON.parse((await vsw(['conntrack', '--format', 'json'])).stdout)).toEqual(engine.conntrackEntries);
-    engine.failNext = new Error('conntrack table not ready');
+    engine.failNext = new SystemError('conntrack table not ready');
     const e = await vsw(['conntrack']);
     expect([e.code, e.stderr]).toEqual([1, 'vsw: conntrack table not ready\n']);
   });
