@@ -84,7 +84,9 @@ export class GatewayStage implements Stage {
     }
     if (p.etherType !== ETHERTYPE_IPV4) return true;
     if (p.inPort === net.hostPort) return this.fromHostPort(p, ctx, l3, net);
-    if (!net.icc && ctx.fdb.lookup(p.netId, p.vlan, p.dstHi, p.dstLo) !== net.hostPort) {
+    // Fix: with no host port (hostPort -1), an unknown destination (lookup -1) used to
+    // compare equal to it and pass; only a known host port is exempt.
+    if (!net.icc && (net.hostPort < 0 || ctx.fdb.lookup(p.netId, p.vlan, p.dstHi, p.dstLo) !== net.hostPort)) {
       p.dropWith(DROP['icc-disabled']);
       return false;
     }
@@ -221,6 +223,7 @@ export class GatewayStage implements Stage {
       if (m === undefined) { p.dropWith(DROP['no-service']); return; }
       const target = l3.table.byNet[m.net];
       if (target === undefined) { p.dropWith(DROP['no-service']); return; }
+      if (!this.ttlOk(p, ctx, l3)) return; // before create: see the masquerade below
       if (ctx.dryRun) { this.wouldCreate(p); return; }
       h = l3.ct.create(this.proto, src, dst, this.sport, this.dport, m.ip, target.gwIp, m.port, this.sport,
         true, m.net, m.id, CT_KIND_DNAT, ctx.now);
@@ -245,6 +248,10 @@ export class GatewayStage implements Stage {
       p.dropWith(DROP['not-routed']);
       return;
     }
+    // Fix: TTL before creating the connection. A packet that dies here (a traceroute
+    // probe) must not leave a connection behind (Linux never confirms it), or every
+    // probe held an entry for its whole timeout.
+    if (!this.ttlOk(p, ctx, l3)) return;
     if (ctx.dryRun) { this.wouldCreate(p); return; }
     h = l3.ct.create(this.proto, src, dst, this.sport, this.dport, dst, u.ip, this.dport, this.sport,
       true, net.id, -1, CT_KIND_MASQ, ctx.now);
@@ -259,6 +266,9 @@ export class GatewayStage implements Stage {
     // Cheap pre-check before parsing: TCP from the host address, source port 53.
     const l3Off = p.l3Off;
     if (p.ethOff + p.ethLen - l3Off < 40 || b[l3Off + 9] !== IPPROTO_TCP) return true;
+    // Fix: a fragment (MF or an offset) is never a DNS-over-TCP reply we translate: bridge
+    // it, as any other host-to-container traffic (readIp used to drop it as ip-fragment).
+    if ((readU16(b, l3Off + 6) & 0x3fff) !== 0) return true;
     if (!this.readIp(p)) return false;
     if (this.src !== net.hostIp || this.sport !== DNS_PORT) return true;
     const h = l3.ct.find(this.proto, this.src, this.dst, this.sport, this.dport, ctx.now);
@@ -308,6 +318,7 @@ export class GatewayStage implements Stage {
     }
     const m = this.proto === IPPROTO_ICMP ? undefined : l3.table.mapping(this.proto, this.dst, this.dport);
     if (m === undefined) { p.dropWith(DROP['no-service']); return false; }
+    if (!this.ttlOk(p, ctx, l3)) return false; // before create: see routeFromNet
     if (ctx.dryRun) { this.wouldCreate(p); return false; }
     // From outside: the container sees the real client address (DNAT only), like Docker.
     h = l3.ct.create(this.proto, this.src, this.dst, this.sport, this.dport, m.ip, this.src, m.port, this.sport,
@@ -367,7 +378,13 @@ export class GatewayStage implements Stage {
     if (h < 0) { p.dropWith(DROP['no-service']); return; }
     const ct = l3.ct;
     const newDst = ct.xDst(h);
-    if (!natRewriteIcmpError(p.buf, p.l3Off, this.end, newDst, ct.xDst(h), ct.xSrc(h), ct.xDport(h), ct.xSport(h))) {
+    // Fix: an error sent by the connection's far end itself (outer source = the quoted
+    // destination, e.g. a container refusing a published-port connection) gets its outer
+    // source translated like the quoted one (as Linux's nf_nat_icmp_reply_translation
+    // does); it used to leave with the container's private address. An error from a router
+    // on the way keeps its source.
+    const outerSrc = this.src === q.dst ? ct.xSrc(h) : -1;
+    if (!natRewriteIcmpError(p.buf, p.l3Off, this.end, newDst, ct.xDst(h), ct.xSrc(h), ct.xDport(h), ct.xSport(h), outerSrc)) {
       p.dropWith(DROP['bad-ip']);
       return;
     }
@@ -379,14 +396,19 @@ export class GatewayStage implements Stage {
   private ttlOk(p: Packet, ctx: StageContext, l3: L3Context): boolean {
     if (p.buf[p.l3Off + 8] > 1) return true;
     // Time exceeded back to the sender (never about an ICMP error), from the gateway of
-    // the network it came from.
+    // the network it came from (from the uplink address when it came from the uplink).
     if (!ctx.dryRun && !(this.icmpType >= 0 && isIcmpError(this.icmpType))) {
       const net = l3.table.byNet[p.netId];
-      if (net !== undefined) {
+      // Fix: from the uplink (published ports) there is no network gateway; the error
+      // comes from the uplink address (it used to be dropped silently).
+      const u = p.netId === UPLINK_NET ? l3.table.uplink : null;
+      const from = net !== undefined ? { hi: net.gwMacHi, lo: net.gwMacLo, ip: net.gwIp }
+        : u !== null ? { hi: u.macHi, lo: u.macLo, ip: u.ip } : null; // rare path: allocation is fine
+      if (from !== null) {
         const e = l3.emit;
         const off = e.alloc();
         if (off >= 0) {
-          const n = writeIcmpError(e.buf, off, net.gwMacHi, net.gwMacLo, p.srcHi, p.srcLo, net.gwIp,
+          const n = writeIcmpError(e.buf, off, from.hi, from.lo, p.srcHi, p.srcLo, from.ip,
             ICMP_TIME_EXCEEDED, 0, p.buf, p.l3Off, this.end);
           if (n > 0) e.send(off, n, p.inPort, p.netId);
         }
