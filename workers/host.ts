@@ -311,8 +311,12 @@ export class DataplaneHost {
     return { fdb, ct };
   }
 
+  /** The last router configuration sent to the workers (null before the first): dry-run traces route with it. */
+  lastL3: L3Snapshot | null = null;
+
   /** Replace the router's configuration in every worker. */
   async setL3(snapshot: L3Snapshot): Promise<void> {
+    this.lastL3 = snapshot;
     await this.broadcast(() => ({ type: 'l3', seq: 0, snapshot }));
   }
 
