@@ -37,7 +37,7 @@ const VERSION: string = (() => {
   return '0.0.0';
 })();
 
-const RESERVED_NETWORK_NAMES = new Set(['none', 'host']);
+const RESERVED_NETWORK_NAMES = new Set(['none', 'host', 'uplink']);
 
 /** A network as stored: the API's fields, plus its host TAP's name. */
 type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gateway' | 'ipRange' | 'mtu' | 'default' | 'created'> & {
