@@ -222,8 +222,9 @@ describe('buildMetricsRegistry', () => {
       'vsw_conntrack_refused_total counter', 'vsw_dns_queries_total counter', 'vsw_dns_punt_lost_total counter',
       'vsw_networks gauge', 'vsw_containers gauge',
     ]);
-    // No router in this engine: its families have no series.
-    expect(lines.filter((l) => /^vsw_(neigh|conntrack|dns)_/.test(l))).toEqual([]);
+    // No router in this engine: its families report nothing but prom-client's zeros.
+    expect(lines.filter((l) => /^vsw_(neigh|conntrack|dns)_/.test(l) && !l.endsWith(' 0'))).toEqual([]);
+    expect(lines.filter((l) => /^vsw_(conntrack_refused|dns_queries)_total\{/.test(l))).toEqual([]);
     // Per-port families: one series per port; drops: one per port and reason.
     expect(lines.filter((l) => l.startsWith('vsw_port_rx_packets_total{'))).toHaveLength(2);
     expect(lines.filter((l) => l.startsWith('vsw_port_drops_total{'))).toHaveLength(2 * DROP_REASONS.length);
