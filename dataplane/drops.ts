@@ -34,6 +34,12 @@ export const DROP_REASONS = [
   'uplink-not-ours',   // on the uplink, not for the switch's MAC/address (the host's own traffic)
   'icc-disabled',      // container to container on a network with icc=false
   'punt-full',         // DNS query dropped: the main thread's queue is full
+  // 802.1Q VLANs (dataplane/stages/ingress.ts, docs/VLAN.md)
+  'tagged-on-access',  // a VLAN-tagged frame (VID 1-4094) on an access port of a VLAN network
+  'vlan-not-member',   // tagged with a VID the port does not carry (trunk, tagged uplink)
+  'untagged-on-trunk', // untagged or priority-tagged on a port with no native VLAN
+  'qinq',              // an 802.1ad outer tag (0x88a8) or a second tag under the first
+  'runt-after-untag',  // tagged, but too short to hold an Ethernet header without its tag
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

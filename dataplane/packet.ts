@@ -25,7 +25,12 @@ export class Packet {
 
   inPort = -1;
   netId = -1;
+  /** VLAN id of the frame's network (0 = untagged network). */
   vlan = 0;
+  /** The TCI of the tag the frame arrived with (removed at ingress), -1 when it had none. */
+  inTci = -1;
+  /** PCP and DEI bits to send the frame with when it leaves tagged (TCI & 0xf000). */
+  prio = 0;
 
   dstHi = 0;
   dstLo = 0;
@@ -53,6 +58,8 @@ export class Packet {
     this.inPort = inPort;
     this.netId = -1;
     this.vlan = 0;
+    this.inTci = -1;
+    this.prio = 0;
     this.out = OUT_NONE;
     this.drop = -1;
     this.l3 = 0;

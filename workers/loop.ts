@@ -18,6 +18,8 @@ import type { Conntrack } from '../dataplane/tables/conntrack';
 import { Pipeline } from '../dataplane/pipeline';
 import { DROP } from '../dataplane/drops';
 import type { Emitter, StageContext } from '../dataplane/stages/stage';
+import { VlanEgress, type TxSink } from '../dataplane/stages/vlan-egress';
+import { VLAN_TAG_LEN } from '../dataplane/wire/vlan';
 import type { ToWorker, AckMsg } from './protocol';
 import { DIR_RX, DIR_TX, type CaptureRing } from './capture-ring';
 import {
@@ -33,6 +35,11 @@ const VNET_HDR_LEN = 10;
 /** Room for frames the router generates (ARP requests, ICMP errors), per batch. */
 const GEN_SLOTS = 32;
 const GEN_SLOT = 2048;
+/**
+ * Room for the tagged copies of flooded frames that also leave untagged (VLAN egress), per
+ * batch; when full, the queues are sent and it is reused (dataplane/stages/vlan-egress.ts).
+ */
+const SCRATCH_BYTES = 256 * 1024;
 
 export interface LoopPort {
   id: number;
@@ -77,7 +84,17 @@ export class WorkerLoop {
   private readonly ctx: StageContext;
   private readonly clock: () => number;
 
-  private readonly rxBuf = new Uint8Array(SLOT * MAX_BATCH + GEN_SLOTS * GEN_SLOT);
+  // Receive slots, then the generated frames, then the VLAN egress scratch area.
+  private readonly rxBuf = new Uint8Array(SLOT * MAX_BATCH + GEN_SLOTS * GEN_SLOT + SCRATCH_BYTES);
+  private readonly egress = new VlanEgress(this.rxBuf, SLOT * MAX_BATCH + GEN_SLOTS * GEN_SLOT, SCRATCH_BYTES);
+  /** The transmit queues, as VLAN egress sees them. */
+  private readonly sink: TxSink = {
+    tx: (port, off, len) => {
+      const dst = this.byId[port];
+      if (dst !== undefined) this.enqueue(dst, off, len);
+    },
+    flush: () => this.flush(),
+  };
   /** Generated frames used this batch. */
   private genN = 0;
   private punted = false;
@@ -163,16 +180,27 @@ export class WorkerLoop {
     const buf = this.rxBuf;
     return {
       buf,
-      alloc: () => (this.genN < GEN_SLOTS ? base + (this.genN++) * GEN_SLOT + VNET_HDR_LEN : -1),
+      // Each generated frame keeps 4 bytes of headroom before its vnet header, for a VLAN tag.
+      alloc: () => (this.genN < GEN_SLOTS ? base + (this.genN++) * GEN_SLOT + VLAN_TAG_LEN + VNET_HDR_LEN : -1),
       send: (off, len, port, net) => {
         // A generated frame has no offloads: an all-zero virtio-net header before it.
         buf.fill(0, off - VNET_HDR_LEN, off);
+        const ports = this.ports;
         if (port >= 0) {
           const dst = this.byId[port];
-          if (dst !== undefined) this.enqueue(dst, dst.vnet ? off - VNET_HDR_LEN : off, dst.vnet ? len + VNET_HDR_LEN : len);
+          if (dst === undefined) return;
+          if (ports.isTrunk(port) && ports.netOf[port] !== net) {
+            this.egress.unicast(ports, this.sink, port, net, 0, off - VNET_HDR_LEN, len + VNET_HDR_LEN, true);
+            return;
+          }
+          this.enqueue(dst, dst.vnet ? off - VNET_HDR_LEN : off, dst.vnet ? len + VNET_HDR_LEN : len);
           return;
         }
-        const members = this.ports.portsOf(net);
+        if (ports.tagsOf(net) !== null) {
+          this.egress.flood(ports, this.sink, net, -1, 0, off - VNET_HDR_LEN, len + VNET_HDR_LEN, true);
+          return;
+        }
+        const members = ports.portsOf(net);
         for (let j = 0; j < members.length; j++) {
           const dst = this.byId[members[j]];
           if (dst !== undefined) this.enqueue(dst, dst.vnet ? off - VNET_HDR_LEN : off, dst.vnet ? len + VNET_HDR_LEN : len);
@@ -212,7 +240,10 @@ export class WorkerLoop {
         id: m.id, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx, capture: false,
         txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
       };
-      this.ports.add(m.id, m.name, m.netId);
+      this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
+    } else if (m.type === 'vlans') {
+      this.ports.setVlans(m.id, m.vlans);
+      return;
     } else if (m.type === 'removePort') {
       this.ports.remove(m.id);
       this.byId[m.id] = undefined;
@@ -265,6 +296,8 @@ export class WorkerLoop {
     const hdr = port.vnet ? VNET_HDR_LEN : 0;
     if (port.capture) this.captureBatch(port, this.rxOffs, this.rxLens, n, DIR_RX);
     this.genN = 0;
+    this.egress.reset();
+    const ports = this.ports;
     for (let i = 0; i < n; i++) {
       const p = this.packets[i];
       p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
@@ -274,10 +307,20 @@ export class WorkerLoop {
       const out = p.out;
       if (out >= 0) {
         const dst = this.byId[out];
-        if (dst === undefined || this.ports.netOf[out] !== p.netId) stats[row + ST_DROP0 + DROP['port-down']]++;
-        else this.enqueue(dst, p.off, p.len);
+        // An access port of the frame's network: as it is. Else VLAN egress (a trunk tags it).
+        if (dst !== undefined && ports.netOf[out] === p.netId) this.enqueue(dst, p.off, p.len);
+        else if (dst === undefined || !this.egress.unicast(ports, this.sink, out, p.netId, p.prio, p.off, p.len, p.vnet)) {
+          stats[row + ST_DROP0 + DROP['port-down']]++;
+        }
       } else if (out === OUT_FLOOD) {
-        const members = this.ports.portsOf(p.netId);
+        if (ports.tagsOf(p.netId) !== null) {
+          // Trunks in the network: each port gets its form (dataplane/stages/vlan-egress.ts).
+          if (this.egress.flood(ports, this.sink, p.netId, port.id, p.prio, p.off, p.len, p.vnet) === 0) {
+            stats[row + ST_DROP0 + DROP['no-egress']]++;
+          }
+          continue;
+        }
+        const members = ports.portsOf(p.netId);
         let sent = 0;
         for (let j = 0; j < members.length; j++) {
           const m = members[j];
@@ -302,6 +345,8 @@ export class WorkerLoop {
   }
 
   private enqueue(dst: LoopPort, off: number, len: number): void {
+    // A full queue (a batch plus generated frames) goes out before it overflows.
+    if (dst.txN === dst.txOffs.length) this.flush();
     if (dst.txN === 0) this.dirty.push(dst);
     dst.txOffs[dst.txN] = off;
     dst.txLens[dst.txN] = len;

@@ -7,6 +7,7 @@ import type { FdbConfig } from '../dataplane/tables/fdb';
 import type { L3Snapshot } from '../dataplane/tables/l3';
 import type { NeighConfig } from '../dataplane/tables/neigh';
 import type { ConntrackConfig } from '../dataplane/tables/conntrack';
+import type { PortVlans } from '../dataplane/tables/ports';
 
 export interface WorkerInit {
   index: number;
@@ -39,8 +40,20 @@ export interface AddPortMsg {
   kind: number;
   vnet: boolean;
   netId: number;
+  /** VLAN id of netId's network for an access port (0 or absent: an untagged network). */
+  vlan?: number;
+  /** The whole 802.1Q membership (trunks, a tagged uplink); overrides netId/vlan. */
+  vlans?: PortVlans;
   /** True on the one worker that receives from this port. */
   rx: boolean;
+}
+
+/** What a port carries changed (a trunk, when networks come and go). */
+export interface VlansMsg {
+  type: 'vlans';
+  seq: number;
+  id: number;
+  vlans: PortVlans;
 }
 
 export interface RemovePortMsg {
@@ -64,7 +77,7 @@ export interface L3Msg {
   snapshot: L3Snapshot;
 }
 
-export type ToWorker = AddPortMsg | RemovePortMsg | CaptureMsg | L3Msg;
+export type ToWorker = AddPortMsg | RemovePortMsg | CaptureMsg | L3Msg | VlansMsg;
 
 export interface ReadyMsg { type: 'ready'; worker: number }
 export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string }
