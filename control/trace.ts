@@ -1,12 +1,17 @@
 // `vsw trace --dry-run`: run frames through the pipeline as if they had arrived on a port,
 // with no side effects, and say what each stage decided (dataplane/trace.ts). The port is
 // named as `vsw stats` shows it, or by container: NAME (its port on its first network) or
-// NAME:NET.
+// NAME:NET. The router's tables are the daemon's live ones (neighbours, connections: read
+// only) and the last L3 configuration sent to the workers.
 
 import type { VswEngine } from './engine';
 import { InvalidArgumentError, NotFoundError } from './errors';
 import { PortTable } from '../dataplane/tables/ports';
 import { traceDryRun, type TraceNames, type TraceResult } from '../dataplane/trace';
+import { L3Table } from '../dataplane/tables/l3';
+import { UPLINK_NET } from '../dataplane/tables/neigh';
+import type { Emitter, L3Context } from '../dataplane/stages/stage';
+import type { DataplaneHost } from '../workers/host';
 import { MAX_PORTS } from '../workers/shared';
 
 export interface PortRef {
@@ -39,18 +44,35 @@ export function parseHexFrame(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
+/** A dry run sends nothing: an Emitter with no room that punts nothing (the gateway does not
+ * call it in a dry run; this is the guard). */
+const NO_EMIT: Emitter = { buf: new Uint8Array(0), alloc: () => -1, send: () => undefined, punt: () => false };
+
+/**
+ * The router's tables for a dry run: the live neighbour and connection tables (the dry run
+ * only reads them) and an L3 table built from the last snapshot sent to the workers. null
+ * before the router sent one (the gateway then passes every frame, as in a pure L2 switch).
+ */
+export function liveL3(host: Pick<DataplaneHost, 'lastL3' | 'neigh' | 'ct'>): L3Context | null {
+  const snap = host.lastL3;
+  if (snap === null) return null;
+  return { table: new L3Table(snap), neigh: host.neigh, ct: host.ct, emit: NO_EMIT };
+}
+
 /** Trace frames through the engine's live tables (read only). */
 export function dryRun(engine: VswEngine, portSpec: string, frames: Uint8Array[]): TraceResult[] {
   const inPort = engine.resolvePortId(portSpec);
   const stats = engine.stats();
   const ports = new PortTable(MAX_PORTS);
   for (const h of engine.host.ports()) ports.add(h.id, h.name, h.netId);
-  const netName = new Map(engine.listNetworks().map((n) => [n.id, n.name]));
-  const label = new Map(stats.map((p) => [p.id, p.container ? `${p.name} (${p.container})` : `${p.name} (host)`]));
+  const netName = new Map<number, string>(engine.listNetworks().map((n) => [n.id, n.name]));
+  netName.set(UPLINK_NET, 'uplink');
+  const label = new Map(stats.map((p) => [p.id,
+    p.container ? `${p.name} (${p.container})` : p.network === 'uplink' ? `${p.name} (uplink)` : `${p.name} (host)`]));
   const names: TraceNames = {
     port: (id) => label.get(id) ?? `#${id}`,
     network: (id) => netName.get(id) ?? `#${id}`,
   };
-  const tables = { fdb: engine.host.fdb, ports, now: engine.host.now() };
+  const tables = { fdb: engine.host.fdb, ports, now: engine.host.now(), l3: liveL3(engine.host) };
   return frames.map((f) => traceDryRun(f, inPort, tables, names));
 }
