@@ -457,7 +457,8 @@ export class GatewayStage implements Stage {
     p.dstHi = hi; p.dstLo = lo; p.srcHi = srcHi; p.srcLo = srcLo;
     p.netId = net;
     if (port >= 0) { p.out = port; return; }
-    const fdbPort = ctx.fdb.lookup(net, 0, hi, lo);
+    // The MAC table is keyed by VLAN too: the target network's (0 for an untagged network).
+    const fdbPort = ctx.fdb.lookup(net, ctx.ports.vlanOfNet[net], hi, lo);
     p.out = fdbPort >= 0 ? fdbPort : OUT_FLOOD;
     if (p.l3 === L3_NONE) p.l3 = L3_ROUTED;
   }
