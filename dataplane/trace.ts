@@ -63,14 +63,14 @@ export class TextTracer implements Tracer {
 
   private describe(stage: string, p: Packet, ctx: StageContext): string {
     // The pipeline stops at the first verdict, so a drop seen here is this stage's.
-    if (p.out === OUT_DROP) return `drop: ${DROP_REASONS[p.drop]}`;
+    if (p.out === OUT_DROP) return `drop: ${DROP_REASONS[p.drop]}${stage === 'ingress' ? vlanWhy(p, ctx) : ''}`;
     const src = macToStringHiLo(p.srcHi, p.srcLo);
     const dst = macToStringHiLo(p.dstHi, p.dstLo);
     switch (stage) {
       case 'parse':
         return `ok: ${src} > ${dst}, ethertype 0x${p.etherType.toString(16).padStart(4, '0')}, ${p.ethLen} bytes`;
       case 'ingress':
-        return `port ${this.names.port(p.inPort)}: network ${this.names.network(p.netId)}, vlan ${p.vlan}`;
+        return `port ${this.names.port(p.inPort)}: ${tagText(p)}network ${this.names.network(p.netId)}, vlan ${p.vlan}${p.inTci >= 0 ? ' (tag removed)' : ''}`;
       case 'learn': {
         // The uplink is not a switch port: nothing is learned from it (stages/learn.ts).
         if (p.netId === UPLINK_NET) return 'skipped: the uplink is not a switch port (its MACs are neighbours)';
@@ -87,13 +87,59 @@ export class TextTracer implements Tracer {
         if (p.out === OUT_FLOOD) {
           const members = floodPorts(p, ctx);
           const why = p.dstMulticast ? (p.dstHi === 0xffff && p.dstLo === 0xffffffff ? 'broadcast' : 'multicast') : `unknown unicast ${dst}`;
-          return `flood (${why}) to ${members.length} port(s): ${members.map((id) => this.names.port(id)).join(', ') || '-'}`;
+          return `flood (${why}) to ${members.length} port(s): ${members.map((id) => this.names.port(id) + egressText(p, ctx, id)).join(', ') || '-'}`;
         }
-        return `known unicast ${dst} -> ${this.names.port(p.out)}`;
+        return `known unicast ${dst} -> ${this.names.port(p.out)}${egressText(p, ctx, p.out)}`;
       default:
         return p.out >= 0 ? `-> ${this.names.port(p.out)}` : 'ok';
     }
   }
+}
+
+/** The tag a frame arrived with, for the ingress line: '' when untagged. */
+function tagText(p: Packet): string {
+  if (p.inTci < 0) return '';
+  const vid = p.inTci & 0xfff;
+  const pcp = `pcp ${p.inTci >>> 13}${(p.inTci >>> 12) & 1 ? ' dei' : ''}`;
+  return vid === 0 ? `priority-tagged (vid 0, ${pcp}) -> ` : `tagged vid ${vid} (${pcp}) -> `;
+}
+
+/** Why ingress dropped a frame for its VLAN: the tag and what the port carries ('' for other drops). */
+function vlanWhy(p: Packet, ctx: StageContext): string {
+  const vid = p.inTci & 0xfff;
+  switch (DROP_REASONS[p.drop]) {
+    case 'untagged-on-trunk':
+      return ` (${p.inTci >= 0 ? 'priority-tagged' : 'untagged'}; port carries ${carried(p.inPort, ctx)})`;
+    case 'vlan-not-member':
+    case 'tagged-on-access':
+      return ` (vid ${vid}; port carries ${carried(p.inPort, ctx)})`;
+    case 'qinq': {
+      if (p.etherType === 0x88a8) return ' (802.1ad outer tag 0x88a8)';
+      const inner = (p.buf[p.ethOff + 16] << 8) | p.buf[p.ethOff + 17];
+      return ` (vid ${vid} over another tag 0x${inner.toString(16)})`;
+    }
+    case 'runt-after-untag':
+      return ` (${p.ethLen} bytes with the tag)`;
+    default:
+      return '';
+  }
+}
+
+/** What a port carries, e.g. 'untagged vlan 10, tagged 20,30' (trace text). */
+function carried(port: number, ctx: StageContext): string {
+  const ports = ctx.ports;
+  if (port < 0 || port >= ports.maxPorts || !ports.has(port)) return 'nothing';
+  const v = ports.vlansOf(port);
+  const parts: string[] = [];
+  if (v.untagged >= 0) parts.push(`untagged vlan ${v.pvid}`);
+  if (v.tagged.length > 0) parts.push(`tagged ${v.tagged.map((t) => t.vid).join(',')}`);
+  return parts.join(', ') || 'nothing';
+}
+
+/** How a port sends the frame's network: '' untagged, ' [tagged vid N]' on a trunk. */
+function egressText(p: Packet, ctx: StageContext, port: number): string {
+  const vid = ctx.ports.egressVid(port, p.netId);
+  return vid > 0 ? ` [tagged vid ${vid}${p.prio >>> 13 ? ` pcp ${p.prio >>> 13}` : ''}]` : '';
 }
 
 /** An IPv4 flow read from a frame: addresses, and ports / ICMP identifier or type. */
@@ -254,10 +300,12 @@ export function traceDryRun(frame: Uint8Array, inPort: number,
   const pipeline = new Pipeline();
   pipeline.tracer = tracer;
   const p = new Packet();
+  // Described before the run: ingress removes a VLAN tag in place.
+  const text = formatFrame(frame, 0, frame.length);
   // The stages may rewrite the frame in place, even in a dry run (the router's NAT: that is
   // how the gateway line shows the new addresses): run a copy, not the caller's frame.
   const work = frame.slice();
   p.reset(work, 0, work.length, false, inPort, 0);
   pipeline.run(p, ctx);
-  return { frame: formatFrame(frame, 0, frame.length), steps: tracer.steps, verdict: verdictOf(p, ctx, names) };
+  return { frame: text, steps: tracer.steps, verdict: verdictOf(p, ctx, names) };
 }
