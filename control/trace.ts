@@ -6,13 +6,11 @@
 
 import type { VswEngine } from './engine';
 import { InvalidArgumentError, NotFoundError } from './errors';
-import { PortTable } from '../dataplane/tables/ports';
 import { traceDryRun, type TraceNames, type TraceResult } from '../dataplane/trace';
 import { L3Table } from '../dataplane/tables/l3';
 import { UPLINK_NET } from '../dataplane/tables/neigh';
 import type { Emitter, L3Context } from '../dataplane/stages/stage';
 import type { DataplaneHost } from '../workers/host';
-import { MAX_PORTS } from '../workers/shared';
 
 export interface PortRef {
   id: number;
@@ -63,8 +61,8 @@ export function liveL3(host: Pick<DataplaneHost, 'lastL3' | 'neigh' | 'ct'>): L3
 export function dryRun(engine: VswEngine, portSpec: string, frames: Uint8Array[]): TraceResult[] {
   const inPort = engine.resolvePortId(portSpec);
   const stats = engine.stats();
-  const ports = new PortTable(MAX_PORTS);
-  for (const h of engine.host.ports()) ports.add(h.id, h.name, h.netId);
+  // The workers' port table as the host mirrors it (VLAN membership included).
+  const ports = engine.host.portTable;
   const netName = new Map<number, string>(engine.listNetworks().map((n) => [n.id, n.name]));
   netName.set(UPLINK_NET, 'uplink');
   const label = new Map(stats.map((p) => [p.id,

@@ -26,6 +26,7 @@ import { STAGE_NAMES } from '../dataplane/stages/order';
 import { Neigh, neighBytes, type NeighConfig } from '../dataplane/tables/neigh';
 import { Conntrack, conntrackBytes, type ConntrackConfig } from '../dataplane/tables/conntrack';
 import type { L3Snapshot } from '../dataplane/tables/l3';
+import { PortTable, type PortVlans } from '../dataplane/tables/ports';
 
 export const NEIGH_DEFAULTS: NeighConfig = { maxEntries: 4096, reachableSeconds: 30, staleSeconds: 60, retrySeconds: 1, maxProbes: 3 };
 export const CONNTRACK_DEFAULTS: ConntrackConfig = { maxEntries: 65536, maxPerSource: 16384, portMin: 1024, portMax: 65535 };
@@ -37,6 +38,10 @@ export interface PortSpec {
   name: string;
   kind: 'afpacket' | 'tap';
   netId: number;
+  /** VLAN id of netId's network (an access port; 0 or absent: an untagged network). */
+  vlan?: number;
+  /** What the port carries, when more than one network untagged (a trunk, a tagged uplink). */
+  vlans?: PortVlans;
 }
 
 export interface PortHandle {
@@ -47,6 +52,8 @@ export interface PortHandle {
   vnet: boolean;
   worker: number;
   fd: number;
+  /** What it carries (802.1Q). */
+  vlans: PortVlans;
 }
 
 export interface PortCounters {
@@ -115,6 +122,8 @@ export class DataplaneHost {
   private readonly ctrl: Int32Array;
   private readonly workers: WorkerSlot[] = [];
   private readonly portsById = new Map<number, PortHandle>();
+  /** The workers' port table, mirrored (dry-run traces, tagging what this thread sends). */
+  readonly portTable = new PortTable(MAX_PORTS);
   private readonly captureUsers = new Map<number, number>();
   /** Changes this thread makes to the MAC table (aging, evictions by flushes are not). */
   private readonly localEvents: FdbEvent[] = [];
@@ -207,15 +216,22 @@ export class DataplaneHost {
       this.io.close(fd);
       throw new Error(`${name}: the kernel refused virtio-net headers on this port; vsw needs them (Linux >= 3.13)`);
     }
+    const vlans: PortVlans = spec.vlans ?? { untagged: spec.netId, pvid: spec.vlan ?? 0, tagged: [] };
+    try {
+      this.portTable.add(id, name, spec.netId, vlans);
+    } catch (e) {
+      this.io.close(fd);
+      throw e;
+    }
     const owner = this.workers.reduce((best, w, i) => (w.rxPorts < this.workers[best].rxPorts ? i : best), 0);
-    const handle: PortHandle = { id, name, kind: spec.kind, netId: spec.netId, vnet, worker: owner, fd };
+    const handle: PortHandle = { id, name, kind: spec.kind, netId: spec.netId, vnet, worker: owner, fd, vlans };
     this.portsById.set(id, handle);
     this.workers[owner].rxPorts++;
     this.clearStats(id);
     try {
       await this.broadcast((w) => ({
         type: 'addPort', seq: 0, id, name, fd, kind: spec.kind === 'tap' ? KIND_TAP : KIND_PACKET,
-        vnet, netId: spec.netId, rx: w === owner,
+        vnet, netId: spec.netId, vlans, rx: w === owner,
       }));
     } catch (e) {
       await this.removePort(id).catch(() => undefined);
@@ -229,11 +245,22 @@ export class DataplaneHost {
     const h = this.portsById.get(id);
     if (!h) return;
     await this.broadcast(() => ({ type: 'removePort', seq: 0, id }));
+    this.portTable.remove(id);
     this.captureUsers.delete(id);
     this.fdb.flushPort(id);
     this.io.close(h.fd);
     this.portsById.delete(id);
     this.workers[h.worker].rxPorts--;
+  }
+
+  /** Change what a port carries (a trunk, as networks come and go). */
+  async setPortVlans(id: number, vlans: PortVlans): Promise<void> {
+    const h = this.portsById.get(id);
+    if (!h) throw new Error(`no port ${id}`);
+    this.portTable.setVlans(id, vlans);
+    h.vlans = vlans;
+    h.netId = vlans.untagged;
+    await this.broadcast(() => ({ type: 'vlans', seq: 0, id, vlans }));
   }
 
   ports(): PortHandle[] {
@@ -351,14 +378,21 @@ export class DataplaneHost {
 
   /**
    * Send one Ethernet frame out of a port from the main thread (DNS answers, ARP probes).
-   * Adds the all-zero virtio-net header the port expects. Returns false when it was not sent.
+   * Adds the all-zero virtio-net header the port expects, and the 802.1Q tag of network
+   * `netId` (default: the port's own network) when the port carries it tagged. Returns false
+   * when it was not sent (or the port does not carry that network).
    */
-  sendFrame(portId: number, frame: Uint8Array): boolean {
+  sendFrame(portId: number, frame: Uint8Array, netId = this.portsById.get(portId)?.netId ?? -1): boolean {
     const h = this.portsById.get(portId);
-    if (!h || this.stopped) return false;
+    if (!h || this.stopped || frame.length < 14) return false;
+    const vid = this.portTable.egressVid(portId, netId);
+    if (vid < 0) return false;
     const hdr = h.vnet ? 10 : 0;
-    const buf = new Uint8Array(hdr + frame.length);
-    buf.set(frame, hdr);
+    const tag = vid > 0 ? 4 : 0;
+    const buf = new Uint8Array(hdr + tag + frame.length);
+    buf.set(frame.subarray(0, 12), hdr);
+    if (tag) { buf[hdr + 12] = 0x81; buf[hdr + 13] = 0x00; buf[hdr + 14] = vid >>> 8; buf[hdr + 15] = vid & 0xff; }
+    buf.set(frame.subarray(12), hdr + 12 + tag);
     try {
       return this.io.send(h.fd, h.kind === 'tap' ? KIND_TAP : KIND_PACKET, buf, Int32Array.of(0), Int32Array.of(buf.length), 1) === 1;
     } catch {
