@@ -317,6 +317,32 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
     expect((await ping(Q1, OUTSIDE_IP, 1)).received).toBe(1);
   });
 
+  it('network connect --alias: the alias resolves in that network only', async () => {
+    const N2 = `${P}-n2`;
+    const Z1 = `${P}-z1`;
+    await d.vswOk(['network', 'create', N2]);
+    await d.vswOk(['run', '-d', '--name', Z1, '--network', N2, '--', 'sleep', '600']);
+    await d.vswOk(['network', 'connect', '--alias', 'db2', N2, C3]);
+    const n2 = await d.vswJson<NetworkInfo>(['network', 'inspect', N2]);
+    const c3 = n2.endpoints.find((e) => e.container === C3)!;
+    expect(c3.aliases).toEqual(['db2']);
+    expect(await dig(Z1, 'db2')).toEqual([c3.ip]);
+    expect(await dig(Z1, C3)).toEqual([c3.ip]);                 // its name, in n2: the n2 address
+    const other = await execInOpts(Z1, ['dig', '+time=2', '+tries=1', W1], { timeoutMs: 20_000 });
+    expect(other.stdout).toContain('status: NXDOMAIN');         // W1 is not on n2
+    expect(await dig(C3, 'db2')).toEqual([c3.ip]);              // C3 is on both
+  });
+
+  it('after kill -9 and a restart, masquerade, published ports and DNS work again', async () => {
+    await d.kill9();
+    await d.restart();
+    const r = await curl(OUT, `http://${UPLINK_IP}:8080/`, 5);
+    expect(r.code, r.out).toBe(0);
+    const c = await curl(C3, `http://${OUTSIDE_IP}/`);
+    expect(c.code, c.out).toBe(0);
+    expect((await dig(C3, 'web')).sort()).toEqual([ipOf[W1], ipOf[W2]].sort());
+  });
+
   it('removing a published container drops its flows', async () => {
     const before = await d.vswJson<ConntrackEntryInfo[]>(['conntrack', '--format', 'json']);
     expect(before.some((e) => e.kind === 'dnat')).toBe(true);

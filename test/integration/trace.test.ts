@@ -44,9 +44,10 @@ describe.skipIf(!isRoot)('vsw trace --dry-run (root)', () => {
     const r = await d.vswOk(['trace', '--dry-run', '--port', C1, '--frame', frame()]);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe(`frame   ${ep[C1].mac} > ${ep[C2].mac}, IPv4 ${ep[C1].ip} > ${ep[C2].ip} ICMP echo request id 9 seq 3`);
-    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['frame', 'parse', 'ingress', 'learn', 'forward']);
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['frame', 'parse', 'ingress', 'learn', 'gateway', 'forward']);
     expect(lines[2]).toContain(`port ${ep[C1].hostIf} (${C1}): network bridge`);
-    expect(lines[4]).toBe(`forward  known unicast ${ep[C2].mac} -> ${ep[C2].hostIf} (${C2})`);
+    expect(lines[4]).toBe('gateway  pass (not for the gateway)');
+    expect(lines[5]).toBe(`forward  known unicast ${ep[C2].mac} -> ${ep[C2].hostIf} (${C2})`);
     // The same by port name, as JSON.
     const [j] = await d.vswJson<TraceResult[]>(['trace', '--dry-run', '--port', ep[C1].hostIf, '--frame', frame(), '--format', 'json']);
     expect(j.verdict).toEqual({ kind: 'unicast', ports: [`${ep[C2].hostIf} (${C2})`] });
