@@ -83,6 +83,18 @@ function ipLimit(buf: Uint8Array, ipOff: number, end: number): boolean {
 }
 
 /**
+ * Write an IPv4 header's addresses, updating its checksum incrementally; returns the sum of
+ * the changes (for the L4 pseudo-header checksum).
+ */
+function setAddrs(buf: Uint8Array, ipOff: number, src: number, dst: number): number {
+  const addr = delta32(rd32(buf, ipOff + IP_SRC), src) + delta32(rd32(buf, ipOff + IP_DST), dst);
+  wr32(buf, ipOff + IP_SRC, src);
+  wr32(buf, ipOff + IP_DST, dst);
+  wr16(buf, ipOff + IP_CSUM, update(rd16(buf, ipOff + IP_CSUM), addr));
+  return addr;
+}
+
+/**
  * Rewrite an IPv4 packet in place to (src, dst, sport, dport): the addresses and header
  * checksum; for TCP/UDP the ports and L4 checksum (UDP checksum 0 = none: stays 0; a result
  * of 0 is stored as 0xffff); for ICMP echo request/reply the identifier (= sport; dport is
@@ -122,10 +134,7 @@ export function natRewrite(buf: Uint8Array, ipOff: number, end: number,
   dst >>>= 0;
   const oldSrc = rd32(buf, ipOff + IP_SRC);
   const oldDst = rd32(buf, ipOff + IP_DST);
-  const addr = delta32(oldSrc, src) + delta32(oldDst, dst);
-  wr32(buf, ipOff + IP_SRC, src);
-  wr32(buf, ipOff + IP_DST, dst);
-  wr16(buf, ipOff + IP_CSUM, update(rd16(buf, ipOff + IP_CSUM), addr));
+  const addr = setAddrs(buf, ipOff, src, dst);
 
   if (l4Kind === 1) {
     const oldSport = rd16(buf, l4);
@@ -229,16 +238,9 @@ export function natRewriteIcmpError(buf: Uint8Array, ipOff: number, end: number,
   if (ipOff + rd16(buf, ipOff + IP_TOTAL_LEN) > end) return false;
 
   // The quoted packet.
-  inSrc >>>= 0;
-  inDst >>>= 0;
   const proto = buf[inner + IP_PROTO];
   const l4 = inner + ((buf[inner] & 0xf) << 2);
-  const oldSrc = rd32(buf, inner + IP_SRC);
-  const oldDst = rd32(buf, inner + IP_DST);
-  const addr = delta32(oldSrc, inSrc) + delta32(oldDst, inDst);
-  wr32(buf, inner + IP_SRC, inSrc);
-  wr32(buf, inner + IP_DST, inDst);
-  wr16(buf, inner + IP_CSUM, update(rd16(buf, inner + IP_CSUM), addr));
+  const addr = setAddrs(buf, inner, inSrc >>> 0, inDst >>> 0);
   if (proto === PROTO_ICMP) {
     const oldId = rd16(buf, l4 + 4);
     wr16(buf, l4 + 4, inSport);

@@ -27,6 +27,7 @@
 // cost is a short scan, not a sort. Counters: learned, moved, evicted, aged, failed.
 
 import { macToStringHiLo } from '../wire/mac';
+import { deleteShift } from './probe';
 
 const W_SEQ = 0;       // sequence: odd while being written
 const W_STATE = 1;     // 0 empty, 1 used
@@ -128,6 +129,9 @@ export class Fdb {
     this.perPort = new Int32Array(this.sab, HEADER_WORDS * 4, cfg.maxPorts);
     this.e = new Int32Array(this.sab, (HEADER_WORDS + cfg.maxPorts) * 4, this.slots * ENTRY_WORDS);
   }
+
+  /** Home slot of the entry whose words start at b (for deleteShift). */
+  private readonly homeOfEntry = (b: number): number => this.home(this.e[b + W_NET], this.e[b + W_HI_VLAN], this.e[b + W_MAC_LO]);
 
   private home(net: number, hiVlan: number, lo: number): number {
     // Multiplicative mixing of the key words (Murmur3 finalizer constants).
@@ -284,31 +288,7 @@ export class Fdb {
     const e = this.e;
     this.perPort[e[i * ENTRY_WORDS + W_PORT]]--;
     this.h[H_COUNT]--;
-    let hole = i;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & this.mask;
-      const bj = j * ENTRY_WORDS;
-      if (e[bj + W_STATE] === EMPTY) break;
-      const k = this.home(e[bj + W_NET], e[bj + W_HI_VLAN], e[bj + W_MAC_LO]);
-      // Entry j may move to the hole if its home is not cyclically within (hole, j].
-      const inRange = hole <= j ? hole < k && k <= j : hole < k || k <= j;
-      if (inRange) continue;
-      const bh = hole * ENTRY_WORDS;
-      Atomics.add(e, bh + W_SEQ, 1);
-      e[bh + W_MAC_LO] = e[bj + W_MAC_LO];
-      e[bh + W_HI_VLAN] = e[bj + W_HI_VLAN];
-      e[bh + W_NET] = e[bj + W_NET];
-      e[bh + W_PORT] = e[bj + W_PORT];
-      e[bh + W_SEEN] = e[bj + W_SEEN];
-      e[bh + W_STATE] = USED;
-      Atomics.add(e, bh + W_SEQ, 1);
-      hole = j;
-    }
-    const b = hole * ENTRY_WORDS;
-    Atomics.add(e, b + W_SEQ, 1);
-    e[b + W_STATE] = EMPTY;
-    Atomics.add(e, b + W_SEQ, 1);
+    deleteShift(e, i, this.mask, ENTRY_WORDS, this.homeOfEntry);
   }
 
   /** Remove entries older than the aging time. Returns how many were removed. */

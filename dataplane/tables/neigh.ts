@@ -37,6 +37,8 @@
 // every entry is REACHABLE, the new one is refused (counter `failed`). Finding the oldest is
 // one pass over the slots; it happens only when the table is full.
 
+import { deleteShift } from './probe';
+
 /** The network id of the uplink's neighbours. */
 export const UPLINK_NET = 4095;
 
@@ -155,6 +157,9 @@ export class Neigh {
     this.h = new Int32Array(this.sab, 0, HEADER_WORDS);
     this.e = new Int32Array(this.sab, HEADER_WORDS * 4, this.slots * ENTRY_WORDS);
   }
+
+  /** Home slot of the entry whose words start at b (for deleteShift). */
+  private readonly homeOfEntry = (b: number): number => this.home(this.e[b + W_NET], this.e[b + W_IP]);
 
   private home(net: number, ip: number): number {
     // Multiplicative mixing of the key words (Murmur3 finalizer constants).
@@ -399,28 +404,8 @@ export class Neigh {
 
   /** Remove slot i and shift the rest of its probe run back (no tombstones). Locked. */
   private deleteLocked(i: number): void {
-    const e = this.e;
     this.h[H_COUNT]--;
-    let hole = i;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & this.mask;
-      const bj = j * ENTRY_WORDS;
-      if (e[bj + W_STATE] === EMPTY) break;
-      const k = this.home(e[bj + W_NET], e[bj + W_IP]);
-      // Entry j may move to the hole if its home is not cyclically within (hole, j].
-      const inRange = hole <= j ? hole < k && k <= j : hole < k || k <= j;
-      if (inRange) continue;
-      const bh = hole * ENTRY_WORDS;
-      Atomics.add(e, bh + W_SEQ, 1);
-      for (let w = 1; w < ENTRY_WORDS; w++) e[bh + w] = e[bj + w];
-      Atomics.add(e, bh + W_SEQ, 1);
-      hole = j;
-    }
-    const b = hole * ENTRY_WORDS;
-    Atomics.add(e, b + W_SEQ, 1);
-    e[b + W_STATE] = EMPTY;
-    Atomics.add(e, b + W_SEQ, 1);
+    deleteShift(this.e, i, this.mask, ENTRY_WORDS, this.homeOfEntry);
   }
 
   /**

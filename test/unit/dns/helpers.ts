@@ -258,16 +258,7 @@ export async function closedUdpPort(): Promise<number> {
 }
 
 /** Deterministic PRNG (mulberry32) for the fuzz tests: failures are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng as prng } from '../../fixtures/frames';
 
 /** Random mutations of a valid message: flipped bytes, cuts, insertions, count fiddling. */
 export function mutate(base: Uint8Array, rnd: () => number): Uint8Array {

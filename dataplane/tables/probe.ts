@@ -1,0 +1,38 @@
+// Deletion in the open-addressing tables shared between threads (fdb.ts, neigh.ts): both
+// keep entries of `words` Int32 words in one array, word 0 a sequence number that a writer
+// makes odd while it rewrites the entry (readers retry), word 1 the state (0 = empty), and
+// find a key by linear probing from its home slot.
+
+const W_SEQ = 0;
+const W_STATE = 1;
+const EMPTY = 0;
+
+/**
+ * Empty slot i and shift the later entries of its probe run back into the hole, so that no
+ * tombstones are needed and every probe still ends at an empty slot. `homeOf(base)` is the
+ * home slot of the entry whose words start at `base`. The caller holds the table's write
+ * lock; readers racing with the shift may miss an entry once (they see a changed sequence
+ * or an empty slot), never read a torn one.
+ */
+export function deleteShift(e: Int32Array, i: number, mask: number, words: number, homeOf: (base: number) => number): void {
+  let hole = i;
+  let j = i;
+  for (;;) {
+    j = (j + 1) & mask;
+    const bj = j * words;
+    if (e[bj + W_STATE] === EMPTY) break;
+    const k = homeOf(bj);
+    // Entry j may move to the hole if its home is not cyclically within (hole, j].
+    const inRange = hole <= j ? hole < k && k <= j : hole < k || k <= j;
+    if (inRange) continue;
+    const bh = hole * words;
+    Atomics.add(e, bh + W_SEQ, 1);
+    for (let w = 1; w < words; w++) e[bh + w] = e[bj + w];
+    Atomics.add(e, bh + W_SEQ, 1);
+    hole = j;
+  }
+  const b = hole * words;
+  Atomics.add(e, b + W_SEQ, 1);
+  e[b + W_STATE] = EMPTY;
+  Atomics.add(e, b + W_SEQ, 1);
+}
