@@ -9,7 +9,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { ConflictError, InvalidArgumentError, NotFoundError, SystemError, VswError } from './errors';
 import { checkAliasesJson, checkLinksJson, checkPublishJson } from './publish';
-import type { ContainerCreate, DnsOrder, Engine, NetworkCreate } from './types';
+import type { ContainerCreate, DnsOrder, Engine, NetworkCreate, TrunkCreate } from './types';
 
 /** Largest request body accepted (413 beyond). */
 /** Frames one dry-run trace request may carry. */
@@ -228,6 +228,20 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       throw notFound(pathname);
     }
 
+    if (a === 'trunks') {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.listTrunks());
+        return send(res, 201, await engine.addTrunk(trunkCreate(json())));
+      }
+      if (segs.length === 2) {
+        route(['DELETE']);
+        await engine.removeTrunk(name);
+        return send(res, 204);
+      }
+      throw notFound(pathname);
+    }
+
     if (a === 'fdb' && segs.length === 1) {
       route(['GET']);
       const netName = url.searchParams.get('net');
@@ -411,7 +425,7 @@ function compact<T extends object>(o: T): T {
 const DNS_ORDERS: readonly DnsOrder[] = ['rotate', 'random', 'fixed'];
 
 function networkCreate(b: Record<string, unknown>): NetworkCreate {
-  checkFields(b, ['name', 'subnet', 'gateway', 'ipRange', 'mtu', 'internal', 'icc', 'dnsOrder']);
+  checkFields(b, ['name', 'subnet', 'gateway', 'ipRange', 'mtu', 'internal', 'icc', 'dnsOrder', 'vlan']);
   const dnsOrder = optString(b, 'dnsOrder');
   if (dnsOrder !== undefined && !DNS_ORDERS.includes(dnsOrder as DnsOrder)) {
     throw new InvalidArgumentError(`field 'dnsOrder' must be one of ${DNS_ORDERS.join(', ')}`);
@@ -425,6 +439,17 @@ function networkCreate(b: Record<string, unknown>): NetworkCreate {
     internal: optBool(b, 'internal'),
     icc: optBool(b, 'icc'),
     dnsOrder: dnsOrder as DnsOrder | undefined,
+    vlan: optInt(b, 'vlan'),
+  });
+}
+
+function trunkCreate(b: Record<string, unknown>): TrunkCreate {
+  checkFields(b, ['device', 'vlans', 'native', 'tap']);
+  return compact<TrunkCreate>({
+    device: reqString(b, 'device'),
+    vlans: optString(b, 'vlans'),
+    native: optInt(b, 'native'),
+    tap: optBool(b, 'tap'),
   });
 }
 

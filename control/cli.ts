@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tty from 'tty';
-import { Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError as OptionValueError, Option } from 'commander';
 import * as http from 'http';
 import { Client, DEFAULT_SOCKET, unreachableMessage } from './client';
 import { readPcap } from './pcap';
@@ -21,15 +21,17 @@ import { formatEvent } from './events';
 import { DaemonUnreachableError, errorFromJson, NotFoundError, VswError } from './errors';
 import { parseMetricsAddr } from './metrics';
 import {
-  conntrackTable, containersTable, fdbTable, formatJson, neighTable, networksTable, statsTable,
+  conntrackTable, containersTable, fdbTable, formatJson, neighTable, networksTable, statsTable, trunksTable,
 } from './format';
+import { formatVlanSet, parseVlanSet } from './vlan';
 import { formatIp, maskOf, parseIp } from './ipam';
 import {
   ANY_IP, checkAlias, formatPortLine, type Link, parseLink, parsePublish, publishConflict,
 } from './publish';
 import type {
   ConntrackEntryInfo, ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, DnsOrder, EndpointInfo,
-  FdbEntryInfo, NeighEntryInfo, NetworkCreate, NetworkInfo, PortMapping, PortStatsInfo, TraceResult, VswEvent,
+  FdbEntryInfo, NeighEntryInfo, NetworkCreate, NetworkInfo, PortMapping, PortStatsInfo, TraceResult, TrunkCreate,
+  TrunkInfo, VswEvent,
 } from './types';
 
 /** What `require('./daemon')` must provide (control/daemon.ts, loaded only by `vsw daemon`). */
@@ -287,8 +289,10 @@ Run 'vsw COMMAND --help' for the options of a command.`);
     .addOption(new Option('--internal', 'no route out and no published ports (containers reach each other, the gateway and the host)'))
     .addOption(new Option('--icc <true|false>', 'whether containers of the network may talk to each other (default true; false: only to the gateway and the host)').argParser(bool))
     .addOption(new Option('--dns-order <order>', 'order of the addresses in a DNS answer for a name with several: rotate (default), random or fixed').argParser(dnsOrder))
+    .addOption(new Option('--vlan <id>', '802.1Q VLAN id, 1 to 4094: container ports are access ports of that VLAN, trunks carry it tagged (default: untagged)').argParser(integer(1, 4094)))
     .action(async (name: string, o: {
       subnet?: string; gateway?: string; ipRange?: string; mtu?: number; internal?: boolean; icc?: boolean; dnsOrder?: DnsOrder;
+      vlan?: number;
     }, cmd: Command) => {
       const spec: NetworkCreate = { name };
       if (o.subnet !== undefined) spec.subnet = o.subnet;
@@ -298,11 +302,12 @@ Run 'vsw COMMAND --help' for the options of a command.`);
       if (o.internal) spec.internal = true;
       if (o.icc !== undefined) spec.icc = o.icc;
       if (o.dnsOrder !== undefined) spec.dnsOrder = o.dnsOrder;
+      if (o.vlan !== undefined) spec.vlan = o.vlan;
       const info = await client(cmd).post<NetworkInfo>('/networks', spec);
       io.out(`${info.name}\n`);
     });
 
-  sub(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: internal, no-icc, dns=ORDER)')
+  sub(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER)')
     .alias('list')
     .addOption(formatOption())
     .action(async (o: { format: Format }, cmd: Command) => {
@@ -340,6 +345,45 @@ Run 'vsw COMMAND --help' for the options of a command.`);
     .argument('<container>', 'container name')
     .action(async (net: string, container: string, _o: unknown, cmd: Command) => {
       await client(cmd).post<void>(`/networks/${enc(net)}/disconnect`, { container });
+    });
+
+  // --- 802.1Q trunks -------------------------------------------------------------------
+  const trunk = sub(program, 'trunk', 'Manage 802.1Q trunks: interfaces that carry VLAN networks as tagged frames (add, rm, ls)', false);
+  trunk.usage('COMMAND [ARGS...]');
+
+  sub(trunk, 'add', 'Attach an interface (or a new TAP) as an 802.1Q trunk; prints its name')
+    .addArgument(new Argument('<dev>', "an interface of the daemon's namespace (with --tap: the TAP to create)").argParser(ifName))
+    .option('--vlans <list>', 'VLAN ids it carries, e.g. 10,20,30-40 (default: every VLAN network, present and future)', checked((v) => formatVlanSet(parseVlanSet(v))))
+    .option('--native <id>', 'the VLAN whose frames cross the trunk untagged (carried even if not in --vlans)', integer(1, 4094))
+    .option('--tap', 'create a TAP named DEV (the host kernel sees the trunk there) instead of attaching an existing interface')
+    .addHelpText('after', `
+Frames of the carried VLANs leave DEV tagged (the native VLAN untagged); tagged frames of
+those VLANs entering it are switched into their network; everything else is dropped and
+counted (vsw stats: vlan-not-member, untagged-on-trunk, qinq, runt-after-untag). A VLAN
+network created later joins the trunk at once. Trunks are kept in the state and come back
+at the next start.`)
+    .action(async (dev: string, o: { vlans?: string; native?: number; tap?: boolean }, cmd: Command) => {
+      const spec: TrunkCreate = { device: dev };
+      if (o.vlans !== undefined) spec.vlans = o.vlans;
+      if (o.native !== undefined) spec.native = o.native;
+      if (o.tap) spec.tap = true;
+      const info = await client(cmd).post<TrunkInfo>('/trunks', spec);
+      io.out(`${info.device}\n`);
+    });
+
+  sub(trunk, 'rm', 'Detach trunks (a TAP made by --tap goes away); prints each name')
+    .alias('remove')
+    .argument('<dev...>', 'trunk devices')
+    .action(async (devs: string[], _o: unknown, cmd: Command) => {
+      done(await eachName(io, devs, (d) => client(cmd).del(`/trunks/${enc(d)}`)));
+    });
+
+  sub(trunk, 'ls', 'List trunks (DEVICE KIND VLANS NATIVE NETWORKS STATUS; NETWORKS: NAME:VID, (u) = untagged)')
+    .alias('list')
+    .addOption(formatOption())
+    .action(async (o: { format: Format }, cmd: Command) => {
+      const trunks = await client(cmd).get<TrunkInfo[]>('/trunks');
+      print(o.format, trunks, () => trunksTable(trunks));
     });
 
   // --- containers ---------------------------------------------------------------------
@@ -590,14 +634,15 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
     .option('--uplink <dev>', "the outside port: an interface of the daemon's namespace, for masquerading and published ports (needs --uplink-ip and --uplink-gateway)", ifName)
     .option('--uplink-ip <cidr>', "the switch's own address on the uplink, with its prefix, e.g. 198.51.100.2/24", (v: string) => parseUplinkIp(v).text)
     .option('--uplink-gateway <ip>', 'next hop to the outside, inside the uplink subnet', ipv4('the uplink gateway'))
+    .option('--uplink-vlan <id>', 'the uplink is an 802.1Q trunk of one VLAN: its frames are tagged with ID both ways (1 to 4094)', integer(1, 4094))
     .option('--dns <ip[:port]>', "upstream resolver for the embedded DNS (repeatable; default: the nameservers of the daemon's /etc/resolv.conf)", repeatable(parseDnsServer))
     .option('--conntrack-max <n>', `maximum tracked connections (NAT), 1 to ${CONNTRACK_MAX_LIMIT}`, integer(1, CONNTRACK_MAX_LIMIT), DAEMON_DEFAULTS.conntrackMax)
     .action(async (o: {
       stateDir: string; socket?: string; workers: number; defaultSubnet?: string; defaultNetwork: string;
       fdbAging: number; fdbMax: number; fdbMaxPerPort: number; metrics?: string;
-      uplink?: string; uplinkIp?: string; uplinkGateway?: string; dns?: string[]; conntrackMax: number;
+      uplink?: string; uplinkIp?: string; uplinkGateway?: string; uplinkVlan?: number; dns?: string[]; conntrackMax: number;
     }, cmd: Command) => {
-      const problem = uplinkProblem(o);
+      const problem = uplinkProblem(o) ?? (o.uplinkVlan !== undefined && o.uplink === undefined ? '--uplink-vlan needs --uplink DEV' : undefined);
       if (problem) cmd.error(`vsw: ${problem}`, { exitCode: 2, code: 'vsw.usage' });
       const opts: DaemonOptions = {
         stateDir: o.stateDir,
@@ -615,6 +660,7 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
         opts.uplink = o.uplink;
         opts.uplinkIp = o.uplinkIp;
         opts.uplinkGateway = o.uplinkGateway;
+        if (o.uplinkVlan !== undefined) opts.uplinkVlan = o.uplinkVlan;
       }
       if (o.dns !== undefined) opts.dns = o.dns;
       await loadDaemon().runDaemon(opts);

@@ -14,7 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import type {
   ContainerCreate, ContainerInfo, ContainerMode, DaemonInfo, DaemonOptions, EndpointInfo, Engine,
   FdbEntryInfo, NetworkCreate, NetworkInfo, PortInfo, PortStatsInfo, TraceResult,
-  DnsOrder, PortMapping, NeighEntryInfo, ConntrackEntryInfo,
+  DnsOrder, PortMapping, NeighEntryInfo, ConntrackEntryInfo, TrunkCreate, TrunkInfo,
 } from './types';
 import { dryRun, parseHexFrame, resolvePort } from './trace';
 import { CaptureHub } from './capture';
@@ -27,6 +27,8 @@ import { DataplaneHost, type PortHandle } from '../workers/host';
 import { UPLINK_NET } from '../dataplane/tables/neigh';
 import { Router, upstreamsFrom, type RouterView } from './router';
 import { removeContainerEtc, writeContainerEtc } from './etc';
+import { NO_NET, type PortVlans } from '../dataplane/tables/ports';
+import { checkVid, formatVlanSet, inVlanSet, parseVlanSet, type VlanRanges } from './vlan';
 
 const VERSION: string = (() => {
   try {
@@ -37,7 +39,7 @@ const VERSION: string = (() => {
   return '0.0.0';
 })();
 
-const RESERVED_NETWORK_NAMES = new Set(['none', 'host', 'uplink']);
+const RESERVED_NETWORK_NAMES = new Set(['none', 'host', 'uplink', 'trunk']);
 
 /** A network as stored: the API's fields, plus its host TAP's name. */
 type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gateway' | 'ipRange' | 'mtu' | 'default' | 'created'> & {
@@ -46,7 +48,19 @@ type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gateway' | 'i
   internal?: boolean;
   icc?: boolean;
   dnsOrder?: DnsOrder;
+  /** 802.1Q VLAN id; absent (state before issue #4) or 0 = an untagged network. */
+  vlan?: number;
 };
+
+/** An 802.1Q trunk as stored. */
+interface TrunkRecord {
+  device: string;
+  kind: 'afpacket' | 'tap';
+  /** VLAN ids carried; absent = every VLAN network. */
+  vlans?: VlanRanges;
+  native?: number;
+  created: string;
+}
 
 interface EndpointRecord {
   network: string;
@@ -78,6 +92,8 @@ interface ContainerRecord {
 interface State {
   networks: NetworkRecord[];
   containers: ContainerRecord[];
+  /** Absent in state written before issue #4. */
+  trunks?: TrunkRecord[];
 }
 
 export class VswEngine implements Engine {
@@ -87,6 +103,8 @@ export class VswEngine implements Engine {
   private state: State = { networks: [], containers: [] };
   /** Dataplane port of each network's TAP and each endpoint: key `net` or `net/container`. */
   private readonly portOf = new Map<string, PortHandle>();
+  /** Dataplane port of each attached trunk, by device. */
+  private readonly trunkPorts = new Map<string, PortHandle>();
   private readonly children = new Map<string, ChildProcess>();
   private queue: Promise<unknown> = Promise.resolve();
   private watchTimer: NodeJS.Timeout | undefined;
@@ -108,7 +126,9 @@ export class VswEngine implements Engine {
     });
     this.captures = new CaptureHub(this.host);
     this.router = new Router(this.host, {
-      uplink: opts.uplink ? { device: opts.uplink, ip: opts.uplinkIp ?? '', gateway: opts.uplinkGateway ?? '' } : undefined,
+      uplink: opts.uplink ? {
+        device: opts.uplink, ip: opts.uplinkIp ?? '', gateway: opts.uplinkGateway ?? '', vlan: opts.uplinkVlan,
+      } : undefined,
       upstreams: upstreamsFrom(opts.dns),
     });
   }
@@ -131,6 +151,7 @@ export class VswEngine implements Engine {
         log(`created default network ${n.name} (${n.subnet})`);
       }
       await this.recoverContainers(log);
+      for (const t of this.state.trunks ?? []) await this.attachTrunk(t, log);
       this.save();
       await this.syncRouter();
     } catch (e) {
@@ -241,6 +262,11 @@ export class VswEngine implements Engine {
     if (spec.dnsOrder !== undefined && !['rotate', 'random', 'fixed'].includes(spec.dnsOrder)) {
       throw new InvalidArgumentError(`dns order '${spec.dnsOrder}': expected rotate, random or fixed`);
     }
+    if (spec.vlan !== undefined) {
+      checkVid(spec.vlan);
+      const other = this.state.networks.find((n) => n.vlan === spec.vlan);
+      if (other) throw new ConflictError(`VLAN ${spec.vlan} is already network '${other.name}' (a VLAN is one network)`);
+    }
     const up = this.router.uplinkSubnet();
     const norm = ipam.normalizeNetwork(spec, {
       existingSubnets: [
@@ -256,8 +282,10 @@ export class VswEngine implements Engine {
       name: spec.name, id, ...norm, default: isDefault, created: new Date().toISOString(), tap: `vsw${id}`,
       internal: !!spec.internal, icc: spec.icc !== false, dnsOrder: spec.dnsOrder ?? 'rotate',
     };
+    if (spec.vlan !== undefined) rec.vlan = spec.vlan;
     await this.attachNetwork(rec);
     this.state.networks.push(rec);
+    await this.syncTrunks();
     this.events.emit('network-create', { network: rec.name, subnet: rec.subnet, gateway: rec.gateway });
     return rec;
   }
@@ -275,7 +303,7 @@ export class VswEngine implements Engine {
     if (await netns.linkExists(n.tap)) {
       throw new ConflictError(`interface '${n.tap}' for network '${n.name}' already exists in this namespace (another vsw daemon?)`);
     }
-    const port = await this.host.addPort({ name: n.tap, kind: 'tap', netId: n.id });
+    const port = await this.host.addPort({ name: n.tap, kind: 'tap', netId: n.id, vlan: n.vlan ?? 0 });
     try {
       const hostIp = ipam.hostPortIp(n.subnet);
       await netns.disableIpv6(n.tap);
@@ -306,6 +334,7 @@ export class VswEngine implements Engine {
       this.events.emit('port-down', { port: n.tap, network: n.name, kind: 'tap' });
       this.events.emit('network-remove', { network: n.name });
       this.state.networks = this.state.networks.filter((x) => x !== n);
+      await this.syncTrunks();
       this.save();
       this.router.dropFlowsOfNet(n.id);
       await this.syncRouter();
@@ -318,6 +347,7 @@ export class VswEngine implements Engine {
     const endpoints: EndpointInfo[] = [];
     const ports: PortInfo[] = [];
     if (tap) ports.push(this.portInfo(tap, 'host'));
+    for (const p of this.trunkPorts.values()) if (this.host.portTable.egressVid(p.id, n.id) >= 0) ports.push(this.portInfo(p, 'trunk'));
     for (const c of this.state.containers) {
       for (const e of c.endpoints) {
         if (e.network !== n.name) continue;
@@ -329,14 +359,14 @@ export class VswEngine implements Engine {
     return {
       name: n.name, id: n.id, subnet: n.subnet, gateway: n.gateway, ipRange: n.ipRange, mtu: n.mtu,
       default: n.default, created: n.created,
-      internal: n.internal ?? false, icc: n.icc ?? true, dnsOrder: n.dnsOrder ?? 'rotate',
+      internal: n.internal ?? false, icc: n.icc ?? true, dnsOrder: n.dnsOrder ?? 'rotate', vlan: n.vlan ?? 0,
       gatewayMac: ipam.macFromIp(n.gateway),
       hostPort: tap ? { name: n.tap, ip: hostIp, mac: ipam.macFromIp(hostIp) } : null,
       ports, endpoints,
     };
   }
 
-  private portInfo(p: PortHandle, role: 'host' | 'endpoint', container?: string): PortInfo {
+  private portInfo(p: PortHandle, role: PortInfo['role'], container?: string): PortInfo {
     return { id: p.id, name: p.name, kind: p.kind, role, container, vnet: p.vnet, worker: p.worker };
   }
 
@@ -478,7 +508,7 @@ export class VswEngine implements Engine {
     await netns.configureEndpoint(c.netns, e.innerIf, {
       mac: e.mac, ip: e.ip, prefixLen: ipam.parseCidr(n.subnet, 32).prefixLen, gateway: n.gateway, mtu: n.mtu, defaultRoute,
     });
-    const port = await this.host.addPort({ name: e.hostIf, kind: 'afpacket', netId: n.id });
+    const port = await this.host.addPort({ name: e.hostIf, kind: 'afpacket', netId: n.id, vlan: n.vlan ?? 0 });
     this.portOf.set(`${n.name}/${c.name}`, port);
     this.events.emit('port-up', { port: e.hostIf, network: n.name, container: c.name, kind: 'afpacket', ip: e.ip, mac: e.mac });
   }
@@ -697,6 +727,128 @@ export class VswEngine implements Engine {
     this.state.containers = keep.filter((c) => c.mode !== 'container' || keep.some((o) => o.name === c.sharedWith));
   }
 
+  // ---------------------------------------------------------------- 802.1Q trunks
+
+  listTrunks(): TrunkInfo[] {
+    return (this.state.trunks ?? []).map((t) => this.trunkInfo(t));
+  }
+
+  addTrunk(spec: TrunkCreate): Promise<TrunkInfo> {
+    return this.serial(async () => {
+      const dev = spec.device;
+      if (typeof dev !== 'string' || dev === '' || dev === '.' || dev === '..' || Buffer.byteLength(dev) > 15 || /[/:\s]/.test(dev)) {
+        throw new InvalidArgumentError(`invalid interface name '${String(dev)}': 1 to 15 characters, without '/', ':' or spaces`);
+      }
+      if ((this.state.trunks ?? []).some((t) => t.device === dev)) throw new ConflictError(`${dev} is already a trunk`);
+      if (this.host.ports().some((p) => p.name === dev)) {
+        throw new ConflictError(`${dev} is already a port of the switch (a network's TAP, a container's veth or the uplink)`);
+      }
+      const native = spec.native === undefined ? undefined : checkVid(spec.native, 'native VLAN');
+      const vlans = spec.vlans === undefined ? undefined : parseVlanSet(spec.vlans);
+      const kind: TrunkRecord['kind'] = spec.tap ? 'tap' : 'afpacket';
+      const exists = await netns.linkExists(dev);
+      if (kind === 'afpacket' && !exists) {
+        throw new NotFoundError(`no interface '${dev}' in the daemon's namespace (with --tap, vsw creates a TAP by that name)`);
+      }
+      if (kind === 'tap' && exists) throw new ConflictError(`an interface '${dev}' already exists: without --tap, vsw attaches it as it is`);
+      const t: TrunkRecord = { device: dev, kind, created: new Date().toISOString() };
+      if (vlans !== undefined) t.vlans = vlans;
+      if (native !== undefined) t.native = native;
+      await this.openTrunk(t);
+      (this.state.trunks ??= []).push(t);
+      this.save();
+      return this.trunkInfo(t);
+    });
+  }
+
+  removeTrunk(device: string): Promise<void> {
+    return this.serial(async () => {
+      const t = (this.state.trunks ?? []).find((x) => x.device === device);
+      if (!t) throw new NotFoundError(`no trunk '${device}' (see vsw trunk ls)`);
+      const port = this.trunkPorts.get(device);
+      if (port) {
+        await this.host.removePort(port.id);
+        this.trunkPorts.delete(device);
+        this.events.emit('port-down', { port: device, network: 'trunk', kind: t.kind });
+      }
+      this.state.trunks = (this.state.trunks ?? []).filter((x) => x !== t);
+      this.save();
+    });
+  }
+
+  /**
+   * What a trunk carries now: the network of its native VLAN untagged, the other VLAN
+   * networks in its set tagged (a network created later joins at once).
+   */
+  private trunkVlans(t: TrunkRecord): PortVlans {
+    const native = t.native === undefined ? undefined : this.state.networks.find((n) => n.vlan === t.native);
+    const tagged = this.state.networks
+      .filter((n) => n.vlan !== undefined && n.vlan > 0 && n.vlan !== t.native && (t.vlans === undefined || inVlanSet(t.vlans, n.vlan)))
+      .map((n) => ({ vid: n.vlan as number, net: n.id }))
+      .sort((a, b) => a.vid - b.vid);
+    return native ? { untagged: native.id, pvid: native.vlan as number, tagged } : { untagged: NO_NET, pvid: 0, tagged };
+  }
+
+  private trunkInfo(t: TrunkRecord): TrunkInfo {
+    const port = this.trunkPorts.get(t.device);
+    const v = this.trunkVlans(t);
+    const name = (id: number): string => this.state.networks.find((n) => n.id === id)?.name ?? `#${id}`;
+    const networks = [
+      ...(v.untagged === NO_NET ? [] : [{ name: name(v.untagged), vlan: v.pvid, tagged: false }]),
+      ...v.tagged.map((x) => ({ name: name(x.net), vlan: x.vid, tagged: true })),
+    ].sort((a, b) => a.vlan - b.vlan);
+    return {
+      device: t.device, kind: t.kind, vlans: t.vlans ? formatVlanSet(t.vlans) : 'all', native: t.native ?? null,
+      portId: port?.id ?? -1, status: port ? 'up' : 'missing', networks, created: t.created,
+    };
+  }
+
+  /** Open a trunk's port (an AF_PACKET socket on the interface, or a new TAP) and bring it up. */
+  private async openTrunk(t: TrunkRecord): Promise<void> {
+    const port = await this.host.addPort({ name: t.device, kind: t.kind, netId: NO_NET, vlans: this.trunkVlans(t) });
+    try {
+      // A TAP of ours: no IPv6 chatter (router solicitations) from the host into the trunk.
+      if (t.kind === 'tap') await netns.disableIpv6(t.device);
+      await netns.linkUp(t.device);
+    } catch (e) {
+      await this.host.removePort(port.id);
+      throw e;
+    }
+    this.trunkPorts.set(t.device, port);
+    this.events.emit('port-up', {
+      port: t.device, network: 'trunk', kind: t.kind, vlans: t.vlans ? formatVlanSet(t.vlans) : 'all', native: t.native,
+    });
+  }
+
+  /** At start: re-open a trunk from the state; one that cannot be is kept, as missing. */
+  private async attachTrunk(t: TrunkRecord, log: (line: string) => void): Promise<void> {
+    const exists = await netns.linkExists(t.device);
+    if (t.kind === 'afpacket' && !exists) {
+      log(`trunk ${t.device}: no such interface; kept, not attached (vsw trunk rm ${t.device} forgets it)`);
+      return;
+    }
+    if (t.kind === 'tap' && exists) {
+      log(`trunk ${t.device}: an interface by that name already exists; the TAP is not created`);
+      return;
+    }
+    try {
+      await this.openTrunk(t);
+      log(`trunk ${t.device}: attached (${this.trunkInfo(t).networks.map((n) => `${n.vlan}${n.tagged ? '' : ' untagged'}`).join(', ') || 'no VLAN network yet'})`);
+    } catch (e) {
+      log(`trunk ${t.device}: ${(e as Error).message}; kept, not attached`);
+    }
+  }
+
+  /** Trunks follow the networks: after a VLAN network is created or removed. */
+  private async syncTrunks(): Promise<void> {
+    for (const t of this.state.trunks ?? []) {
+      const port = this.trunkPorts.get(t.device);
+      if (!port) continue;
+      const v = this.trunkVlans(t);
+      if (JSON.stringify(v) !== JSON.stringify(port.vlans)) await this.host.setPortVlans(port.id, v);
+    }
+  }
+
   // ---------------------------------------------------------------- observation
 
   private portNames(): Map<number, { port: string; network: string; container?: string }> {
@@ -705,6 +857,7 @@ export class VswEngine implements Engine {
       const [network, container] = key.split('/');
       m.set(p.id, { port: p.name, network, container });
     }
+    for (const p of this.trunkPorts.values()) m.set(p.id, { port: p.name, network: 'trunk' });
     return m;
   }
 

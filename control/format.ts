@@ -3,7 +3,7 @@
 
 import { portsText } from './publish';
 import type {
-  ConntrackEntryInfo, ContainerInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo,
+  ConntrackEntryInfo, ContainerInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo, TrunkInfo,
 } from './types';
 
 /** Columns are separated by this many spaces (docker's tabwriter uses 3). */
@@ -31,10 +31,11 @@ export function formatJson(data: unknown): string {
 
 /**
  * The FLAGS column of `vsw network ls`: the settings that differ from the defaults,
- * `internal`, `no-icc`, `dns=random` / `dns=fixed` ('' when none).
+ * `vlan=ID`, `internal`, `no-icc`, `dns=random` / `dns=fixed` ('' when none).
  */
 export function networkFlags(n: NetworkInfo): string {
   const flags: string[] = [];
+  if (n.vlan) flags.push(`vlan=${n.vlan}`);
   if (n.internal) flags.push('internal');
   if (n.icc === false) flags.push('no-icc');
   if (n.dnsOrder !== undefined && n.dnsOrder !== 'rotate') flags.push(`dns=${n.dnsOrder}`);
@@ -121,6 +122,19 @@ export function conntrackTable(entries: ConntrackEntryInfo[]): string {
     entries.map((e) => [
       e.proto, e.state, tupleText(e.proto, e.orig), tupleText(e.proto, e.reply), e.kind, e.network,
       Math.max(0, Math.floor(e.expiresInSeconds)), `${e.packets[0]}/${e.packets[1]}`,
+    ]),
+  );
+}
+
+/**
+ * `vsw trunk ls`: NETWORKS lists what it carries now, `NAME:VID` tagged, `NAME:VID(u)`
+ * untagged (the native VLAN).
+ */
+export function trunksTable(trunks: TrunkInfo[]): string {
+  return formatTable(
+    ['DEVICE', 'KIND', 'VLANS', 'NATIVE', 'NETWORKS', 'STATUS'],
+    trunks.map((t) => [
+      t.device, t.kind, t.vlans, t.native ?? '', t.networks.map((n) => `${n.name}:${n.vlan}${n.tagged ? '' : '(u)'}`).join(','), t.status,
     ]),
   );
 }

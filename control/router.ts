@@ -10,6 +10,7 @@ import type { DataplaneHost } from '../workers/host';
 import type { CapturedFrame } from '../workers/capture-ring';
 import type { L3Snapshot, L3MappingSpec } from '../dataplane/tables/l3';
 import { UPLINK_NET, NEIGH_REACHABLE, NEIGH_STALE, NEIGH_INCOMPLETE } from '../dataplane/tables/neigh';
+import { NO_NET } from '../dataplane/tables/ports';
 import { writeArpRequest, writeUdpFrame } from '../dataplane/l3/frames';
 import { macHi, macLo, macToStringHiLo, parseMac } from '../dataplane/wire/mac';
 import { readU16, readU32 } from '../dataplane/wire/bytes';
@@ -34,6 +35,8 @@ export interface UplinkOptions {
   device: string;
   ip: string;       // CIDR
   gateway: string;
+  /** 802.1Q VLAN id of the uplink's frames, both ways (absent: untagged). */
+  vlan?: number;
 }
 
 const DNS_PORT = 53;
@@ -87,8 +90,13 @@ export class Router {
       if (!(await netns.linkExists(u.device))) throw new InvalidArgumentError(`--uplink ${u.device}: no such interface`);
       await netns.linkUp(u.device);
       const mac = await netns.linkMac(u.device);
-      const port = await this.host.addPort({ name: u.device, kind: 'afpacket', netId: UPLINK_NET });
+      // --uplink-vlan: the uplink carries its one network tagged (a trunk of one VLAN).
+      const port = await this.host.addPort({
+        name: u.device, kind: 'afpacket', netId: UPLINK_NET,
+        vlans: u.vlan ? { untagged: NO_NET, pvid: 0, tagged: [{ vid: u.vlan, net: UPLINK_NET }] } : undefined,
+      });
       this.uplink = { device: u.device, ip: `${ip}/${cidr.prefixLen}`, gateway: u.gateway, mac, portId: port.id };
+      if (u.vlan) this.uplink.vlan = u.vlan;
       this.keepTimer = setInterval(() => this.keepGatewayResolved(), 1000);
       this.keepTimer.unref();
     }
@@ -269,7 +277,8 @@ export class Router {
       if (!reply) return;
       const gw = macParts(ipam.macFromIp(net.gateway));
       const len = writeUdpFrame(this.frameBuf, 0, gw.hi, gw.lo, clientMacHi, clientMacLo, gwIp, srcIp, DNS_PORT, sport, reply);
-      this.host.sendFrame(f.port, this.frameBuf.subarray(0, len));
+      // In the asking network (tagged when it asked through a trunk).
+      this.host.sendFrame(f.port, this.frameBuf.subarray(0, len), net.id);
     });
   }
 

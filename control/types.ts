@@ -31,6 +31,9 @@ export interface NetworkCreate {
   /** Order of the addresses in a DNS answer for a name with several: strict rotation
    *  (default), a random shuffle (Docker's), or fixed (registration order). */
   dnsOrder?: DnsOrder;
+  /** 802.1Q VLAN id (1-4094): the network's ports are access ports of that VLAN, and trunks
+   *  carry it tagged. Absent: an untagged network (VLAN 0). */
+  vlan?: number;
 }
 
 export type DnsOrder = 'rotate' | 'random' | 'fixed';
@@ -60,7 +63,7 @@ export interface PortInfo {
   id: number;
   name: string;        // interface name
   kind: 'afpacket' | 'tap';
-  role: 'endpoint' | 'host';
+  role: 'endpoint' | 'host' | 'trunk';
   container?: string;
   vnet: boolean;
   worker: number;
@@ -78,6 +81,8 @@ export interface NetworkInfo {
   internal: boolean;
   icc: boolean;
   dnsOrder: DnsOrder;
+  /** 802.1Q VLAN id; 0 = an untagged network. */
+  vlan: number;
   /** The switch's router in this network: answers ARP/ICMP/DNS on the gateway address. */
   gatewayMac: string;
   hostPort: { name: string; ip: string; mac: string } | null;
@@ -155,6 +160,36 @@ export interface UplinkInfo {
   gateway: string;
   mac: string;
   portId: number;
+  /** --uplink-vlan: frames on the uplink carry this 802.1Q tag both ways (absent/0: untagged). */
+  vlan?: number;
+}
+
+/** `vsw trunk add`: an interface or a TAP carrying VLAN networks as 802.1Q tagged frames. */
+export interface TrunkCreate {
+  /** An interface of the daemon's namespace (AF_PACKET), or the name of the TAP to create. */
+  device: string;
+  /** The VLAN ids it carries, e.g. '10,20,30-40'; absent = every VLAN network. */
+  vlans?: string;
+  /** The VLAN whose frames cross the trunk untagged (1-4094). */
+  native?: number;
+  /** Create a TAP named `device` instead of attaching an existing interface. */
+  tap?: boolean;
+}
+
+export interface TrunkInfo {
+  device: string;
+  kind: 'afpacket' | 'tap';
+  /** The VLAN ids it carries: 'all' (every VLAN network) or a list like '10,20,30-40'. */
+  vlans: string;
+  /** The native VLAN (untagged on the wire), or null. */
+  native: number | null;
+  /** Dataplane port id, -1 while it is not attached. */
+  portId: number;
+  /** 'missing': the interface was gone at start (or the TAP's name taken); kept in the state. */
+  status: 'up' | 'missing';
+  /** The networks it carries now, and how. */
+  networks: { name: string; vlan: number; tagged: boolean }[];
+  created: string;
 }
 
 export interface FdbEntryInfo {
@@ -208,6 +243,10 @@ export interface Engine {
   conntrack(): ConntrackEntryInfo[];
   /** Connect with DNS aliases (network connect --alias). */
   connectWith(network: string, container: string, opts: { ip?: string; aliases?: string[] }): Promise<EndpointInfo>;
+  /** 802.1Q trunks (vsw trunk ls/add/rm). */
+  listTrunks(): TrunkInfo[];
+  addTrunk(spec: TrunkCreate): Promise<TrunkInfo>;
+  removeTrunk(device: string): Promise<void>;
 }
 
 /** Options of `vsw daemon` (parsed by control/cli.ts, run by control/daemon.ts). */
@@ -224,6 +263,7 @@ export interface DaemonOptions {
   uplink?: string;           // --uplink DEV: the outside port (AF_PACKET)
   uplinkIp?: string;         // --uplink-ip CIDR: the switch's own address on it
   uplinkGateway?: string;    // --uplink-gateway IP: next hop for the outside
+  uplinkVlan?: number;       // --uplink-vlan ID: frames on the uplink are 802.1Q-tagged with ID
   dns?: string[];            // --dns IP[:PORT] (repeatable): upstream resolvers; default: resolv.conf
   conntrackMax?: number;     // --conntrack-max N: tracked connections (default 65536)
 }
