@@ -5,41 +5,16 @@
 // punt ring (the caller wraps the answer in a frame); TCP queries through a kernel TCP
 // socket this class can serve itself (listenTcp).
 //
-// Answering rules, for a client attached to `clientNets`:
-//   - no networks at all: REFUSED (never an open resolver for whoever reaches the socket);
-//   - PTR d.c.b.a.in-addr.arpa of a container address in those networks: container.network;
-//   - A (or ANY) for a local name: all its addresses, in the network's order policy;
-//   - any other type for a local name: empty NOERROR (the name exists, not that type);
-//   - an unknown name under one of the networks' domains (x.NET): NXDOMAIN, not forwarded;
-//   - everything else: forwarded upstream; SERVFAIL when that fails or there is no upstream.
-// Local answers are authoritative (AA). UDP answers are cut to 512 bytes, or to the
-// client's EDNS size up to maxUdpSize, with TC set; TCP answers may use 65535.
+// The answering rules are dataplane/dns/answer.ts's (shared with the workers, which answer
+// UDP queries for local names themselves); this class adds forwarding and TCP.
 
 import net from 'node:net';
-import {
-  buildError,
-  buildResponse,
-  MAX_MESSAGE,
-  MAX_UDP_EDNS,
-  MAX_UDP_PLAIN,
-  parseQuery,
-  ptrNameToIp,
-  QTYPE,
-  RCODE,
-  type DnsAnswer,
-  type ParsedQuery,
-} from './message';
-import type { DnsRegistry } from './registry';
+import { buildResponse, RCODE, type ParsedQuery } from '../../dataplane/dns/message';
+import { DnsAnswerer, DNS_RESULTS, DEFAULT_TTL, type DnsResult } from '../../dataplane/dns/answer';
+import type { DnsRegistry } from '../../dataplane/dns/registry';
 import { Forwarder, LengthPrefixedReader, type Upstream } from './upstream';
 
-export type DnsResult = 'local' | 'nxdomain' | 'forwarded' | 'servfail' | 'formerr' | 'notimp' | 'dropped' | 'refused';
-
-/** Every DnsResult, e.g. to pre-create Prometheus label values. */
-export const DNS_RESULTS: readonly DnsResult[] = [
-  'local', 'nxdomain', 'forwarded', 'servfail', 'formerr', 'notimp', 'dropped', 'refused',
-];
-
-export const DEFAULT_TTL = 600;
+export { DNS_RESULTS, DEFAULT_TTL, type DnsResult };
 export const TCP_IDLE_MS = 10_000;
 export const TCP_MAX_CONNECTIONS = 64;
 /** Connections from one client address at once: one container cannot take every slot. */
@@ -76,20 +51,10 @@ interface TcpConnections {
   perClient: Map<string, number>;
 }
 
-interface LocalAnswer {
-  rcode: number;
-  answers: DnsAnswer[];
-}
 
 export class DnsServer {
-  /** Queries by result, for Prometheus (monotonic). */
-  readonly counters: Record<DnsResult, number> = {
-    local: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, notimp: 0, dropped: 0, refused: 0,
-  };
-  private readonly registry: DnsRegistry;
+  private readonly answerer: DnsAnswerer;
   private readonly forwarder: Forwarder;
-  private readonly ttl: number;
-  private readonly maxUdpSize: number;
   private readonly tcpIdleMs: number;
   private readonly tcpMaxConnections: number;
   private readonly tcpMaxPerClient: number;
@@ -98,17 +63,20 @@ export class DnsServer {
   private closed = false;
 
   constructor(opts: DnsServerOptions) {
-    this.registry = opts.registry;
+    this.answerer = new DnsAnswerer(opts.registry, { ttl: opts.ttl, maxUdpSize: opts.maxUdpSize });
     this.forwarder = new Forwarder({
       upstreams: opts.upstreams,
       timeoutMs: opts.timeoutMs,
       maxInFlight: opts.maxInFlight,
     });
-    this.ttl = opts.ttl ?? DEFAULT_TTL;
-    this.maxUdpSize = Math.min(MAX_UDP_EDNS, Math.max(MAX_UDP_PLAIN, opts.maxUdpSize ?? MAX_UDP_EDNS));
     this.tcpIdleMs = opts.tcpIdleMs ?? TCP_IDLE_MS;
     this.tcpMaxConnections = opts.tcpMaxConnections ?? TCP_MAX_CONNECTIONS;
     this.tcpMaxPerClient = opts.tcpMaxPerClient ?? TCP_MAX_PER_CLIENT;
+  }
+
+  /** Queries by result, for Prometheus (monotonic). */
+  get counters(): Record<DnsResult, number> {
+    return this.answerer.counters;
   }
 
   /** Replace the upstream resolvers (e.g. after --dns changed). */
@@ -128,78 +96,31 @@ export class DnsServer {
    * may reuse its buffer as soon as this returns its promise.
    */
   async handle(query: Uint8Array, clientNets: string[], transport: 'udp' | 'tcp'): Promise<Uint8Array | null> {
-    try {
-      return await this.answer(query, clientNets, transport);
-    } catch {
-      // A bug on our side, not the client's: answer SERVFAIL when there is an ID to use.
-      if (query instanceof Uint8Array && query.length >= 12 && !(query[2] & 0x80)) {
-        this.counters.servfail++;
-        return buildError((query[0] << 8) | query[1], RCODE.SERVFAIL, undefined, (query[2] << 8) | query[3]);
-      }
-      this.counters.dropped++;
-      return null;
-    }
+    const out = this.answerer.answer(query, clientNets, transport);
+    if (out.kind === 'reply') return out.bytes;
+    if (out.kind === 'drop') return null;
+    return this.forward(query, out.query, out.maxSize, transport);
   }
 
-  private async answer(query: Uint8Array, clientNets: string[], transport: 'udp' | 'tcp'): Promise<Uint8Array | null> {
-    const parsed = parseQuery(query, { transport });
-    if (!parsed.ok) {
-      if (parsed.id === null) {
-        this.counters.dropped++;
-        return null;
+  /** Forward a name that is not ours; SERVFAIL when every upstream fails. Never rejects. */
+  async forward(query: Uint8Array, q: ParsedQuery, maxSize: number, transport: 'udp' | 'tcp'): Promise<Uint8Array | null> {
+    const counters = this.answerer.counters;
+    const opts = { udpSize: this.answerer.maxUdpSize };
+    try {
+      const answer = await this.forwarder.forward(query, q, { retryTcp: transport === 'tcp' });
+      if (answer === null) {
+        counters.servfail++;
+        return buildResponse(q, RCODE.SERVFAIL, [], maxSize, opts);
       }
-      this.counters[parsed.rcode === RCODE.NOTIMP ? 'notimp' : 'formerr']++;
-      return buildError(parsed.id, parsed.rcode, parsed.query, parsed.flags);
-    }
-    const q = parsed.query;
-    const maxSize = this.maxAnswerSize(q, transport);
-    const opts = { udpSize: this.maxUdpSize };
-    if (clientNets.length === 0) {
-      this.counters.refused++;
-      return buildResponse(q, RCODE.REFUSED, [], maxSize, opts);
-    }
-
-    const local = this.answerLocal(q, clientNets);
-    if (local !== null) {
-      this.counters[local.rcode === RCODE.NXDOMAIN ? 'nxdomain' : 'local']++;
-      return buildResponse(q, local.rcode, local.answers, maxSize, { ...opts, aa: true });
-    }
-
-    const answer = await this.forwarder.forward(query, q, { retryTcp: transport === 'tcp' });
-    if (answer === null) {
-      this.counters.servfail++;
+      counters.forwarded++;
+      // Bigger than this client can take (its EDNS size above our maxUdpSize, or a TCP
+      // retry's answer): an empty TC answer sends it to TCP.
+      if (answer.length > maxSize) return buildResponse(q, answer[3] & 0xf, [], maxSize, { ...opts, tc: true });
+      return answer;
+    } catch {
+      counters.servfail++;
       return buildResponse(q, RCODE.SERVFAIL, [], maxSize, opts);
     }
-    this.counters.forwarded++;
-    // Bigger than this client can take (its EDNS size above our maxUdpSize, or a TCP
-    // retry's answer): an empty TC answer sends it to TCP.
-    if (answer.length > maxSize) return buildResponse(q, answer[3] & 0xf, [], maxSize, { ...opts, tc: true });
-    return answer;
-  }
-
-  /** The answer from the registry, or null when the name is not ours (forward it). */
-  private answerLocal(q: ParsedQuery, nets: string[]): LocalAnswer | null {
-    const { name, type } = q.question;
-    if (type === QTYPE.PTR) {
-      const ip = ptrNameToIp(name);
-      const target = ip === null ? null : this.registry.resolvePtr(ip, nets);
-      if (target !== null) return { rcode: RCODE.NOERROR, answers: [{ type: 'PTR', name, target, ttl: this.ttl }] };
-    }
-    const kind = this.registry.isLocal(name, nets);
-    if (kind === false) return null;
-    if (kind === 'net-domain') return { rcode: RCODE.NXDOMAIN, answers: [] };
-    if (type !== QTYPE.A && type !== QTYPE.ANY) return { rcode: RCODE.NOERROR, answers: [] };
-    const addrs = this.registry.resolveA(name, nets) ?? [];
-    return {
-      rcode: RCODE.NOERROR,
-      answers: addrs.map((addr) => ({ type: 'A' as const, name, addr, ttl: this.ttl })),
-    };
-  }
-
-  private maxAnswerSize(q: ParsedQuery, transport: 'udp' | 'tcp'): number {
-    if (transport === 'tcp') return MAX_MESSAGE;
-    if (q.edns === null) return MAX_UDP_PLAIN;
-    return Math.max(MAX_UDP_PLAIN, Math.min(q.edns.udpSize, this.maxUdpSize));
   }
 
   /**

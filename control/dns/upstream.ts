@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { InvalidArgumentError } from '../errors';
 import { parseIp } from '../ipam';
-import { parseResponseHead, type ParsedQuery } from './message';
+import { parseResponseHead, type ParsedQuery } from '../../dataplane/dns/message';
 
 export interface Upstream {
   host: string;

@@ -11,7 +11,7 @@ import {
   readName,
   type ParsedQuery,
   type ParseResult,
-} from '../../../control/dns/message';
+} from '../../../dataplane/dns/message';
 import { decode, fakeAnswer, makeQuery, mutate, nameWire, prng } from './helpers';
 
 function ok(r: ParseResult): ParsedQuery {

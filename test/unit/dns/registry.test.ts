@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DnsRegistry } from '../../../control/dns/registry';
+import { DnsRegistry } from '../../../dataplane/dns/registry';
 import { prng } from './helpers';
 
 function registry(order: 'rotate' | 'random' | 'fixed' = 'fixed'): DnsRegistry {

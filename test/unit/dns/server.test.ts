@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { QTYPE, RCODE } from '../../../control/dns/message';
-import { DnsRegistry } from '../../../control/dns/registry';
+import { QTYPE, RCODE } from '../../../dataplane/dns/message';
+import { DnsRegistry } from '../../../dataplane/dns/registry';
 import { DnsServer, DNS_RESULTS, type DnsServerOptions } from '../../../control/dns/server';
 import { decode, fakeAnswer, fakeUpstream, makeQuery, mutate, prng, type Decoded, type FakeHandler, type FakeUpstream } from './helpers';
 

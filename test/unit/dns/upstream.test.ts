@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseQuery, type ParsedQuery } from '../../../control/dns/message';
+import { parseQuery, type ParsedQuery } from '../../../dataplane/dns/message';
 import { Forwarder, LengthPrefixedReader, parseUpstream, readResolvConf } from '../../../control/dns/upstream';
 import { closedUdpPort, decode, fakeAnswer, fakeUpstream, makeQuery, type FakeHandler, type FakeUpstream } from './helpers';
 

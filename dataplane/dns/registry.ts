@@ -9,11 +9,12 @@
 // every query, so lookups go through per-network indexes (name -> endpoints, IP -> endpoint)
 // instead of scanning the containers.
 
-import { parseIp } from '../ipam';
-import type { DnsOrder } from '../types';
+import { parseIp } from '../wire/ip';
+
+/** Order of the addresses in an answer (the same union as control/types.ts DnsOrder). */
+export type DnsOrder = 'rotate' | 'random' | 'fixed';
 import { encodeName, normalizeName } from './message';
 
-export type { DnsOrder };
 
 interface Endpoint {
   container: string;
