@@ -66,7 +66,7 @@ export function dryRun(engine: VswEngine, portSpec: string, frames: Uint8Array[]
   const netName = new Map<number, string>(engine.listNetworks().map((n) => [n.id, n.name]));
   netName.set(UPLINK_NET, 'uplink');
   const label = new Map(stats.map((p) => [p.id,
-    p.container ? `${p.name} (${p.container})` : p.network === 'uplink' ? `${p.name} (uplink)` : `${p.name} (host)`]));
+    p.container ? `${p.name} (${p.container})` : p.network === 'uplink' || p.network === 'trunk' ? `${p.name} (${p.network})` : `${p.name} (host)`]));
   const names: TraceNames = {
     port: (id) => label.get(id) ?? `#${id}`,
     network: (id) => netName.get(id) ?? `#${id}`,
