@@ -15,6 +15,7 @@ import { writeArpRequest, writeUdpFrame } from '../dataplane/l3/frames';
 import { macHi, macLo, macToStringHiLo, parseMac } from '../dataplane/wire/mac';
 import { readU16, readU32 } from '../dataplane/wire/bytes';
 import { DnsRegistry, DnsServer, parseUpstream, readResolvConf, type Upstream } from './dns';
+import { DNS_RESULTS } from '../dataplane/dns/answer';
 import type { ConntrackEntryInfo, DnsOrder, NeighEntryInfo, PortMapping, UplinkInfo } from './types';
 import * as ipam from './ipam';
 import * as netns from './netns';
@@ -215,6 +216,10 @@ export class Router {
         return { port: u.portId, ip: ipNum(ip), subnet: (ipNum(ip) & mask) >>> 0, mask, macHi: m.hi, macLo: m.lo, gateway: ipNum(u.gateway) };
       })() : null,
       mappings,
+      dns: {
+        nets: view.networks.map((n) => ({ id: n.id, name: n.name, order: n.dnsOrder })),
+        endpoints: view.endpoints.map((e) => ({ network: e.network, container: e.container, ip: e.ip, aliases: e.aliases })),
+      },
     };
     await this.host.setL3(snap);
     for (const e of fresh) this.solicitEndpoint(e.network, e.ip, e.portId);
@@ -348,7 +353,10 @@ export class Router {
   }
 
   counters(): { neigh: ReturnType<DataplaneHost['neigh']['counters']>; conntrack: ReturnType<DataplaneHost['ct']['counters']>; dns: Record<string, number>; puntLost: number } {
-    return { neigh: this.host.neigh.counters(), conntrack: this.host.ct.counters(), dns: { ...this.dns.counters }, puntLost: this.host.puntLost() };
+    // Local names are answered by the workers, the rest (and TCP) by the main thread.
+    const dns: Record<string, number> = { ...this.dns.counters };
+    this.host.workerDnsCounters().forEach((v, i) => { dns[DNS_RESULTS[i]] = (dns[DNS_RESULTS[i]] ?? 0) + v; });
+    return { neigh: this.host.neigh.counters(), conntrack: this.host.ct.counters(), dns, puntLost: this.host.puntLost() };
   }
 
   /** A container or network went away: its connections go too. */

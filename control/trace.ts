@@ -54,7 +54,7 @@ const NO_EMIT: Emitter = { buf: new Uint8Array(0), alloc: () => -1, send: () => 
 export function liveL3(host: Pick<DataplaneHost, 'lastL3' | 'neigh' | 'ct'>): L3Context | null {
   const snap = host.lastL3;
   if (snap === null) return null;
-  return { table: new L3Table(snap), neigh: host.neigh, ct: host.ct, emit: NO_EMIT };
+  return { table: new L3Table(snap), neigh: host.neigh, ct: host.ct, emit: NO_EMIT, dns: null };
 }
 
 /** Trace frames through the engine's live tables (read only). */

@@ -10,7 +10,7 @@
 
 import { Packet, OUT_DROP, OUT_FLOOD, OUT_LOCAL } from './packet';
 import {
-  L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY, L3_CT, L3_CT_NEW, L3_DNS_PUNT, L3_HOST_CT, L3_ICMP_ERROR, L3_NAMES,
+  L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY, L3_CT, L3_CT_NEW, L3_DNS_ANSWER, L3_DNS_PUNT, L3_HOST_CT, L3_ICMP_ERROR, L3_NAMES,
   L3_NONE, L3_NO_CT, L3_PING, L3_ROUTED,
 } from './stages/gateway';
 import { DROP_REASONS } from './drops';
@@ -235,6 +235,8 @@ function describeGateway(p: Packet, ctx: StageContext, names: TraceNames, before
       return `${what}: ${before.ok ? before.text() : 'echo request'} answered${gatewayEgress(p, names)}`;
     case L3_DNS_PUNT:
       return `${what}: ${before.ok ? before.text() : 'query'} to the DNS server (main thread)`;
+    case L3_DNS_ANSWER:
+      return `${what}: ${before.ok ? before.text() : 'query'} answered by this worker${gatewayEgress(p, names)}`;
     case L3_NO_CT:
       return `${what}: ${wouldCreate(p, l3, before)} (dry run: no connection created)`;
     case L3_CT:

@@ -18,7 +18,7 @@ import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-rin
 import { CT_EVENT_BASE, ctEventWriter, decodeCtEvent, decodeFdbEvent, type CtEvent, type FdbEvent } from './events';
 import { macToStringHiLo } from '../dataplane/wire/mac';
 import {
-  CTRL_PUNT, CTRL_STOP, CTRL_WORDS, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
+  CTRL_PUNT, CTRL_STOP, CTRL_WORDS, DNS_WORDS, dnsCountersOffset, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES,
   ST_TX_PKTS, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, statsBytes,
   workerCountersOffset,
 } from './shared';
@@ -369,6 +369,14 @@ export class DataplaneHost {
       }
     };
     void loop();
+  }
+
+  /** DNS queries the workers answered themselves, by result (DNS_RESULTS order), summed. */
+  workerDnsCounters(): number[] {
+    const off = dnsCountersOffset(MAX_PORTS);
+    const out = new Array<number>(DNS_WORDS).fill(0);
+    for (const w of this.workers) for (let i = 0; i < DNS_WORDS; i++) out[i] += w.stats[off + i];
+    return out;
   }
 
   /** Frames punted but lost because a ring was full. */

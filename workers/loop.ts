@@ -13,6 +13,7 @@ import type { Fdb } from '../dataplane/tables/fdb';
 import { PortTable } from '../dataplane/tables/ports';
 import { Packet, OUT_DROP, OUT_FLOOD } from '../dataplane/packet';
 import { L3Table } from '../dataplane/tables/l3';
+import { WorkerDns } from '../dataplane/l3/dns';
 import type { Neigh } from '../dataplane/tables/neigh';
 import type { Conntrack } from '../dataplane/tables/conntrack';
 import { Pipeline } from '../dataplane/pipeline';
@@ -23,7 +24,7 @@ import { VLAN_TAG_LEN } from '../dataplane/wire/vlan';
 import type { ToWorker, AckMsg } from './protocol';
 import { DIR_RX, DIR_TX, type CaptureRing } from './capture-ring';
 import {
-  CTRL_PUNT, CTRL_STOP, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
+  CTRL_PUNT, CTRL_STOP, DNS_WORDS, dnsCountersOffset, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
   MAX_STAGES, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, workerCountersOffset,
 } from './shared';
 
@@ -117,7 +118,10 @@ export class WorkerLoop {
     this.clock = deps.clock ?? (() => (Date.now() / 1000) | 0);
     this.ctx = {
       fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false,
-      l3: deps.l3 ? { table: this.l3table, neigh: deps.l3.neigh, ct: deps.l3.ct, emit: this.emitter() } : null,
+      l3: deps.l3 ? {
+        table: this.l3table, neigh: deps.l3.neigh, ct: deps.l3.ct, emit: this.emitter(),
+        dns: new WorkerDns(deps.stats.subarray(dnsCountersOffset(deps.maxPorts), dnsCountersOffset(deps.maxPorts) + DNS_WORDS)),
+      } : null,
     };
     this.wk = workerCountersOffset(deps.maxPorts);
     const so = stageCountersOffset(deps.maxPorts);
@@ -249,6 +253,7 @@ export class WorkerLoop {
       this.byId[m.id] = undefined;
     } else if (m.type === 'l3') {
       this.l3table.load(m.snapshot);
+      this.ctx.l3?.dns?.load(m.snapshot.dns ?? { nets: [], endpoints: [] });
       return;
     } else if (m.type === 'capture') {
       const p = this.byId[m.id];

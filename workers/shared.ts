@@ -33,8 +33,16 @@ export const WK_WORDS = 8;
 // to), in the order of dataplane/stages/order.ts.
 export const MAX_STAGES = 32;
 
+// DNS queries the worker answered itself, by result (dataplane/dns/answer.ts DNS_RESULTS
+// order), after the stage counters.
+export const DNS_WORDS = 8;
+
 export function statsBytes(maxPorts = MAX_PORTS): number {
-  return (maxPorts * ST_ROW + WK_WORDS + MAX_STAGES) * 8;
+  return (maxPorts * ST_ROW + WK_WORDS + MAX_STAGES + DNS_WORDS) * 8;
+}
+
+export function dnsCountersOffset(maxPorts = MAX_PORTS): number {
+  return maxPorts * ST_ROW + WK_WORDS + MAX_STAGES;
 }
 
 export function stageCountersOffset(maxPorts = MAX_PORTS): number {

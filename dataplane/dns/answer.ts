@@ -52,7 +52,8 @@ export class DnsAnswerer {
   readonly counters: Record<DnsResult, number> = {
     local: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, notimp: 0, dropped: 0, refused: 0,
   };
-  readonly registry: DnsRegistry;
+  /** Replaceable: the workers load a new registry with each configuration snapshot. */
+  registry: DnsRegistry;
   readonly ttl: number;
   readonly maxUdpSize: number;
 

@@ -16,6 +16,7 @@ import {
   CT_DIR_REPLY, CT_ERR_FULL, CT_ERR_NO_PORT, CT_ERR_SOURCE_LIMIT, CT_KIND_DNAT, CT_KIND_DNS, CT_KIND_MASQ,
 } from '../tables/conntrack';
 import { decTtl, icmpErrorInner, natRewrite, natRewriteIcmpError } from '../nat';
+import { DNS_ANSWERED, DNS_DROPPED } from '../l3/dns';
 import { arpReplyInPlace, icmpEchoReplyInPlace, writeArpRequest, writeIcmpError } from '../l3/frames';
 import { ArpView, ARP_OP_REPLY, ARP_OP_REQUEST } from '../wire/arp';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet';
@@ -36,10 +37,11 @@ export const L3_ICMP_ERROR = 8;    // an ICMP error translated back along its co
 export const L3_ARP_LEARNED = 9;   // ARP seen (sender learned), forwarded at L2
 export const L3_NO_CT = 10;        // dry run: would create a connection
 export const L3_HOST_CT = 11;      // from the host TAP: reply of a DNS-over-TCP connection
+export const L3_DNS_ANSWER = 12;   // DNS query for a local name answered here, in place
 
 export const L3_NAMES = [
   'none', 'arp-reply', 'arp-consumed', 'ping', 'dns-punt', 'conntrack', 'conntrack-new', 'routed',
-  'icmp-error', 'arp-learned', 'would-create', 'host-conntrack',
+  'icmp-error', 'arp-learned', 'would-create', 'host-conntrack', 'dns-answer',
 ] as const;
 
 const VNET_F_NEEDS_CSUM = 1;
@@ -185,6 +187,12 @@ export class GatewayStage implements Stage {
     if (toSwitch && this.icmpType === ICMP_ECHO_REQUEST) { this.answerPing(p, ctx, net.gwMacHi, net.gwMacLo); return; }
     if (dst === net.gwIp && this.dport === DNS_PORT) {
       if (this.proto === IPPROTO_UDP) {
+        // A local name is answered here; anything else goes to the main thread (forwarding).
+        if (!ctx.dryRun && l3.dns !== null) {
+          const r = l3.dns.answer(p, this.l4Off, this.end, net.gwMacHi, net.gwMacLo);
+          if (r === DNS_ANSWERED) { p.l3 = L3_DNS_ANSWER; return; }
+          if (r === DNS_DROPPED) { p.l3 = L3_DNS_ANSWER; p.out = OUT_LOCAL; return; }
+        }
         p.l3 = L3_DNS_PUNT;
         p.out = OUT_LOCAL;
         if (!ctx.dryRun && !l3.emit.punt(p)) p.dropWith(DROP['punt-full']);

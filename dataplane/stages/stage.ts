@@ -9,6 +9,7 @@ import type { Packet } from '../packet';
 import type { L3Table } from '../tables/l3';
 import type { Neigh } from '../tables/neigh';
 import type { Conntrack } from '../tables/conntrack';
+import type { WorkerDns } from '../l3/dns';
 
 /** Frames the router makes (ARP requests, ICMP errors) and frames it hands to the main thread. */
 export interface Emitter {
@@ -28,6 +29,8 @@ export interface L3Context {
   neigh: Neigh;
   ct: Conntrack;
   emit: Emitter;
+  /** Answers DNS queries for local names in place; null = every query goes to the main thread. */
+  dns: WorkerDns | null;
 }
 
 export interface StageContext {

@@ -4,6 +4,8 @@
 // from it. Everything is numbers (IPs as uint32, MACs as hi/lo like the FDB), so the hot
 // path compares integers.
 
+import type { DnsSnapshot } from '../l3/dns';
+
 /** One network's gateway, as the workers need it. */
 export interface L3NetSpec {
   id: number;
@@ -47,6 +49,8 @@ export interface L3Snapshot {
   nets: L3NetSpec[];
   uplink: L3UplinkSpec | null;
   mappings: L3MappingSpec[];
+  /** Names for the workers' DNS answers (dataplane/l3/dns.ts). */
+  dns?: DnsSnapshot;
 }
 
 export const EMPTY_L3: L3Snapshot = { nets: [], uplink: null, mappings: [] };

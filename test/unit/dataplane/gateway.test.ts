@@ -13,7 +13,7 @@ import { Neigh, NEIGH_DEFAULTS, NEIGH_INCOMPLETE, UPLINK_NET } from '../../../da
 import { Conntrack, type ConntrackConfig } from '../../../dataplane/tables/conntrack';
 import type { Emitter, StageContext } from '../../../dataplane/stages/stage';
 import {
-  GatewayStage, L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY, L3_CT, L3_CT_NEW, L3_DNS_PUNT, L3_HOST_CT,
+  GatewayStage, L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY, L3_CT, L3_CT_NEW, L3_DNS_ANSWER, L3_DNS_PUNT, L3_HOST_CT,
   L3_ICMP_ERROR, L3_NONE, L3_NO_CT, L3_PING, L3_ROUTED,
 } from '../../../dataplane/stages/gateway';
 import {
@@ -24,6 +24,8 @@ import {
   pseudoHeaderSum, readU16, writeU16,
 } from '../../../dataplane/wire';
 import { arpReply, arpRequest, icmpEcho, tcpFrame, tcpSyn, udpFrame } from '../../fixtures/frames';
+import { WorkerDns } from '../../../dataplane/l3/dns';
+import { decode, makeQuery } from '../dns/helpers';
 
 // ---------------------------------------------------------------- the setup
 
@@ -156,7 +158,7 @@ function setup(o: { ct?: Partial<ConntrackConfig>; snap?: L3Snapshot } = {}) {
   const ct = new Conntrack({ maxEntries: 64, maxPerSource: 16, portMin: 1024, portMax: 65535, ...o.ct });
   const table = new L3Table(o.snap ?? snapshot());
   const emit = new RecordingEmitter();
-  const ctx: StageContext = { fdb, ports, now: NOW, dryRun: false, l3: { table, neigh, ct, emit } };
+  const ctx: StageContext = { fdb, ports, now: NOW, dryRun: false, l3: { table, neigh, ct, emit, dns: null } };
   return { fdb, ports, neigh, ct, table, emit, ctx, pipe: new Pipeline() };
 }
 type Setup = ReturnType<typeof setup>;
@@ -422,6 +424,58 @@ describe('gateway stage: ping and DNS', () => {
     // The punt ring full: dropped, named.
     s.emit.puntOk = false;
     expect(dropOf(run(s, q, PORT_C1).p)).toBe('punt-full');
+  });
+
+  it('answers a local name in place (DNS in the worker): back to the client from gateway:53, in rotation', () => {
+    const s = setup();
+    const dns = new WorkerDns();
+    dns.load({
+      nets: [{ id: 0, name: 'bridge', order: 'rotate' }],
+      endpoints: [
+        { network: 'bridge', container: 'w1', ip: C1, aliases: ['web'] },
+        { network: 'bridge', container: 'w2', ip: C2, aliases: ['web'] },
+      ],
+    });
+    s.ctx.l3!.dns = dns;
+    const firsts: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const q = udpFrame(toGw({ srcIp: C1, dstIp: GW, srcPort: 33333, dstPort: 53, payload: makeQuery('WEB', 1, { id: 77 + i }) }));
+      const r = run(s, q, PORT_C1);
+      expect(r.p.l3).toBe(L3_DNS_ANSWER);
+      expect(r.p.out).toBe(PORT_C1);
+      const f = parseIpFrame(r.out); // checks the IP and UDP checksums from scratch
+      expect(f).toMatchObject({ dstMac: C1_MAC, srcMac: GW_MAC, src: GW, dst: C1, sport: 53, dport: 33333, ttl: 64 });
+      expect(r.out.length).toBe(14 + f.totalLength);
+      const m = decode(r.out.slice(f.l4Off + 8));
+      expect(m.id).toBe(77 + i);
+      expect(m.aa).toBe(true);
+      expect(m.answers.map((a) => a.data).sort()).toEqual([C1, C2].sort());
+      firsts.push(m.answers[0].data);
+    }
+    expect(new Set(firsts)).toEqual(new Set([C1, C2]));
+    expect(s.emit.punted).toHaveLength(0);
+    expect(dns.counters.local).toBe(2);
+  });
+
+  it('DNS in the worker: an unknown name is punted (forwarding), garbage with no ID is dropped, FORMERR answered', () => {
+    const s = setup();
+    const dns = new WorkerDns();
+    dns.load({ nets: [{ id: 0, name: 'bridge', order: 'rotate' }], endpoints: [] });
+    s.ctx.l3!.dns = dns;
+    const unknown = udpFrame(toGw({ srcIp: C1, dstIp: GW, srcPort: 40000, dstPort: 53, payload: makeQuery('example.org') }));
+    const r = run(s, unknown, PORT_C1);
+    expect(r.p.l3).toBe(L3_DNS_PUNT);
+    expect(s.emit.punted).toHaveLength(1);
+    const junk = udpFrame(toGw({ srcIp: C1, dstIp: GW, srcPort: 40000, dstPort: 53, payload: new Uint8Array([1, 2, 3]) }));
+    const j = run(s, junk, PORT_C1);
+    expect(j.p.out).toBe(OUT_LOCAL);
+    expect(dns.counters.dropped).toBe(1);
+    const bad = makeQuery('x.y');
+    bad[5] = 2; // QDCOUNT 2
+    const f = run(s, udpFrame(toGw({ srcIp: C1, dstIp: GW, srcPort: 40001, dstPort: 53, payload: bad })), PORT_C1);
+    expect(f.p.out).toBe(PORT_C1);
+    expect(decode(f.out.slice(14 + 20 + 8)).rcode).toBe(1);
+    expect(s.emit.punted).toHaveLength(1);
   });
 
   it('DNATs TCP to gateway:53 to the host TAP, and translates the answer back', () => {

@@ -61,7 +61,7 @@ function setup() {
   ports.add(9, 'up0', UPLINK_NET);
   const neigh = new Neigh({ ...NEIGH_DEFAULTS, maxEntries: 64 });
   const ct = new Conntrack({ maxEntries: 64, maxPerSource: 16, portMin: 1024, portMax: 65535 });
-  const l3 = { table: new L3Table(SNAP), neigh, ct, emit: NO_EMIT };
+  const l3 = { table: new L3Table(SNAP), neigh, ct, emit: NO_EMIT, dns: null };
   const names: TraceNames = {
     port: (id) => ({ 0: 'vsw0 (host)', 1: 'vswaaaa0001 (c1)', 2: 'vswaaaa0002 (c2)', 3: 'vswbbbb0001 (d1)', 9: 'up0' } as Record<number, string>)[id] ?? `#${id}`,
     network: (id) => ({ 0: 'bridge', 1: 'netb', [UPLINK_NET]: 'uplink' } as Record<number, string>)[id] ?? `#${id}`,
