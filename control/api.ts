@@ -278,13 +278,38 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       return;
     }
 
+    if (a === 'trace' && segs.length === 1) {
+      route(['GET']);
+      // Live trace: NDJSON, one TraceResult per frame, until `count` or the client goes away.
+      const count = countParam(url);
+      const opt = (k: string): string | undefined => url.searchParams.get(k) || undefined;
+      let n = 0;
+      let done = false;
+      const session = await engine.startTrace(
+        { port: opt('port'), network: opt('net'), filter: opt('filter'), count },
+        (r) => {
+          if (done) return;
+          res.write(`${JSON.stringify(r)}\n`);
+          if (count > 0 && ++n >= count) finish();
+        },
+      );
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        void session.stop();
+        res.end();
+      };
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('');
+      res.on('close', finish);
+      return;
+    }
+
     if (a === 'capture' && segs.length === 1) {
       route(['GET']);
       const port = url.searchParams.get('port');
       if (!port) throw new InvalidArgumentError("query parameter 'port' is required");
-      const countText = url.searchParams.get('count') ?? '0';
-      if (!/^\d{1,9}$/.test(countText)) throw new InvalidArgumentError("query parameter 'count' must be a whole number");
-      const count = Number(countText);
+      const count = countParam(url);
       let n = 0;
       let done = false;
       // Frames arrive from a timer, so none can come before the header below is written.
@@ -292,7 +317,7 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
         if (done) return;
         res.write(pcapRecord(frame, timeMs));
         if (count > 0 && ++n >= count) finish();
-      });
+      }, { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined });
       const finish = (): void => {
         if (done) return;
         done = true;
@@ -314,6 +339,13 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
   } catch (e) {
     sendError(req, res, method, pathname, e);
   }
+}
+
+/** ?count=N: a whole number (0 or absent = no limit). */
+function countParam(url: URL): number {
+  const text = url.searchParams.get('count') ?? '0';
+  if (!/^\d{1,9}$/.test(text)) throw new InvalidArgumentError("query parameter 'count' must be a whole number");
+  return Number(text);
 }
 
 function notFound(pathname: string): VswError {

@@ -1,31 +1,76 @@
-// `vsw capture`: sessions that receive a port's frames (both directions) from the workers'
-// capture rings. The workers copy frames only for ports with at least one session; while any
-// session is open, the rings are drained every 20 ms and the frames handed to the sessions
-// of their port.
+// `vsw capture` and live `vsw trace`: sessions that receive frames (or traced frames) from
+// the workers' capture rings. Each session has an id 0..31; the workers get the whole set of
+// sessions whenever it changes (workers/taps.ts) and tag every record with the bits of the
+// sessions it is for. While any session is open, the rings are drained every 20 ms and each
+// record handed to its sessions.
 
 import type { DataplaneHost } from '../workers/host';
+import { DIR_TRACE } from '../workers/capture-ring';
+import { MAX_TAP_SESSIONS, type TapNames, type TapSpec } from '../workers/taps';
+import { compileFilter, FilterError } from '../dataplane/filter';
+import type { TraceResult } from '../dataplane/trace';
+import { ConflictError, InvalidArgumentError } from './errors';
 
 const DRAIN_MS = 20;
 
-export interface CaptureSession {
+export interface TapSession {
   stop(): Promise<void>;
 }
 
 type OnFrame = (frame: Uint8Array, timeMs: number) => void;
+type OnTrace = (r: TraceResult) => void;
+
+interface Session {
+  spec: TapSpec;
+  onFrame?: OnFrame;
+  onTrace?: OnTrace;
+}
+
+/** A filter the workers will accept, or a clear 400. */
+export function checkFilter(filter: string): void {
+  try {
+    compileFilter(filter);
+  } catch (e) {
+    if (e instanceof FilterError) throw new InvalidArgumentError(e.message);
+    throw e;
+  }
+}
 
 export class CaptureHub {
   private readonly host: DataplaneHost;
-  private readonly sessions = new Set<{ port: number; onFrame: OnFrame }>();
+  private readonly names: () => TapNames;
+  private readonly sessions = new Map<number, Session>();
   private timer: NodeJS.Timeout | undefined;
+  private pushing: Promise<void> = Promise.resolve();
 
-  constructor(host: DataplaneHost) {
+  constructor(host: DataplaneHost, names: () => TapNames = () => ({ ports: [], nets: [] })) {
     this.host = host;
+    this.names = names;
   }
 
-  async open(port: number, onFrame: OnFrame): Promise<CaptureSession> {
-    await this.host.setCapture(port, true);
-    const s = { port, onFrame };
-    this.sessions.add(s);
+  /** A port's frames: on the wire (stage -1, both directions) or after pipeline stage `stage`. */
+  openCapture(port: number, o: { stage?: number; filter?: string }, onFrame: OnFrame): Promise<TapSession> {
+    return this.open({ kind: 'capture', port, net: -1, stage: o.stage ?? -1, filter: o.filter ?? '', count: 0 }, { onFrame });
+  }
+
+  /** Traces of the frames that arrive on `port` (or in `net`; -1 = any) and match `filter`. */
+  openTrace(o: { port: number; net: number; filter: string; count: number }, onTrace: OnTrace): Promise<TapSession> {
+    return this.open({ kind: 'trace', port: o.port, net: o.net, stage: -1, filter: o.filter, count: o.count }, { onTrace });
+  }
+
+  private async open(a: Omit<TapSpec, 'sid'>, handlers: { onFrame?: OnFrame; onTrace?: OnTrace }): Promise<TapSession> {
+    checkFilter(a.filter);
+    let sid = 0;
+    while (this.sessions.has(sid)) sid++;
+    if (sid >= MAX_TAP_SESSIONS) throw new ConflictError(`at most ${MAX_TAP_SESSIONS} captures and traces at once`);
+    const s: Session = { spec: { ...a, sid }, ...handlers };
+    this.sessions.set(sid, s);
+    try {
+      await this.push();
+    } catch (e) {
+      this.sessions.delete(sid);
+      throw e;
+    }
     if (!this.timer) {
       this.timer = setInterval(() => this.drain(), DRAIN_MS);
       this.timer.unref();
@@ -36,17 +81,34 @@ export class CaptureHub {
         if (stopped) return;
         stopped = true;
         this.drain();
-        this.sessions.delete(s);
+        this.sessions.delete(sid);
         if (this.sessions.size === 0 && this.timer) { clearInterval(this.timer); this.timer = undefined; }
-        if (this.host.port(port)) await this.host.setCapture(port, false).catch(() => undefined);
+        await this.push().catch(() => undefined);
       },
     };
+  }
+
+  /** Tell the workers the current set (one change at a time, in order). */
+  private push(): Promise<void> {
+    const next = this.pushing.then(() => this.host.setTaps([...this.sessions.values()].map((s) => s.spec), this.names()));
+    this.pushing = next.catch(() => undefined);
+    return next;
   }
 
   private drain(): void {
     const { frames } = this.host.drainCaptures();
     for (const f of frames) {
-      for (const s of this.sessions) if (s.port === f.port) s.onFrame(f.data, f.timeMs);
+      let trace: TraceResult | undefined;
+      for (const [sid, s] of this.sessions) {
+        if ((f.tag & (2 ** sid)) === 0) continue;
+        if (f.dir === DIR_TRACE) {
+          if (!s.onTrace) continue;
+          trace ??= JSON.parse(Buffer.from(f.data).toString()) as TraceResult;
+          s.onTrace(trace);
+        } else if (s.onFrame) {
+          s.onFrame(f.data, f.timeMs);
+        }
+      }
     }
   }
 }

@@ -20,6 +20,7 @@ import { readPcap } from './pcap';
 import { formatEvent } from './events';
 import { DaemonUnreachableError, errorFromJson, NotFoundError, VswError } from './errors';
 import { parseMetricsAddr } from './metrics';
+import { STAGE_CHOICES, stageIndex } from '../dataplane/stages/names';
 import {
   conntrackTable, containersTable, fdbTable, formatJson, neighTable, networksTable, statsTable, trunksTable,
 } from './format';
@@ -84,6 +85,23 @@ function nonEmpty(what: string): (v: string) => string {
     if (v.trim() === '') throw new OptionValueError(`${what} must not be empty.`);
     return v;
   };
+}
+
+/** --filter EXPR: checked here (a usage error names the column); the daemon checks again. */
+function filterExpr(v: string): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { compileFilter } = require('../dataplane/filter') as typeof import('../dataplane/filter');
+  try {
+    compileFilter(v);
+  } catch (e) {
+    throw new OptionValueError(`${(e as Error).message}.`);
+  }
+  return v;
+}
+
+function stageName(v: string): string {
+  if (stageIndex(v) < 0) throw new OptionValueError(`Not a stage: one of ${STAGE_CHOICES.join(', ')}.`);
+  return v;
 }
 
 /** --metrics ADDR: HOST:PORT or :PORT (control/metrics.ts parses it; prom-client is not loaded). */
@@ -545,15 +563,46 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
       print(o.format, entries, () => conntrackTable(entries));
     });
 
-  sub(program, 'trace', 'Show what each pipeline stage decides for frames on a port (--dry-run only, for now)')
-    .requiredOption('--port <port>', 'a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
-    .option('--dry-run', 'run the given frames without side effects: nothing learned, nothing sent (required: live tracing is not built yet)')
-    .option('--frame <hex>', 'one Ethernet frame in hex, from the destination MAC on')
-    .option('--pcap <file>', 'every frame of a pcap file (Ethernet link type; at most 1000)')
+  sub(program, 'trace', 'Follow frames through every pipeline stage: live traffic, or given frames with --dry-run')
+    .option('--port <port>', 'frames arriving on this port: a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
+    .option('--net <network>', 'frames of this network (or uplink)')
+    .option('--filter <expr>', "only frames that match, e.g. 'tcp and host 10.89.0.2 and port 80' (see README: filters)", filterExpr)
+    .option('-c, --count <n>', 'stop after N traced frames (default: until Ctrl-C)', integer(1))
+    .option('--dry-run', 'run the given frames (--frame/--pcap) on --port without side effects: nothing learned, nothing sent')
+    .option('--frame <hex>', 'with --dry-run: one Ethernet frame in hex, from the destination MAC on')
+    .option('--pcap <file>', 'with --dry-run: every frame of a pcap file (Ethernet link type; at most 1000)')
     .addOption(formatOption())
-    .action(async (o: { port: string; dryRun?: boolean; frame?: string; pcap?: string; format: Format }, cmd: Command) => {
+    .action(async (o: { port?: string; net?: string; filter?: string; count?: number; dryRun?: boolean; frame?: string; pcap?: string; format: Format }, cmd: Command) => {
       const usage = (m: string): never => cmd.error(`vsw: ${m}`, { exitCode: 2, code: 'vsw.usage' }) as never;
-      if (!o.dryRun) usage('live tracing is not built yet: use --dry-run with --frame HEX or --pcap FILE');
+      if (!o.dryRun) {
+        if (o.frame !== undefined || o.pcap !== undefined) usage('--frame and --pcap go with --dry-run');
+        const q = new URLSearchParams();
+        if (o.port) q.set('port', o.port);
+        if (o.net) q.set('net', o.net);
+        if (o.filter) q.set('filter', o.filter);
+        if (o.count) q.set('count', String(o.count));
+        const format = loadTraceFormatter();
+        await streamGet(client(cmd), `/trace?${q.toString()}`, (res) => {
+          io.err(`vsw: tracing ${o.port ? `port ${o.port}` : o.net ? `network ${o.net}` : 'every port'}${o.filter ? ` where ${o.filter}` : ''}${o.count ? ` (${o.count} frames)` : ''}; Ctrl-C stops\n`);
+          let pending = '';
+          res.on('data', (d: Buffer) => {
+            pending += d.toString();
+            let nl: number;
+            while ((nl = pending.indexOf('\n')) >= 0) {
+              const line = pending.slice(0, nl);
+              pending = pending.slice(nl + 1);
+              if (line === '') continue;
+              if (o.format === 'json') { io.out(`${line}\n`); continue; }
+              const r = JSON.parse(line) as TraceResult;
+              io.out(`${r.time ?? ''} port ${r.port ?? '?'} worker ${r.worker ?? '?'}\n${format(r)}\n`);
+            }
+          });
+          return () => undefined;
+        });
+        return;
+      }
+      if (o.port === undefined) usage('trace --dry-run needs --port');
+      if (o.net !== undefined || o.filter !== undefined || o.count !== undefined) usage('--net, --filter and --count are for live traces (without --dry-run)');
       if ((o.frame === undefined) === (o.pcap === undefined)) usage('trace --dry-run needs exactly one of --frame HEX or --pcap FILE');
       let frames: string[];
       if (o.pcap !== undefined) {
@@ -568,7 +617,7 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
       } else {
         frames = [o.frame!];
       }
-      const results = await client(cmd).post<TraceResult[]>('/trace/dry-run', { port: o.port, frames });
+      const results = await client(cmd).post<TraceResult[]>('/trace/dry-run', { port: o.port!, frames });
       print(o.format, results, () => results.map(loadTraceFormatter()).join('\n'));
     });
 
@@ -595,8 +644,10 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
     .requiredOption('--port <port>', 'a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
     .requiredOption('-w, --write <file>', 'pcap file to write, or - for standard output')
     .option('-c, --count <n>', 'stop after N frames (default: until Ctrl-C)', integer(1))
-    .action(async (o: { port: string; write: string; count?: number }, cmd: Command) => {
-      const q = `/capture?port=${enc(o.port)}${o.count ? `&count=${o.count}` : ''}`;
+    .option('--stage <stage>', 'the frames received on the port as they leave this pipeline stage (parse, ingress, learn, gateway, forward; pre-nat = learn, post-nat = gateway, pre-vlan = parse, post-vlan = ingress) instead of on the wire', stageName)
+    .option('--filter <expr>', "only frames that match, e.g. 'icmp or arp' (see README: filters)", filterExpr)
+    .action(async (o: { port: string; write: string; count?: number; stage?: string; filter?: string }, cmd: Command) => {
+      const q = `/capture?port=${enc(o.port)}${o.count ? `&count=${o.count}` : ''}${o.stage ? `&stage=${enc(o.stage)}` : ''}${o.filter ? `&filter=${enc(o.filter)}` : ''}`;
       const toStdout = o.write === '-';
       await streamGet(client(cmd), q, (res) => {
         const port = res.headers['x-vsw-port'] ?? o.port;

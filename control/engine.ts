@@ -25,6 +25,7 @@ import * as ipam from './ipam';
 import * as netns from './netns';
 import { DataplaneHost, type PortHandle } from '../workers/host';
 import { UPLINK_NET } from '../dataplane/tables/neigh';
+import { STAGE_CHOICES, stageIndex } from '../dataplane/stages/names';
 import { Router, upstreamsFrom, type RouterView } from './router';
 import { removeContainerEtc, writeContainerEtc } from './etc';
 import { NO_NET, type PortVlans } from '../dataplane/tables/ports';
@@ -124,7 +125,7 @@ export class VswEngine implements Engine {
       fdb: { maxEntries: opts.fdbMax, maxPerPort: opts.fdbMaxPerPort, agingSeconds: opts.fdbAgingSeconds },
       conntrack: opts.conntrackMax ? { maxEntries: opts.conntrackMax } : undefined,
     });
-    this.captures = new CaptureHub(this.host);
+    this.captures = new CaptureHub(this.host, () => this.tapNames());
     this.router = new Router(this.host, {
       uplink: opts.uplink ? {
         device: opts.uplink, ip: opts.uplinkIp ?? '', gateway: opts.uplinkGateway ?? '', vlan: opts.uplinkVlan,
@@ -876,10 +877,29 @@ export class VswEngine implements Engine {
       .sort((a, b) => a.network.localeCompare(b.network) || a.port.localeCompare(b.port) || a.mac.localeCompare(b.mac));
   }
 
-  async startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void): Promise<{ port: string; stop(): Promise<void> }> {
+  async startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
+    opts: { stage?: string; filter?: string } = {}): Promise<{ port: string; stop(): Promise<void> }> {
     const id = this.resolvePortId(port);
-    const session = await this.captures.open(id, onFrame);
+    const stage = opts.stage === undefined || opts.stage === '' ? -1 : stageIndex(opts.stage);
+    if (opts.stage && stage < 0) throw new InvalidArgumentError(`no stage '${opts.stage}': one of ${STAGE_CHOICES.join(', ')}`);
+    const session = await this.captures.openCapture(id, { stage, filter: opts.filter ?? '' }, onFrame);
     return { port: this.host.port(id)?.name ?? port, stop: () => session.stop() };
+  }
+
+  /** Live trace: every frame that matches (port or network, and filter), through every stage. */
+  async startTrace(opts: { port?: string; network?: string; filter?: string; count?: number },
+    onTrace: (r: TraceResult) => void): Promise<{ stop(): Promise<void> }> {
+    const port = opts.port ? this.resolvePortId(opts.port) : -1;
+    const net = opts.network ? (opts.network === 'uplink' ? UPLINK_NET : this.network(opts.network).id) : -1;
+    return this.captures.openTrace({ port, net, filter: opts.filter ?? '', count: opts.count ?? 0 }, onTrace);
+  }
+
+  /** Port labels and network names for live traces (the workers know only numbers). */
+  private tapNames(): { ports: [number, string][]; nets: [number, string][] } {
+    const ports: [number, string][] = [];
+    for (const [id, n] of this.portNames()) ports.push([id, n.container ? `${n.port} (${n.container})` : n.port]);
+    const nets: [number, string][] = this.state.networks.map((n) => [n.id, n.name]);
+    return { ports, nets };
   }
 
   /** A port id from a port name, a container name (its first network) or CONTAINER:NETWORK. */

@@ -233,8 +233,14 @@ export interface Engine {
   /** Run frames (hex, Ethernet from the destination MAC on) through the pipeline as if
    *  received on `port`, without side effects. */
   traceDryRun(port: string, frames: string[]): TraceResult[];
-  /** Hand every frame of `port` (both directions, Ethernet) to onFrame until stop(). */
-  startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void): Promise<{ port: string; stop(): Promise<void> }>;
+  /** Hand every frame of `port` (both directions, Ethernet) to onFrame until stop(); with
+   *  a stage, the frames received on the port as they are after that pipeline stage; with a
+   *  filter, only those it matches (dataplane/filter.ts). */
+  startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
+    opts?: { stage?: string; filter?: string }): Promise<{ port: string; stop(): Promise<void> }>;
+  /** Live trace of the frames arriving on a port (or in a network, or anywhere) that match. */
+  startTrace(opts: { port?: string; network?: string; filter?: string; count?: number },
+    onTrace: (r: TraceResult) => void): Promise<{ stop(): Promise<void> }>;
   /** Be told of every event from now on; returns the unsubscribe function. */
   subscribeEvents(fn: (e: VswEvent) => void): () => void;
   /** The gateways' neighbour tables (one network, 'uplink', or all). */

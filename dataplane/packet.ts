@@ -45,6 +45,8 @@ export class Packet {
   drop = -1;
   /** What the gateway stage did (L3_* in stages/gateway.ts), for traces. */
   l3 = 0;
+  /** What learning did (LEARN_* of tables/fdb.ts; -1 nothing), for live traces. */
+  learned = -1;
 
   reset(buf: Uint8Array, off: number, len: number, vnet: boolean, inPort: number, ioFlags: number): void {
     this.buf = buf;
@@ -63,6 +65,7 @@ export class Packet {
     this.out = OUT_NONE;
     this.drop = -1;
     this.l3 = 0;
+    this.learned = -1;
   }
 
   /** End the frame with a drop reason (an index from dataplane/drops.ts). */

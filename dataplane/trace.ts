@@ -16,7 +16,7 @@ import {
 import { DROP_REASONS } from './drops';
 import type { L3Context, StageContext } from './stages/stage';
 import { Pipeline, type Tracer } from './pipeline';
-import type { Fdb } from './tables/fdb';
+import { LEARN_FAILED, LEARN_MOVED, LEARN_NEW, type Fdb } from './tables/fdb';
 import type { PortTable } from './tables/ports';
 import { UPLINK_NET } from './tables/neigh';
 import { macToStringHiLo } from './wire/mac';
@@ -39,6 +39,10 @@ export interface TraceStep {
 }
 
 export interface TraceResult {
+  /** Live traces: when, where it arrived, which worker. */
+  time?: string;
+  port?: string;
+  worker?: number;
   frame: string;
   steps: TraceStep[];
   verdict: { kind: 'unicast' | 'flood' | 'drop' | 'local'; ports: string[]; reason?: string };
@@ -74,6 +78,12 @@ export class TextTracer implements Tracer {
       case 'learn': {
         // The uplink is not a switch port: nothing is learned from it (stages/learn.ts).
         if (p.netId === UPLINK_NET) return 'skipped: the uplink is not a switch port (its MACs are neighbours)';
+        if (!ctx.dryRun && p.learned >= 0) {
+          // Live: what learning did (the table already holds the result).
+          const on = this.names.port(p.inPort);
+          return p.learned === LEARN_NEW ? `new: ${src} on ${on}` : p.learned === LEARN_MOVED ? `move: ${src} to ${on}`
+            : p.learned === LEARN_FAILED ? `not learned (table full): ${src}` : `refresh: ${src} on ${on}`;
+        }
         const known = ctx.fdb.lookup(p.netId, p.vlan, p.srcHi, p.srcLo);
         const what = known < 0 ? `new: ${src} on ${this.names.port(p.inPort)}`
           : known === p.inPort ? `refresh: ${src} on ${this.names.port(p.inPort)}`
@@ -277,7 +287,7 @@ function floodPorts(p: Packet, ctx: StageContext): number[] {
 }
 
 /** The verdict of a traced frame, in names. */
-function verdictOf(p: Packet, ctx: StageContext, names: TraceNames): TraceResult['verdict'] {
+export function verdictOf(p: Packet, ctx: StageContext, names: TraceNames): TraceResult['verdict'] {
   if (p.out === OUT_DROP) return { kind: 'drop', ports: [], reason: DROP_REASONS[p.drop] };
   if (p.out === OUT_LOCAL) return { kind: 'local', ports: [] };
   if (p.out === OUT_FLOOD) return { kind: 'flood', ports: floodPorts(p, ctx).map((id) => names.port(id)) };

@@ -15,6 +15,7 @@ import { Fdb, fdbBytes, type FdbConfig, type FdbEntry, type FdbCounters } from '
 import { DROP_REASONS } from '../dataplane/drops';
 import type { AckMsg, FromWorker, ToWorker, WorkerInit } from './protocol';
 import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-ring';
+import type { TapNames, TapSpec } from './taps';
 import { CT_EVENT_BASE, ctEventWriter, decodeCtEvent, decodeFdbEvent, type CtEvent, type FdbEvent } from './events';
 import { macToStringHiLo } from '../dataplane/wire/mac';
 import {
@@ -124,7 +125,6 @@ export class DataplaneHost {
   private readonly portsById = new Map<number, PortHandle>();
   /** The workers' port table, mirrored (dry-run traces, tagging what this thread sends). */
   readonly portTable = new PortTable(MAX_PORTS);
-  private readonly captureUsers = new Map<number, number>();
   /** Changes this thread makes to the MAC table (aging, evictions by flushes are not). */
   private readonly localEvents: FdbEvent[] = [];
   private seq = 0;
@@ -246,7 +246,6 @@ export class DataplaneHost {
     if (!h) return;
     await this.broadcast(() => ({ type: 'removePort', seq: 0, id }));
     this.portTable.remove(id);
-    this.captureUsers.delete(id);
     this.fdb.flushPort(id);
     this.io.close(h.fd);
     this.portsById.delete(id);
@@ -301,17 +300,11 @@ export class DataplaneHost {
   }
 
   /**
-   * Start (or stop) copying a port's frames, both directions, to the capture rings. Counted:
-   * the port is captured while at least one caller wants it.
+   * Replace every capture and live-trace session in the workers (workers/taps.ts). Rejects,
+   * changing nothing, when a worker refuses one (e.g. a filter that does not compile).
    */
-  async setCapture(id: number, on: boolean): Promise<void> {
-    if (!this.portsById.has(id)) throw new Error(`no port ${id}`);
-    const n = (this.captureUsers.get(id) ?? 0) + (on ? 1 : -1);
-    if (n <= 0) this.captureUsers.delete(id);
-    else this.captureUsers.set(id, n);
-    if ((on && n === 1) || (!on && n <= 0)) {
-      await this.broadcast(() => ({ type: 'capture', seq: 0, id, on }));
-    }
+  async setTaps(sessions: TapSpec[], names: TapNames): Promise<void> {
+    await this.broadcast(() => ({ type: 'taps', seq: 0, sessions, names }));
   }
 
   /** Captured frames since the last call, oldest first, and frames lost so far. */

@@ -14,6 +14,7 @@ import { PortTable } from '../dataplane/tables/ports';
 import { Packet, OUT_DROP, OUT_FLOOD } from '../dataplane/packet';
 import { L3Table } from '../dataplane/tables/l3';
 import { WorkerDns } from '../dataplane/l3/dns';
+import { Taps } from './taps';
 import type { Neigh } from '../dataplane/tables/neigh';
 import type { Conntrack } from '../dataplane/tables/conntrack';
 import { Pipeline } from '../dataplane/pipeline';
@@ -100,6 +101,9 @@ export class WorkerLoop {
   private genN = 0;
   private punted = false;
   readonly l3table = new L3Table();
+  /** Capture and live-trace sessions (workers/taps.ts); `tapping`: any inside the pipeline. */
+  private readonly taps: Taps;
+  private tapping = false;
   private readonly rxOffs = new Int32Array(MAX_BATCH);
   private readonly rxLens = new Int32Array(MAX_BATCH);
   private readonly rxFlags = new Uint8Array(MAX_BATCH);
@@ -123,6 +127,7 @@ export class WorkerLoop {
         dns: new WorkerDns(deps.stats.subarray(dnsCountersOffset(deps.maxPorts), dnsCountersOffset(deps.maxPorts) + DNS_WORDS)),
       } : null,
     };
+    this.taps = new Taps(deps.capture, deps.worker);
     this.wk = workerCountersOffset(deps.maxPorts);
     const so = stageCountersOffset(deps.maxPorts);
     this.pipeline = new Pipeline(undefined, deps.stats.subarray(so, so + MAX_STAGES));
@@ -168,14 +173,20 @@ export class WorkerLoop {
     }
   }
 
-  /** Copy frames [0, n) of the receive buffer to the capture ring (Ethernet, no vnet header). */
+  /**
+   * Copy frames [0, n) of the receive buffer to the capture ring (Ethernet, no vnet header),
+   * each tagged with the capture sessions whose filter it matches.
+   */
   // `at`: milliseconds with a fraction, so frames of two workers sort right in the pcap.
   private captureBatch(port: LoopPort, offs: Int32Array, lens: Int32Array, n: number, dir: number,
     at = performance.timeOrigin + performance.now()): void {
     const ring = this.d.capture;
     if (!ring) return;
     const hdr = port.vnet ? VNET_HDR_LEN : 0;
-    for (let i = 0; i < n; i++) ring.push(this.rxBuf, offs[i] + hdr, lens[i] - hdr, port.id, dir, at);
+    for (let i = 0; i < n; i++) {
+      const mask = this.taps.wireMask(port.id, this.rxBuf, offs[i] + hdr, lens[i] - hdr);
+      if (mask !== 0) ring.push(this.rxBuf, offs[i] + hdr, lens[i] - hdr, port.id, dir, at, mask);
+    }
   }
 
   /** How the router sends the frames it makes, and hands DNS queries to the main thread. */
@@ -245,6 +256,7 @@ export class WorkerLoop {
         txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
       };
       this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
+      this.byId[m.id]!.capture = this.taps.wire[m.id] !== undefined;
     } else if (m.type === 'vlans') {
       this.ports.setVlans(m.id, m.vlans);
       return;
@@ -255,10 +267,11 @@ export class WorkerLoop {
       this.l3table.load(m.snapshot);
       this.ctx.l3?.dns?.load(m.snapshot.dns ?? { nets: [], endpoints: [] });
       return;
-    } else if (m.type === 'capture') {
-      const p = this.byId[m.id];
-      if (!p) throw new Error(`no port ${m.id}`);
-      p.capture = m.on;
+    } else if (m.type === 'taps') {
+      this.taps.load(m.sessions, m.names, (id) => this.ports.name(id));
+      for (const p of this.byId) if (p !== undefined) p.capture = this.taps.wire[p.id] !== undefined;
+      this.tapping = this.taps.inPipeline;
+      this.pipeline.tracer = this.tapping ? this.taps : null;
       return;
     }
     this.rebuildPollSet();
@@ -308,7 +321,13 @@ export class WorkerLoop {
       p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
       stats[row + ST_RX_PKTS]++;
       stats[row + ST_RX_BYTES] += this.rxLens[i] - hdr;
-      this.pipeline.run(p, this.ctx);
+      if (this.tapping) {
+        this.taps.begin(p);
+        this.pipeline.run(p, this.ctx);
+        this.taps.end(p, this.ctx);
+      } else {
+        this.pipeline.run(p, this.ctx);
+      }
       const out = p.out;
       if (out >= 0) {
         const dst = this.byId[out];

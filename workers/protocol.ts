@@ -5,6 +5,7 @@
 
 import type { FdbConfig } from '../dataplane/tables/fdb';
 import type { L3Snapshot } from '../dataplane/tables/l3';
+import type { TapNames, TapSpec } from './taps';
 import type { NeighConfig } from '../dataplane/tables/neigh';
 import type { ConntrackConfig } from '../dataplane/tables/conntrack';
 import type { PortVlans } from '../dataplane/tables/ports';
@@ -62,12 +63,12 @@ export interface RemovePortMsg {
   id: number;
 }
 
-/** Start or stop copying a port's frames (both directions) into the capture ring. */
-export interface CaptureMsg {
-  type: 'capture';
+/** Every capture and live-trace session (replaces the previous set; workers/taps.ts). */
+export interface TapsMsg {
+  type: 'taps';
   seq: number;
-  id: number;
-  on: boolean;
+  sessions: TapSpec[];
+  names: TapNames;
 }
 
 /** The router's configuration: a full snapshot, replacing the previous one. */
@@ -77,7 +78,7 @@ export interface L3Msg {
   snapshot: L3Snapshot;
 }
 
-export type ToWorker = AddPortMsg | RemovePortMsg | CaptureMsg | L3Msg | VlansMsg;
+export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg;
 
 export interface ReadyMsg { type: 'ready'; worker: number }
 export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string }

@@ -15,7 +15,7 @@ export class LearnStage implements Stage {
   process(p: Packet, ctx: StageContext): boolean {
     // The uplink is not a switch port: outside MACs are the router's business (neighbours).
     if (p.netId === UPLINK_NET) { this.last = -1; return true; }
-    if (!ctx.dryRun) this.last = ctx.fdb.learn(p.netId, p.vlan, p.srcHi, p.srcLo, p.inPort, ctx.now);
+    if (!ctx.dryRun) p.learned = this.last = ctx.fdb.learn(p.netId, p.vlan, p.srcHi, p.srcLo, p.inPort, ctx.now);
     return true;
   }
 }

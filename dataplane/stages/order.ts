@@ -9,8 +9,9 @@ import { LearnStage } from './learn';
 import { ForwardStage } from './forward';
 import { GatewayStage } from './gateway';
 
-export const STAGE_NAMES = ['parse', 'ingress', 'learn', 'gateway', 'forward'] as const;
-export type StageName = (typeof STAGE_NAMES)[number];
+import { STAGE_NAMES } from './names';
+
+export { STAGE_NAMES, type StageName } from './names';
 
 /** A fresh set of stages (each worker has its own: stages hold reusable views). */
 export function makeStages(): Stage[] {

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { WorkerLoop } from '../../../workers/loop';
-import { CaptureRing, captureRingBytes, DIR_RX, DIR_TX } from '../../../workers/capture-ring';
+import { CaptureRing, captureRingBytes, DIR_RX, DIR_TRACE, DIR_TX } from '../../../workers/capture-ring';
+import type { TapNames, TapSpec } from '../../../workers/taps';
 import { MemoryIo } from '../../fixtures/memory-io';
 import { Fdb } from '../../../dataplane/tables/fdb';
 import { DROP } from '../../../dataplane/drops';
@@ -12,6 +13,11 @@ import type { ToWorker } from '../../../workers/protocol';
 const MAXP = 16;
 const A = '02:42:0a:00:00:02';
 const B = '02:42:0a:00:00:03';
+const A_TEXT = A;
+const B_TEXT = B;
+const NO_NAMES: TapNames = { ports: [], nets: [] };
+/** A wire capture session `sid` on port `port`, no filter. */
+const wireTap = (sid: number, port: number): TapSpec => ({ sid, kind: 'capture', port, net: -1, stage: -1, filter: '', count: 0 });
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 
 /** A frame as a vnet port delivers it: 10-byte virtio-net header, then Ethernet. */
@@ -141,7 +147,7 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.io.inject(11, vframe(BCAST, A));
     pump(s, 1);
     expect(s.capture.drain()).toEqual([]);              // capture off: nothing
-    s.inbox.push({ type: 'capture', seq: 20, id: 2, on: true });
+    s.inbox.push({ type: 'taps', seq: 20, sessions: [wireTap(0, 2)], names: NO_NAMES });
     s.loop.control();
     const toB = vframe(BCAST, A);
     s.io.inject(11, toB);                               // flooded: sent to port 2 (tx)
@@ -149,12 +155,61 @@ describe('WorkerLoop over an in-memory Io', () => {
     pump(s, 1);
     pump(s, 2);
     const got = s.capture.drain();
-    expect(got.map((f) => [f.port, f.dir])).toEqual([[2, DIR_TX], [2, DIR_RX]]);
+    expect(got.map((f) => [f.port, f.dir, f.tag])).toEqual([[2, DIR_TX, 1], [2, DIR_RX, 1]]);
     expect(Buffer.from(got[0].data).equals(Buffer.from(toB.subarray(10)))).toBe(true);
-    s.inbox.push({ type: 'capture', seq: 21, id: 2, on: false });
+    s.inbox.push({ type: 'taps', seq: 21, sessions: [], names: NO_NAMES });
     s.loop.control();
     s.io.inject(12, vframe(BCAST, B));
     pump(s, 2);
     expect(s.capture.drain()).toEqual([]);
+  });
+
+  it('wire capture with a filter: only matching frames, tagged with the sessions they are for', () => {
+    const s = setup();
+    // session 0: everything on port 2; session 3: only frames from B
+    s.inbox.push({ type: 'taps', seq: 20, sessions: [wireTap(0, 2), { ...wireTap(3, 2), filter: `ether src ${B_TEXT}` }], names: NO_NAMES });
+    s.loop.control();
+    s.io.inject(11, vframe(BCAST, A));                  // to port 2 (tx), from A
+    s.io.inject(12, vframe(BCAST, B));                  // from port 2 (rx), from B
+    pump(s, 1);
+    pump(s, 2);
+    expect(s.capture.drain().map((f) => [f.dir, f.tag])).toEqual([[DIR_TX, 1], [DIR_RX, 1 | 8]]);
+  });
+
+  it('stage capture and live trace: frames after a stage, and each stage\'s decision as JSON', () => {
+    const s = setup();
+    s.inbox.push({
+      type: 'taps', seq: 22, names: { ports: [[1, 'p1 (a)'], [2, 'p2 (b)']], nets: [[5, 'bridge']] },
+      sessions: [
+        { sid: 1, kind: 'capture', port: 1, net: -1, stage: 2, filter: '', count: 0 },  // after 'learn'
+        { sid: 2, kind: 'trace', port: -1, net: -1, stage: -1, filter: `ether src ${A_TEXT}`, count: 1 },
+      ],
+    });
+    s.loop.control();
+    s.io.inject(11, vframe(BCAST, A));
+    s.io.inject(11, vframe(BCAST, A));                  // the trace's count (1) is used up
+    pump(s, 1);
+    const recs = s.capture.drain();
+    const frames = recs.filter((r) => r.dir === DIR_RX);
+    expect(frames.map((r) => [r.port, r.tag])).toEqual([[1, 2], [1, 2]]);
+    const traces = recs.filter((r) => r.dir === DIR_TRACE).map((r) => JSON.parse(Buffer.from(r.data).toString()));
+    expect(traces).toHaveLength(1);
+    expect(traces[0].port).toBe('p1 (a)');
+    expect(traces[0].steps.map((x: { stage: string }) => x.stage)).toEqual(['parse', 'ingress', 'learn', 'gateway', 'forward']);
+    expect(traces[0].steps[1].text).toContain('network bridge');
+    expect(traces[0].steps[2].text).toMatch(/^new: /);
+    expect(traces[0].verdict).toEqual({ kind: 'flood', ports: ['p2 (b)', 'p3'] }); // p3 has no label: its name
+    expect(recs.filter((r) => r.dir === DIR_TRACE)[0].tag).toBe(4);
+    // Taps off: the pipeline has no tracer again.
+    s.inbox.push({ type: 'taps', seq: 23, sessions: [], names: NO_NAMES });
+    s.loop.control();
+    expect(s.loop.pipeline.tracer).toBeNull();
+  });
+
+  it('refuses a session whose filter does not compile (the ack carries the error)', () => {
+    const s = setup();
+    s.inbox.push({ type: 'taps', seq: 24, sessions: [{ ...wireTap(0, 2), filter: 'port' }], names: NO_NAMES });
+    s.loop.control();
+    expect(s.acks.at(-1)?.error).toMatch(/filter/);
   });
 });
