@@ -6,6 +6,8 @@
 // namespaces this file creates (TEST-NET-2 198.51.100.0/24 outside; 10.89.x inside).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ConntrackEntryInfo, ContainerInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo } from '../../control/types';
 import {
@@ -172,6 +174,51 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
     expect(mine, out.stdout).toBeDefined();
     expect(mine!.kind).toBe('masquerade');
     expect(mine!.reply).toMatch(new RegExp(`> ${UPLINK_IP.replace(/\./g, '\\.')}:\\d+$`));
+  });
+
+  it('vsw capture --stage pre-nat / post-nat: tshark shows the addresses before and after translation', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${P}-cap-`));
+    try {
+      const start = (stage: string): Background => background(NODE, [CLI, '--socket', d.sock, 'capture', '--port', C3,
+        '--stage', stage, '--filter', `icmp and host ${OUTSIDE_IP}`, '-c', '2', '-w', path.join(dir, `${stage}.pcap`)], 60_000);
+      const pre = start('pre-nat');
+      const post = start('post-nat');
+      await waitFor('both captures to start', () => pre.stderr().includes('capturing') && post.stderr().includes('capturing'), { timeoutMs: 10_000 });
+      const p = await ping(C3, OUTSIDE_IP, 2);
+      expect(p.received, p.out).toBe(2);
+      for (const c of [pre, post]) expect((await c.wait(10_000)).code, c.stderr()).toBe(0);
+      const fields = async (stage: string): Promise<string[]> => {
+        const r = await execInOpts(d.hostNs, ['tshark', '-r', path.join(dir, `${stage}.pcap`), '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.type'], { timeoutMs: 30_000 });
+        expect(r.code, describeResult('tshark', r)).toBe(0);
+        return r.stdout.trim().split('\n');
+      };
+      expect(await fields('pre-nat')).toEqual([`${ipOf[C3]}\t${OUTSIDE_IP}\t8`, `${ipOf[C3]}\t${OUTSIDE_IP}\t8`]);
+      expect(await fields('post-nat')).toEqual([`${UPLINK_IP}\t${OUTSIDE_IP}\t8`, `${UPLINK_IP}\t${OUTSIDE_IP}\t8`]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('vsw trace (live) prints the path of matching frames through every stage and stops after --count', async () => {
+    const tr = background(NODE, [CLI, '--socket', d.sock, 'trace', '--port', C3, '--filter', `icmp and dst host ${OUTSIDE_IP}`, '--count', '2'], 60_000);
+    await waitFor('the trace to start', () => tr.stderr().includes('tracing'), { timeoutMs: 10_000 });
+    await ping(C3, OUTSIDE_IP, 3);
+    const done = await tr.wait(10_000);
+    expect(done.code, tr.stderr()).toBe(0);
+    const out = tr.stdout();
+    expect(out.match(/^frame /gm)).toHaveLength(2);
+    // The router gives the verdict (out of the uplink): no forward line.
+    for (const stage of ['parse', 'ingress', 'learn', 'gateway']) expect(out).toMatch(new RegExp(`^${stage} `, 'm'));
+    expect(out).not.toMatch(/^forward /m);
+    expect(out).toMatch(new RegExp(`gateway +conntrack(-new)?: ${ipOf[C3].replace(/\./g, '\\.')} > ${OUTSIDE_IP.replace(/\./g, '\\.')} .*=> ${UPLINK_IP.replace(/\./g, '\\.')} > `));
+    expect(out).toContain('-> up0');
+    // JSON: one object per frame.
+    const js = background(NODE, [CLI, '--socket', d.sock, 'trace', '--net', 'bridge', '--filter', 'icmp', '--count', '1', '--format', 'json'], 60_000);
+    await waitFor('the trace to start', () => js.stderr().includes('tracing'), { timeoutMs: 10_000 });
+    await ping(C3, gw, 1);
+    expect((await js.wait(10_000)).code, js.stderr()).toBe(0);
+    const r = JSON.parse(js.stdout().trim()) as { steps: { stage: string; text: string }[]; verdict: { kind: string } };
+    expect(r.steps.find((s) => s.stage === 'gateway')?.text).toMatch(/^ping: /);
   });
 
   it('iperf3 TCP through the NAT completes', async () => {
