@@ -193,18 +193,25 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
     expect(r20.received, r20.out).toBe(3);
   }, 60_000);
 
-  it('a broadcast in VLAN 20 is never seen in VLAN 10 (containers, host port, trunk)', async () => {
+  it('a broadcast or unknown unicast in VLAN 20 is never seen in VLAN 10 (containers, host port, trunk)', async () => {
     const mark = peerLines().length;
     const c10 = await capture(C10, 'eth0', []);
     const host10 = await capture(a.hostNs, 'vsw1', []);
     const tk1 = await capture(a.hostNs, 'tk1', []);
     await execInOpts(C20, ['ping', '-n', '-b', '-c', '3', '-i', '0.2', '-W', '1', '10.77.20.255'], { timeoutMs: 20_000 });
     await execInOpts(C20, ['arping', '-c', '2', '-w', '3', '-I', 'eth0', '10.77.20.77'], { timeoutMs: 20_000 });
+    // Unknown unicast in VLAN 20 (a MAC nobody has): flooded in VLAN 20 only.
+    await shOk('ip', ['-n', C20, 'neigh', 'replace', '10.77.20.99', 'lladdr', GHOST, 'dev', 'eth0', 'nud', 'permanent']);
+    await execInOpts(C20, ['ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', '10.77.20.99'], { timeoutMs: 20_000 });
     const seen10 = [...await c10.stop(), ...await host10.stop()];
     const trunk = await tk1.stop();
     expect(seen10.filter((l) => l.includes('10.77.20.')), seen10.join('\n')).toEqual([]);
     expect(trunk.filter((l) => l.includes('10.77.20.255')).length, trunk.join('\n')).toBe(3);
     expect(trunk.filter((l) => l.includes('10.77.20.255')).every((l) => / vlan 20, /.test(l))).toBe(true);
+    const ghost = trunk.filter((l) => l.includes(`> ${GHOST}`));
+    expect(ghost.length, trunk.join('\n')).toBe(2);
+    expect(ghost.every((l) => / vlan 20, /.test(l))).toBe(true);
+    expect(seen10.filter((l) => l.includes(GHOST)), seen10.join('\n')).toEqual([]);
     const peer20 = peerLines(mark).filter((l) => l.includes('10.77.20.255') || l.includes('who-has 10.77.20.77'));
     expect(peer20.length).toBeGreaterThanOrEqual(4);
     expect(peer20.every((l) => l.startsWith('rx vid=20 '))).toBe(true);
