@@ -167,7 +167,9 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
     await sleep(500);
     const r = await curl(C3, `http://${OUTSIDE_IP}/`);
     expect(r.code, r.out).toBe(0);
-    await waitFor('a conntrack-new event', () => ev.stdout().includes('conntrack-new'), { timeoutMs: 5_000 });
+    // Wait for this very connection's event (an earlier flow's may arrive first).
+    await waitFor('the curl connection\'s conntrack-new event',
+      () => ev.stdout().split('\n').some((l) => l.includes('conntrack-new') && l.includes(`> ${OUTSIDE_IP}:80"`)), { timeoutMs: 5_000 });
     const out = await ev.stop('SIGINT');
     const events = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
     const mine = events.find((e) => e.type === 'conntrack-new' && e.orig.startsWith(`${ipOf[C3]}:`) && e.orig.endsWith(`> ${OUTSIDE_IP}:80`));
