@@ -534,23 +534,21 @@ an uplink (--uplink), else 0.0.0.0.`)
     });
 
   // --- dataplane views ----------------------------------------------------------------
-  sub(program, 'fdb', 'Show the MAC tables (NETWORK MAC VLAN PORT CONTAINER AGE in seconds)')
-    .argument('[network]', 'only this network')
-    .addOption(formatOption())
-    .action(async (net: string | undefined, o: { format: Format }, cmd: Command) => {
-      const q = net !== undefined ? `?net=${enc(net)}` : '';
-      const entries = await client(cmd).get<FdbEntryInfo[]>(`/fdb${q}`);
-      print(o.format, entries, () => fdbTable(entries));
-    });
-
-  sub(program, 'neigh', "Show the gateways' neighbour (ARP) tables (NETWORK IP MAC STATE AGE in seconds)")
-    .argument('[network]', "only this network, or 'uplink' for the uplink's")
-    .addOption(formatOption())
-    .action(async (net: string | undefined, o: { format: Format }, cmd: Command) => {
-      const q = net !== undefined ? `?net=${enc(net)}` : '';
-      const entries = await client(cmd).get<NeighEntryInfo[]>(`/neigh${q}`);
-      print(o.format, entries, () => neighTable(entries));
-    });
+  /** A table of the dataplane, all networks or one: `vsw NAME [NETWORK] [--format json]`. */
+  const perNetworkTable = <T>(name: string, description: string, netHelp: string, table: (rows: T[]) => string): void => {
+    sub(program, name, description)
+      .argument('[network]', netHelp)
+      .addOption(formatOption())
+      .action(async (net: string | undefined, o: { format: Format }, cmd: Command) => {
+        const q = net !== undefined ? `?net=${enc(net)}` : '';
+        const rows = await client(cmd).get<T[]>(`/${name}${q}`);
+        print(o.format, rows, () => table(rows));
+      });
+  };
+  perNetworkTable<FdbEntryInfo>('fdb', 'Show the MAC tables (NETWORK MAC VLAN PORT CONTAINER AGE in seconds)',
+    'only this network', fdbTable);
+  perNetworkTable<NeighEntryInfo>('neigh', "Show the gateways' neighbour (ARP) tables (NETWORK IP MAC STATE AGE in seconds)",
+    "only this network, or 'uplink' for the uplink's", neighTable);
 
   sub(program, 'conntrack', 'Show the tracked connections (NAT): PROTO STATE ORIG REPLY KIND NETWORK EXPIRES PKTS')
     .addOption(formatOption())
