@@ -40,6 +40,9 @@ export const DROP_REASONS = [
   'untagged-on-trunk', // untagged or priority-tagged on a port with no native VLAN
   'qinq',              // an 802.1ad outer tag (0x88a8) or a second tag under the first
   'runt-after-untag',  // tagged, but too short to hold an Ethernet header without its tag
+  // A bug of ours, never of the frame's: a stage threw on this frame. Dropped and counted so
+  // that one bad frame cannot take a worker (and every port it serves) down.
+  'stage-error',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

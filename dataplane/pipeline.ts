@@ -29,10 +29,18 @@ export class Pipeline {
   run(p: Packet, ctx: StageContext): void {
     const stages = this.stages;
     const tracer = this.tracer;
-    for (let i = 0; i < stages.length; i++) {
-      const go = stages[i].process(p, ctx);
-      if (tracer !== null) tracer.step(stages[i].name, p, ctx);
-      if (!go) { this.ended[i]++; return; }
+    let i = 0;
+    try {
+      for (; i < stages.length; i++) {
+        const go = stages[i].process(p, ctx);
+        if (tracer !== null) tracer.step(stages[i].name, p, ctx);
+        if (!go) { this.ended[i]++; return; }
+      }
+    } catch {
+      // A bug in a stage: drop this frame under its own name, keep the worker running.
+      p.dropWith(DROP['stage-error']);
+      this.ended[Math.min(i, stages.length - 1)]++;
+      return;
     }
     // No stage decided: a pipeline bug, never a silent loss.
     if (p.out === OUT_NONE) p.dropWith(DROP['no-egress']);
