@@ -19,6 +19,9 @@
 #   sockperf  ping-pong                                     avg / p99 us
 #   mac1      trafgen 60-byte frames c1 -> c2's MAC, 1 source MAC          tx vs rx kpps
 #   mac1000   same with 1000 source MACs
+#   taps      (not in the default TESTS) what `vsw capture` and live `vsw trace` cost, vsw row only:
+#             forwarding (mac1 method) and TCP in six tap conditions; section "taps" below,
+#             docs/BENCH-TAPS.md
 #
 # Routed tests (issue #3), on a second pair of topologies that exists only when one of them
 # is asked for: a container, its gateway in a "host" namespace, and an "outside" namespace
@@ -48,12 +51,14 @@
 # Usage: bench/e2e.sh [run|cleanup|summary DIR]    (root; `npm run bench` = run)
 #   env: T=5 seconds per test run, REPS=3 (medians are reported), TESTS="tcp_def tcp_off udp
 #        ping sockperf mac1 mac1000 nat_tcp_def nat_tcp_off dns", ROWS="bridge vsw",
-#        WORKERS=2 (vsw --workers), DNS_T=10, DNSPERF_OPTS (above),
+#        WORKERS=2 (vsw --workers), DNS_T=10, DNSPERF_OPTS (above), TAPS_CONDS (taps: a subset of
+#        "a1 b c d e a2"),
 #        RESULTS=bench/results, LOCK=/tmp/vsw-bench.lock (shared with peers.sh: timed runs
 #        never overlap another benchmark's), BUILD=1 forces `npm run build` first.
-# Output: a plain table and a markdown table on stdout; bench/results/<stamp>/ holds raw.tsv
-# (row, metric, rep, value), every iperf3 JSON / tool output, vsw stats snapshots, the
-# daemon log, summary.txt, summary.md and summary.json; bench/results/latest links to it.
+# Output: a plain table and a markdown table on stdout (taps: its own table after it, also in
+# taps.txt / taps.md); bench/results/<stamp>/ holds raw.tsv (row, metric, rep, value), every
+# iperf3 JSON / tool output, vsw stats snapshots, the daemon log, summary.txt, summary.md and
+# summary.json; bench/results/latest links to it.
 set -u
 SELF=$(readlink -f "$0")
 REPO=$(cd "$(dirname "$SELF")/.." && pwd)
@@ -574,10 +579,198 @@ run_test(){ local t=$1 r i row order d0 rows=$ROWS hns=vb-vh
   vsw_snapshot "$t"
 }
 
+# ------------------------------------------------------------ taps (issue #5): what capture and live trace cost
+# TESTS=taps, on the vsw row only (the kernel bridge has no such feature: it measures the same
+# two figures once per rep, as the reference of the same run). In each rep the vsw row runs
+# every condition back to back (order reversed on even reps, so drift hits both ends alike):
+#   a1  no tap session (the pipeline's tracer is null)
+#   b   vsw capture --port vb-v2 -w /dev/null                        every frame of c2's port copied
+#   c   vsw capture --port vb-v2 --filter 'tcp port 9' -w /dev/null  matches nothing: the filter's cost
+#   d   vsw trace --port vb-v1 --filter 'udp port 9' --format json   matches nothing: trace armed
+#   e   vsw trace --port vb-v1 --format json                         every frame traced (worst case)
+#   a2  no tap session again (the noise between two identical conditions)
+# Each condition: the mac1 method (trafgen 60 B, 1 MAC, c1 -> c2, rx kpps) and iperf3 TCP
+# c1 -> c2 with default offloads (Gbit/s). The tap starts in the background before the
+# measurement (armed once the CLI says "capturing"/"tracing") and stops after it (SIGINT).
+# Traces go to `wc -l` (counted, not kept). Per measurement: the daemon's CPU (as everywhere),
+# the tap CLI's own CPU, the c1/c2 port counters (vsw stats) around the tap session, and what
+# reached the tap: the capture's "N bytes of frames" (the CLI's closing message) against the
+# pcap size of every frame the port moved (bytes + 16 per frame), the trace lines against
+# the frames received on c1 -> frames lost on the way (ring full) or a sanity 0 for c and d.
+TAPS_CONDS=${TAPS_CONDS:-"a1 b c d e a2"}   # env: a subset, e.g. "a1 c d a2"
+TAP_PID=; TAP_WC=
+taps_ticks(){ awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+taps_port(){ # taps_port CONTAINER -> "rxPackets rxBytes txPackets txBytes" of its port
+  vsw stats --format json 2>/dev/null | jq -r --arg c "$1" \
+    '[.[] | select(.container == $c)][0] // {} | "\(.rxPackets // 0) \(.rxBytes // 0) \(.txPackets // 0) \(.txBytes // 0)"'; }
+tap_start(){ # tap_start COND OUT: the tap of COND in the background (stderr in OUT.tap), armed
+  local c=$1 out=$2 i fifo=$RUN/tap.fifo
+  TAP_PID=; TAP_WC=
+  case $c in
+    b) node "$CLI" --socket "$SOCK" capture --port vb-v2 -w /dev/null 2>"$out.tap" & TAP_PID=$!;;
+    c) node "$CLI" --socket "$SOCK" capture --port vb-v2 --filter 'tcp port 9' -w /dev/null 2>"$out.tap" & TAP_PID=$!;;
+    d|e) rm -f "$fifo"; mkfifo "$fifo" || return 1
+         wc -l <"$fifo" >"$out.lines" & TAP_WC=$!; echo "$TAP_WC" >"$RUN/srv-tapwc.pid"
+         if [ "$c" = d ]; then node "$CLI" --socket "$SOCK" trace --port vb-v1 --filter 'udp port 9' --format json >"$fifo" 2>"$out.tap" &
+         else node "$CLI" --socket "$SOCK" trace --port vb-v1 --format json >"$fifo" 2>"$out.tap" & fi
+         TAP_PID=$!;;
+    *) return 0;;
+  esac
+  echo "$TAP_PID" >"$RUN/srv-tap.pid"
+  for i in $(seq 100); do
+    grep -q '^vsw: \(capturing\|tracing\)' "$out.tap" 2>/dev/null && return 0
+    kill -0 "$TAP_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  note vsw "taps $c: the tap did not start: $(head -2 "$out.tap" 2>/dev/null | tr '\n' ' ')"; tap_stop; return 1; }
+tap_stop(){ local i
+  [ -n "$TAP_PID" ] && { kill_pid "$TAP_PID" INT 5; wait "$TAP_PID" 2>/dev/null; }
+  if [ -n "$TAP_WC" ]; then   # the trace's reader ends when the CLI closes the fifo
+    for i in $(seq 50); do kill -0 "$TAP_WC" 2>/dev/null || break; sleep 0.1; done
+    kill_pid "$TAP_WC"; wait "$TAP_WC" 2>/dev/null
+  fi
+  rm -f "$RUN/srv-tap.pid" "$RUN/srv-tapwc.pid" "$RUN/tap.fifo"; TAP_PID=; TAP_WC=; }
+# taps_one ROW R COND: mac1 and TCP in condition COND (bridge row: COND=ref, no tap)
+taps_one(){ local row=$1 r=$2 c=$3 k f out cfg p0 p1 t0 t1 wall got tap
+  for k in mac1 tcp; do
+    f=$RES/$row.taps_$c.$k.$r; out=$f.txt; [ "$k" = tcp ] && out=$f.json
+    echo "$(date +%T) $row rep $r $c $k load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/taps-load.txt"
+    tap=; case $c in b|c) tap=vb-v2;; d|e) tap=vb-v1;; esac
+    [ -n "$tap" ] && p0=$(taps_port "$tap")
+    tap_start "$c" "$f" || continue
+    t0=0; [ -n "$TAP_PID" ] && t0=$(taps_ticks "$TAP_PID")
+    if [ "$k" = mac1 ]; then
+      cfg=$RUN/trafgen-$row-1.cfg; [ -s "$cfg" ] || cfg=$(mac_cfg "$row" 1)
+      timed "$out" "$(pids_of "$row")" "$SELF" __trafgen "$(ns1 "$row")" "$(ns2 "$row")" "$cfg"
+      if [ -s "$out" ]; then
+        rec "$row" "taps_${c}_mac1" "$r" "$(awk '{print $2/1000}' "$out")"; rec "$row" "taps_${c}_mac1_tx" "$r" "$(awk '{print $1/1000}' "$out")"
+      else note "$row" "taps $c mac1 rep $r: no result"; fi
+    else
+      timed "$out" "$(pids_of "$row")" timeout $((T + 20)) ip netns exec "$(ns1 "$row")" iperf3 -c "$IP2" -t "$T" -O 1 --connect-timeout 3000 -J
+      if jq -e '.end.sum_received.bits_per_second' "$out" >/dev/null 2>&1; then
+        rec "$row" "taps_${c}_tcp" "$r" "$(jq '.end.sum_received.bits_per_second/1e9' "$out")"
+        rec "$row" "taps_${c}_tcp_retr" "$r" "$(jq '.end.sum_sent.retransmits // 0' "$out")"
+      else rec "$row" "taps_${c}_tcp" "$r" 0; note "$row" "taps $c tcp rep $r: $(jq -r '.error // "no result"' "$out" 2>/dev/null | head -1)"; fi
+    fi
+    [ "$row" = vsw ] && rec vsw "taps_${c}_${k}_proccpu" "$r" "$(cpuf "$out" proc_cpu)"
+    rec "$row" "taps_${c}_${k}_syscpu" "$r" "$(cpuf "$out" sys_cpu)"
+    [ "$row" = vsw ] && rec vsw "taps_${c}_${k}_rss_mb" "$r" "$(awk '/^VmRSS/{print $2/1024}' "/proc/$VSW_PID/status" 2>/dev/null)"
+    [ -n "$tap" ] || continue
+    wall=$(cpuf "$out" wall); t1=$(taps_ticks "$TAP_PID")
+    rec vsw "taps_${c}_${k}_tapcpu" "$r" "$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v w="$wall" 'BEGIN{if (w > 0) printf "%.3f", t/hz/w}')"
+    sleep 0.5                                   # the daemon drains the rings every 20 ms: let the last records out
+    p1=$(taps_port "$tap")
+    tap_stop
+    # shellcheck disable=SC2086
+    set -- $p0 $p1
+    [ $# = 8 ] || { note vsw "taps $c $k rep $r: no port counters for $tap ($p0 -> $p1)"; continue; }
+    case $c in
+      b|c) # frames (both directions) and their pcap size: 16-byte record header + frame
+        got=$(sed -n 's/.*(\([0-9]*\) bytes of frames).*/\1/p' "$f.tap" | tail -1)
+        rec vsw "taps_${c}_${k}_frames" "$r" $(( $5 - $1 + $7 - $3 ))
+        rec vsw "taps_${c}_${k}_pcap_want" "$r" $(( $6 - $2 + $8 - $4 + 16 * ($5 - $1 + $7 - $3) ))
+        if [ -n "$got" ]; then rec vsw "taps_${c}_${k}_pcap_got" "$r" "$got"
+        else note vsw "taps $c $k rep $r: no closing message from the capture: $(tail -1 "$f.tap" 2>/dev/null)"; fi;;
+      d|e) # frames received on c1 and the traces of them
+        rec vsw "taps_${c}_${k}_frames" "$r" $(( $5 - $1 ))
+        got=$(tr -d ' ' <"$f.lines" 2>/dev/null)
+        if [ -n "$got" ]; then rec vsw "taps_${c}_${k}_traces" "$r" "$got"; else note vsw "taps $c $k rep $r: no trace count"; fi;;
+    esac
+  done; }
+m_taps(){ local row=$1 r=$2 c conds=$TAPS_CONDS
+  offloads on                                   # default offloads, as tcp_def (trafgen's raw frames do not care)
+  if [ "$row" = bridge ]; then taps_one bridge "$r" ref; return; fi
+  [ $((r % 2)) = 0 ] && conds=$(echo $conds | tr ' ' '\n' | tac | tr '\n' ' ')
+  for c in $conds; do taps_one vsw "$r" "$c"; done; }
+# taps_summary DIR: the table of the taps test (taps.txt, taps.md in DIR; stdout)
+taps_summary(){ node - "$1" <<'JS'
+const fs = require('fs'), path = require('path');
+const dir = process.argv[2];
+const vals = new Map();   // "row\tmetric" -> Map(rep -> number)
+for (const line of fs.readFileSync(path.join(dir, 'raw.tsv'), 'utf8').split('\n')) {
+  const [row, m, rep, v] = line.split('\t');
+  if (!m || !m.startsWith('taps_') || v === undefined || v === '' || !isFinite(Number(v))) continue;
+  const k = `${row}\t${m}`;
+  if (!vals.has(k)) vals.set(k, new Map());
+  vals.get(k).set(rep, Number(v));
+}
+const median = (a) => { const s = [...a].sort((x, y) => x - y), n = s.length;
+  return n === 0 ? null : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+const get = (row, m) => vals.get(`${row}\t${m}`) ?? new Map();
+const med = (row, m) => median([...get(row, m).values()]);
+const sum = (row, m) => [...get(row, m).values()].reduce((a, b) => a + b, 0);
+// ratio to (a): the median of the per-rep ratios, each rep's condition over the same rep's (a):
+// the mean of its two (a) runs (a1, a2: they bracket the other conditions), or a1 alone
+const base = (m) => { const a1 = get('vsw', `taps_a1_${m}`), a2 = get('vsw', `taps_a2_${m}`), b = new Map();
+  for (const [r, v] of a1) b.set(r, a2.has(r) ? (v + a2.get(r)) / 2 : v); return b; };
+const ratio = (c, m) => { const a = base(m), x = get('vsw', `taps_${c}_${m}`);
+  return median([...x].filter(([r]) => a.get(r) > 0).map(([r, v]) => v / a.get(r))); };
+// the noise: (a) again over (a), per rep
+const noise = (m) => { const a1 = get('vsw', `taps_a1_${m}`), a2 = get('vsw', `taps_a2_${m}`);
+  return [...a2].filter(([r]) => a1.get(r) > 0).map(([r, v]) => f(v / a1.get(r), 2)).join(' '); };
+const f = (v, d) => (v === null || !isFinite(v) ? '-' : v.toFixed(d));
+const spread = (row, m, d) => { const a = [...get(row, m).values()]; return a.length > 1 ? ` (${f(Math.min(...a), d)}-${f(Math.max(...a), d)})` : ''; };
+const LABEL = { ref: 'kernel bridge (reference, same run)', a1: '(a) vsw, no tap session', b: '(b) capture --port c2 -w /dev/null (every frame)',
+  c: "(c) capture --port c2 --filter 'tcp port 9' (matches nothing)", d: "(d) trace --port c1 --filter 'udp port 9' (matches nothing)",
+  e: '(e) trace --port c1 --format json (every frame)', a2: '(a) again, no tap session' };
+const tapLost = (c, k) => {
+  if (c === 'b' || c === 'c') {
+    const want = sum('vsw', `taps_${c}_${k}_pcap_want`), got = sum('vsw', `taps_${c}_${k}_pcap_got`), frames = sum('vsw', `taps_${c}_${k}_frames`);
+    if (!get('vsw', `taps_${c}_${k}_pcap_got`).size) return '-';
+    if (c === 'c') return `${got} B written (of ${frames} frames)`;
+    const share = want > 0 ? 1 - got / want : 0;
+    // 60-byte frames: a pcap record is 76 bytes, so frames lost = frames - written / 76
+    return k === 'mac1' ? `${Math.max(0, frames - Math.round(got / 76))} of ${frames} frames (${f(100 * share, 1)} %)`
+      : `${f(100 * share, 1)} % of the bytes (${frames} frames)`;
+  }
+  if (c === 'd' || c === 'e') {
+    if (!get('vsw', `taps_${c}_${k}_traces`).size) return '-';
+    const frames = sum('vsw', `taps_${c}_${k}_frames`), tr = sum('vsw', `taps_${c}_${k}_traces`);
+    return c === 'd' ? `${tr} traces (of ${frames} frames)` : `${Math.max(0, frames - tr)} of ${frames} frames (${f(frames ? 100 * (1 - tr / frames) : 0, 1)} %)`;
+  }
+  return '';
+};
+const conds = ['ref', 'a1', 'b', 'c', 'd', 'e', 'a2'].filter((c) => get(c === 'ref' ? 'bridge' : 'vsw', `taps_${c}_mac1`).size || get(c === 'ref' ? 'bridge' : 'vsw', `taps_${c}_tcp`).size);
+const head = ['condition', 'fwd rx kpps', '/ (a)', 'daemon CPU', 'tap CLI CPU', 'tap lost (sum over reps)',
+  'TCP Gbit/s', '/ (a)', 'retr', 'daemon CPU', 'tap CLI CPU', 'tap lost (sum over reps)'];
+const rows = conds.map((c) => {
+  const row = c === 'ref' ? 'bridge' : 'vsw';
+  const ref = c === 'ref';
+  return [LABEL[c],
+    f(med(row, `taps_${c}_mac1`), 0) + spread(row, `taps_${c}_mac1`, 0), ref ? '-' : f(ratio(c, 'mac1'), 3),
+    ref ? '-' : f(med(row, `taps_${c}_mac1_proccpu`), 2), f(med(row, `taps_${c}_mac1_tapcpu`), 2), tapLost(c, 'mac1'),
+    f(med(row, `taps_${c}_tcp`), 2) + spread(row, `taps_${c}_tcp`, 2), ref ? '-' : f(ratio(c, 'tcp'), 3), f(med(row, `taps_${c}_tcp_retr`), 0),
+    ref ? '-' : f(med(row, `taps_${c}_tcp_proccpu`), 2), f(med(row, `taps_${c}_tcp_tapcpu`), 2), tapLost(c, 'tcp')];
+});
+const cond = fs.existsSync(path.join(dir, 'conditions.txt')) ? fs.readFileSync(path.join(dir, 'conditions.txt'), 'utf8').trim() : '';
+const reps = (/REPS=(\d+)/.exec(cond) ?? [])[1] ?? '?', secs = (/T=([\d.]+) s/.exec(cond) ?? [])[1] ?? '?';
+const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+const line = (r) => r.map((c, i) => (i === 0 || i === 5 || i === 11 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
+let txt = `taps: median of ${reps} reps of ${secs} s (min-max); "/ (a)" = median of the per-rep ratios to the same rep's (a) (the mean of its two (a) runs)\n\n`;
+txt += `${line(head)}\n${w.map((n) => '-'.repeat(n)).join('  ')}\n${rows.map(line).join('\n')}\n`;
+if (conds.includes('a2')) txt += `\nnoise, (a) again / (a) per rep: forwarding ${noise('mac1')}; TCP ${noise('tcp')}\n`;
+const rss = conds.filter((c) => c !== 'ref').map((c) => `${c} ${f(Math.max(...[...get('vsw', `taps_${c}_tcp_rss_mb`).values(), ...get('vsw', `taps_${c}_mac1_rss_mb`).values()]), 0)}`);
+txt += `vsw daemon RSS after each condition, max over reps (MB): ${rss.join(', ')}\n`;
+const sys = conds.map((c) => `${c} ${f(med(c === 'ref' ? 'bridge' : 'vsw', `taps_${c}_mac1_syscpu`), 2)}/${f(med(c === 'ref' ? 'bridge' : 'vsw', `taps_${c}_tcp_syscpu`), 2)}`);
+txt += `system CPU (cores of ${require('os').cpus().length}), fwd/TCP: ${sys.join(', ')}\n`;
+const loadf = path.join(dir, 'taps-load.txt');
+if (fs.existsSync(loadf)) {
+  const l1 = fs.readFileSync(loadf, 'utf8').trim().split('\n').map((l) => Number((/load (\S+)/.exec(l) ?? [])[1])).filter(isFinite);
+  if (l1.length) txt += `load average (1 min) before each measurement: ${f(Math.min(...l1), 2)}-${f(Math.max(...l1), 2)}, median ${f(median(l1), 2)}\n`;
+}
+let md = `| condition (median of ${reps} x ${secs} s) | forwarding rx kpps | / (a) | daemon CPU | tap CLI CPU | tap lost | TCP Gbit/s | / (a) | daemon CPU | tap CLI CPU | tap lost |\n`;
+md += '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|\n';
+md += rows.map((r) => `| ${[r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[9], r[10], r[11]].join(' | ')} |`).join('\n') + '\n';
+fs.writeFileSync(path.join(dir, 'taps.txt'), txt);
+fs.writeFileSync(path.join(dir, 'taps.md'), md);
+process.stdout.write(`${txt}\nmarkdown:\n\n${md}`);
+JS
+}
+
 # ------------------------------------------------------------ main
 case "${1:-run}" in
   cleanup) cleanup; exit 0;;
-  summary) [ -n "${2:-}" ] || { echo "usage: $0 summary RESULTDIR"; exit 2; }; summary "$2"; exit 0;;
+  summary) [ -n "${2:-}" ] || { echo "usage: $0 summary RESULTDIR"; exit 2; }; summary "$2"; grep -q "$(printf '\t')taps_" "$2/raw.tsv" 2>/dev/null && { echo; taps_summary "$2"; }; exit 0;;
   run) ;;
   *) echo "usage: $0 [run|cleanup|summary RESULTDIR]"; exit 2;;
 esac
@@ -587,7 +780,7 @@ exec 9>"$BASE/e2e.lock"
 flock -n 9 || { echo "e2e.sh: another run holds $BASE/e2e.lock" >&2; exit 1; }
 NEED_L2=0; NEED_L3=0
 for t in $TESTS; do
-  case " tcp_def tcp_off udp ping sockperf mac1 mac1000 $L3_TESTS " in *" $t "*) ;; *) echo "e2e.sh: unknown test $t" >&2; exit 2;; esac
+  case " tcp_def tcp_off udp ping sockperf mac1 mac1000 taps $L3_TESTS " in *" $t "*) ;; *) echo "e2e.sh: unknown test $t" >&2; exit 2;; esac
   if is_l3 "$t"; then NEED_L3=1; else NEED_L2=1; fi
 done
 ensure_pkgs
@@ -637,6 +830,7 @@ echo "load avg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/conditions.txt"
 cleanup; trap - EXIT
 echo
 summary "$RES"
+case " $TESTS " in *" taps "*) echo; taps_summary "$RES";; esac
 echo
 echo "raw results: $RES"
 # A row that could not be set up is a failed run, even though the other rows were measured.
