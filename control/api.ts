@@ -285,21 +285,20 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       const opt = (k: string): string | undefined => url.searchParams.get(k) || undefined;
       let n = 0;
       let done = false;
+      const out = streamWriter(res, (k) => session.skipped?.(k));
       const session = await engine.startTrace(
         { port: opt('port'), network: opt('net'), filter: opt('filter'), count },
         (r) => {
           if (done) return;
-          res.write(`${JSON.stringify(r)}\n`);
-          if (count > 0 && ++n >= count) finish();
+          if (out.write(`${JSON.stringify(r)}\n`) && count > 0 && ++n >= count) finish();
         },
       );
       const finish = (): void => {
         if (done) return;
         done = true;
-        void session.stop();
-        res.end();
+        void session.stop().finally(() => endWithLost(res, session.lost() + out.skipped()));
       };
-      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', trailer: LOST_TRAILER });
       res.write('');
       res.on('close', finish);
       return;
@@ -312,19 +311,18 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       const count = countParam(url);
       let n = 0;
       let done = false;
+      const out = streamWriter(res, (k) => session.skipped?.(k));
       // Frames arrive from a timer, so none can come before the header below is written.
       const session = await engine.startCapture(port, (frame, timeMs) => {
         if (done) return;
-        res.write(pcapRecord(frame, timeMs));
-        if (count > 0 && ++n >= count) finish();
+        if (out.write(pcapRecord(frame, timeMs)) && count > 0 && ++n >= count) finish();
       }, { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined });
       const finish = (): void => {
         if (done) return;
         done = true;
-        void session.stop();
-        res.end();
+        void session.stop().finally(() => endWithLost(res, session.lost() + out.skipped()));
       };
-      res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'x-vsw-port': session.port });
+      res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'x-vsw-port': session.port, trailer: LOST_TRAILER });
       res.write(pcapHeader());
       res.on('close', finish);
       return;
@@ -339,6 +337,34 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
   } catch (e) {
     sendError(req, res, method, pathname, e);
   }
+}
+
+/** Trailer of capture and trace streams: records lost (rings full, or the client too slow). */
+export const LOST_TRAILER = 'x-vsw-lost';
+
+/**
+ * Writes records to a streaming response. While the client is not reading (the socket's
+ * buffer is full) records are skipped and counted rather than piling up in the daemon's
+ * memory. write() says whether the record was sent.
+ */
+function streamWriter(res: http.ServerResponse, onSkip: (n: number) => void): { write(chunk: string | Uint8Array): boolean; skipped(): number } {
+  let paused = false;
+  let skipped = 0;
+  return {
+    write(chunk) {
+      if (paused || res.destroyed) { skipped++; onSkip(1); return false; }
+      if (!res.write(chunk)) { paused = true; res.once('drain', () => { paused = false; }); }
+      return true;
+    },
+    skipped: () => skipped,
+  };
+}
+
+/** End a stream, telling the client how many records were lost on the way. */
+function endWithLost(res: http.ServerResponse, lost: number): void {
+  if (res.writableEnded || res.destroyed) return;
+  res.addTrailers({ [LOST_TRAILER]: String(lost) });
+  res.end();
 }
 
 /** ?count=N: a whole number (0 or absent = no limit). */

@@ -15,6 +15,8 @@ const DRAIN_MS = 20;
 
 export interface TapSession {
   stop(): Promise<void>;
+  /** Records the workers could not store (rings full) while this session was open. */
+  lost(): number;
 }
 
 type OnFrame = (frame: Uint8Array, timeMs: number) => void;
@@ -42,6 +44,9 @@ export class CaptureHub {
   private readonly sessions = new Map<number, Session>();
   private timer: NodeJS.Timeout | undefined;
   private pushing: Promise<void> = Promise.resolve();
+  /** Records lost by the rings since the start (all sessions), and by slow readers. */
+  private ringLost = 0;
+  private readerLost = 0;
 
   constructor(host: DataplaneHost, names: () => TapNames = () => ({ ports: [], nets: [] })) {
     this.host = host;
@@ -76,16 +81,30 @@ export class CaptureHub {
       this.timer.unref();
     }
     let stopped = false;
+    const base = this.ringLost;
+    let lostAtStop = -1;
     return {
+      lost: () => (lostAtStop >= 0 ? lostAtStop : this.ringLost - base),
       stop: async (): Promise<void> => {
         if (stopped) return;
         stopped = true;
         this.drain();
+        lostAtStop = this.ringLost - base;
         this.sessions.delete(sid);
         if (this.sessions.size === 0 && this.timer) { clearInterval(this.timer); this.timer = undefined; }
         await this.push().catch(() => undefined);
       },
     };
+  }
+
+  /** Records lost so far: rings full, and records a slow reader could not take (for metrics). */
+  lostTotal(): number {
+    return this.ringLost + this.readerLost;
+  }
+
+  /** A reader (an API stream) skipped a record because its client was not keeping up. */
+  readerSkipped(n = 1): void {
+    this.readerLost += n;
   }
 
   /** Tell the workers the current set (one change at a time, in order). */
@@ -96,7 +115,8 @@ export class CaptureHub {
   }
 
   private drain(): void {
-    const { frames } = this.host.drainCaptures();
+    const { frames, lost } = this.host.drainCaptures();
+    this.ringLost = lost;
     for (const f of frames) {
       let trace: TraceResult | undefined;
       for (const [sid, s] of this.sessions) {

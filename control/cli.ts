@@ -595,7 +595,7 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
               io.out(`${r.time ?? ''} port ${r.port ?? '?'} worker ${r.worker ?? '?'}\n${format(r)}\n`);
             }
           });
-          return () => undefined;
+          return () => { const lost = lostText(res); if (lost) io.err(`vsw: trace ended${lost}\n`); };
         });
         return;
       }
@@ -655,7 +655,7 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
         io.err(`vsw: capturing on ${port}${o.count ? ` (${o.count} frames)` : ''}; Ctrl-C stops\n`);
         res.pipe(out as NodeJS.WritableStream, { end: false });
         return () => new Promise<void>((done) => {
-          const frames = `${Math.max(0, bytes - 24)} bytes of frames`;
+          const frames = `${Math.max(0, bytes - 24)} bytes of frames${lostText(res)}`;
           if (toStdout) { io.err(`vsw: capture ended (${frames})\n`); done(); return; }
           (out as fs.WriteStream).end(() => { io.err(`vsw: wrote ${o.write} (${frames})\n`); done(); });
         });
@@ -829,6 +829,12 @@ export function findExecutable(name: string, extraDirs: string[] = []): string |
  * given the response to consume and returns what to do at the end. An error answer becomes
  * the daemon's error; a daemon that cannot be reached says so.
  */
+/** The daemon's count of records lost on the way (a trailer of capture/trace streams). */
+function lostText(res: http.IncomingMessage): string {
+  const n = Number(res.trailers?.['x-vsw-lost'] ?? 0);
+  return n > 0 ? `; ${n} lost: the capture could not keep up (filter, or write to a faster sink)` : '';
+}
+
 function streamGet(c: Client, path: string, open: (res: http.IncomingMessage) => () => Promise<void> | void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const req = http.get({ socketPath: c.socketPath, path }, (res) => {

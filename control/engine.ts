@@ -14,7 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import type {
   ContainerCreate, ContainerInfo, ContainerMode, DaemonInfo, DaemonOptions, EndpointInfo, Engine,
   FdbEntryInfo, NetworkCreate, NetworkInfo, PortInfo, PortStatsInfo, TraceResult,
-  DnsOrder, PortMapping, NeighEntryInfo, ConntrackEntryInfo, TrunkCreate, TrunkInfo,
+  DnsOrder, PortMapping, NeighEntryInfo, ConntrackEntryInfo, StreamSession, TrunkCreate, TrunkInfo,
 } from './types';
 import { dryRun, parseHexFrame, resolvePort } from './trace';
 import { CaptureHub } from './capture';
@@ -567,6 +567,11 @@ export class VswEngine implements Engine {
     return this.router.conntrack(this.netNames());
   }
 
+  /** Frames captures and traces lost (rings full, or a client not reading), for the metrics. */
+  captureLost(): number {
+    return this.captures.lostTotal();
+  }
+
   /** For the metrics (control/metrics.ts). */
   l3Counters(): ReturnType<Router['counters']> {
     return this.router.counters();
@@ -878,20 +883,21 @@ export class VswEngine implements Engine {
   }
 
   async startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
-    opts: { stage?: string; filter?: string } = {}): Promise<{ port: string; stop(): Promise<void> }> {
+    opts: { stage?: string; filter?: string } = {}): Promise<StreamSession & { port: string }> {
     const id = this.resolvePortId(port);
     const stage = opts.stage === undefined || opts.stage === '' ? -1 : stageIndex(opts.stage);
     if (opts.stage && stage < 0) throw new InvalidArgumentError(`no stage '${opts.stage}': one of ${STAGE_CHOICES.join(', ')}`);
     const session = await this.captures.openCapture(id, { stage, filter: opts.filter ?? '' }, onFrame);
-    return { port: this.host.port(id)?.name ?? port, stop: () => session.stop() };
+    return { port: this.host.port(id)?.name ?? port, stop: () => session.stop(), lost: () => session.lost(), skipped: (n) => this.captures.readerSkipped(n) };
   }
 
   /** Live trace: every frame that matches (port or network, and filter), through every stage. */
   async startTrace(opts: { port?: string; network?: string; filter?: string; count?: number },
-    onTrace: (r: TraceResult) => void): Promise<{ stop(): Promise<void> }> {
+    onTrace: (r: TraceResult) => void): Promise<StreamSession> {
     const port = opts.port ? this.resolvePortId(opts.port) : -1;
     const net = opts.network ? (opts.network === 'uplink' ? UPLINK_NET : this.network(opts.network).id) : -1;
-    return this.captures.openTrace({ port, net, filter: opts.filter ?? '', count: opts.count ?? 0 }, onTrace);
+    const s = await this.captures.openTrace({ port, net, filter: opts.filter ?? '', count: opts.count ?? 0 }, onTrace);
+    return { stop: () => s.stop(), lost: () => s.lost(), skipped: (n) => this.captures.readerSkipped(n) };
   }
 
   /** Port labels and network names for live traces (the workers know only numbers). */

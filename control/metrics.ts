@@ -34,6 +34,8 @@ export interface MetricsEngine {
   listContainers(): unknown[];
   /** The router's counters (absent in engines without one). */
   l3Counters?(): L3Counters;
+  /** Frames captures and live traces lost (rings full, or a client not reading). */
+  captureLost?(): number;
 }
 
 /** The router's tables and the embedded DNS (control/router.ts). */
@@ -55,6 +57,7 @@ interface Snapshot {
   networks: number;
   containers: number;
   l3: L3Counters | null;
+  captureLost: number;
 }
 
 function takeSnapshot(source: MetricsEngine | (() => MetricsEngine)): Snapshot {
@@ -68,6 +71,7 @@ function takeSnapshot(source: MetricsEngine | (() => MetricsEngine)): Snapshot {
     networks: engine.listNetworks().length,
     containers: engine.listContainers().length,
     l3: engine.l3Counters ? engine.l3Counters() : null,
+    captureLost: engine.captureLost ? engine.captureLost() : 0,
   };
 }
 
@@ -178,6 +182,9 @@ export function buildMetricsRegistry(engine: MetricsEngine | (() => MetricsEngin
   counter('vsw_dns_queries_total', 'DNS queries to the gateways, by result.', ['result'] as const,
     (s) => l3(s, (x) => Object.entries(x.dns).map(([result, v]) => [{ result }, v])));
   counter('vsw_dns_punt_lost_total', 'DNS queries lost on the way to the DNS server (queue full).', [], (s) => l3(s, (x) => [[{}, x.puntLost]]));
+
+  counter('vsw_capture_lost_total', 'Frames captures and live traces lost: the rings were full, or the client did not read fast enough.',
+    [], (s) => [[{}, s.captureLost]]);
 
   // --- control plane
   gauge('vsw_networks', 'Networks.', [], (s) => [[{}, s.networks]]);

@@ -214,6 +214,15 @@ export interface PortStatsInfo {
   drops: Record<string, number>;   // reason -> count (only non-zero reasons)
 }
 
+/** A capture or live trace in progress. */
+export interface StreamSession {
+  stop(): Promise<void>;
+  /** Records the dataplane could not copy (its rings were full) while it ran. */
+  lost(): number;
+  /** The API skipped a record: its client was not reading fast enough (counted in metrics). */
+  skipped?(n: number): void;
+}
+
 /** What the API serves. Implemented by control/engine.ts; faked in API unit tests. */
 export interface Engine {
   info(): DaemonInfo;
@@ -237,10 +246,10 @@ export interface Engine {
    *  a stage, the frames received on the port as they are after that pipeline stage; with a
    *  filter, only those it matches (dataplane/filter.ts). */
   startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
-    opts?: { stage?: string; filter?: string }): Promise<{ port: string; stop(): Promise<void> }>;
+    opts?: { stage?: string; filter?: string }): Promise<StreamSession & { port: string }>;
   /** Live trace of the frames arriving on a port (or in a network, or anywhere) that match. */
   startTrace(opts: { port?: string; network?: string; filter?: string; count?: number },
-    onTrace: (r: TraceResult) => void): Promise<{ stop(): Promise<void> }>;
+    onTrace: (r: TraceResult) => void): Promise<StreamSession>;
   /** Be told of every event from now on; returns the unsubscribe function. */
   subscribeEvents(fn: (e: VswEvent) => void): () => void;
   /** The gateways' neighbour tables (one network, 'uplink', or all). */

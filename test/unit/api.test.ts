@@ -66,6 +66,37 @@ describe('API over a Unix socket', () => {
     expect(st.mode & 0o777).toBe(0o600);
   });
 
+  /** A streaming GET read to its end: the body and the trailers. */
+  function stream(p: string): Promise<{ status: number; body: Buffer; trailers: NodeJS.Dict<string> }> {
+    return new Promise((resolve, reject) => {
+      const req = http.get({ socketPath: sock, path: p, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), trailers: res.trailers }));
+      });
+      req.on('error', reject);
+    });
+  }
+
+  it('GET /capture?count=N: a pcap of N frames, then the lost count as a trailer; stage and filter reach the engine', async () => {
+    engine.portStats = [{ id: 1, name: 'vswab', network: 'bridge', rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} }];
+    engine.captureFrames = [new Uint8Array(60).fill(1), new Uint8Array(64).fill(2), new Uint8Array(70).fill(3)];
+    engine.streamLost = 7;
+    const r = await stream('/capture?port=vswab&count=2&stage=post-nat&filter=icmp');
+    expect(r.status).toBe(200);
+    expect(r.body.length).toBe(24 + (16 + 60) + (16 + 64));   // header + two records
+    expect(r.trailers['x-vsw-lost']).toBe('7');
+    expect(engine.calls.find((c) => c[0] === 'startCapture')).toEqual(['startCapture', 'vswab', { stage: 'post-nat', filter: 'icmp' }]);
+  });
+
+  it('GET /trace?count=N: NDJSON traces, then the lost count', async () => {
+    engine.traces = [1, 2, 3].map((i) => ({ frame: `f${i}`, steps: [], verdict: { kind: 'drop' as const, ports: [], reason: 'runt' } }));
+    const r = await stream('/trace?net=bridge&filter=arp&count=2');
+    expect(r.body.toString().trim().split('\n').map((l) => JSON.parse(l).frame)).toEqual(['f1', 'f2']);
+    expect(r.trailers['x-vsw-lost']).toBe('0');
+    expect(engine.calls.find((c) => c[0] === 'startTrace')).toEqual(['startTrace', { network: 'bridge', filter: 'arp', count: 2 }]);
+  });
+
   it('GET /info', async () => {
     const info = await client.get<DaemonInfo>('/info');
     expect(info.defaultNetwork).toBe('bridge');
