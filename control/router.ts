@@ -98,10 +98,10 @@ export class Router {
       });
       this.uplink = { device: u.device, ip: `${ip}/${cidr.prefixLen}`, gateway: u.gateway, mac, portId: port.id };
       if (u.vlan) this.uplink.vlan = u.vlan;
-      this.keepTimer = setInterval(() => this.keepGatewayResolved(), 1000);
-      this.keepTimer.unref();
     }
     this.host.onPunt((frames) => this.onPunt(frames));
+    this.keepTimer = setInterval(() => this.keepNeighbours(), 1000);
+    this.keepTimer.unref();
   }
 
   async stop(): Promise<void> {
@@ -288,6 +288,27 @@ export class Router {
   }
 
   // ------------------------------------------------------------------ uplink gateway
+
+  private keepTick = 0;
+
+  /**
+   * Every second: the uplink gateway; every 10 s: each endpoint whose entry is no longer
+   * REACHABLE is asked again (one ARP request; its answer refreshes the entry). A packet
+   * routed to a container that has been quiet for minutes (a published port, a reply) then
+   * finds its MAC, instead of being dropped while the switch asks (no queue: docs/L3.md).
+   */
+  private keepNeighbours(): void {
+    this.keepGatewayResolved();
+    if (++this.keepTick % 10 !== 0 || this.view.endpoints.length === 0) return;
+    const now = this.host.now();
+    const reachable = new Set(this.host.neigh.list(now)
+      .filter((e) => e.net !== UPLINK_NET && e.state === NEIGH_REACHABLE).map((e) => `${e.net}/${e.ip}`));
+    const ids = new Map(this.view.networks.map((n) => [n.name, n.id]));
+    for (const e of this.view.endpoints) {
+      const id = ids.get(e.network);
+      if (id !== undefined && !reachable.has(`${id}/${ipNum(e.ip)}`)) this.solicitEndpoint(e.network, e.ip, e.portId);
+    }
+  }
 
   /** Keep the uplink gateway's MAC known, so that the first packet out is not lost. */
   private keepGatewayResolved(): void {
