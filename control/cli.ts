@@ -89,14 +89,11 @@ function nonEmpty(what: string): (v: string) => string {
 
 /** --filter EXPR: checked here (a usage error names the column); the daemon checks again. */
 function filterExpr(v: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { compileFilter } = require('../dataplane/filter') as typeof import('../dataplane/filter');
-  try {
-    compileFilter(v);
-  } catch (e) {
-    throw new OptionValueError(`${(e as Error).message}.`);
-  }
-  return v;
+  return checked((x) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('../dataplane/filter') as typeof import('../dataplane/filter')).compileFilter(x);
+    return x;
+  }, (m) => `${m}.`)(v);
 }
 
 function stageName(v: string): string {
@@ -106,27 +103,27 @@ function stageName(v: string): string {
 
 /** --metrics ADDR: HOST:PORT or :PORT (control/metrics.ts parses it; prom-client is not loaded). */
 function metricsAddr(v: string): string {
-  try {
-    parseMetricsAddr(v);
-  } catch (e) {
-    throw new OptionValueError(`${(e as Error).message}.`);
-  }
-  return v;
+  return checked((x) => { parseMetricsAddr(x); return x; }, (m) => `${m}.`)(v);
 }
 
 /**
- * An option parser from a checker that throws (a VswError from ipam/publish): its message
- * becomes the usage error, without the "invalid X 'VALUE': " that commander already says.
+ * An option parser from a checker that throws: its message becomes the usage error. By
+ * default (a VswError from ipam/publish) without the "invalid X 'VALUE': " that commander
+ * already says, capitalised; `say` words it otherwise.
  */
-function checked<T>(check: (v: string) => T): (v: string) => T {
+function checked<T>(check: (v: string) => T, say: (message: string) => string = usageSentence): (v: string) => T {
   return (v: string): T => {
     try {
       return check(v);
     } catch (e) {
-      const m = (e as Error).message.replace(/^invalid [^']*'[^']*': /, '');
-      throw new OptionValueError(`${m.charAt(0).toUpperCase()}${m.slice(1)}${m.endsWith('.') ? '' : '.'}`);
+      throw new OptionValueError(say((e as Error).message));
     }
   };
+}
+
+function usageSentence(message: string): string {
+  const m = message.replace(/^invalid [^']*'[^']*': /, '');
+  return `${m.charAt(0).toUpperCase()}${m.slice(1)}${m.endsWith('.') ? '' : '.'}`;
 }
 
 /** A repeatable option: every value checked, collected in order. */
