@@ -27,7 +27,7 @@
 // cost is a short scan, not a sort. Counters: learned, moved, evicted, aged, failed.
 
 import { macToStringHiLo } from '../wire/mac';
-import { deleteShift } from './probe';
+import { deleteShift, lockWord, unlockWord } from './probe';
 
 const W_SEQ = 0;       // sequence: odd while being written
 const W_STATE = 1;     // 0 empty, 1 used
@@ -364,14 +364,10 @@ export class Fdb {
   }
 
   private lock(): void {
-    while (Atomics.compareExchange(this.h, H_LOCK, 0, 1) !== 0) {
-      // Held for a few hundred nanoseconds at most; a short wait keeps the other core free.
-      Atomics.wait(this.h, H_LOCK, 1, 1);
-    }
+    lockWord(this.h, H_LOCK);
   }
 
   private unlock(): void {
-    Atomics.store(this.h, H_LOCK, 0);
-    Atomics.notify(this.h, H_LOCK, 1);
+    unlockWord(this.h, H_LOCK);
   }
 }

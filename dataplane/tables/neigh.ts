@@ -37,7 +37,7 @@
 // every entry is REACHABLE, the new one is refused (counter `failed`). Finding the oldest is
 // one pass over the slots; it happens only when the table is full.
 
-import { deleteShift } from './probe';
+import { deleteShift, lockWord, unlockWord } from './probe';
 
 /** The network id of the uplink's neighbours. */
 export const UPLINK_NET = 4095;
@@ -517,15 +517,11 @@ export class Neigh {
   }
 
   private lock(): void {
-    while (Atomics.compareExchange(this.h, H_LOCK, 0, 1) !== 0) {
-      // Held for a few hundred nanoseconds at most (a full table's eviction scan: a few µs).
-      Atomics.wait(this.h, H_LOCK, 1, 1);
-    }
+    lockWord(this.h, H_LOCK);
   }
 
   private unlock(): void {
-    Atomics.store(this.h, H_LOCK, 0);
-    Atomics.notify(this.h, H_LOCK, 1);
+    unlockWord(this.h, H_LOCK);
   }
 }
 

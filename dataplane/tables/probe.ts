@@ -1,7 +1,7 @@
-// Deletion in the open-addressing tables shared between threads (fdb.ts, neigh.ts): both
-// keep entries of `words` Int32 words in one array, word 0 a sequence number that a writer
-// makes odd while it rewrites the entry (readers retry), word 1 the state (0 = empty), and
-// find a key by linear probing from its home slot.
+// What the open-addressing tables shared between threads (fdb.ts, neigh.ts) have in
+// common: entries of `words` Int32 words in one array, word 0 a sequence number that a
+// writer makes odd while it rewrites the entry (readers retry), word 1 the state (0 =
+// empty), keys found by linear probing from their home slot; and one writers' lock word.
 
 const W_SEQ = 0;
 const W_STATE = 1;
@@ -35,4 +35,18 @@ export function deleteShift(e: Int32Array, i: number, mask: number, words: numbe
   Atomics.add(e, b + W_SEQ, 1);
   e[b + W_STATE] = EMPTY;
   Atomics.add(e, b + W_SEQ, 1);
+}
+
+/**
+ * Take the writers' lock (word `at` of h: 0 free, 1 held). Held for a few hundred
+ * nanoseconds at most (a full table's eviction scan: a few µs); a waiter sleeps 1 ms at a
+ * time rather than spinning, which keeps the other core free.
+ */
+export function lockWord(h: Int32Array, at: number): void {
+  while (Atomics.compareExchange(h, at, 0, 1) !== 0) Atomics.wait(h, at, 1, 1);
+}
+
+export function unlockWord(h: Int32Array, at: number): void {
+  Atomics.store(h, at, 0);
+  Atomics.notify(h, at, 1);
 }
