@@ -290,6 +290,22 @@ Run 'vsw COMMAND --help' for the options of a command.`);
   const print = (format: Format, data: unknown, table: () => string): void => {
     io.out(format === 'json' ? formatJson(data) : table());
   };
+  /**
+   * A read-only view of the daemon, as a table or JSON: `vsw [PARENT] NAME [NETWORK]
+   * [--format json]`, from GET `route` (`?net=NETWORK` when the view takes one).
+   */
+  const tableCommand = <T>(parent: Command, name: string, description: string, route: string,
+    table: (rows: T[]) => string, netHelp?: string): Command => {
+    const c = sub(parent, name, description);
+    if (netHelp !== undefined) c.argument('[network]', netHelp);
+    return c.addOption(formatOption()).action(async (...args: unknown[]) => {
+      const cmd = args[args.length - 1] as Command;
+      const o = args[args.length - 2] as { format: Format };
+      const net = netHelp !== undefined ? (args[0] as string | undefined) : undefined;
+      const rows = await client(cmd).get<T[]>(net !== undefined ? `${route}?net=${enc(net)}` : route);
+      print(o.format, rows, () => table(rows));
+    });
+  };
 
   // --- networks -----------------------------------------------------------------------
   const network = sub(program, 'network', 'Manage networks (create, ls, inspect, rm, connect, disconnect)', false);
@@ -322,13 +338,8 @@ Run 'vsw COMMAND --help' for the options of a command.`);
       io.out(`${info.name}\n`);
     });
 
-  sub(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER)')
-    .alias('list')
-    .addOption(formatOption())
-    .action(async (o: { format: Format }, cmd: Command) => {
-      const nets = await client(cmd).get<NetworkInfo[]>('/networks');
-      print(o.format, nets, () => networksTable(nets));
-    });
+  tableCommand<NetworkInfo>(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER)',
+    '/networks', networksTable).alias('list');
 
   sub(network, 'inspect', 'Show a network as JSON: subnet, gateway (IP, MAC), settings, ports, endpoints with IP, MAC and aliases')
     .argument('<name>', 'network name')
@@ -393,13 +404,8 @@ at the next start.`)
       done(await eachName(io, devs, (d) => client(cmd).del(`/trunks/${enc(d)}`)));
     });
 
-  sub(trunk, 'ls', 'List trunks (DEVICE KIND VLANS NATIVE NETWORKS STATUS; NETWORKS: NAME:VID, (u) = untagged)')
-    .alias('list')
-    .addOption(formatOption())
-    .action(async (o: { format: Format }, cmd: Command) => {
-      const trunks = await client(cmd).get<TrunkInfo[]>('/trunks');
-      print(o.format, trunks, () => trunksTable(trunks));
-    });
+  tableCommand<TrunkInfo>(trunk, 'ls', 'List trunks (DEVICE KIND VLANS NATIVE NETWORKS STATUS; NETWORKS: NAME:VID, (u) = untagged)',
+    '/trunks', trunksTable).alias('list');
 
   // --- containers ---------------------------------------------------------------------
   sub(program, 'run', 'Create a container (a network namespace) and optionally run a command in it')
@@ -491,12 +497,7 @@ an --internal network. -p, --alias and --link need a network (not none, host, co
       done(await runInContainer(c, io, info, command));
     });
 
-  sub(program, 'ps', 'List containers (NAME ID NETWORK IP MAC STATUS PORTS COMMAND)')
-    .addOption(formatOption())
-    .action(async (o: { format: Format }, cmd: Command) => {
-      const cs = await client(cmd).get<ContainerInfo[]>('/containers');
-      print(o.format, cs, () => containersTable(cs));
-    });
+  tableCommand<ContainerInfo>(program, 'ps', 'List containers (NAME ID NETWORK IP MAC STATUS PORTS COMMAND)', '/containers', containersTable);
 
   sub(program, 'port', 'List the published ports of a container, as PORT/PROTO -> ADDRESS:HOSTPORT')
     .argument('<name>', 'container name')
@@ -531,32 +532,17 @@ an uplink (--uplink), else 0.0.0.0.`)
     });
 
   // --- dataplane views ----------------------------------------------------------------
-  /** A table of the dataplane, all networks or one: `vsw NAME [NETWORK] [--format json]`. */
-  const perNetworkTable = <T>(name: string, description: string, netHelp: string, table: (rows: T[]) => string): void => {
-    sub(program, name, description)
-      .argument('[network]', netHelp)
-      .addOption(formatOption())
-      .action(async (net: string | undefined, o: { format: Format }, cmd: Command) => {
-        const q = net !== undefined ? `?net=${enc(net)}` : '';
-        const rows = await client(cmd).get<T[]>(`/${name}${q}`);
-        print(o.format, rows, () => table(rows));
-      });
-  };
-  perNetworkTable<FdbEntryInfo>('fdb', 'Show the MAC tables (NETWORK MAC VLAN PORT CONTAINER AGE in seconds)',
-    'only this network', fdbTable);
-  perNetworkTable<NeighEntryInfo>('neigh', "Show the gateways' neighbour (ARP) tables (NETWORK IP MAC STATE AGE in seconds)",
-    "only this network, or 'uplink' for the uplink's", neighTable);
+  tableCommand<FdbEntryInfo>(program, 'fdb', 'Show the MAC tables (NETWORK MAC VLAN PORT CONTAINER AGE in seconds)',
+    '/fdb', fdbTable, 'only this network');
+  tableCommand<NeighEntryInfo>(program, 'neigh', "Show the gateways' neighbour (ARP) tables (NETWORK IP MAC STATE AGE in seconds)",
+    '/neigh', neighTable, "only this network, or 'uplink' for the uplink's");
 
-  sub(program, 'conntrack', 'Show the tracked connections (NAT): PROTO STATE ORIG REPLY KIND NETWORK EXPIRES PKTS')
-    .addOption(formatOption())
+  tableCommand<ConntrackEntryInfo>(program, 'conntrack', 'Show the tracked connections (NAT): PROTO STATE ORIG REPLY KIND NETWORK EXPIRES PKTS',
+    '/conntrack', conntrackTable)
     .addHelpText('after', `
 ORIG is the connection as its first packet arrived (SRC:SPORT -> DST:DPORT), REPLY as the
 answers arrive, after NAT (ICMP: SRC -> DST id=ID). KIND is masquerade (to the outside),
-dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply packets.`)
-    .action(async (o: { format: Format }, cmd: Command) => {
-      const entries = await client(cmd).get<ConntrackEntryInfo[]>('/conntrack');
-      print(o.format, entries, () => conntrackTable(entries));
-    });
+dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply packets.`);
 
   sub(program, 'trace', 'Follow frames through every pipeline stage: live traffic, or given frames with --dry-run')
     .option('--port <port>', 'frames arriving on this port: a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
@@ -659,12 +645,7 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
       });
     });
 
-  sub(program, 'stats', 'Per-port counters: rx/tx packets and bytes, drops by reason')
-    .addOption(formatOption())
-    .action(async (o: { format: Format }, cmd: Command) => {
-      const ports = await client(cmd).get<PortStatsInfo[]>('/stats');
-      print(o.format, ports, () => statsTable(ports));
-    });
+  tableCommand<PortStatsInfo>(program, 'stats', 'Per-port counters: rx/tx packets and bytes, drops by reason', '/stats', statsTable);
 
   // --- the daemon ---------------------------------------------------------------------
   sub(program, 'daemon', 'Run the vsw daemon (the switch and its API) in the foreground; needs root', false)
