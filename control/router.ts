@@ -301,12 +301,12 @@ export class Router {
     this.keepGatewayResolved();
     if (++this.keepTick % 10 !== 0 || this.view.endpoints.length === 0) return;
     const now = this.host.now();
-    const reachable = new Set(this.host.neigh.list(now)
-      .filter((e) => e.net !== UPLINK_NET && e.state === NEIGH_REACHABLE).map((e) => `${e.net}/${e.ip}`));
+    const neigh = this.host.neigh;
     const ids = new Map(this.view.networks.map((n) => [n.name, n.id]));
     for (const e of this.view.endpoints) {
       const id = ids.get(e.network);
-      if (id !== undefined && !reachable.has(`${id}/${ipNum(e.ip)}`)) this.solicitEndpoint(e.network, e.ip, e.portId);
+      if (id === undefined || (neigh.lookup(id, ipNum(e.ip), now) && neigh.state === NEIGH_REACHABLE)) continue;
+      this.solicitEndpoint(e.network, e.ip, e.portId);
     }
   }
 
@@ -317,7 +317,7 @@ export class Router {
     const now = this.host.now();
     const gw = ipNum(u.gateway);
     const neigh = this.host.neigh;
-    if (neigh.lookup(UPLINK_NET, gw, now) && !this.isStale(gw, now)) return;
+    if (neigh.lookup(UPLINK_NET, gw, now) && neigh.state === NEIGH_REACHABLE) return;
     if (!neigh.solicit(UPLINK_NET, gw, now)) return;
     const m = macParts(u.mac);
     const len = writeArpRequest(this.frameBuf, 0, m.hi, m.lo, ipNum(u.ip.split('/')[0]), gw);
@@ -330,10 +330,6 @@ export class Router {
     const gw = macParts(ipam.macFromIp(n.gateway));
     const len = writeArpRequest(this.frameBuf, 0, gw.hi, gw.lo, ipNum(n.gateway), ipNum(ip));
     this.host.sendFrame(portId, this.frameBuf.subarray(0, len));
-  }
-
-  private isStale(ip: number, now: number): boolean {
-    return this.host.neigh.list(now).some((e) => e.net === UPLINK_NET && e.ip === ip && e.state === NEIGH_STALE);
   }
 
   // ------------------------------------------------------------------ listings
