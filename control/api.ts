@@ -9,7 +9,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { ConflictError, InvalidArgumentError, NotFoundError, SystemError, VswError } from './errors';
 import { checkAliasesJson, checkLinksJson, checkPublishJson } from './publish';
-import type { ContainerCreate, DnsOrder, Engine, NetworkCreate, TrunkCreate } from './types';
+import type { ContainerCreate, DnsOrder, Engine, NetworkCreate, StreamSession, TrunkCreate } from './types';
 
 /** Largest request body accepted (413 beyond). */
 /** Frames one dry-run trace request may carry. */
@@ -283,24 +283,10 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       // Live trace: NDJSON, one TraceResult per frame, until `count` or the client goes away.
       const count = countParam(url);
       const opt = (k: string): string | undefined => url.searchParams.get(k) || undefined;
-      let n = 0;
-      let done = false;
-      const out = streamWriter(res, (k) => session.skipped?.(k));
-      const session = await engine.startTrace(
-        { port: opt('port'), network: opt('net'), filter: opt('filter'), count },
-        (r) => {
-          if (done) return;
-          if (out.write(`${JSON.stringify(r)}\n`) && count > 0 && ++n >= count) finish();
-        },
-      );
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        void session.stop().finally(() => endWithLost(res, session.lost() + out.skipped()));
-      };
-      res.writeHead(200, { 'content-type': 'application/x-ndjson', trailer: LOST_TRAILER });
-      res.write('');
-      res.on('close', finish);
+      await serveStream(res, count,
+        (emit) => engine.startTrace({ port: opt('port'), network: opt('net'), filter: opt('filter'), count },
+          (r) => emit(`${JSON.stringify(r)}\n`)),
+        () => ({ 'content-type': 'application/x-ndjson' }), '');
       return;
     }
 
@@ -308,23 +294,10 @@ async function handle(engine: Engine, req: http.IncomingMessage, res: http.Serve
       route(['GET']);
       const port = url.searchParams.get('port');
       if (!port) throw new InvalidArgumentError("query parameter 'port' is required");
-      const count = countParam(url);
-      let n = 0;
-      let done = false;
-      const out = streamWriter(res, (k) => session.skipped?.(k));
-      // Frames arrive from a timer, so none can come before the header below is written.
-      const session = await engine.startCapture(port, (frame, timeMs) => {
-        if (done) return;
-        if (out.write(pcapRecord(frame, timeMs)) && count > 0 && ++n >= count) finish();
-      }, { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined });
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        void session.stop().finally(() => endWithLost(res, session.lost() + out.skipped()));
-      };
-      res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'x-vsw-port': session.port, trailer: LOST_TRAILER });
-      res.write(pcapHeader());
-      res.on('close', finish);
+      await serveStream(res, countParam(url),
+        (emit) => engine.startCapture(port, (frame, timeMs) => emit(pcapRecord(frame, timeMs)),
+          { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined }),
+        (session) => ({ 'content-type': 'application/vnd.tcpdump.pcap', 'x-vsw-port': session.port }), pcapHeader());
       return;
     }
 
@@ -358,6 +331,35 @@ function streamWriter(res: http.ServerResponse, onSkip: (n: number) => void): { 
     },
     skipped: () => skipped,
   };
+}
+
+/**
+ * A capture or live trace as a streaming response: `start` opens the session with an emit
+ * function; records are written (with back-pressure, streamWriter) until `count` of them
+ * (0 = no limit) or the client goes away; then the session stops and the stream ends with
+ * the lost count as a trailer.
+ */
+async function serveStream<S extends StreamSession>(res: http.ServerResponse, count: number,
+  start: (emit: (record: string | Uint8Array) => void) => Promise<S>,
+  headers: (session: S) => http.OutgoingHttpHeaders, first: string | Uint8Array): Promise<void> {
+  let n = 0;
+  let done = false;
+  let session: S | undefined;
+  const out = streamWriter(res, (k) => session?.skipped?.(k));
+  const finish = (): void => {
+    if (done || !session) return;
+    done = true;
+    const s = session;
+    void s.stop().finally(() => endWithLost(res, s.lost() + out.skipped()));
+  };
+  // Records arrive from a timer, so none can come before the header below is written.
+  session = await start((record) => {
+    if (done) return;
+    if (out.write(record) && count > 0 && ++n >= count) finish();
+  });
+  res.writeHead(200, { ...headers(session), trailer: LOST_TRAILER });
+  res.write(first);
+  res.on('close', finish);
 }
 
 /** End a stream, telling the client how many records were lost on the way. */
