@@ -22,14 +22,17 @@ trafgen_rate(){ local ns1=$1 ns2=$2 cfg=$3 tx0 rx0 tx1 rx1 t0 t1
   tx1=$(ctr "$ns1" tx) && rx1=$(ctr "$ns2" rx) || return 1
   awk -v w="$(echo "$t1 - $t0" | bc -l)" -v tx=$((tx1 - tx0)) -v rx=$((rx1 - rx0)) 'BEGIN{printf "%.0f %.0f\n", tx/w, rx/w}'
 }
-# mac_cfg ROW N: the trafgen config of N source MACs to c2's MAC (made once per row and N)
+# mac_cfg ROW N: the trafgen config of N source MACs to c2's MAC (made once per row and N);
+# fails (and notes it) when c2's MAC cannot be read
 mac_cfg(){ local row=$1 n=$2 cfg=$RUN/trafgen-$1-$2.cfg d i
-  d=$(ip -n "$(ns2 "$row")" -j link show eth0 | jq -r '.[0].address' | sed 's/^/0x/; s/:/,0x/g')
+  [ -s "$cfg" ] && { echo "$cfg"; return 0; }
+  d=$(ip -n "$(ns2 "$row")" -j link show eth0 | jq -er '.[0].address' | sed 's/^/0x/; s/:/,0x/g') \
+    || { note "$row" "mac$n: no MAC address of eth0 in $(ns2 "$row")"; return 1; }
   : >"$cfg"; for i in $(seq 0 $((n - 1))); do
     printf '{ %s, 0x02,0xb0,0x00,0x00,0x%02x,0x%02x, 0x88,0xb5, fill(0x00, 46) }\n' "$d" $((i / 256)) $((i % 256)) >>"$cfg"; done
   echo "$cfg"; }
 m_mac(){ local row=$1 r=$2 n=$3 f=$RES/$1.mac$3.$2.txt cfg
-  cfg=$RUN/trafgen-$row-$n.cfg; [ -s "$cfg" ] || cfg=$(mac_cfg "$row" "$n")
+  cfg=$(mac_cfg "$row" "$n") || return 0
   timed "$f" "$(pids_of "$row")" trafgen_rate "$(ns1 "$row")" "$(ns2 "$row")" "$cfg"
   if [ -s "$f" ]; then
     rec "$row" "mac${n}_tx_kpps" "$r" "$(awk '{print $1/1000}' "$f")"; rec "$row" "mac${n}_rx_kpps" "$r" "$(awk '{print $2/1000}' "$f")"

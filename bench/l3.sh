@@ -132,7 +132,7 @@ dns_ctr(){ local m
   m=$(nsx vb-nvh curl -s --max-time 5 "http://$NMETRICS/metrics" 2>/dev/null) || return 0
   awk '/^vsw_dns_queries_total\{result="local"\}/ {l=$2} /^vsw_dns_queries_total\{result="dropped"\}/ {d=$2}
        /^vsw_dns_punt_lost_total / {p=$2} END {printf "%d %d %d\n", l, p, d}' <<<"$m"; }
-m_dns(){ local row=$1 r=$2 f=$RES/$1.dns.$2.txt pids v c0= c1=
+m_dns(){ local row=$1 r=$2 f=$RES/$1.dns.$2.txt pids v c0='' c1=''
   pids=$(l3pids "$row"); if [ "$row" = bridge ]; then pids=$DNSMASQ_PID; fi
   if [ "$row" = vsw ]; then c0=$(dns_ctr); fi
   # shellcheck disable=SC2086

@@ -28,7 +28,8 @@ TAP_PID=; TAP_WC=
 taps_port(){ # taps_port CONTAINER -> "rxPackets rxBytes txPackets txBytes" of its port; nothing when stats fail (the caller notes it)
   local j; j=$(vsw stats --format json 2>/dev/null) || return 0
   jq -r --arg c "$1" \
-    '[.[] | select(.container == $c)][0] // {} | "\(.rxPackets // 0) \(.rxBytes // 0) \(.txPackets // 0) \(.txBytes // 0)"' <<<"$j"; }
+    '[.[] | select(.container == $c)][0] // {} | "\(.rxPackets // 0) \(.rxBytes // 0) \(.txPackets // 0) \(.txBytes // 0)"' <<<"$j" 2>/dev/null \
+    || true; }   # stats that are not JSON: nothing printed, the caller notes it
 tap_start(){ # tap_start COND OUT: the tap of COND in the background (stderr in OUT.tap), armed
   local c=$1 out=$2 i fifo=$RUN/tap.fifo
   TAP_PID=; TAP_WC=
@@ -61,16 +62,16 @@ tap_stop(){ local i
   fi
   rm -f "$RUN/srv-tap.pid" "$RUN/srv-tapwc.pid" "$RUN/tap.fifo"; TAP_PID=; TAP_WC=; }
 # taps_one ROW R COND: mac1 and TCP in condition COND (bridge row: COND=ref, no tap)
-taps_one(){ local row=$1 r=$2 c=$3 k f out cfg p0= p1 t0 t1 wall got tap
+taps_one(){ local row=$1 r=$2 c=$3 k f out cfg p0='' p1 t0 t1 wall got tap
   for k in mac1 tcp; do
     f=$RES/$row.taps_$c.$k.$r; out=$f.txt; if [ "$k" = tcp ]; then out=$f.json; fi
     echo "$(date +%T) $row rep $r $c $k load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/taps-load.txt"
     tap=; case $c in b|c) tap=vb-v2;; d|e) tap=vb-v1;; esac
+    if [ "$k" = mac1 ]; then cfg=$(mac_cfg "$row" 1) || continue; fi
     if [ -n "$tap" ]; then p0=$(taps_port "$tap"); fi
     tap_start "$c" "$f" || continue
     t0=0; if [ -n "$TAP_PID" ]; then t0=$(proc_ticks "$TAP_PID"); fi
     if [ "$k" = mac1 ]; then
-      cfg=$RUN/trafgen-$row-1.cfg; [ -s "$cfg" ] || cfg=$(mac_cfg "$row" 1)
       timed "$out" "$(pids_of "$row")" trafgen_rate "$(ns1 "$row")" "$(ns2 "$row")" "$cfg"
       if [ -s "$out" ]; then
         rec "$row" "taps_${c}_mac1" "$r" "$(awk '{print $2/1000}' "$out")"; rec "$row" "taps_${c}_mac1_tx" "$r" "$(awk '{print $1/1000}' "$out")"

@@ -163,7 +163,8 @@ run(){
   case " $ROWS " in *" kernel "*) up_kernel || { log "kernel topology failed"; exit 1; };; esac
   case " $ROWS " in *" tagged "*|*" untagged "*) up_vsw || { log "vsw topology failed"; exit 1; };; esac
   printf 'row\ttest\trep\tvalue\tcpu\n' >"$RES/raw.tsv"
-  local rows=($ROWS) rep t i n=${#rows[@]} row
+  local rows rep t i n row
+  read -ra rows <<<"$ROWS"; n=${#rows[@]}
   for rep in $(seq "$REPS"); do
     for t in $TESTS; do
       for i in $(seq 0 $((n - 1))); do
