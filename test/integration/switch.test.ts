@@ -318,7 +318,7 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
   }, 30_000);
 
   describe('MAC aging (a second daemon with --fdb-aging 2)', () => {
-    const PA = `${P}a`;
+    const PA = runPrefix('g');
     const A1 = `${PA}-a1`;
     const A2 = `${PA}-a2`;
     let da: Daemon;
