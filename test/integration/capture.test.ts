@@ -5,17 +5,15 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { spawn } from 'child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, NODE, runContainers, runPrefix, sh, startDaemon } from '../fixtures/harness';
+import { cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, runContainers, runPrefix, sh, startDaemon, waitFor } from '../fixtures/harness';
+import { vswStream } from '../fixtures/topology';
 
 const P = runPrefix('p');
 const C1 = `${P}-c1`;
 const C2 = `${P}-c2`;
 
 if (!isRoot) console.warn(`test/integration/capture.test.ts skipped: ${NEEDS_ROOT}`);
-
-function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
 describe.skipIf(!isRoot)('vsw capture (root)', () => {
   let d: Daemon;
@@ -35,24 +33,6 @@ describe.skipIf(!isRoot)('vsw capture (root)', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   }, 60_000);
 
-  /** Start `vsw capture` in the background; returns a function that Ctrl-Cs it. */
-  function startCapture(args: string[], stdoutFile?: string): { stop(): Promise<{ code: number | null; stderr: string }> } {
-    const out = stdoutFile ? fs.openSync(stdoutFile, 'w') : 'ignore';
-    const child = spawn(NODE, [CLI, '--socket', d.sock, 'capture', ...args], { stdio: ['ignore', out, 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    return {
-      async stop() {
-        await sleep(300);
-        child.kill('SIGINT');
-        const code = await Promise.race([exited, sleep(10_000).then(() => { child.kill('SIGKILL'); return -1; })]);
-        if (typeof out === 'number') fs.closeSync(out);
-        return { code, stderr };
-      },
-    };
-  }
-
   async function icmpLines(file: string): Promise<string[]> {
     const r = await sh('tcpdump', ['-n', '-r', file, 'icmp'], { timeoutMs: 20_000 });
     expect(r.code, r.stderr).toBe(0);
@@ -61,13 +41,17 @@ describe.skipIf(!isRoot)('vsw capture (root)', () => {
 
   it('captures c2\'s port during a ping: requests to c2 and replies from it, in order, readable by tcpdump', async () => {
     const file = path.join(tmp, 'c2.pcap');
-    const cap = startCapture(['--port', C2, '-w', file]);
-    await sleep(500);
+    const cap = vswStream(d, ['capture', '--port', C2, '-w', file]);
+    // The session is open once the CLI says so: the API starts it before answering.
+    expect(await cap.waitLine(/^vsw: capturing on /)).toBe(`vsw: capturing on ${ep[C2].hostIf}; Ctrl-C stops`);
     const r = await execInOpts(C1, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ep[C2].ip], { timeoutMs: 20_000 });
     expect(r.code, r.stdout).toBe(0);
-    const s = await cap.stop();
-    expect(s.code, s.stderr).toBe(0);
-    expect(s.stderr).toContain(`capturing on ${ep[C2].hostIf}`);
+    // The CLI writes each frame as it comes: Ctrl-C once all six are in the file.
+    await waitFor('the six ICMP frames in the pcap', async () =>
+      (await sh('tcpdump', ['-n', '-r', file, 'icmp'])).stdout.split('\n').filter((l) => l !== '').length >= 6, { timeoutMs: 10_000, intervalMs: 100 });
+    const s = await cap.stop('SIGINT', 10_000);
+    expect([s.code, s.signal], s.stderr).toEqual([0, null]);
+    expect(s.stderr).toContain(`vsw: wrote ${file} (`);
     const lines = await icmpLines(file);
     expect(lines.map((l) => (/echo request/.test(l) ? 'req' : /echo reply/.test(l) ? 'rep' : l)))
       .toEqual(['req', 'rep', 'req', 'rep', 'req', 'rep']);
@@ -76,13 +60,15 @@ describe.skipIf(!isRoot)('vsw capture (root)', () => {
 
   it('-c N stops by itself after N frames; -w - writes the pcap to stdout', async () => {
     const file = path.join(tmp, 'stdout.pcap');
-    const cap = startCapture(['--port', `${C1}:bridge`, '-c', '2', '-w', '-'], file);
-    await sleep(500);
+    const cap = vswStream(d, ['capture', '--port', `${C1}:bridge`, '-c', '2', '-w', '-'], { stdoutFile: file });
+    await cap.waitLine(/^vsw: capturing on .* \(2 frames\); Ctrl-C stops$/);
     await execInOpts(C1, ['ping', '-c', '3', '-i', '0.2', '-W', '2', ep[C2].ip], { timeoutMs: 20_000 });
-    const s = await cap.stop();
-    expect(s.code, s.stderr).toBe(0);
+    // No Ctrl-C: it ends on its own after the second frame (SIGKILL if it has not within 10 s).
+    const exit = await cap.wait(10_000);
+    expect(exit, cap.stderr()).toEqual({ code: 0, signal: null });
+    expect(cap.stderr()).toMatch(/^vsw: capture ended \(\d+ bytes of frames\)$/m);
     const r = await sh('tcpdump', ['-n', '-r', file], { timeoutMs: 20_000 });
-    expect(r.stdout.trim().split('\n').length).toBe(2);
+    expect(r.stdout.trim().split('\n').length, r.stdout).toBe(2);
   }, 60_000);
 
   it('an unknown port is a clear error (exit 1), and the switch still forwards', async () => {

@@ -2,10 +2,10 @@
 // container starting, its MAC learned once it talks, and the port going down when it is
 // removed; --format json gives one object per line.
 
-import { spawn } from 'child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VswEvent } from '../../control/types';
-import { CLI, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, NODE, runContainers, runPrefix, startDaemon, waitFor } from '../fixtures/harness';
+import { cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, runContainers, runPrefix, startDaemon, waitFor } from '../fixtures/harness';
+import { eventsStream } from '../fixtures/topology';
 
 const P = runPrefix('v');
 const C1 = `${P}-c1`;
@@ -26,12 +26,9 @@ describe.skipIf(!isRoot)('vsw events (root)', () => {
   }, 60_000);
 
   it('streams port-up, container-start, mac-learned, then port-down and container-remove', async () => {
-    const child = spawn(NODE, [CLI, '--socket', d.sock, 'events', '--format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-    const events = (): VswEvent[] => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as VswEvent);
+    const stream = await eventsStream(d, `${P}-probe`);
+    const events = (): VswEvent[] => stream.events();
     try {
-      await new Promise((r) => setTimeout(r, 500));
       const ep = await runContainers(d, [C1, C2]);
       const ping = await execInOpts(C1, ['ping', '-c', '1', '-W', '2', ep[C2].ip], { timeoutMs: 20_000 });
       expect(ping.code).toBe(0);
@@ -49,7 +46,7 @@ describe.skipIf(!isRoot)('vsw events (root)', () => {
       expect(mine.map((e) => e.type)).toEqual(expect.arrayContaining(['port-up', 'container-start', 'mac-learned', 'port-down', 'container-remove']));
       for (const e of events()) expect(Number.isNaN(Date.parse(e.time))).toBe(false);
     } finally {
-      child.kill('SIGINT');
+      await stream.stop('SIGINT');
     }
   }, 60_000);
 });

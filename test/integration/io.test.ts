@@ -24,6 +24,7 @@ import {
   findAddon, loadIo, KIND_PACKET, KIND_TAP, SLOT, MAX_BATCH, RX_HEADROOM, FLAG_TRUNCATED,
   FLAG_VLAN, VNET_HDR_LEN, POLLIN, POLLERR, RING_FRAME_SIZE, RING_FRAMES, type Io,
 } from '../../workers/io';
+import { claimPrefix, runPrefix } from '../fixtures/harness';
 
 /** The addon under test: VSWIO_ADDON if set, else build/Release. */
 const addonPath = (): string | undefined => process.env.VSWIO_ADDON || findAddon();
@@ -42,7 +43,8 @@ const haveIp = (() => {
 const canRun = isRoot && haveIp;
 const skipReason = !isRoot ? 'needs root (network namespaces)' : 'needs iproute2 (ip)';
 
-const PREFIX = `vswio-${process.pid}-`;
+const P = runPrefix('i');
+const PREFIX = `${P}-`;
 const NS = { sw: `${PREFIX}sw`, c1: `${PREFIX}c1`, c2: `${PREFIX}c2`, t: `${PREFIX}t`, b: `${PREFIX}b` };
 const IP1 = '10.77.0.1';
 const IP2 = '10.77.0.2';
@@ -538,15 +540,6 @@ function netnsList(): string[] {
   return ip('netns', 'list').split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function deleteOurNamespaces(): void {
   for (const n of netnsList()) {
     if (n.startsWith(PREFIX)) {
@@ -593,15 +586,8 @@ describe.skipIf(!canRun)(`native packet I/O addon (${canRun ? 'root' : skipReaso
       pyOk = true;
     } catch { pyOk = false; }
 
-    // Leftovers of earlier runs of this test whose process is gone.
-    for (const n of netnsList()) {
-      const m = /^vswio-(\d+)-/.exec(n);
-      if (m && !pidAlive(Number(m[1]))) {
-        try { ip('netns', 'del', n); } catch { /* raced */ }
-      }
-    }
     deleteOurNamespaces();
-    process.once('exit', deleteOurNamespaces); // in case afterAll never runs
+    claimPrefix(P); // the harness deletes them on exit in case afterAll never runs
     for (const ns of Object.values(NS)) {
       ip('netns', 'add', ns);
       inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
@@ -653,7 +639,9 @@ describe.skipIf(!canRun)(`native packet I/O addon (${canRun ? 'root' : skipReaso
       expect(done.maxLen).toBeGreaterThan(RING_FRAME_SIZE);
       for (const k of done.kernel) {
         expect(k.packets).toBeGreaterThan(0);
-        expect(k.drops).toBeGreaterThanOrEqual(0);
+        // The forwarder keeps up: the kernel drops (ring or queue full) stay a small share.
+        expect(Number.isInteger(k.drops), `kernel drops ${k.drops}`).toBe(true);
+        expect(k.drops, `kernel drops of ${k.packets} packets`).toBeLessThan(k.packets / 10);
       }
     }
   });

@@ -12,8 +12,9 @@ import * as path from 'node:path';
 import type { ConntrackEntryInfo, ContainerInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo } from '../../control/types';
 import {
   addNetns, background, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
-  CLI, NODE, pingStats, ROOT, runPrefix, shOk, sleep, startDaemon, waitFor, type Background,
+  CLI, NODE, ROOT, runPrefix, shOk, startDaemon, waitFor, type Background,
 } from '../fixtures/harness';
+import { eventsStream, ping, runContainer } from '../fixtures/topology';
 
 const P = runPrefix('l');
 const OUT = `${P}-out`;
@@ -43,11 +44,6 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
   const servers: Record<string, Background> = {};
   const ipOf: Record<string, string> = {};
 
-  async function ping(ns: string, ip: string, count = 2): Promise<{ received: number; out: string }> {
-    const r = await execInOpts(ns, ['ping', '-n', '-c', String(count), '-i', '0.2', '-W', '2', ip], { timeoutMs: 30_000 });
-    return { received: pingStats(r.stdout)?.received ?? -1, out: describeResult(`${ns}: ping ${ip}`, r) };
-  }
-
   async function curl(ns: string, url: string, timeoutS = 5): Promise<{ code: number | null; body: string; out: string }> {
     const r = await execInOpts(ns, ['curl', '-sS', '--max-time', String(timeoutS), '--retry', '2', '--retry-connrefused', url], { timeoutMs: 40_000 });
     return { code: r.code, body: r.stdout, out: describeResult(`${ns}: curl ${url}`, r) };
@@ -58,12 +54,11 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
     return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith(';'));
   }
 
-  async function run(name: string, extra: string[], cmd: string[] = ['sleep', '600']): Promise<ContainerInfo> {
-    await d.vswOk(['run', '-d', '--name', name, ...extra, '--', ...cmd]);
-    const c = await d.vswJson<ContainerInfo[]>(['ps', '--format', 'json']);
-    const me = c.find((x) => x.name === name)!;
-    ipOf[name] = me.networks[0]?.ip ?? '';
-    return me;
+  /** Start a container and remember its address (first network) in ipOf. */
+  async function run(name: string, args: string[], cmd?: string[]): Promise<ContainerInfo> {
+    const c = await runContainer(d, name, { args, cmd });
+    ipOf[name] = c.networks[0]?.ip ?? '';
+    return c;
   }
 
   beforeAll(async () => {
@@ -85,6 +80,12 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
       extraArgs: ['--uplink', 'up0', '--uplink-ip', `${UPLINK_IP}/24`, '--uplink-gateway', OUTSIDE_IP, '--dns', OUTSIDE_IP,
         '--metrics', '127.0.0.1:9464'],
     });
+    // The outside's servers listen before any test talks to them.
+    await waitFor('the outside servers to listen (tcp 80, 5201; udp 53, 9999)', async () => {
+      const tcp = (await execIn(OUT, 'ss', '-ltnH')).stdout;
+      const udp = (await execIn(OUT, 'ss', '-lunH')).stdout;
+      return [':80 ', ':5201 '].every((p) => tcp.includes(p)) && [':53 ', ':9999 '].every((p) => udp.includes(p));
+    }, { timeoutMs: 15_000 });
     net = await d.vswJson<NetworkInfo>(['network', 'inspect', 'bridge']);
     gw = net.gateway;
     await run(W1, ['--alias', 'web']);
@@ -163,8 +164,7 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
   });
 
   it('vsw events reports new connections (conntrack-new)', async () => {
-    const ev = background(NODE, [CLI, '--socket', d.sock, 'events', '--format', 'json'], 60_000);
-    await sleep(500);
+    const ev = await eventsStream(d, `${P}-probe`);
     const r = await curl(C3, `http://${OUTSIDE_IP}/`);
     expect(r.code, r.out).toBe(0);
     // Wait for this very connection's event (an earlier flow's may arrive first).

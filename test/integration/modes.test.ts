@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerInfo, NetworkInfo } from '../../control/types';
 import {
-  cleanupPrefix, Daemon, execIn, isRoot, NEEDS_ROOT, netnsExists, pidAlive, runPrefix, startDaemon, waitFor,
+  cleanupPrefix, Daemon, ETC_NETNS, execIn, isRoot, NEEDS_ROOT, netnsExists, pidAlive, runPrefix, startDaemon, waitFor,
 } from '../fixtures/harness';
 
 const P = runPrefix('m');
@@ -155,6 +155,7 @@ describe.skipIf(!isRoot)('container modes and life cycle (root)', () => {
     await d.vswOk(['run', '-d', '--rm', '--name', dr, '--', 'sh', '-c', 'sleep 0.3']);
     await waitFor('dr to be removed', async () => !(await ps()).some((c) => c.name === dr), { timeoutMs: 15_000, intervalMs: 300 });
     expect(netnsExists(dr)).toBe(false);
+    expect(fs.existsSync(`${ETC_NETNS}/${dr}`), `${ETC_NETNS}/${dr} (its resolv.conf and hosts)`).toBe(false);
   }, 60_000);
 
   it('run --rm: the container, its namespace and its host-end veth are gone afterwards', async () => {

@@ -6,7 +6,6 @@
 // the prefix (which takes their interfaces along) even when a test failed.
 
 import { ChildProcess } from 'child_process';
-import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -35,6 +34,7 @@ import {
   spawnInNetns,
   usedPrefixes,
 } from '../../control/netns';
+import { runPrefix } from '../fixtures/harness';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const d = isRoot ? describe : describe.skip;
@@ -43,7 +43,7 @@ if (!isRoot) {
   console.warn('test/integration/netns.test.ts skipped: needs root (creates network namespaces)');
 }
 
-const PREFIX = `vsw-t${randomBytes(3).toString('hex')}-`;
+const PREFIX = `${runPrefix('n')}-`;
 const SW = `${PREFIX}sw`;
 const C1 = `${PREFIX}c1`;
 const C2 = `${PREFIX}c2`;

@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerInfo, NetworkInfo } from '../../control/types';
 import {
   cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, listNetns, NEEDS_ROOT, netnsExists, netnsPids,
-  pidAlive, pingStats, runPrefix, sh, startDaemon, trackPid,
+  pidAlive, runPrefix, sh, startDaemon, trackPid,
 } from '../fixtures/harness';
+import { ping as pingFrom } from '../fixtures/topology';
 
 const P = runPrefix('r');
 const C1 = `${P}-c1`;
@@ -37,10 +38,10 @@ describe.skipIf(!isRoot)('daemon restart and recovery (root)', () => {
     }]));
   /** c2's address in netb. */
   const netbIp = (m: Map<string, Seen>, c: string): string => m.get(c)!.all.find((x) => x.startsWith(`${NETB} `))!.split(' ')[1];
+  /** null when all 3 pings are answered, else the output. */
   const ping = async (from: string, ip: string): Promise<string | null> => {
-    const r = await execInOpts(from, ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '3', ip], { timeoutMs: 30_000 });
-    const s = pingStats(r.stdout);
-    return s && s.received === s.sent && s.sent === 3 ? null : describeResult(`${from}: ping ${ip}`, r);
+    const r = await pingFrom(from, ip, 3, ['-W', '3']);
+    return r.received === r.sent && r.sent === 3 ? null : r.out;
   };
 
   beforeAll(async () => {

@@ -8,6 +8,7 @@ import {
   background, capture, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
   pingStats, runPrefix, sh, startDaemon, waitFor,
 } from '../fixtures/harness';
+import { allStats, ping } from '../fixtures/topology';
 
 const P = runPrefix('s');
 const C1 = `${P}-c1`;
@@ -24,16 +25,7 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
   let d: Daemon;
   const ep: Record<string, EndpointInfo> = {};
 
-  /** ping from a container; returns the counts (and the whole output for messages). */
-  async function ping(ns: string, ip: string, extra: string[] = ['-c', '3', '-i', '0.2', '-W', '3']): Promise<{ sent: number; received: number; out: string }> {
-    const r = await execInOpts(ns, ['ping', '-n', ...extra, ip], { timeoutMs: 30_000 });
-    const s = pingStats(r.stdout);
-    return { sent: s?.sent ?? -1, received: s?.received ?? -1, out: describeResult(`${ns}: ping ${ip}`, r) };
-  }
-
-  async function stats(): Promise<PortStatsInfo[]> {
-    return d.vswJson<PortStatsInfo[]>(['stats', '--format', 'json']);
-  }
+  const stats = (): Promise<PortStatsInfo[]> => allStats(d);
 
   beforeAll(async () => {
     d = await startDaemon({ prefix: P, workers: 2 });
@@ -61,7 +53,7 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
 
   it('c1 and c2 ping each other both ways; c1 pings c3; the host namespace pings c1 via the TAP', async () => {
     for (const [from, to] of [[C1, C2], [C2, C1], [C1, C3]]) {
-      const r = await ping(from, ep[to].ip);
+      const r = await ping(from, ep[to].ip, 3, ['-W', '3']);
       expect(r.received, r.out).toBe(r.sent);
       expect(r.sent, r.out).toBe(3);
     }
@@ -69,12 +61,12 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
     expect(net.hostPort?.name).toBe('vsw0');
     const addr = await execIn(d.hostNs, 'ip', '-o', 'addr', 'show', 'dev', 'vsw0');
     expect(addr.stdout).toContain(`${net.hostPort!.ip}/24`);
-    const r = await ping(d.hostNs, ep[C1].ip);
+    const r = await ping(d.hostNs, ep[C1].ip, 3, ['-W', '3']);
     expect(r.received, r.out).toBe(3);
   }, 60_000);
 
   it('the FDB lists c1 and c2 on their own ports (json and table)', async () => {
-    await ping(C1, ep[C2].ip, ['-c', '2', '-i', '0.2', '-W', '3']);
+    await ping(C1, ep[C2].ip, 2, ['-i', '0.2', '-W', '3']);
     const fdb = await d.vswJson<FdbEntryInfo[]>(['fdb', '--format', 'json']);
     for (const c of [C1, C2]) {
       const e = fdb.find((x) => x.mac.toLowerCase() === ep[c].mac.toLowerCase());
@@ -101,9 +93,9 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
 
   it('tcpdump on a port (the veth host end, in the host namespace) sees both directions, as on a kernel bridge port', async () => {
     const cap = await capture(d.hostNs, ep[C2].hostIf, ['icmp']);
-    const r = await ping(C1, ep[C2].ip, ['-c', '5', '-i', '0.1', '-W', '3']);
+    const r = await ping(C1, ep[C2].ip, 5, ['-i', '0.1', '-W', '3']);
     expect(r.received, r.out).toBe(5);
-    const lines = await cap.stop();
+    const lines = await cap.stop((l) => l.filter((x) => /ICMP echo reply/.test(x)).length >= 5);
     // Requests arrive on c2's port from the switch (sent by vsw), replies leave c2 into it.
     expect(lines.filter((l) => /ICMP echo request/.test(l)).length, lines.join('\n')).toBe(5);
     expect(lines.filter((l) => /ICMP echo reply/.test(l)).length, lines.join('\n')).toBe(5);
@@ -111,15 +103,15 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
 
   it('after learning, c3 sees none of the c1<->c2 (or host<->c1) unicast, but does see a broadcast and unknown unicast', async () => {
     // Make sure the MACs are learned (and fresh) first.
-    const warm = await ping(C1, ep[C2].ip, ['-c', '2', '-i', '0.2', '-W', '3']);
+    const warm = await ping(C1, ep[C2].ip, 2, ['-i', '0.2', '-W', '3']);
     expect(warm.received, warm.out).toBe(2);
-    const warmTap = await ping(d.hostNs, ep[C1].ip, ['-c', '2', '-i', '0.2', '-W', '3']);
+    const warmTap = await ping(d.hostNs, ep[C1].ip, 2, ['-i', '0.2', '-W', '3']);
     expect(warmTap.received, warmTap.out).toBe(2);
     const cap = await capture(C3, 'eth0', ['icmp']);
-    const uni = await ping(C1, ep[C2].ip, ['-c', '20', '-i', '0.05', '-W', '3']);
+    const uni = await ping(C1, ep[C2].ip, 20, ['-i', '0.05', '-W', '3']);
     expect(uni.received, uni.out).toBe(20);
     // The same for the host namespace (through the TAP) talking to c1.
-    const viaTap = await ping(d.hostNs, ep[C1].ip, ['-c', '10', '-i', '0.05', '-W', '3']);
+    const viaTap = await ping(d.hostNs, ep[C1].ip, 10, ['-i', '0.05', '-W', '3']);
     expect(viaTap.received, viaTap.out).toBe(10);
     const seenDuringUnicast = cap.lines();
     // Now a broadcast ping from c1 to the subnet broadcast: every port of the network gets it.
@@ -134,7 +126,7 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
     } finally {
       await sh('ip', ['-n', C1, 'neigh', 'del', ghostIp, 'dev', 'eth0']);
     }
-    const all = await cap.stop();
+    const all = await cap.stop((l) => l.filter((x) => x.includes('10.89.0.255')).length >= 3 && l.filter((x) => x.toLowerCase().includes(`> ${ghostMac}`)).length >= 3);
     expect(seenDuringUnicast, `c3 saw unicast ICMP between others (c1<->c2, host<->c1):\n${seenDuringUnicast.join('\n')}`).toEqual([]);
     const bcast = all.filter((l) => /> ff:ff:ff:ff:ff:ff/i.test(l) && l.includes('10.89.0.255'));
     expect(bcast.length, `c3 did not see c1's broadcast ping; capture:\n${all.join('\n')}`).toBeGreaterThanOrEqual(1);
@@ -182,7 +174,7 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
 
   it('stats: rx/tx packet and byte counters of c1 and c2 rise with traffic', async () => {
     const before = await stats();
-    const r = await ping(C1, ep[C2].ip, ['-c', '10', '-i', '0.05', '-W', '3']);
+    const r = await ping(C1, ep[C2].ip, 10, ['-i', '0.05', '-W', '3']);
     expect(r.received, r.out).toBe(10);
     const after = await waitFor('counters to move', async () => {
       const s = await stats();
@@ -220,7 +212,7 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
     }, 60_000);
 
     it('d1 (netb) cannot ping c1 (bridge)', async () => {
-      const r = await ping(D1, ep[C1].ip, ['-c', '3', '-i', '0.2', '-W', '1']);
+      const r = await ping(D1, ep[C1].ip, 3, ['-i', '0.2', '-W', '1']);
       expect(r.received, r.out).toBe(0);
     }, 30_000);
 
@@ -232,16 +224,18 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
       const cap = await capture(D1, 'eth0', ['ether', 'host', ep[C1].mac]);
       try {
         await execInOpts(C1, ['ping', '-n', '-b', '-c', '2', '-i', '0.2', '-W', '1', '10.89.0.255'], { timeoutMs: 20_000 });
-        const arp = await ping(C1, alias, ['-c', '2', '-i', '0.2', '-W', '1']);
+        const arp = await ping(C1, alias, 2, ['-i', '0.2', '-W', '1']);
         expect(arp.received, `c1 reached d1's alias through ARP:\n${arp.out}`).toBe(0);
         await sh('ip', ['-n', C1, 'neigh', 'replace', alias, 'lladdr', d1.mac, 'dev', 'eth0', 'nud', 'permanent']);
-        const uni = await ping(C1, alias, ['-c', '3', '-i', '0.2', '-W', '1']);
+        const uni = await ping(C1, alias, 3, ['-i', '0.2', '-W', '1']);
         expect(uni.received, `c1 reached d1 by unicast to its MAC:\n${uni.out}`).toBe(0);
       } finally {
         const lines = await cap.stop();
         await sh('ip', ['-n', C1, 'neigh', 'del', alias, 'dev', 'eth0']);
         await sh('ip', ['-n', D1, 'addr', 'del', `${alias}/24`, 'dev', 'eth0']);
         expect(lines, `d1 (network ${NETB}) saw frames of c1 (network bridge):\n${lines.join('\n')}`).toEqual([]);
+        // Not even one the kernel handed tcpdump but it had not printed yet.
+        expect(cap.received(), 'frames of c1 that reached d1\'s capture').toBe(0);
       }
       const fdbB = await d.vswJson<FdbEntryInfo[]>(['fdb', NETB, '--format', 'json']);
       expect(fdbB.every((e) => e.network === NETB), JSON.stringify(fdbB)).toBe(true);
@@ -264,16 +258,16 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
       const addr = await execIn(C1, 'ip', '-o', 'addr', 'show', 'dev', 'eth1');
       expect(addr.code, describeResult('ip addr show eth1 in c1', addr)).toBe(0);
       expect(addr.stdout).toContain(`${c1c!.ip}/24`);
-      const r = await ping(C1, e1.ip);
+      const r = await ping(C1, e1.ip, 3, ['-W', '3']);
       expect(r.received, r.out).toBe(3);
-      const back = await ping(E1, c1c!.ip);
+      const back = await ping(E1, c1c!.ip, 3, ['-W', '3']);
       expect(back.received, back.out).toBe(3);
       // The first network still works.
-      const old = await ping(C1, ep[C2].ip);
+      const old = await ping(C1, ep[C2].ip, 3, ['-W', '3']);
       expect(old.received, old.out).toBe(3);
       await d.vswOk(['network', 'disconnect', NETC, C1]);
       expect((await execIn(C1, 'ip', 'link', 'show', 'dev', 'eth1')).code).not.toBe(0);
-      const after = await ping(C1, e1.ip, ['-c', '2', '-i', '0.2', '-W', '1']);
+      const after = await ping(C1, e1.ip, 2, ['-i', '0.2', '-W', '1']);
       expect(after.received, after.out).toBe(0);
     }, 90_000);
 
@@ -305,7 +299,7 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
       expect(addr.stdout).toContain(`${want}/24`);
       const route = await execIn(D1, 'ip', 'route', 'show', 'default');
       expect(route.stdout).toContain('via 10.89.0.1 dev eth0');
-      const r = await ping(D1, ep[C1].ip);
+      const r = await ping(D1, ep[C1].ip, 3, ['-W', '3']);
       expect(r.received, r.out).toBe(3);
       await d.vswOk(['rm', '-f', D1]);
     }, 60_000);
@@ -318,13 +312,13 @@ describe.skipIf(!isRoot)('switch: forwarding, learning, isolation (root)', () =>
   });
 
   it('the daemon is still healthy at the end (c1 <-> c2)', async () => {
-    const r = await ping(C2, ep[C1].ip);
+    const r = await ping(C2, ep[C1].ip, 3, ['-W', '3']);
     expect(r.received, r.out).toBe(3);
     expect(d.running()).toBe(true);
   }, 30_000);
 
   describe('MAC aging (a second daemon with --fdb-aging 2)', () => {
-    const PA = `${P}a`;
+    const PA = runPrefix('g');
     const A1 = `${PA}-a1`;
     const A2 = `${PA}-a2`;
     let da: Daemon;

@@ -61,11 +61,15 @@ describe.skipIf(!isRoot)('vsw trace --dry-run (root)', () => {
     expect(fdb.find((e) => e.mac === ep[C1].mac)?.port).toBe(ep[C1].hostIf);
   });
 
+  /** ICMP echo frames (98 bytes, each behind a 16-byte record header) in a pcap tcpdump is writing. */
+  const icmpFrames = (file: string): number => Math.floor(Math.max(0, (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) - 24) / (16 + 98));
+
   it('traces every frame of a pcap captured with tcpdump', async () => {
     const file = path.join(tmp, 'ping.pcap');
     const cap = await capture(C2, 'eth0', ['-w', file, 'icmp']);
     await execInOpts(C1, ['ping', '-c', '1', '-W', '2', ep[C2].ip], { timeoutMs: 20_000 });
-    await cap.stop();
+    // With -w, tcpdump writes each frame to the file as it comes (-U): stop once both are there.
+    await cap.stop(() => icmpFrames(file) >= 2);
     const res = await d.vswJson<TraceResult[]>(['trace', '--dry-run', '--port', C1, '--pcap', file, '--format', 'json']);
     expect(res.length).toBe(2);                      // the request and the reply
     expect(res[0].frame).toMatch(/ICMP echo request/);

@@ -22,8 +22,9 @@ import * as fs from 'node:fs';
 import type { FdbEntryInfo, NetworkInfo, PortStatsInfo, TraceResult, TrunkInfo } from '../../control/types';
 import {
   addNetns, background, capture, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
-  pingStats, ROOT, runPrefix, shOk, sleep, startDaemon, waitFor, type Background,
+  ROOT, runPrefix, shOk, startDaemon, waitFor, type Background,
 } from '../fixtures/harness';
+import { dropCount, ping, portStats, runEndpoint, waitForStats } from '../fixtures/topology';
 
 const P = runPrefix('k');
 const PB = runPrefix('j');
@@ -70,22 +71,6 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
   const mac: Record<string, string> = {};
   const port: Record<string, string> = {};
 
-  async function ping(ns: string, dst: string, count = 3, extra: string[] = []): Promise<{ received: number; out: string }> {
-    const r = await execInOpts(ns, ['ping', '-n', '-c', String(count), '-i', '0.2', '-W', '2', ...extra, dst], { timeoutMs: 30_000 });
-    return { received: pingStats(r.stdout)?.received ?? -1, out: describeResult(`${ns}: ping ${dst}`, r) };
-  }
-
-  async function stats(d: Daemon, name: string): Promise<PortStatsInfo> {
-    const all = await d.vswJson<PortStatsInfo[]>(['stats', '--format', 'json']);
-    const s = all.find((p) => p.name === name);
-    if (!s) throw new Error(`no port ${name} in ${JSON.stringify(all)}`);
-    return s;
-  }
-
-  async function drops(d: Daemon, name: string, reason: string): Promise<number> {
-    return (await stats(d, name)).drops[reason] ?? 0;
-  }
-
   /** Send hand-made frames out of IFACE in NS (vlanpeer.py send). */
   async function inject(ns: string, iface: string, frames: string[]): Promise<void> {
     const r = await execInOpts(ns, ['python3', PEER_PY, 'send', iface, ...frames], { timeoutMs: 20_000 });
@@ -96,10 +81,8 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
     return peer.stdout().split('\n').slice(from).filter((l) => l.startsWith('rx '));
   }
 
-  async function container(d: Daemon, name: string, net: string, extra: string[] = []): Promise<void> {
-    await d.vswOk(['run', '-d', '--name', name, '--network', net, ...extra, '--', 'sleep', '900']);
-    const n = await d.vswJson<NetworkInfo>(['network', 'inspect', net]);
-    const e = n.endpoints.find((x) => x.container === name)!;
+  async function container(d: Daemon, name: string, network: string): Promise<void> {
+    const e = await runEndpoint(d, name, { network, cmd: ['sleep', '900'] });
     ip[name] = e.ip;
     mac[name] = e.mac;
     port[name] = e.hostIf;
@@ -178,7 +161,7 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
     // 10.77.10.200 lives on the peer's VLAN 20: its ARP requests go out tagged 10 and stay unanswered.
     const wrong = await ping(C10, '10.77.10.200', 2);
     expect(wrong.received, wrong.out).toBe(0);
-    const lines = await cap.stop();
+    const lines = await cap.stop((l) => l.filter((x) => /ICMP echo reply/.test(x)).length >= 3 && l.some((x) => /who-has 10\.77\.10\.200/.test(x)));
     const requests = lines.filter((l) => /ICMP echo request/.test(l) && l.includes('10.77.10.100'));
     expect(requests.length, lines.join('\n')).toBe(3);
     for (const l of requests) expect(l).toMatch(/ethertype 802\.1Q \(0x8100\), length 102: vlan 10, p 0, ethertype IPv4/);
@@ -203,8 +186,9 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
     // Unknown unicast in VLAN 20 (a MAC nobody has): flooded in VLAN 20 only.
     await shOk('ip', ['-n', C20, 'neigh', 'replace', '10.77.20.99', 'lladdr', GHOST, 'dev', 'eth0', 'nud', 'permanent']);
     await execInOpts(C20, ['ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', '10.77.20.99'], { timeoutMs: 20_000 });
+    // What VLAN 10 must not see is judged once the trunk shows all of it went out (VLAN 20).
+    const trunk = await tk1.stop((l) => l.filter((x) => x.includes('10.77.20.255')).length >= 3 && l.filter((x) => x.includes(`> ${GHOST}`)).length >= 2);
     const seen10 = [...await c10.stop(), ...await host10.stop()];
-    const trunk = await tk1.stop();
     expect(seen10.filter((l) => l.includes('10.77.20.')), seen10.join('\n')).toEqual([]);
     expect(trunk.filter((l) => l.includes('10.77.20.255')).length, trunk.join('\n')).toBe(3);
     expect(trunk.filter((l) => l.includes('10.77.20.255')).every((l) => / vlan 20, /.test(l))).toBe(true);
@@ -212,8 +196,10 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
     expect(ghost.length, trunk.join('\n')).toBe(2);
     expect(ghost.every((l) => / vlan 20, /.test(l))).toBe(true);
     expect(seen10.filter((l) => l.includes(GHOST)), seen10.join('\n')).toEqual([]);
-    const peer20 = peerLines(mark).filter((l) => l.includes('10.77.20.255') || l.includes('who-has 10.77.20.77'));
-    expect(peer20.length).toBeGreaterThanOrEqual(4);
+    const peer20 = await waitFor('the peer to log 4 or more VLAN 20 broadcasts', () => {
+      const l = peerLines(mark).filter((x) => x.includes('10.77.20.255') || x.includes('who-has 10.77.20.77'));
+      return l.length >= 4 ? l : undefined;
+    }, { timeoutMs: 5_000 });
     expect(peer20.every((l) => l.startsWith('rx vid=20 '))).toBe(true);
   }, 60_000);
 
@@ -238,7 +224,7 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
   }, 60_000);
 
   it('hand-made frames on the AF_PACKET trunk: wrong VID, QinQ (0x88a8 and stacked 0x8100), VID 0 and untagged are dropped by name', async () => {
-    const before = await stats(a, 'tk1');
+    const before = await portStats(a, 'tk1');
     const cap = await capture(C10, 'eth0', ['ether', 'proto', '0x88b5']);
     const src = '02:aa:00:00:0a:65';
     await inject(PEER, 'tkp', [
@@ -249,13 +235,13 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
       hexFrame('ff:ff:ff:ff:ff:ff', src, [], 0x88b5, marked('untagged')),
       hexFrame('ff:ff:ff:ff:ff:ff', src, [[0x8100, 0xa00a]], 0x88b5, marked('good10')),
     ]);
-    await sleep(500);
-    const after = await stats(a, 'tk1');
-    const delta = (r: string): number => (after.drops[r] ?? 0) - (before.drops[r] ?? 0);
-    expect(delta('vlan-not-member')).toBe(1);
-    expect(delta('qinq')).toBe(2);
-    expect(delta('untagged-on-trunk')).toBeGreaterThanOrEqual(2);   // the host's own chatter may add some
-    const got = frames(await cap.stop());
+    const delta = (after: PortStatsInfo, r: string): number => dropCount(after, r) - dropCount(before, r);
+    const after = await waitForStats(a, 'tk1', 'the five bad frames counted as drops',
+      (s) => delta(s, 'vlan-not-member') >= 1 && delta(s, 'qinq') >= 2 && delta(s, 'untagged-on-trunk') >= 2);
+    expect(delta(after, 'vlan-not-member')).toBe(1);
+    expect(delta(after, 'qinq')).toBe(2);
+    expect(delta(after, 'untagged-on-trunk')).toBeGreaterThanOrEqual(2);   // the host's own chatter may add some
+    const got = frames(await cap.stop((l) => frames(l).length >= 1));
     // Only the good one reached VLAN 10, untagged.
     expect(got.length, got.join('\n')).toBe(1);
     expect(got[0]).toMatch(/ethertype Unknown \(0x88b5\)/);
@@ -263,7 +249,7 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
   }, 60_000);
 
   it('hand-made frames on the TAP trunk (native 10): native, VID 0 and native-VID frames join VLAN 10; VID 20 keeps PCP across trunks; runts and QinQ are dropped', async () => {
-    const before = await stats(a, 'tk2');
+    const before = await portStats(a, 'tk2');
     const c10 = await capture(C10, 'eth0', ['ether', 'proto', '0x88b5']);
     const c20 = await capture(C20, 'eth0', ['ether', 'proto', '0x88b5']);
     const mark = peerLines().length;
@@ -278,18 +264,18 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
       hexFrame(bcast, src, [[0x88a8, 20]], 0x88b5, marked('stag')),
       hexFrame(bcast, src, [], 0x8100, Buffer.from([0x00, 0x0a])),             // 16 bytes: MACs, TPID, TCI, no inner type
     ]);
-    await sleep(500);
-    const in10 = frames(await c10.stop());
-    const in20 = frames(await c20.stop());
+    const delta = (after: PortStatsInfo, r: string): number => dropCount(after, r) - dropCount(before, r);
+    const after = await waitForStats(a, 'tk2', 'the three bad frames counted as drops',
+      (s) => delta(s, 'vlan-not-member') >= 1 && delta(s, 'qinq') >= 1 && delta(s, 'runt-after-untag') >= 1);
+    const in10 = frames(await c10.stop((l) => frames(l).length >= 3));
+    const in20 = frames(await c20.stop((l) => frames(l).length >= 1));
     expect(in10.length, in10.join('\n')).toBe(3);
     expect(in10.every((l) => !/802\.1Q/.test(l))).toBe(true);
     expect(in20.length, in20.join('\n')).toBe(1);
     expect(in20[0]).not.toMatch(/802\.1Q/);
-    const after = await stats(a, 'tk2');
-    const delta = (r: string): number => (after.drops[r] ?? 0) - (before.drops[r] ?? 0);
-    expect(delta('vlan-not-member')).toBe(1);
-    expect(delta('qinq')).toBe(1);
-    expect(delta('runt-after-untag')).toBe(1);
+    expect(delta(after, 'vlan-not-member')).toBe(1);
+    expect(delta(after, 'qinq')).toBe(1);
+    expect(delta(after, 'runt-after-untag')).toBe(1);
     // The VLAN 20 frame leaves the other trunk tagged 20 with its PCP and DEI; the VLAN 10 ones tagged 10 (PCP 3 kept from the priority tag).
     const atPeer = await waitFor('the peer to log the injected frames', () => {
       const l = peerLines(mark).filter((x) => x.includes(`src=${src}`));
@@ -301,10 +287,11 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
   }, 60_000);
 
   it('a tagged frame from a container (an access port) is dropped as tagged-on-access', async () => {
-    const before = await drops(a, port[C10], 'tagged-on-access');
+    const before = dropCount(await portStats(a, port[C10]), 'tagged-on-access');
     await inject(C10, 'eth0', [hexFrame('ff:ff:ff:ff:ff:ff', mac[C10], [[0x8100, 20]], 0x88b5, marked('sneak20'))]);
-    await sleep(300);
-    expect(await drops(a, port[C10], 'tagged-on-access')).toBe(before + 1);
+    const after = await waitForStats(a, port[C10], 'the tagged frame counted as tagged-on-access',
+      (s) => dropCount(s, 'tagged-on-access') > before);
+    expect(dropCount(after, 'tagged-on-access')).toBe(before + 1);
     expect(peerLines().some((l) => l.includes(`src=${mac[C10]}`) && l.includes('type=88b5'))).toBe(false);
   }, 30_000);
 
@@ -335,7 +322,7 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
       expect(c.code, describeResult('iperf3', c)).toBe(0);
       const j = JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } } };
       expect(j.end.sum_received.bits_per_second).toBeGreaterThan(100e6);
-      const st = await stats(a, 'tab');
+      const st = await portStats(a, 'tab');
       expect(st.drops['tx-refused'] ?? 0).toBe(0);
     } finally {
       await srv.stop('SIGKILL', 2_000);
@@ -349,7 +336,7 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
     const cap = await capture(b.hostNs, 'upb', []);
     const r = await ping(B10, '198.51.100.1');
     expect(r.received, r.out).toBe(3);
-    const lines = await cap.stop();
+    const lines = await cap.stop((l) => l.filter((x) => /ICMP echo (request|reply)/.test(x)).length >= 6);
     const echo = lines.filter((l) => /ICMP echo (request|reply)/.test(l));
     expect(echo.length, lines.join('\n')).toBeGreaterThanOrEqual(6);
     expect(echo.every((l) => / vlan 100, /.test(l)), lines.join('\n')).toBe(true);

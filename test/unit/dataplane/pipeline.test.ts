@@ -1,12 +1,13 @@
 import { describe, it, expect } from 'vitest';
 import { Pipeline } from '../../../dataplane/pipeline';
-import { Packet, OUT_FLOOD, OUT_DROP } from '../../../dataplane/packet';
+import { OUT_FLOOD, OUT_DROP, type Packet } from '../../../dataplane/packet';
 import { Fdb } from '../../../dataplane/tables/fdb';
 import { PortTable } from '../../../dataplane/tables/ports';
-import { DROP, DROP_REASONS } from '../../../dataplane/drops';
+import { DROP_REASONS } from '../../../dataplane/drops';
 import type { StageContext } from '../../../dataplane/stages/stage';
 import { buildEthernet } from '../../../dataplane/wire/ethernet';
 import { parseMac } from '../../../dataplane/wire/mac';
+import { runFrame } from '../../fixtures/pipeline';
 
 const A = '02:42:0a:00:00:02';
 const B = '02:42:0a:00:00:03';
@@ -14,16 +15,6 @@ const BCAST = 'ff:ff:ff:ff:ff:ff';
 
 function frame(dst: string, src: string, etherType = 0x0800, payload = 46): Uint8Array {
   return buildEthernet({ dst: parseMac(dst), src: parseMac(src), etherType, payload: new Uint8Array(payload) });
-}
-
-/** Put a frame at offset 100 of a bigger buffer, with a zero virtio-net header. */
-function place(f: Uint8Array, vnet = true): { buf: Uint8Array; off: number; len: number } {
-  const buf = new Uint8Array(4096).fill(0xee);
-  const off = 100;
-  const hdr = vnet ? 10 : 0;
-  buf.fill(0, off, off + hdr);
-  buf.set(f, off + hdr);
-  return { buf, off, len: f.length + hdr };
 }
 
 function setup(): { pipe: Pipeline; ctx: StageContext; fdb: Fdb; ports: PortTable } {
@@ -37,11 +28,7 @@ function setup(): { pipe: Pipeline; ctx: StageContext; fdb: Fdb; ports: PortTabl
 }
 
 function run(s: ReturnType<typeof setup>, f: Uint8Array, inPort: number, ioFlags = 0): Packet {
-  const p = new Packet();
-  const { buf, off, len } = place(f);
-  p.reset(buf, off, len, true, inPort, ioFlags);
-  s.pipe.run(p, s.ctx);
-  return p;
+  return runFrame(s.pipe, s.ctx, f, inPort, { ioFlags });
 }
 
 describe('pipeline (parse, ingress, learn, forward)', () => {
@@ -117,6 +104,12 @@ describe('pipeline (parse, ingress, learn, forward)', () => {
     s.ctx.dryRun = true;
     expect(run(s, frame(B, A), 1).out).toBe(OUT_FLOOD);
     expect(s.fdb.counters().entries).toBe(0);
-    expect(DROP.reflected).toBeGreaterThanOrEqual(0);
+    // A stays unknown: a frame to it is still flooded, not sent to port 1.
+    expect(run(s, frame(A, B), 2).out).toBe(OUT_FLOOD);
+    expect(s.fdb.lookup(7, 0, 0x0242, 0x0a000002)).toBe(-1);
+    // The same frame for real is learned.
+    s.ctx.dryRun = false;
+    run(s, frame(B, A), 1);
+    expect(run(s, frame(A, B), 2).out).toBe(1);
   });
 });

@@ -4,6 +4,7 @@ import { QTYPE, RCODE } from '../../../dataplane/dns/message';
 import { DnsRegistry } from '../../../dataplane/dns/registry';
 import { DnsServer, DNS_RESULTS, type DnsServerOptions } from '../../../control/dns/server';
 import { decode, fakeAnswer, fakeUpstream, makeQuery, mutate, prng, type Decoded, type FakeHandler, type FakeUpstream } from './helpers';
+import { waitFor } from '../../fixtures/harness';
 
 const NETS = ['front'];
 
@@ -321,6 +322,15 @@ describe('DnsServer.listenTcp (a real client on 127.0.0.1)', () => {
     return { sock, answers, closed, next };
   }
 
+  /** listening(), and how many connections the listener holds open (net.Server getConnections). */
+  async function listeningWithCount(s: DnsServer): Promise<{ port: number; open(): Promise<number> }> {
+    const srv = await s.listenTcp('127.0.0.1', 0, () => NETS);
+    return {
+      port: (srv.address() as net.AddressInfo).port,
+      open: () => new Promise((resolve, reject) => srv.getConnections((e, n) => (e ? reject(e) : resolve(n)))),
+    };
+  }
+
   async function listening(s: DnsServer, netsOf: (ip: string) => string[] = () => NETS): Promise<number> {
     const srv = await s.listenTcp('127.0.0.1', 0, netsOf);
     return (srv.address() as net.AddressInfo).port;
@@ -407,17 +417,17 @@ describe('DnsServer.listenTcp (a real client on 127.0.0.1)', () => {
 
   it('accepts at most tcpMaxConnections at once', async () => {
     const s = server({ tcpMaxConnections: 2 });
-    const port = await listening(s);
+    const { port, open } = await listeningWithCount(s);
     const a = await connect(port);
     const b = await connect(port);
-    await new Promise((r) => setTimeout(r, 50)); // let the server see them
+    await waitFor('the server to hold both connections', async () => (await open()) === 2, { timeoutMs: 5_000, intervalMs: 5 });
     const c = await connect(port);
     await c.closed; // the third is closed at once
     a.sock.write(frame(makeQuery('web1', QTYPE.A, { id: 11 })));
     expect((await a.next(1))[0].id).toBe(11);
     a.sock.destroy();
     await a.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the server to see a close', async () => (await open()) === 1, { timeoutMs: 5_000, intervalMs: 5 });
     const d = await connect(port); // a slot is free again
     d.sock.write(frame(makeQuery('web2', QTYPE.A, { id: 12 })));
     expect((await d.next(1))[0].id).toBe(12);
@@ -427,16 +437,16 @@ describe('DnsServer.listenTcp (a real client on 127.0.0.1)', () => {
 
   it('accepts at most tcpMaxPerClient connections from one address', async () => {
     const s = server({ tcpMaxPerClient: 1 });
-    const port = await listening(s);
+    const { port, open } = await listeningWithCount(s);
     const a = await connect(port);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the server to hold the first connection', async () => (await open()) === 1, { timeoutMs: 5_000, intervalMs: 5 });
     const b = await connect(port);
     await b.closed;
     a.sock.write(frame(makeQuery('web1', QTYPE.A, { id: 13 })));
     expect((await a.next(1))[0].id).toBe(13);
     a.sock.destroy();
     await a.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the server to see both closes', async () => (await open()) === 0, { timeoutMs: 5_000, intervalMs: 5 });
     const c = await connect(port);
     c.sock.write(frame(makeQuery('web1', QTYPE.A, { id: 14 })));
     expect((await c.next(1))[0].id).toBe(14);

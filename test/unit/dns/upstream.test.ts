@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseQuery, type ParsedQuery } from '../../../dataplane/dns/message';
 import { Forwarder, LengthPrefixedReader, parseUpstream, readResolvConf } from '../../../control/dns/upstream';
+import { waitFor } from '../../fixtures/harness';
 import { closedUdpPort, decode, fakeAnswer, fakeUpstream, makeQuery, type FakeHandler, type FakeUpstream } from './helpers';
 
 function parsed(msg: Uint8Array): ParsedQuery {
@@ -230,7 +231,8 @@ describe('Forwarder (against a fake upstream on 127.0.0.1)', () => {
     const up = await fake(() => null);
     const f = forwarder([up.port], 10_000);
     const p = f.forward(query, q);
-    await new Promise((r) => setTimeout(r, 20));
+    // A try under way: the upstream has the query (and never answers it).
+    await waitFor('the upstream to receive the query', () => up.udpQueries.length === 1, { timeoutMs: 5_000, intervalMs: 5 });
     const t0 = Date.now();
     f.close();
     expect(await p).toBeNull();
@@ -245,6 +247,13 @@ describe('Forwarder (against a fake upstream on 127.0.0.1)', () => {
     const p = f.forward(query, q);
     f.close();
     expect(await p).toBeNull();
-    await new Promise((r) => setTimeout(r, 50)); // a late 'connect' must not throw
+    expect(f.inFlight()).toBe(0);
+    // The closed forwarder's socket connects late (a lookup, then the connect event) and must
+    // neither throw nor send. A second forwarder's full round trip to the same upstream comes
+    // after that event, so by then the upstream has seen every query it will get: only one.
+    const g = forwarder([up.port]);
+    expect(await g.forward(query, q)).not.toBeNull();
+    g.close();
+    expect(up.udpQueries.length).toBe(1);
   });
 });
