@@ -1,7 +1,7 @@
 // egress: the one place where a verdict becomes frames on ports. Everything that sends goes
 // through here: the pipeline's verdicts (deliver(), from the worker loop), the frames the
 // router makes (emit(), behind the stages' Emitter), and the frames the main thread sends
-// (unicast(), from workers/host.ts sendFrame: DNS answers, ARP probes).
+// (sendNow(), from workers/host.ts sendFrame: DNS answers, ARP probes).
 //
 // A frame leaves in its port's form, built in two steps, both here and nowhere else:
 // 1. 802.1Q, from the port table (PortTable.egressVid): the pipeline hands frames over
@@ -44,7 +44,7 @@
 import { DROP } from './drops';
 import { OUT_DROP, OUT_FLOOD, type Packet } from './packet';
 import type { PortTable } from './tables/ports';
-import { ETHERTYPE_VLAN } from './wire/ethernet';
+import { ETH_HDR_LEN, ETHERTYPE_VLAN } from './wire/ethernet';
 import { pushTag, VLAN_TAG_LEN } from './wire/vlan';
 import { VNET_HDR_LEN, writeEmptyVnetHdr } from './wire/vnet';
 
@@ -203,6 +203,23 @@ export class Egress<P extends EgressPort = EgressPort> {
     writeEmptyVnetHdr(this.buf, at);
     if (port >= 0) this.unicast(port, net, 0, at, len + VNET_HDR_LEN, true);
     else this.flood(net, -1, 0, at, len + VNET_HDR_LEN, true);
+  }
+
+  /**
+   * Send a copy of one Ethernet frame to `port` in network `net` at once, behind an all-zero
+   * virtio-net header (a thread that sends frames one at a time: nothing may be queued).
+   * true when the device took it; false when the port is gone, does not carry `net`, the
+   * frame is shorter than an Ethernet header or longer than a made-frame slot, or the
+   * device refused it.
+   */
+  sendNow(frame: Uint8Array, port: number, net: number): boolean {
+    this.reset();
+    const off = this.alloc();
+    if (off < 0 || port < 0 || frame.length < ETH_HDR_LEN || frame.length > this.madeSlot - VLAN_TAG_LEN - VNET_HDR_LEN) return false;
+    this.buf.set(frame, off);
+    writeEmptyVnetHdr(this.buf, off - VNET_HDR_LEN);
+    if (!this.unicast(port, net, 0, off - VNET_HDR_LEN, frame.length + VNET_HDR_LEN, true)) return false;
+    return this.flush() === 1;
   }
 
   /**

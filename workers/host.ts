@@ -22,9 +22,6 @@ import { Conntrack, CONNTRACK_DEFAULTS, conntrackBytes, type ConntrackConfig } f
 import type { L3Snapshot } from '../dataplane/tables/l3';
 import { PortTable, type PortVlans } from '../dataplane/tables/ports';
 import { Egress, FORM_ETHERNET, FORM_VNET, type EgressPort } from '../dataplane/egress';
-import { ETH_HDR_LEN } from '../dataplane/wire/ethernet';
-import { VLAN_TAG_LEN } from '../dataplane/wire/vlan';
-import { VNET_HDR_LEN, writeEmptyVnetHdr } from '../dataplane/wire/vnet';
 import { EVENTS_RING_BYTES, WorkerPool } from './pool';
 import * as counters from './host-counters';
 import type { PortCounters, WorkerCounters } from './host-counters';
@@ -83,8 +80,7 @@ export class DataplaneHost {
   private readonly portsById = new Map<number, PortHandle>();
   /** The workers' port table, mirrored (dry-run traces, tagging what this thread sends). */
   readonly portTable = new PortTable(MAX_PORTS);
-  /** What this thread sends: one frame at a time, built in `txBuf` (room for a tag and a vnet header first). */
-  private readonly txBuf = new Uint8Array(SLOT);
+  /** What this thread sends, one frame at a time (egress copies it into its buffer). */
   private readonly egress: Egress<HostPort>;
   /** Changes this thread makes to the MAC table (aging, evictions by flushes are not). */
   private readonly localEvents: FdbEvent[] = [];
@@ -115,9 +111,9 @@ export class DataplaneHost {
       }
     };
     // The workers count what they send; this thread has no stats row of its own.
-    const txBuf = this.txBuf;
+    const txBuf = new Uint8Array(SLOT);
     this.egress = new Egress<HostPort>({
-      buf: txBuf, ports: this.portTable, counters: null,
+      buf: txBuf, ports: this.portTable, counters: null, made: { off: 0, slots: 1, slotBytes: SLOT },
       device: { transmit: (q) => this.io.send(q.fd, q.kind, txBuf, q.txOffs, q.txLens, q.txN) },
     });
   }
@@ -321,12 +317,7 @@ export class DataplaneHost {
    * carry that network).
    */
   sendFrame(portId: number, frame: Uint8Array, netId = this.portsById.get(portId)?.netId ?? -1): boolean {
-    const off = VLAN_TAG_LEN;
-    if (this.stopped || frame.length < ETH_HDR_LEN || off + VNET_HDR_LEN + frame.length > this.txBuf.length) return false;
-    writeEmptyVnetHdr(this.txBuf, off);
-    this.txBuf.set(frame, off + VNET_HDR_LEN);
-    if (!this.egress.unicast(portId, netId, 0, off, VNET_HDR_LEN + frame.length, true)) return false;
-    return this.egress.flush() === 1;
+    return !this.stopped && this.egress.sendNow(frame, portId, netId);
   }
 
   /** Stop the workers (they see the STOP word within one poll timeout), close every port. */

@@ -116,6 +116,26 @@ describe('WorkerLoop over an in-memory Io', () => {
     expect(s.io.sent.get(13)?.length).toBe(1);
   });
 
+  it('a port without virtio-net headers gets frames without one; its frames reach vnet ports behind an all-zero one', () => {
+    const s = setup();
+    s.inbox.push({ type: 'addPort', seq: 5, id: 5, name: 'p5', fd: 15, kind: 1, vnet: false, netId: 5, rx: true });
+    s.loop.control();
+    const f = vframe(BCAST, A);
+    f.set([1, 0, 0, 0, 0, 0, 34, 0, 16, 0], 0);                       // the ingress header: partial checksum
+    s.io.inject(11, f);
+    pump(s, 1);
+    expect(s.io.sent.get(15)).toEqual([f.subarray(10)]);
+    expect(s.io.sent.get(12)).toEqual([f]);
+    expect(portCounters(s.stats, 5)).toMatchObject({ txPackets: 1, txBytes: f.length - 10 });
+    s.io.sent.clear();
+    const plain = vframe(BCAST, B).subarray(10);
+    s.io.inject(15, plain);
+    pump(s, 5);
+    expect(s.io.sent.get(11)).toEqual([vframe(BCAST, B)]);
+    expect(s.io.sent.get(13)).toEqual([vframe(BCAST, B)]);
+    expect(portCounters(s.stats, 5)).toMatchObject({ rxPackets: 1, rxBytes: plain.length });
+  });
+
   it('a port whose receive fails is counted and left out of the poll set', () => {
     const s = setup();
     s.io.broken.add(11);
