@@ -280,8 +280,9 @@ int SetIntOpt(int fd, int level, int opt, int val) {
 // exchanges; recv (any worker) loads the pointer. The fd number protects the rest: the
 // kernel hands an fd number out again only after close(2), and close() below unmaps the ring
 // before closing the fd, so an entry never outlives its socket. The caller must not run
-// recv(fd) concurrently with close(fd), nor two recv on the same fd at once (the worker loop
-// holds a lock when it steals a port): `head` is plain memory under that discipline. The
+// recv(fd) concurrently with close(fd), nor two recv on the same fd at once (vsw gives each
+// port to exactly one receiving worker, and closes its fd only after every worker has let it
+// go: workers/host.ts): `head` is plain memory under that discipline. The
 // tp_status word of each frame is shared with the kernel: acquire-load it before reading a
 // frame, release-store TP_STATUS_KERNEL after copying it out.
 

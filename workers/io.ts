@@ -21,8 +21,8 @@ import * as path from 'node:path';
 export const KIND_PACKET = 0;
 /** `kind` of an fd for recv/send: a TAP file descriptor. */
 export const KIND_TAP = 1;
-/** Size of struct virtio_net_hdr, which starts every frame of a vnet port. */
-export const VNET_HDR_LEN = 10;
+/** Size of struct virtio_net_hdr, which starts every frame of a vnet port (defined in wire/vnet.ts). */
+export { VNET_HDR_LEN } from '../dataplane/wire/vnet';
 /** Bytes per receive slot: a 64 KiB (GSO) frame + vnet header + VLAN tag, rounded. */
 export const SLOT = 65536 + 64;
 /** A frame is received this many bytes into its slot, so a VLAN tag can be re-inserted. */

@@ -1,7 +1,9 @@
 // The per-worker loop: poll the ports this worker receives from, pull a batch from each
-// ready port, run the pipeline over every frame, then send, once per egress port, the frames
-// that go there (zero copy: a tx queue holds offsets into the receive buffer). Counters go
-// to this worker's own stats row; the main thread sums them.
+// ready port, run the pipeline over every frame, and hand each verdict to egress
+// (dataplane/egress.ts), which queues the frame for its port(s) in their form and sends each
+// queue once per batch (zero copy: a tx queue holds offsets into the receive buffer). The
+// loop is egress's device: transmit() is io.send plus the tx capture. Counters go to this
+// worker's own stats rows; the main thread sums them.
 //
 // The loop never returns to the event loop: control messages are pulled synchronously
 // (`receive`) when the eventfd in the poll set fires, and the loop ends when the main thread
@@ -11,7 +13,7 @@ import type { Io } from './io';
 import { MAX_BATCH, SLOT } from './io';
 import type { Fdb } from '../dataplane/tables/fdb';
 import { PortTable } from '../dataplane/tables/ports';
-import { Packet, OUT_DROP, OUT_FLOOD } from '../dataplane/packet';
+import { Packet } from '../dataplane/packet';
 import { L3Table } from '../dataplane/tables/l3';
 import { WorkerDns } from '../dataplane/l3/dns';
 import { Taps } from './taps';
@@ -20,41 +22,38 @@ import type { Conntrack } from '../dataplane/tables/conntrack';
 import { Pipeline } from '../dataplane/pipeline';
 import { DROP } from '../dataplane/drops';
 import type { Emitter, StageContext } from '../dataplane/stages/stage';
-import { VlanEgress, type TxSink } from '../dataplane/stages/vlan-egress';
-import { VLAN_TAG_LEN } from '../dataplane/wire/vlan';
+import { Egress, FORM_ETHERNET, FORM_VNET, type EgressPort, type TxDevice } from '../dataplane/egress';
+import { VNET_HDR_LEN } from '../dataplane/wire/vnet';
 import type { ToWorker, AckMsg } from './protocol';
 import { DIR_RX, DIR_TX, type CaptureRing } from './capture-ring';
 import {
-  CTRL_PUNT, CTRL_STOP, DNS_WORDS, dnsCountersOffset, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
+  CTRL_PUNT, CTRL_STOP, DNS_WORDS, dnsCountersOffset, portRows, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS,
   MAX_STAGES, WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, workerCountersOffset,
 } from './shared';
 
 const POLL_TIMEOUT_MS = 200;
 /** How often the kernel's per-socket drop counters are collected. */
 const KERNEL_STATS_MS = 1000;
-const POLLIN = 0x1;
-const VNET_HDR_LEN = 10;
 /** Room for frames the router generates (ARP requests, ICMP errors), per batch. */
 const GEN_SLOTS = 32;
 const GEN_SLOT = 2048;
 /**
- * Room for the tagged copies of flooded frames that also leave untagged (VLAN egress), per
- * batch; when full, the queues are sent and it is reused (dataplane/stages/vlan-egress.ts).
+ * Room for the tagged copies of flooded frames that also leave untagged, per batch; when
+ * full, the queues are sent and it is reused (dataplane/egress.ts).
  */
 const SCRATCH_BYTES = 256 * 1024;
+const GEN_OFF = SLOT * MAX_BATCH;
+const SCRATCH_OFF = GEN_OFF + GEN_SLOTS * GEN_SLOT;
 
-export interface LoopPort {
-  id: number;
+/** A port as this worker sees it: its device, and (EgressPort) its form and transmit queue. */
+export interface LoopPort extends EgressPort {
   fd: number;
   kind: number;
+  /** Its frames start with a virtio-net header (as received; form FORM_VNET as sent). */
   vnet: boolean;
   rx: boolean;
   /** Copy its frames, both directions, to the capture ring. */
   capture: boolean;
-  /** Pending transmissions for this batch. */
-  txOffs: Int32Array;
-  txLens: Int32Array;
-  txN: number;
 }
 
 export interface LoopDeps {
@@ -78,27 +77,17 @@ export interface LoopDeps {
   punt?: CaptureRing;
 }
 
-export class WorkerLoop {
+export class WorkerLoop implements TxDevice<LoopPort> {
   readonly ports: PortTable;
   readonly pipeline: Pipeline;
   private readonly d: LoopDeps;
-  private readonly byId: (LoopPort | undefined)[];
   private readonly ctx: StageContext;
   private readonly clock: () => number;
 
-  // Receive slots, then the generated frames, then the VLAN egress scratch area.
-  private readonly rxBuf = new Uint8Array(SLOT * MAX_BATCH + GEN_SLOTS * GEN_SLOT + SCRATCH_BYTES);
-  private readonly egress = new VlanEgress(this.rxBuf, SLOT * MAX_BATCH + GEN_SLOTS * GEN_SLOT, SCRATCH_BYTES);
-  /** The transmit queues, as VLAN egress sees them. */
-  private readonly sink: TxSink = {
-    tx: (port, off, len) => {
-      const dst = this.byId[port];
-      if (dst !== undefined) this.enqueue(dst, off, len);
-    },
-    flush: () => this.flush(),
-  };
-  /** Generated frames used this batch. */
-  private genN = 0;
+  // Receive slots, then the generated frames, then egress's scratch area.
+  private readonly rxBuf = new Uint8Array(SCRATCH_OFF + SCRATCH_BYTES);
+  /** Where every verdict becomes frames on ports; it owns the transmit queues. */
+  private readonly egress: Egress<LoopPort>;
   private punted = false;
   readonly l3table = new L3Table();
   /** Capture and live-trace sessions (workers/taps.ts); `tapping`: any inside the pipeline. */
@@ -112,13 +101,15 @@ export class WorkerLoop {
   private pollFds = new Int32Array(1);
   private pollPorts: LoopPort[] = [];
   private revents = new Int32Array(1);
-  private readonly dirty: LoopPort[] = [];
   private readonly wk: number;
 
   constructor(deps: LoopDeps) {
     this.d = deps;
     this.ports = new PortTable(deps.maxPorts);
-    this.byId = new Array(deps.maxPorts);
+    this.egress = new Egress<LoopPort>({
+      buf: this.rxBuf, ports: this.ports, device: this, counters: portRows(deps.stats),
+      made: { off: GEN_OFF, slots: GEN_SLOTS, slotBytes: GEN_SLOT }, scratch: { off: SCRATCH_OFF, bytes: SCRATCH_BYTES },
+    });
     this.clock = deps.clock ?? (() => (Date.now() / 1000) | 0);
     this.ctx = {
       fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false,
@@ -189,38 +180,13 @@ export class WorkerLoop {
     }
   }
 
-  /** How the router sends the frames it makes, and hands DNS queries to the main thread. */
+  /** How the router sends the frames it makes (through egress), and hands DNS queries to the main thread. */
   private emitter(): Emitter {
-    const base = SLOT * MAX_BATCH;
-    const buf = this.rxBuf;
+    const egress = this.egress;
     return {
-      buf,
-      // Each generated frame keeps 4 bytes of headroom before its vnet header, for a VLAN tag.
-      alloc: () => (this.genN < GEN_SLOTS ? base + (this.genN++) * GEN_SLOT + VLAN_TAG_LEN + VNET_HDR_LEN : -1),
-      send: (off, len, port, net) => {
-        // A generated frame has no offloads: an all-zero virtio-net header before it.
-        buf.fill(0, off - VNET_HDR_LEN, off);
-        const ports = this.ports;
-        if (port >= 0) {
-          const dst = this.byId[port];
-          if (dst === undefined) return;
-          if (ports.isTrunk(port) && ports.netOf[port] !== net) {
-            this.egress.unicast(ports, this.sink, port, net, 0, off - VNET_HDR_LEN, len + VNET_HDR_LEN, true);
-            return;
-          }
-          this.enqueue(dst, dst.vnet ? off - VNET_HDR_LEN : off, dst.vnet ? len + VNET_HDR_LEN : len);
-          return;
-        }
-        if (ports.tagsOf(net) !== null) {
-          this.egress.flood(ports, this.sink, net, -1, 0, off - VNET_HDR_LEN, len + VNET_HDR_LEN, true);
-          return;
-        }
-        const members = ports.portsOf(net);
-        for (let j = 0; j < members.length; j++) {
-          const dst = this.byId[members[j]];
-          if (dst !== undefined) this.enqueue(dst, dst.vnet ? off - VNET_HDR_LEN : off, dst.vnet ? len + VNET_HDR_LEN : len);
-        }
-      },
+      buf: this.rxBuf,
+      alloc: () => egress.alloc(),
+      send: (off, len, port, net) => egress.emit(off, len, port, net),
       punt: (p) => {
         const ring = this.d.punt;
         if (!ring) return false;
@@ -232,7 +198,7 @@ export class WorkerLoop {
 
   /** The loop's view of a port (tests). */
   port(id: number): LoopPort | undefined {
-    return this.byId[id];
+    return this.egress.port(id);
   }
 
   /** Drain the eventfd and apply every pending control message. */
@@ -251,25 +217,24 @@ export class WorkerLoop {
 
   apply(m: ToWorker): void {
     if (m.type === 'addPort') {
-      this.byId[m.id] = {
-        id: m.id, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx, capture: false,
-        txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
-      };
       this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
-      this.byId[m.id]!.capture = this.taps.wire[m.id] !== undefined;
+      this.egress.attach({
+        id: m.id, form: m.vnet ? FORM_VNET : FORM_ETHERNET, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx,
+        capture: this.taps.wire[m.id] !== undefined, txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
+      });
     } else if (m.type === 'vlans') {
       this.ports.setVlans(m.id, m.vlans);
       return;
     } else if (m.type === 'removePort') {
       this.ports.remove(m.id);
-      this.byId[m.id] = undefined;
+      this.egress.detach(m.id);
     } else if (m.type === 'l3') {
       this.l3table.load(m.snapshot);
       this.ctx.l3?.dns?.load(m.snapshot.dns ?? { nets: [], endpoints: [] });
       return;
     } else if (m.type === 'taps') {
       this.taps.load(m.sessions, m.names, (id) => this.ports.name(id));
-      for (const p of this.byId) if (p !== undefined) p.capture = this.taps.wire[p.id] !== undefined;
+      for (const p of this.egress.attached()) p.capture = this.taps.wire[p.id] !== undefined;
       this.tapping = this.taps.inPipeline;
       this.pipeline.tracer = this.tapping ? this.taps : null;
       return;
@@ -278,7 +243,7 @@ export class WorkerLoop {
   }
 
   private rebuildPollSet(): void {
-    const rx = this.byId.filter((p): p is LoopPort => p !== undefined && p.rx);
+    const rx = this.egress.attached().filter((p) => p.rx);
     this.pollPorts = rx;
     this.pollFds = new Int32Array(rx.length + 1);
     this.pollFds[0] = this.d.eventfd;
@@ -313,9 +278,8 @@ export class WorkerLoop {
     const row = port.id * ST_ROW;
     const hdr = port.vnet ? VNET_HDR_LEN : 0;
     if (port.capture) this.captureBatch(port, this.rxOffs, this.rxLens, n, DIR_RX);
-    this.genN = 0;
-    this.egress.reset();
-    const ports = this.ports;
+    const egress = this.egress;
+    egress.reset();
     for (let i = 0; i < n; i++) {
       const p = this.packets[i];
       p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
@@ -328,39 +292,9 @@ export class WorkerLoop {
       } else {
         this.pipeline.run(p, this.ctx);
       }
-      const out = p.out;
-      if (out >= 0) {
-        const dst = this.byId[out];
-        // An access port of the frame's network: as it is. Else VLAN egress (a trunk tags it).
-        if (dst !== undefined && ports.netOf[out] === p.netId) this.enqueue(dst, p.off, p.len);
-        else if (dst === undefined || !this.egress.unicast(ports, this.sink, out, p.netId, p.prio, p.off, p.len, p.vnet)) {
-          stats[row + ST_DROP0 + DROP['port-down']]++;
-        }
-      } else if (out === OUT_FLOOD) {
-        if (ports.tagsOf(p.netId) !== null) {
-          // Trunks in the network: each port gets its form (dataplane/stages/vlan-egress.ts).
-          if (this.egress.flood(ports, this.sink, p.netId, port.id, p.prio, p.off, p.len, p.vnet) === 0) {
-            stats[row + ST_DROP0 + DROP['no-egress']]++;
-          }
-          continue;
-        }
-        const members = ports.portsOf(p.netId);
-        let sent = 0;
-        for (let j = 0; j < members.length; j++) {
-          const m = members[j];
-          if (m === port.id) continue;
-          const dst = this.byId[m];
-          if (dst === undefined) continue;
-          this.enqueue(dst, p.off, p.len);
-          sent++;
-        }
-        if (sent === 0) stats[row + ST_DROP0 + DROP['no-egress']]++;
-      } else if (out === OUT_DROP) {
-        stats[row + ST_DROP0 + p.drop]++;
-      }
-      // OUT_LOCAL: consumed by the switch (counted by the stage that ended it).
+      egress.deliver(p);
     }
-    this.flush();
+    egress.flush();
     if (this.punted) {
       this.punted = false;
       Atomics.add(this.d.ctrl, CTRL_PUNT, 1);
@@ -368,40 +302,13 @@ export class WorkerLoop {
     }
   }
 
-  private enqueue(dst: LoopPort, off: number, len: number): void {
-    // A full queue (a batch plus generated frames) goes out before it overflows.
-    if (dst.txN === dst.txOffs.length) this.flush();
-    if (dst.txN === 0) this.dirty.push(dst);
-    dst.txOffs[dst.txN] = off;
-    dst.txLens[dst.txN] = len;
-    dst.txN++;
-  }
-
-  /** Send every pending queue; count what the kernel would not take. */
-  private flush(): void {
-    const { io, stats } = this.d;
-    for (let k = 0; k < this.dirty.length; k++) {
-      const q = this.dirty[k];
-      const row = q.id * ST_ROW;
-      const hdr = q.vnet ? VNET_HDR_LEN : 0;
-      let sent = 0;
-      let reason = DROP['tx-refused'];
-      // A capture stamps the time before sending: the answer to this frame may be received
-      // by another worker while our send is still returning.
-      const sentAt = q.capture ? performance.timeOrigin + performance.now() : 0;
-      try {
-        sent = io.send(q.fd, q.kind, this.rxBuf, q.txOffs, q.txLens, q.txN);
-      } catch {
-        reason = DROP['tx-error'];
-      }
-      let bytes = 0;
-      for (let j = 0; j < sent; j++) bytes += q.txLens[j] - hdr;
-      if (q.capture && sent > 0) this.captureBatch(q, q.txOffs, q.txLens, sent, DIR_TX, sentAt);
-      stats[row + ST_TX_PKTS] += sent;
-      stats[row + ST_TX_BYTES] += bytes;
-      if (sent < q.txN) stats[row + ST_DROP0 + reason] += q.txN - sent;
-      q.txN = 0;
-    }
-    this.dirty.length = 0;
+  /** Egress's device: send q's queue (one sendmmsg), and copy what left to the capture ring. */
+  transmit(q: LoopPort): number {
+    // A capture stamps the time before sending: the answer to this frame may be received
+    // by another worker while our send is still returning.
+    const sentAt = q.capture ? performance.timeOrigin + performance.now() : 0;
+    const sent = this.d.io.send(q.fd, q.kind, this.rxBuf, q.txOffs, q.txLens, q.txN);
+    if (q.capture && sent > 0) this.captureBatch(q, q.txOffs, q.txLens, sent, DIR_TX, sentAt);
+    return sent;
   }
 }

@@ -6,6 +6,7 @@
 // reason (dataplane/drops.ts), then per-worker loop counters after the last port row.
 
 import { NUM_DROP_REASONS } from '../dataplane/drops';
+import type { EgressCounters } from '../dataplane/egress';
 
 export const MAX_PORTS = 1024;
 export const MAX_NETS = 4096;
@@ -21,6 +22,11 @@ export const ST_TX_PKTS = 2;
 export const ST_TX_BYTES = 3;
 export const ST_DROP0 = 4;
 export const ST_ROW = ST_DROP0 + NUM_DROP_REASONS;
+
+/** The port rows of a worker's stats, as egress counts into them (tx, drops). */
+export function portRows(stats: Float64Array): EgressCounters {
+  return { stats, row: ST_ROW, txPackets: ST_TX_PKTS, txBytes: ST_TX_BYTES, drop0: ST_DROP0 };
+}
 
 // Per-worker counters, after the port rows.
 export const WK_ITERATIONS = 0;   // poll loop iterations

@@ -11,13 +11,24 @@ import type { Neigh } from '../tables/neigh';
 import type { Conntrack } from '../tables/conntrack';
 import type { WorkerDns } from '../l3/dns';
 
-/** Frames the router makes (ARP requests, ICMP errors) and frames it hands to the main thread. */
+/**
+ * Frames the router makes (ARP requests, ICMP errors) and frames it hands to the main thread.
+ * What it sends leaves through dataplane/egress.ts like any verdict: in each port's form
+ * (tagged for a trunk, behind an all-zero virtio-net header or none).
+ */
 export interface Emitter {
-  /** Where the generated frames are written. */
+  /** Where the made frames are written. */
   readonly buf: Uint8Array;
-  /** Offset in buf of room for one frame (2 KiB, Ethernet header first), or -1 when none is left this batch. */
+  /**
+   * Offset in buf of room for one frame (Ethernet header first, up to 2 KiB less the 14
+   * bytes kept before it for a virtio-net header and a VLAN tag), or -1 when none is left
+   * this batch.
+   */
   alloc(): number;
-  /** Send the frame written at off: to port, or to every port of net when port is OUT_FLOOD. */
+  /**
+   * Send the frame written at off (from alloc()) in network `net`: to `port`, or to every
+   * port of `net` when port is OUT_FLOOD. Nothing when the port is gone or does not carry `net`.
+   */
   send(off: number, len: number, port: number, net: number): void;
   /** Hand the frame to the main thread (DNS). false when the ring is full. */
   punt(p: Packet): boolean;

@@ -1,5 +1,5 @@
 // 802.1Q: the VLAN ingress decision (dataplane/stages/ingress.ts) and the VLAN egress forms
-// (dataplane/stages/vlan-egress.ts), frames in / frames out, with virtio-net headers.
+// (dataplane/egress.ts), frames in / frames out, with virtio-net headers.
 import { describe, it, expect } from 'vitest';
 import { Pipeline } from '../../../dataplane/pipeline';
 import { Packet, OUT_DROP, OUT_FLOOD } from '../../../dataplane/packet';
@@ -7,7 +7,8 @@ import { Fdb } from '../../../dataplane/tables/fdb';
 import { NO_NET, PortTable } from '../../../dataplane/tables/ports';
 import { DROP_REASONS } from '../../../dataplane/drops';
 import type { StageContext } from '../../../dataplane/stages/stage';
-import { VlanEgress, type TxSink } from '../../../dataplane/stages/vlan-egress';
+import { Egress } from '../../../dataplane/egress';
+import { MemoryWire, egressPort } from '../../fixtures/memory-io';
 import { ETHERTYPE_QINQ, VNET_F_NEEDS_CSUM, VnetHdrView } from '../../../dataplane/wire';
 import { icmpEcho, tagged, tcpSyn, withVnet } from '../../fixtures/frames';
 
@@ -60,18 +61,15 @@ function dropName(p: Packet): string | undefined {
   return p.out === OUT_DROP ? DROP_REASONS[p.drop] : undefined;
 }
 
-/** A sink like the loop's queues: frames are read at flush time, as sendmmsg would. */
-class Queues implements TxSink {
-  readonly pending: { port: number; off: number; len: number }[] = [];
-  readonly sent: { port: number; frame: Uint8Array }[] = [];
-  flushes = 0;
-  constructor(private readonly buf: Uint8Array) {}
-  tx(port: number, off: number, len: number): void { this.pending.push({ port, off, len }); }
-  flush(): void {
-    this.flushes++;
-    for (const q of this.pending.splice(0)) this.sent.push({ port: q.port, frame: this.buf.slice(q.off, q.off + q.len) });
-  }
-  to(port: number): Uint8Array[] { return this.sent.filter((x) => x.port === port).map((x) => x.frame); }
+/**
+ * Egress over `buf` for every port of the table (all with virtio-net headers), scratch at
+ * [scratchOff, scratchOff + scratchBytes); `q` records frames when the queues are sent.
+ */
+function egressOver(buf: Uint8Array, ports: PortTable, scratchOff: number, scratchBytes: number): { eg: Egress; q: MemoryWire } {
+  const q = new MemoryWire(buf);
+  const eg = new Egress({ buf, ports, device: q, counters: null, scratch: { off: scratchOff, bytes: scratchBytes } });
+  for (const p of ports.list()) eg.attach(egressPort(p.id));
+  return { eg, q };
 }
 
 describe('VLAN ingress', () => {
@@ -174,48 +172,46 @@ describe('VLAN ingress', () => {
 
 describe('VLAN egress', () => {
   /** A buffer with the frame at 64 and a scratch area at [4096, 8192). */
-  function setupEgress(frame: Uint8Array, hdr: Parameters<typeof withVnet>[1] = {}) {
+  function setupEgress(ports: PortTable, frame: Uint8Array, hdr: Parameters<typeof withVnet>[1] = {}) {
     const { buf, off, len } = place(frame, hdr);
-    const eg = new VlanEgress(buf, 4096, 4096);
-    const q = new Queues(buf);
-    return { buf, off, len, eg, q };
+    return { buf, off, len, ...egressOver(buf, ports, 4096, 4096) };
   }
 
   it('to an access port: as it is; to a trunk: tagged with the VLAN, PCP/DEI and csum_start +4', () => {
     const s = setup();
-    const a = setupEgress(SYN, PARTIAL);
-    expect(a.eg.unicast(s.ports, a.q, 3, 1, 0xb000, a.off, a.len, true)).toBe(true);
-    a.q.flush();
+    const a = setupEgress(s.ports, SYN, PARTIAL);
+    expect(a.eg.unicast(3, 1, 0xb000, a.off, a.len, true)).toBe(true);
+    a.eg.flush();
     expect(a.q.to(3)).toEqual([withVnet(SYN, PARTIAL)]);
-    const t = setupEgress(SYN, PARTIAL);
-    expect(t.eg.unicast(s.ports, t.q, 5, 1, 0xb000, t.off, t.len, true)).toBe(true);
-    t.q.flush();
+    const t = setupEgress(s.ports, SYN, PARTIAL);
+    expect(t.eg.unicast(5, 1, 0xb000, t.off, t.len, true)).toBe(true);
+    t.eg.flush();
     expect(t.q.to(5)).toEqual([withVnet(tagged(SYN, 10, 5, 1), { ...PARTIAL, csumStart: 38 })]);
     expect(t.eg.copies).toBe(0);
   });
 
   it('a port that does not carry the VLAN gets nothing (false)', () => {
     const s = setup();
-    const a = setupEgress(PING);
-    expect(a.eg.unicast(s.ports, a.q, 4, 1, 0, a.off, a.len, true)).toBe(false);
-    expect(a.eg.unicast(s.ports, a.q, 7, 2, 0, a.off, a.len, true)).toBe(false);
-    a.q.flush();
+    const a = setupEgress(s.ports, PING);
+    expect(a.eg.unicast(4, 1, 0, a.off, a.len, true)).toBe(false);
+    expect(a.eg.unicast(7, 2, 0, a.off, a.len, true)).toBe(false);
+    a.eg.flush();
     expect(a.q.sent).toEqual([]);
   });
 
   it("a trunk's native VLAN leaves untagged", () => {
     const s = setup();
-    const a = setupEgress(PING);
-    expect(a.eg.unicast(s.ports, a.q, 6, 3, 0x2000, a.off, a.len, true)).toBe(true);
-    a.q.flush();
+    const a = setupEgress(s.ports, PING);
+    expect(a.eg.unicast(6, 3, 0x2000, a.off, a.len, true)).toBe(true);
+    a.eg.flush();
     expect(a.q.to(6)).toEqual([withVnet(PING)]);
   });
 
   it('a flood in VLAN 10 from an access port: untagged to access ports (in place), one tagged copy for both trunks', () => {
     const s = setup();
-    const f = setupEgress(BPING);
-    expect(f.eg.flood(s.ports, f.q, 1, 2, 0x6000, f.off, f.len, true)).toBe(3);
-    f.q.flush();
+    const f = setupEgress(s.ports, BPING);
+    expect(f.eg.flood(1, 2, 0x6000, f.off, f.len, true)).toBe(3);
+    f.eg.flush();
     expect(f.q.to(3)).toEqual([withVnet(BPING)]);
     expect(f.q.to(5)).toEqual([withVnet(tagged(BPING, 10, 3))]);
     expect(f.q.to(6)).toEqual([withVnet(tagged(BPING, 10, 3))]);
@@ -228,9 +224,9 @@ describe('VLAN egress', () => {
   it('a flood whose receivers all take the same tag is tagged in place (no copy)', () => {
     const s = setup();
     // VLAN 20 from the access port a20: the receivers are the two trunks.
-    const f = setupEgress(BPING);
-    expect(f.eg.flood(s.ports, f.q, 2, 4, 0, f.off, f.len, true)).toBe(2);
-    f.q.flush();
+    const f = setupEgress(s.ports, BPING);
+    expect(f.eg.flood(2, 4, 0, f.off, f.len, true)).toBe(2);
+    f.eg.flush();
     expect(f.q.to(5)).toEqual([withVnet(tagged(BPING, 20))]);
     expect(f.q.to(6)).toEqual([withVnet(tagged(BPING, 20))]);
     expect(f.eg.copies).toBe(0);
@@ -239,9 +235,9 @@ describe('VLAN egress', () => {
   it('a flood from a trunk whose other receivers are untagged needs no copy', () => {
     const s = setup();
     s.ports.setVlans(6, { untagged: 3, pvid: 30, tagged: [{ vid: 20, net: 2 }] }); // trunkn leaves VLAN 10
-    const f = setupEgress(BPING);
-    expect(f.eg.flood(s.ports, f.q, 1, 5, 0, f.off, f.len, true)).toBe(2);
-    f.q.flush();
+    const f = setupEgress(s.ports, BPING);
+    expect(f.eg.flood(1, 5, 0, f.off, f.len, true)).toBe(2);
+    f.eg.flush();
     expect(f.q.to(2)).toEqual([withVnet(BPING)]);
     expect(f.q.to(3)).toEqual([withVnet(BPING)]);
     expect(f.eg.copies).toBe(0);
@@ -255,10 +251,9 @@ describe('VLAN egress', () => {
     // Seven frames at 64 + i*1024... need room: a bigger buffer, scratch of 2 KiB (two copies).
     const buf = new Uint8Array(16384).fill(0xee);
     const offs = frames.map((f, i) => { const v = withVnet(f); buf.set(v, 64 + i * 1100); return 64 + i * 1100; });
-    const eg = new VlanEgress(buf, 12288, 2048);
-    const q = new Queues(buf);
-    frames.forEach((f, i) => eg.flood(s.ports, q, 1, 2, 0, offs[i], f.length + 10, true));
-    q.flush();
+    const { eg, q } = egressOver(buf, s.ports, 12288, 2048);
+    frames.forEach((f, i) => eg.flood(1, 2, 0, offs[i], f.length + 10, true));
+    eg.flush();
     expect(q.to(3)).toEqual(frames.map((f) => withVnet(f)));
     expect(q.to(5)).toEqual(frames.map((f) => withVnet(tagged(f, 10))));
     expect(q.to(6)).toEqual(frames.map((f) => withVnet(tagged(f, 10))));
@@ -280,10 +275,9 @@ describe('VLAN egress', () => {
       const dei = (vid >> 3) & 1;
       const f = tagged(SYN, vid, pcp, dei);
       const p = run(s, f, 1, { ...PARTIAL, csumStart: 38 });
-      const q = new Queues(p.buf);
-      const eg = new VlanEgress(p.buf, 4096, 4096);
-      const n = eg.flood(ports, q, p.netId, p.inPort, p.prio, p.off, p.len, true);
-      q.flush();
+      const { eg, q } = egressOver(p.buf, ports, 4096, 4096);
+      const n = eg.flood(p.netId, p.inPort, p.prio, p.off, p.len, true);
+      eg.flush();
       const out = q.to(2)[0];
       const want = withVnet(f, { ...PARTIAL, csumStart: 38 });
       if (n !== (vid === 77 ? 2 : 1) || p.vlan !== vid || out.length !== want.length || out.some((b, i) => b !== want[i])) bad++;
@@ -291,9 +285,9 @@ describe('VLAN egress', () => {
     expect(bad).toBe(0);
     // And VLAN 77 (the access port's): tagged 77 in, untagged out.
     const p = run(s, tagged(SYN, 77, 7, 1), 1, { ...PARTIAL, csumStart: 38 });
-    const q = new Queues(p.buf);
-    new VlanEgress(p.buf, 4096, 4096).unicast(ports, q, 3, p.netId, p.prio, p.off, p.len, true);
-    q.flush();
+    const { eg, q } = egressOver(p.buf, ports, 4096, 4096);
+    eg.unicast(3, p.netId, p.prio, p.off, p.len, true);
+    eg.flush();
     expect(q.to(3)).toEqual([withVnet(SYN, PARTIAL)]);
   });
 });

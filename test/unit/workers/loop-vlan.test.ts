@@ -4,9 +4,10 @@ import { describe, it, expect } from 'vitest';
 import { WorkerLoop } from '../../../workers/loop';
 import { MemoryIo } from '../../fixtures/memory-io';
 import { Fdb } from '../../../dataplane/tables/fdb';
-import { DROP } from '../../../dataplane/drops';
 import { NO_NET } from '../../../dataplane/tables/ports';
-import { ST_DROP0, ST_ROW, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS, statsBytes } from '../../../workers/shared';
+import { statsBytes } from '../../../workers/shared';
+import { drops, portCounters } from '../../fixtures/counters';
+import type { DropReason } from '../../../dataplane/drops';
 import type { ToWorker } from '../../../workers/protocol';
 import { icmpEcho, tagged, withVnet } from '../../fixtures/frames';
 
@@ -46,8 +47,7 @@ function setup() {
   loop.control();
   const pump = (port: number): number => loop.serve(loop.port(port)!);
   const sent = (port: number): Uint8Array[] => io.sent.get(10 + port) ?? [];
-  const drops = (port: number, reason: keyof typeof DROP): number => stats[port * ST_ROW + ST_DROP0 + DROP[reason]];
-  return { io, fdb, stats, loop, acks, inbox, pump, sent, drops };
+  return { io, fdb, stats, loop, acks, inbox, pump, sent, drops: (port: number, reason: DropReason): number => drops(stats, port, reason) };
 }
 
 describe('WorkerLoop with VLANs', () => {
@@ -66,7 +66,8 @@ describe('WorkerLoop with VLANs', () => {
     expect(s.sent(6)).toEqual([withVnet(tagged(f, 10))]);
     expect(s.sent(3)).toEqual([]);
     expect(s.sent(5)).toEqual([]);
-    expect(s.stats[4 * ST_ROW + ST_TX_BYTES]).toBe(f.length + 4);
+    expect(portCounters(s.stats, 4)).toMatchObject({ txPackets: 1, txBytes: f.length + 4 });
+    expect(portCounters(s.stats, 2)).toMatchObject({ txPackets: 1, txBytes: f.length });
   });
 
   it('a tagged broadcast in VLAN 20 on the trunk (tag from auxdata): untagged to VLAN 20 access ports and the native trunk only', () => {
@@ -114,7 +115,7 @@ describe('WorkerLoop with VLANs', () => {
     s.io.inject(11, withVnet(tagged(ping(A, BCAST), 10)));
     s.pump(1);
     expect(s.drops(1, 'tagged-on-access')).toBe(1);
-    expect(s.stats[4 * ST_ROW + ST_RX_PKTS]).toBe(6);
+    expect(portCounters(s.stats, 4).rxPackets).toBe(6);
     for (const p of [1, 2, 3, 5, 6]) expect(s.sent(p)).toEqual([]);
   });
 
@@ -137,7 +138,7 @@ describe('WorkerLoop with VLANs', () => {
     expect(s.sent(2)).toEqual(frames.map((f) => withVnet(f)));
     expect(s.sent(4)).toEqual(frames.map((f) => withVnet(tagged(f, 10))));
     expect(s.sent(6)).toEqual(frames.map((f) => withVnet(tagged(f, 10))));
-    expect(s.stats[4 * ST_ROW + ST_TX_PKTS]).toBe(64);
+    expect(portCounters(s.stats, 4).txPackets).toBe(64);
     // 64 KB frames (GSO segments): the scratch holds few, the queues go out in between.
     s.io.sent.clear();
     const big = Array.from({ length: 8 }, (_, i) => ping(A, BCAST, 100 + i, 60000));

@@ -4,8 +4,8 @@ import { CaptureRing, captureRingBytes, DIR_RX, DIR_TRACE, DIR_TX } from '../../
 import type { TapNames, TapSpec } from '../../../workers/taps';
 import { MemoryIo } from '../../fixtures/memory-io';
 import { Fdb } from '../../../dataplane/tables/fdb';
-import { DROP } from '../../../dataplane/drops';
-import { stageCountersOffset, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS, statsBytes } from '../../../workers/shared';
+import { statsBytes } from '../../../workers/shared';
+import { drops, dropsOf, portCounters, stageEnded, workerCounters } from '../../fixtures/counters';
 import { buildEthernet } from '../../../dataplane/wire/ethernet';
 import { parseMac } from '../../../dataplane/wire/mac';
 import type { ToWorker } from '../../../workers/protocol';
@@ -67,11 +67,11 @@ describe('WorkerLoop over an in-memory Io', () => {
     expect(s.io.sent.get(13)).toEqual([f]);
     expect(s.io.sent.get(11)).toBeUndefined();  // never back to the ingress port
     expect(s.io.sent.get(14)).toBeUndefined();  // never into another network
-    const row = (p: number) => p * ST_ROW;
-    expect(s.stats[row(1) + ST_RX_PKTS]).toBe(1);
-    expect(s.stats[row(1) + ST_RX_BYTES]).toBe(f.length - 10);
-    expect(s.stats[row(2) + ST_TX_PKTS]).toBe(1);
-    expect(s.stats[row(2) + ST_TX_BYTES]).toBe(f.length - 10);
+    expect(portCounters(s.stats, 1)).toMatchObject({ rxPackets: 1, rxBytes: f.length - 10 });
+    expect(portCounters(s.stats, 2)).toMatchObject({ txPackets: 1, txBytes: f.length - 10 });
+    expect(portCounters(s.stats, 3)).toMatchObject({ txPackets: 1, txBytes: f.length - 10 });
+    expect(portCounters(s.stats, 1).txPackets).toBe(0);
+    expect(workerCounters(s.stats)).toMatchObject({ batches: 1, frames: 1 });
   });
 
   it('sends known unicast to one port, in order, batched', () => {
@@ -91,15 +91,14 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.io.inject(11, new Uint8Array(10 + 8));     // runt
     s.io.inject(11, vframe(B, '01:00:00:00:00:01')); // bad source
     pump(s, 1);
-    expect(s.stats[1 * ST_ROW + ST_DROP0 + DROP.runt]).toBe(1);
-    expect(s.stats[1 * ST_ROW + ST_DROP0 + DROP['bad-src-mac']]).toBe(1);
+    expect(dropsOf(s.stats, 1)).toEqual({ runt: 1, 'bad-src-mac': 1 });
     s.io.sendLimit.set(13, 1);
     s.io.inject(11, vframe(BCAST, A));
     s.io.inject(11, vframe(BCAST, A));
     pump(s, 1);
-    expect(s.stats[3 * ST_ROW + ST_TX_PKTS]).toBe(1);
-    expect(s.stats[3 * ST_ROW + ST_DROP0 + DROP['tx-refused']]).toBe(1);
-    expect(s.stats[2 * ST_ROW + ST_TX_PKTS]).toBe(2);
+    expect(portCounters(s.stats, 3).txPackets).toBe(1);
+    expect(drops(s.stats, 3, 'tx-refused')).toBe(1);
+    expect(portCounters(s.stats, 2).txPackets).toBe(2);
   });
 
   it('drops unicast to a port removed meanwhile, and stops flooding to it', () => {
@@ -112,16 +111,36 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.io.inject(11, vframe(B, A));   // B still in the FDB until the host flushes it
     s.io.inject(11, vframe(BCAST, A));
     pump(s, 1);
-    expect(s.stats[1 * ST_ROW + ST_DROP0 + DROP['port-down']]).toBe(1);
+    expect(dropsOf(s.stats, 1)).toEqual({ 'port-down': 1 });
     expect(s.io.sent.get(12)).toBeUndefined();
     expect(s.io.sent.get(13)?.length).toBe(1);
+  });
+
+  it('a port without virtio-net headers gets frames without one; its frames reach vnet ports behind an all-zero one', () => {
+    const s = setup();
+    s.inbox.push({ type: 'addPort', seq: 5, id: 5, name: 'p5', fd: 15, kind: 1, vnet: false, netId: 5, rx: true });
+    s.loop.control();
+    const f = vframe(BCAST, A);
+    f.set([1, 0, 0, 0, 0, 0, 34, 0, 16, 0], 0);                       // the ingress header: partial checksum
+    s.io.inject(11, f);
+    pump(s, 1);
+    expect(s.io.sent.get(15)).toEqual([f.subarray(10)]);
+    expect(s.io.sent.get(12)).toEqual([f]);
+    expect(portCounters(s.stats, 5)).toMatchObject({ txPackets: 1, txBytes: f.length - 10 });
+    s.io.sent.clear();
+    const plain = vframe(BCAST, B).subarray(10);
+    s.io.inject(15, plain);
+    pump(s, 5);
+    expect(s.io.sent.get(11)).toEqual([vframe(BCAST, B)]);
+    expect(s.io.sent.get(13)).toEqual([vframe(BCAST, B)]);
+    expect(portCounters(s.stats, 5)).toMatchObject({ rxPackets: 1, rxBytes: plain.length });
   });
 
   it('a port whose receive fails is counted and left out of the poll set', () => {
     const s = setup();
     s.io.broken.add(11);
     pump(s, 1);
-    expect(s.stats[1 * ST_ROW + ST_DROP0 + DROP['rx-error']]).toBe(1);
+    expect(drops(s.stats, 1, 'rx-error')).toBe(1);
   });
 
   it('counts frames the kernel dropped for want of room as rx-queue-full, on their port', () => {
@@ -129,8 +148,8 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.io.kernelDrops.set(11, 5);
     s.loop.collectKernelDrops();
     s.loop.collectKernelDrops();               // deltas: counted once
-    expect(s.stats[1 * ST_ROW + ST_DROP0 + DROP['rx-queue-full']]).toBe(5);
-    expect(s.stats[2 * ST_ROW + ST_DROP0 + DROP['rx-queue-full']]).toBe(0);
+    expect(drops(s.stats, 1, 'rx-queue-full')).toBe(5);
+    expect(drops(s.stats, 2, 'rx-queue-full')).toBe(0);
   });
 
   it('counts, in shared memory, the frames each stage ended', () => {
@@ -138,8 +157,7 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.io.inject(11, new Uint8Array(10 + 8));   // runt: ended by parse
     s.io.inject(11, vframe(BCAST, A));         // flooded: ended by forward
     pump(s, 1);
-    const o = stageCountersOffset(MAXP);
-    expect(Array.from(s.stats.subarray(o, o + 5))).toEqual([1, 0, 0, 0, 1]);
+    expect(stageEnded(s.stats)).toEqual({ parse: 1, ingress: 0, learn: 0, gateway: 0, forward: 1 });
   });
 
   it('copies the frames of a captured port, both directions, without the vnet header; none when off', () => {
