@@ -12,10 +12,12 @@ import { L3Table, type L3MappingSpec, type L3NetSpec, type L3Snapshot } from '..
 import { Neigh, NEIGH_DEFAULTS, NEIGH_INCOMPLETE, UPLINK_NET } from '../../../dataplane/tables/neigh';
 import { Conntrack, type ConntrackConfig } from '../../../dataplane/tables/conntrack';
 import type { Emitter, StageContext } from '../../../dataplane/stages/stage';
-import {
-  GatewayStage, L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY, L3_CT, L3_CT_NEW, L3_DNS_ANSWER, L3_DNS_PUNT, L3_HOST_CT,
-  L3_ICMP_ERROR, L3_NONE, L3_NO_CT, L3_PING, L3_ROUTED,
-} from '../../../dataplane/stages/gateway';
+import { GatewayStage } from '../../../dataplane/stages/gateway';
+import { L3_NONE } from '../../../dataplane/router/outcome';
+import { L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY } from '../../../dataplane/router/arp';
+import { L3_DNS_ANSWER, L3_DNS_PUNT, L3_HOST_CT, L3_PING } from '../../../dataplane/router/local';
+import { L3_CT, L3_CT_NEW, L3_ICMP_ERROR, L3_NO_CT } from '../../../dataplane/router/nat';
+import { L3_ROUTED } from '../../../dataplane/router/route';
 import {
   ARP_OP_REPLY, ARP_OP_REQUEST, ArpView, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, ICMP_DEST_UNREACH,
   ICMP_ECHO_REPLY, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_MF, IcmpView, Ipv4View,
