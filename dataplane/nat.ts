@@ -10,7 +10,8 @@
 // thread, as every worker loads its own modules).
 
 import { fold, partialUpdate32 } from './wire/checksum';
-import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IcmpView } from './wire/icmp';
+import { ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp';
+import { ICMP_PARAMETER_PROBLEM, ICMP_REDIRECT, ICMP_SOURCE_QUENCH } from './l3/frames';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HDR_LEN, Ipv4View } from './wire/ipv4';
 import { TcpView } from './wire/tcp';
 import { UdpView } from './wire/udp';
@@ -142,7 +143,8 @@ export function natRewrite(buf: Uint8Array, ipOff: number, end: number,
 
 /** ICMP types that quote the packet they are about. */
 export function isIcmpErrorType(type: number): boolean {
-  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+  return type === ICMP_DEST_UNREACH || type === ICMP_SOURCE_QUENCH || type === ICMP_REDIRECT
+    || type === ICMP_TIME_EXCEEDED || type === ICMP_PARAMETER_PROBLEM;
 }
 
 /** What an ICMP error must quote of the L4 header after the IPv4 header (RFC 792): the ports. */
