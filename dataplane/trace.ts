@@ -5,8 +5,10 @@
 //
 // A dry run (StageContext.dryRun) goes through the same stages without side effects: no
 // learning; the learn line says what would have been learned. With the router's tables
-// (StageContext.l3) the gateway line says what the router did or would do; a translated
-// packet shows its flow before and after: `conntrack: A:a > B:b => A':a' > B':b' -> PORT`.
+// (StageContext.l3) the gateway line says what the router did or would do, in the words of
+// the router module that decided it (dataplane/router/outcome.ts: each outcome is registered
+// with its wording); a translated packet shows its flow before and after:
+// `conntrack: A:a > B:b => A':a' > B':b' -> PORT`.
 
 import { Packet, OUT_DROP, OUT_FLOOD, OUT_LOCAL } from './packet';
 import { DROP_REASONS } from './drops';
