@@ -10,41 +10,19 @@
 // thread, as every worker loads its own modules).
 
 import { fold, partialUpdate32 } from './wire/checksum';
+import { ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp';
+import { ICMP_PARAMETER_PROBLEM, ICMP_REDIRECT, ICMP_SOURCE_QUENCH } from './l3/frames';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HDR_LEN, Ipv4View } from './wire/ipv4';
+import { TcpView } from './wire/tcp';
+import { UdpView } from './wire/udp';
 
-const IP_TOTAL_LEN = 2;
-const IP_FRAG = 6;
-const IP_TTL = 8;
-const IP_PROTO = 9;
-const IP_CSUM = 10;
-const IP_SRC = 12;
-const IP_DST = 16;
-
-const PROTO_ICMP = 1;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
-
-const ICMP_ECHO_REPLY = 0;
-const ICMP_ECHO_REQUEST = 8;
-
-function rd16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-
-function rd32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-}
-
-function wr16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-
-function wr32(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 24) & 0xff;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
+// The views every rewrite goes through (module level: one set per thread, reset per call).
+const ip = new Ipv4View();     // the packet's own IPv4 header
+const quoted = new Ipv4View(); // the IPv4 header an ICMP error quotes
+const tcp = new TcpView();
+const udp = new UdpView();
+const icmp = new IcmpView();
+const quotedIcmp = new IcmpView();
 
 /** ~old + new of a 32-bit field, as two 16-bit words (unfolded, < 2^18). */
 function delta32(old: number, now: number): number {
@@ -67,15 +45,15 @@ let dataEnd = 0;
 
 /**
  * Checks the IPv4 header at ipOff lies inside [ipOff, end) (version 4, ihl >= 5, total length
- * >= header length) and sets hdrEnd and dataEnd = min(ipOff + total length, end).
+ * >= header length), points `ip` at it and sets hdrEnd and dataEnd = min(ipOff + total
+ * length, end).
  */
 function ipLimit(buf: Uint8Array, ipOff: number, end: number): boolean {
-  if (ipOff < 0 || end > buf.length || ipOff + 20 > end) return false;
-  const vihl = buf[ipOff];
-  if (vihl >>> 4 !== 4) return false;
-  const hl = (vihl & 0xf) << 2;
-  if (hl < 20) return false;
-  const tl = rd16(buf, ipOff + IP_TOTAL_LEN);
+  if (ipOff < 0 || end > buf.length || !ip.reset(buf, ipOff, end - ipOff)) return false;
+  if (ip.version !== 4) return false;
+  const hl = ip.headerLength;
+  if (hl < IPV4_MIN_HDR_LEN) return false;
+  const tl = ip.totalLength;
   if (tl < hl) return false;
   hdrEnd = ipOff + hl;
   dataEnd = ipOff + tl < end ? ipOff + tl : end;
@@ -86,13 +64,19 @@ function ipLimit(buf: Uint8Array, ipOff: number, end: number): boolean {
  * Write an IPv4 header's addresses, updating its checksum incrementally; returns the sum of
  * the changes (for the L4 pseudo-header checksum).
  */
-function setAddrs(buf: Uint8Array, ipOff: number, src: number, dst: number): number {
-  const addr = delta32(rd32(buf, ipOff + IP_SRC), src) + delta32(rd32(buf, ipOff + IP_DST), dst);
-  wr32(buf, ipOff + IP_SRC, src);
-  wr32(buf, ipOff + IP_DST, dst);
-  wr16(buf, ipOff + IP_CSUM, update(rd16(buf, ipOff + IP_CSUM), addr));
+function setAddrs(v: Ipv4View, src: number, dst: number): number {
+  const addr = delta32(v.src, src) + delta32(v.dst, dst);
+  v.setSrc(src);
+  v.setDst(dst);
+  v.setChecksum(update(v.checksum, addr));
   return addr;
 }
+
+/** The L4 header natRewrite changes. */
+const L4_NONE = 0;
+const L4_TCP = 1;
+const L4_UDP = 2;
+const L4_ECHO = 3;
 
 /**
  * Rewrite an IPv4 packet in place to (src, dst, sport, dport): the addresses and header
@@ -109,114 +93,142 @@ export function natRewrite(buf: Uint8Array, ipOff: number, end: number,
   src: number, dst: number, sport: number, dport: number, partial: boolean): boolean {
   if (!ipLimit(buf, ipOff, end)) return false;
   const l4 = hdrEnd;
-  const proto = buf[ipOff + IP_PROTO];
-  const firstFrag = (rd16(buf, ipOff + IP_FRAG) & 0x1fff) === 0;
-  // What the L4 header holds that changes: 1 TCP/UDP ports, 2 ICMP echo id, 0 nothing.
-  let l4Kind = 0;
-  let csumAt = 0;
-  if (firstFrag) {
-    if (proto === PROTO_TCP) {
-      if (l4 + 20 > dataEnd) return false;
-      l4Kind = 1;
-      csumAt = l4 + 16;
-    } else if (proto === PROTO_UDP) {
-      if (l4 + 8 > dataEnd) return false;
-      l4Kind = 1;
-      csumAt = l4 + 6;
-    } else if (proto === PROTO_ICMP) {
-      if (l4 + 8 > dataEnd) return false;
-      const type = buf[l4];
-      if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) { l4Kind = 2; csumAt = l4 + 2; }
+  const l4Len = dataEnd - l4;
+  let kind = L4_NONE;
+  if (ip.fragOffset === 0) {
+    const proto = ip.protocol;
+    if (proto === IPPROTO_TCP) {
+      if (!tcp.reset(buf, l4, l4Len)) return false;
+      kind = L4_TCP;
+    } else if (proto === IPPROTO_UDP) {
+      if (!udp.reset(buf, l4, l4Len)) return false;
+      kind = L4_UDP;
+    } else if (proto === IPPROTO_ICMP) {
+      if (!icmp.reset(buf, l4, l4Len)) return false;
+      const type = icmp.type;
+      if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) kind = L4_ECHO;
     }
   }
 
   src >>>= 0;
   dst >>>= 0;
-  const oldSrc = rd32(buf, ipOff + IP_SRC);
-  const oldDst = rd32(buf, ipOff + IP_DST);
-  const addr = setAddrs(buf, ipOff, src, dst);
+  const oldSrc = ip.src;
+  const oldDst = ip.dst;
+  const addr = setAddrs(ip, src, dst);
 
-  if (l4Kind === 1) {
-    const oldSport = rd16(buf, l4);
-    const oldDport = rd16(buf, l4 + 2);
-    wr16(buf, l4, sport);
-    wr16(buf, l4 + 2, dport);
-    const c = rd16(buf, csumAt);
+  if (kind === L4_TCP) {
+    const ports = delta16(tcp.srcPort, sport) + delta16(tcp.dstPort, dport);
+    tcp.setSrcPort(sport);
+    tcp.setDstPort(dport);
+    const c = tcp.checksum;
+    tcp.setChecksum(partial ? partialUpdate32(partialUpdate32(c, oldSrc, src), oldDst, dst) : update(c, addr + ports));
+  } else if (kind === L4_UDP) {
+    const ports = delta16(udp.srcPort, sport) + delta16(udp.dstPort, dport);
+    udp.setSrcPort(sport);
+    udp.setDstPort(dport);
+    const c = udp.checksum;
     if (partial) {
-      wr16(buf, csumAt, partialUpdate32(partialUpdate32(c, oldSrc, src), oldDst, dst));
-    } else if (proto === PROTO_TCP || c !== 0) {
-      let n = update(c, addr + delta16(oldSport, sport) + delta16(oldDport, dport));
-      if (n === 0 && proto === PROTO_UDP) n = 0xffff;
-      wr16(buf, csumAt, n);
+      udp.setChecksum(partialUpdate32(partialUpdate32(c, oldSrc, src), oldDst, dst));
+    } else if (c !== 0) {
+      const n = update(c, addr + ports);
+      udp.setChecksum(n === 0 ? 0xffff : n);
     }
-  } else if (l4Kind === 2) {
-    const oldId = rd16(buf, l4 + 4);
-    wr16(buf, l4 + 4, sport);
-    if (!partial) wr16(buf, csumAt, update(rd16(buf, csumAt), delta16(oldId, sport)));
+  } else if (kind === L4_ECHO) {
+    const oldId = icmp.id;
+    icmp.setId(sport);
+    if (!partial) icmp.setChecksum(update(icmp.checksum, delta16(oldId, sport)));
   }
   return true;
 }
 
 /** ICMP types that quote the packet they are about. */
 export function isIcmpErrorType(type: number): boolean {
-  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+  return type === ICMP_DEST_UNREACH || type === ICMP_SOURCE_QUENCH || type === ICMP_REDIRECT
+    || type === ICMP_TIME_EXCEEDED || type === ICMP_PARAMETER_PROBLEM;
 }
+
+/** What an ICMP error must quote of the L4 header after the IPv4 header (RFC 792): the ports. */
+const QUOTED_L4_LEN = 8;
+
+/** Results of icmpErrorQuote(). OK: the quoted packet's tuple is in `out`. */
+export const ICMP_QUOTE_OK = 0;
+/**
+ * Nothing a connection can match: not an ICMP error (or a non-first fragment of one), or it
+ * quotes a protocol other than TCP, UDP and ICMP echo, or a non-first fragment (no ports).
+ */
+export const ICMP_QUOTE_UNTRACKED = 1;
+/**
+ * Malformed or cut short: the ICMP header, or the quoted IPv4 header and the 8 bytes of its
+ * L4 header that are needed, are not all there (or the outer IPv4 header is broken).
+ */
+export const ICMP_QUOTE_MALFORMED = 2;
 
 /**
- * Offset of the quoted IPv4 header of the ICMP error at ipOff, or -1 (not an ICMP error; a
- * non-first fragment; the quoted header and 8 bytes of its L4 header not all present; the
- * quoted packet not TCP, UDP or ICMP echo, or a non-first fragment). Sets hdrEnd/dataEnd for
- * the outer packet.
+ * Offset of the quoted IPv4 header of the ICMP error at ipOff (>= 0), or -ICMP_QUOTE_UNTRACKED
+ * / -ICMP_QUOTE_MALFORMED. Leaves `ip` on the outer header, `icmp` on the ICMP header, `quoted`
+ * on the quoted one (and `quotedIcmp` on its ICMP header when it is an echo), and
+ * hdrEnd/dataEnd for the outer packet.
  */
 function icmpErrorQuoted(buf: Uint8Array, ipOff: number, end: number): number {
-  if (!ipLimit(buf, ipOff, end)) return -1;
-  if (buf[ipOff + IP_PROTO] !== PROTO_ICMP || (rd16(buf, ipOff + IP_FRAG) & 0x1fff) !== 0) return -1;
-  const icmp = hdrEnd;
+  if (!ipLimit(buf, ipOff, end)) return -ICMP_QUOTE_MALFORMED;
+  if (ip.protocol !== IPPROTO_ICMP || ip.fragOffset !== 0) return -ICMP_QUOTE_UNTRACKED;
+  const c = hdrEnd;
   const lim = dataEnd;
-  if (icmp + 8 > lim || !isIcmpErrorType(buf[icmp])) return -1;
-  const inner = icmp + 8;
-  if (inner + 20 > lim) return -1;
-  const vihl = buf[inner];
-  if (vihl >>> 4 !== 4) return -1;
-  const hl = (vihl & 0xf) << 2;
-  if (hl < 20 || inner + hl + 8 > lim) return -1;
-  if ((rd16(buf, inner + IP_FRAG) & 0x1fff) !== 0) return -1;
-  const proto = buf[inner + IP_PROTO];
-  if (proto === PROTO_TCP || proto === PROTO_UDP) return inner;
-  if (proto === PROTO_ICMP) {
-    const t = buf[inner + hl];
+  if (!icmp.reset(buf, c, lim - c)) return -ICMP_QUOTE_MALFORMED;
+  if (!isIcmpErrorType(icmp.type)) return -ICMP_QUOTE_UNTRACKED;
+  const inner = icmp.payloadOffset;
+  if (!quoted.reset(buf, inner, lim - inner) || quoted.version !== 4) return -ICMP_QUOTE_MALFORMED;
+  const hl = quoted.headerLength;
+  if (hl < IPV4_MIN_HDR_LEN || inner + hl + QUOTED_L4_LEN > lim) return -ICMP_QUOTE_MALFORMED;
+  if (quoted.fragOffset !== 0) return -ICMP_QUOTE_UNTRACKED;
+  const proto = quoted.protocol;
+  if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) return inner;
+  if (proto === IPPROTO_ICMP) {
+    quotedIcmp.reset(buf, inner + hl, lim - inner - hl);
+    const t = quotedIcmp.type;
     if (t === ICMP_ECHO_REQUEST || t === ICMP_ECHO_REPLY) return inner;
   }
-  return -1;
+  return -ICMP_QUOTE_UNTRACKED;
 }
 
-/** A reusable tuple (icmpErrorInner's output). */
+/** A reusable tuple (icmpErrorQuote's output). */
 export interface NatTuple { proto: number; src: number; dst: number; sport: number; dport: number }
 
 /**
  * For an ICMP error (dest unreachable 3, source quench 4, redirect 5, time exceeded 11,
  * parameter problem 12) at ipOff: the tuple of the packet it quotes, written into `out`,
  * oriented as the quoted packet was sent (ICMP echo: sport = dport = identifier). Returns
- * false when it is not an ICMP error or the quoted packet is incomplete (its IP header and 8
- * bytes of L4 are needed) or not TCP/UDP/ICMP echo. The error travels against the quoted
+ * ICMP_QUOTE_OK, or why there is no tuple: ICMP_QUOTE_UNTRACKED (not an ICMP error, or the
+ * quoted packet is not TCP/UDP/ICMP echo or not a first fragment) or ICMP_QUOTE_MALFORMED
+ * (the quoted IP header and 8 bytes of L4 are needed). The error travels against the quoted
  * packet: look its connection up as find(proto, out.dst, out.src, out.dport, out.sport).
  */
-export function icmpErrorInner(buf: Uint8Array, ipOff: number, end: number,
-  out: { proto: number; src: number; dst: number; sport: number; dport: number }): boolean {
+export function icmpErrorQuote(buf: Uint8Array, ipOff: number, end: number, out: NatTuple): number {
   const inner = icmpErrorQuoted(buf, ipOff, end);
-  if (inner < 0) return false;
-  const proto = buf[inner + IP_PROTO];
-  const l4 = inner + ((buf[inner] & 0xf) << 2);
+  if (inner < 0) return -inner;
+  const proto = quoted.protocol;
   out.proto = proto;
-  out.src = rd32(buf, inner + IP_SRC);
-  out.dst = rd32(buf, inner + IP_DST);
-  if (proto === PROTO_ICMP) {
-    out.sport = out.dport = rd16(buf, l4 + 4);
+  out.src = quoted.src;
+  out.dst = quoted.dst;
+  // The quote holds 8 bytes of L4: a TCP header is cut short, but its ports are there.
+  const l4 = quoted.payloadOffset;
+  if (proto === IPPROTO_ICMP) {
+    out.sport = out.dport = quotedIcmp.id;
+  } else if (proto === IPPROTO_TCP) {
+    tcp.reset(buf, l4, dataEnd - l4);
+    out.sport = tcp.srcPort;
+    out.dport = tcp.dstPort;
   } else {
-    out.sport = rd16(buf, l4);
-    out.dport = rd16(buf, l4 + 2);
+    udp.reset(buf, l4, dataEnd - l4);
+    out.sport = udp.srcPort;
+    out.dport = udp.dstPort;
   }
-  return true;
+  return ICMP_QUOTE_OK;
+}
+
+/** icmpErrorQuote() === ICMP_QUOTE_OK: the quoted packet's tuple is in `out`. */
+export function icmpErrorInner(buf: Uint8Array, ipOff: number, end: number, out: NatTuple): boolean {
+  return icmpErrorQuote(buf, ipOff, end, out) === ICMP_QUOTE_OK;
 }
 
 /**
@@ -233,55 +245,48 @@ export function natRewriteIcmpError(buf: Uint8Array, ipOff: number, end: number,
   inSrc: number, inDst: number, inSport: number, inDport: number, outerSrc = -1): boolean {
   const inner = icmpErrorQuoted(buf, ipOff, end);
   if (inner < 0) return false;
-  const icmp = hdrEnd;
   const lim = dataEnd;
-  if (ipOff + rd16(buf, ipOff + IP_TOTAL_LEN) > end) return false;
+  if (ipOff + ip.totalLength > end) return false;
 
   // The quoted packet.
-  const proto = buf[inner + IP_PROTO];
-  const l4 = inner + ((buf[inner] & 0xf) << 2);
-  const addr = setAddrs(buf, inner, inSrc >>> 0, inDst >>> 0);
-  if (proto === PROTO_ICMP) {
-    const oldId = rd16(buf, l4 + 4);
-    wr16(buf, l4 + 4, inSport);
-    wr16(buf, l4 + 2, update(rd16(buf, l4 + 2), delta16(oldId, inSport)));
+  const proto = quoted.protocol;
+  const l4 = quoted.payloadOffset;
+  const addr = setAddrs(quoted, inSrc >>> 0, inDst >>> 0);
+  if (proto === IPPROTO_ICMP) {
+    const oldId = quotedIcmp.id;
+    quotedIcmp.setId(inSport);
+    quotedIcmp.setChecksum(update(quotedIcmp.checksum, delta16(oldId, inSport)));
+  } else if (proto === IPPROTO_TCP) {
+    tcp.reset(buf, l4, lim - l4);
+    const ports = delta16(tcp.srcPort, inSport) + delta16(tcp.dstPort, inDport);
+    tcp.setSrcPort(inSport);
+    tcp.setDstPort(inDport);
+    // The checksum only when the quote reaches it.
+    if (tcp.checksumOffset + 2 <= lim) tcp.setChecksum(update(tcp.checksum, addr + ports));
   } else {
-    const oldSport = rd16(buf, l4);
-    const oldDport = rd16(buf, l4 + 2);
-    wr16(buf, l4, inSport);
-    wr16(buf, l4 + 2, inDport);
-    const csumAt = proto === PROTO_TCP ? l4 + 16 : l4 + 6;
-    if (csumAt + 2 <= lim) {
-      const c = rd16(buf, csumAt);
-      if (proto === PROTO_TCP || c !== 0) {
-        let n = update(c, addr + delta16(oldSport, inSport) + delta16(oldDport, inDport));
-        if (n === 0 && proto === PROTO_UDP) n = 0xffff;
-        wr16(buf, csumAt, n);
-      }
+    udp.reset(buf, l4, lim - l4);
+    const ports = delta16(udp.srcPort, inSport) + delta16(udp.dstPort, inDport);
+    udp.setSrcPort(inSport);
+    udp.setDstPort(inDport);
+    const c = udp.checksum;
+    if (c !== 0) {
+      const n = update(c, addr + ports);
+      udp.setChecksum(n === 0 ? 0xffff : n);
     }
   }
 
-  // The ICMP message, over everything it holds.
-  buf[icmp + 2] = 0;
-  buf[icmp + 3] = 0;
-  let sum = 0;
-  let i = icmp;
-  const last = lim - 1;
-  for (; i < last; i += 2) sum += (buf[i] << 8) | buf[i + 1];
-  if (i === last) sum += buf[i] << 8;
-  wr16(buf, icmp + 2, ~fold(sum) & 0xffff);
+  // The ICMP message, over everything it holds (icmpErrorQuoted left `icmp` spanning it).
+  icmp.fillChecksum();
 
   // The outer header.
   outerDst >>>= 0;
-  const oldOuterDst = rd32(buf, ipOff + IP_DST);
-  let outer = delta32(oldOuterDst, outerDst);
-  wr32(buf, ipOff + IP_DST, outerDst);
+  let outer = delta32(ip.dst, outerDst);
+  ip.setDst(outerDst);
   if (outerSrc >= 0) {
-    const oldOuterSrc = rd32(buf, ipOff + IP_SRC);
-    outer += delta32(oldOuterSrc, outerSrc);
-    wr32(buf, ipOff + IP_SRC, outerSrc);
+    outer += delta32(ip.src, outerSrc);
+    ip.setSrc(outerSrc);
   }
-  wr16(buf, ipOff + IP_CSUM, update(rd16(buf, ipOff + IP_CSUM), outer));
+  ip.setChecksum(update(ip.checksum, outer));
   return true;
 }
 
@@ -291,10 +296,12 @@ export function natRewriteIcmpError(buf: Uint8Array, ipOff: number, end: number,
  * exceeded (quoting the header as received) instead of forwarding.
  */
 export function decTtl(buf: Uint8Array, ipOff: number): number {
-  const ttl = buf[ipOff + IP_TTL];
+  ip.reset(buf, ipOff, IPV4_MIN_HDR_LEN);
+  const ttl = ip.ttl;
   if (ttl <= 1) return 0;
-  const proto = buf[ipOff + IP_PROTO];
-  buf[ipOff + IP_TTL] = ttl - 1;
-  wr16(buf, ipOff + IP_CSUM, update(rd16(buf, ipOff + IP_CSUM), delta16((ttl << 8) | proto, ((ttl - 1) << 8) | proto)));
+  const proto = ip.protocol;
+  ip.setTtl(ttl - 1);
+  // TTL and protocol share one 16-bit word of the checksum.
+  ip.setChecksum(update(ip.checksum, delta16((ttl << 8) | proto, ((ttl - 1) << 8) | proto)));
   return ttl - 1;
 }

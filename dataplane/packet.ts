@@ -43,7 +43,7 @@ export class Packet {
 
   out = OUT_NONE;
   drop = -1;
-  /** What the gateway stage did (L3_* in stages/gateway.ts), for traces. */
+  /** What the gateway stage did (an outcome of dataplane/router/outcome.ts), for traces. */
   l3 = 0;
   /** What learning did (LEARN_* of tables/fdb.ts; -1 nothing), for live traces. */
   learned = -1;

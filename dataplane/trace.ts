@@ -5,27 +5,28 @@
 //
 // A dry run (StageContext.dryRun) goes through the same stages without side effects: no
 // learning; the learn line says what would have been learned. With the router's tables
-// (StageContext.l3) the gateway line says what the router did or would do; a translated
-// packet shows its flow before and after: `conntrack: A:a > B:b => A':a' > B':b' -> PORT`.
+// (StageContext.l3) the gateway line says what the router did or would do, in the words of
+// the router module that decided it (dataplane/router/outcome.ts: each outcome is registered
+// with its wording); a translated packet shows its flow before and after:
+// `conntrack: A:a > B:b => A':a' > B':b' -> PORT`.
 
 import { Packet, OUT_DROP, OUT_FLOOD, OUT_LOCAL } from './packet';
-import {
-  L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY, L3_CT, L3_CT_NEW, L3_DNS_ANSWER, L3_DNS_PUNT, L3_HOST_CT, L3_ICMP_ERROR, L3_NAMES,
-  L3_NONE, L3_NO_CT, L3_PING, L3_ROUTED,
-} from './stages/gateway';
 import { DROP_REASONS } from './drops';
 import type { L3Context, StageContext } from './stages/stage';
 import { Pipeline, type Tracer } from './pipeline';
 import { LEARN_FAILED, LEARN_MOVED, LEARN_NEW, type Fdb } from './tables/fdb';
 import type { PortTable } from './tables/ports';
 import { UPLINK_NET } from './tables/neigh';
+import { describeOutcome, type TracedFlow } from './router/outcome';
 import { macToStringHiLo } from './wire/mac';
 import { formatFrame } from './wire/format';
-import { readU16, readU32 } from './wire/bytes';
 import { ipToString } from './wire/ip';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from './wire/ethernet';
-import { ARP_LEN, ARP_OP_REQUEST } from './wire/arp';
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from './wire/ipv4';
+import { ETHERTYPE_IPV4 } from './wire/ethernet';
+import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IcmpView } from './wire/icmp';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View } from './wire/ipv4';
+import { TcpView } from './wire/tcp';
+import { UdpView } from './wire/udp';
+import { VlanView } from './wire/vlan';
 
 /** Names for ports and networks in trace lines (the dataplane knows only numbers). */
 export interface TraceNames {
@@ -91,8 +92,9 @@ export class TextTracer implements Tracer {
         return ctx.dryRun ? `(dry run, not learned) ${what}` : what;
       }
       case 'gateway':
+        // The wording of each outcome lives with the router module that decides it.
         this.after.read(p);
-        return describeGateway(p, ctx, this.names, this.before, this.after);
+        return describeOutcome({ p, ctx, before: this.before, after: this.after, egress: gatewayEgress(p, this.names) });
       case 'forward':
         if (p.out === OUT_FLOOD) {
           const members = floodPorts(p, ctx);
@@ -125,8 +127,8 @@ function vlanWhy(p: Packet, ctx: StageContext): string {
       return ` (vid ${vid}; port carries ${carried(p.inPort, ctx)})`;
     case 'qinq': {
       if (p.etherType === 0x88a8) return ' (802.1ad outer tag 0x88a8)';
-      const inner = (p.buf[p.ethOff + 16] << 8) | p.buf[p.ethOff + 17];
-      return ` (vid ${vid} over another tag 0x${inner.toString(16)})`;
+      vlanView.reset(p.buf, p.ethOff, p.ethLen);
+      return ` (vid ${vid} over another tag 0x${vlanView.innerEtherType.toString(16)})`;
     }
     case 'runt-after-untag':
       return ` (${p.ethLen} bytes with the tag)`;
@@ -152,8 +154,14 @@ function egressText(p: Packet, ctx: StageContext, port: number): string {
   return vid > 0 ? ` [tagged vid ${vid}${p.prio >>> 13 ? ` pcp ${p.prio >>> 13}` : ''}]` : '';
 }
 
+const vlanView = new VlanView();
+const ipView = new Ipv4View();
+const tcpView = new TcpView();
+const udpView = new UdpView();
+const icmpView = new IcmpView();
+
 /** An IPv4 flow read from a frame: addresses, and ports / ICMP identifier or type. */
-class Flow {
+class Flow implements TracedFlow {
   ok = false;
   proto = 0;
   src = 0;
@@ -164,26 +172,33 @@ class Flow {
   icmpType = -1;
   icmpCode = -1;
 
+  /** Lenient: any IPv4 header with 8 bytes of L4 after it, as an ICMP error quotes it, gives the ports. */
   read(p: Packet): void {
     this.ok = false;
     if (p.etherType !== ETHERTYPE_IPV4) return;
     const b = p.buf;
-    const o = p.l3Off;
     const end = p.ethOff + p.ethLen;
-    if (o + 20 > end || b[o] >>> 4 !== 4) return;
-    const l4 = o + ((b[o] & 0xf) << 2);
-    this.proto = b[o + 9];
-    this.src = readU32(b, o + 12);
-    this.dst = readU32(b, o + 16);
+    const ip = ipView;
+    if (!ip.reset(b, p.l3Off, end - p.l3Off) || ip.version !== 4) return;
+    const l4 = ip.payloadOffset;
+    this.proto = ip.protocol;
+    this.src = ip.src;
+    this.dst = ip.dst;
     this.sport = this.dport = this.icmpType = this.icmpCode = -1;
-    if ((readU16(b, o + 6) & 0x1fff) === 0 && l4 + 8 <= end) {
-      if (this.proto === IPPROTO_TCP || this.proto === IPPROTO_UDP) {
-        this.sport = readU16(b, l4);
-        this.dport = readU16(b, l4 + 2);
+    if (ip.fragOffset === 0 && l4 + 8 <= end) {
+      if (this.proto === IPPROTO_TCP) {
+        tcpView.reset(b, l4, end - l4); // the ports are in the first 8 bytes
+        this.sport = tcpView.srcPort;
+        this.dport = tcpView.dstPort;
+      } else if (this.proto === IPPROTO_UDP) {
+        udpView.reset(b, l4, end - l4);
+        this.sport = udpView.srcPort;
+        this.dport = udpView.dstPort;
       } else if (this.proto === IPPROTO_ICMP) {
-        this.icmpType = b[l4];
-        this.icmpCode = b[l4 + 1];
-        if (this.icmpType === 0 || this.icmpType === 8) this.sport = this.dport = readU16(b, l4 + 4);
+        icmpView.reset(b, l4, end - l4);
+        this.icmpType = icmpView.type;
+        this.icmpCode = icmpView.code;
+        if (this.icmpType === ICMP_ECHO_REPLY || this.icmpType === ICMP_ECHO_REQUEST) this.sport = this.dport = icmpView.id;
       }
     }
     this.ok = true;
@@ -208,77 +223,6 @@ function gatewayEgress(p: Packet, names: TraceNames): string {
   if (p.out === OUT_FLOOD) return ` -> network ${names.network(p.netId)} (flood)`;
   if (p.out === OUT_LOCAL) return ' (consumed by the switch)';
   return ', continue';
-}
-
-/**
- * What the router did, in words (the codes are L3_* in stages/gateway.ts). before/after:
- * the IPv4 flow as the gateway got it and as it left it.
- */
-function describeGateway(p: Packet, ctx: StageContext, names: TraceNames, before: Flow, after: Flow): string {
-  const what = L3_NAMES[p.l3] ?? `#${p.l3}`;
-  const l3 = ctx.l3;
-  switch (p.l3) {
-    case L3_NONE:
-      return 'pass (not for the gateway)';
-    case L3_ARP_REPLY:
-    case L3_ARP_CONSUMED:
-    case L3_ARP_LEARNED: {
-      const b = p.buf;
-      const a = p.l3Off;
-      if (p.etherType !== ETHERTYPE_ARP || a + ARP_LEN > p.ethOff + p.ethLen) return `${what}:${gatewayEgress(p, names)}`;
-      const sha = macToStringHiLo(readU16(b, a + 8), readU32(b, a + 10));
-      const spa = ipToString(readU32(b, a + 14));
-      if (p.l3 === L3_ARP_REPLY) {
-        // A dry run leaves the request as it was; a live run has turned it into the reply.
-        const asked = readU16(b, a + 6) === ARP_OP_REQUEST ? readU32(b, a + 24) : readU32(b, a + 14);
-        const net = l3?.table.byNet[p.netId];
-        const u = l3?.table.uplink;
-        const mac = net !== undefined ? macToStringHiLo(net.gwMacHi, net.gwMacLo)
-          : u ? macToStringHiLo(u.macHi, u.macLo) : '?';
-        return `${what}: ${ipToString(asked)} is-at ${mac}${gatewayEgress(p, names)}`;
-      }
-      const learn = ctx.dryRun ? ' (dry run, not learned)' : '';
-      if (p.l3 === L3_ARP_CONSUMED) return `${what}: ${spa} is-at ${sha}${learn}, to the switch (consumed)`;
-      return `${what}: ${spa} is-at ${sha}${learn}${gatewayEgress(p, names)}`;
-    }
-    case L3_PING:
-      return `${what}: ${before.ok ? before.text() : 'echo request'} answered${gatewayEgress(p, names)}`;
-    case L3_DNS_PUNT:
-      return `${what}: ${before.ok ? before.text() : 'query'} to the DNS server (main thread)`;
-    case L3_DNS_ANSWER:
-      return `${what}: ${before.ok ? before.text() : 'query'} answered by this worker${gatewayEgress(p, names)}`;
-    case L3_NO_CT:
-      return `${what}: ${wouldCreate(p, l3, before)} (dry run: no connection created)`;
-    case L3_CT:
-    case L3_CT_NEW:
-    case L3_HOST_CT:
-    case L3_ICMP_ERROR:
-    case L3_ROUTED: {
-      if (!before.ok || !after.ok) return `${what}:${gatewayEgress(p, names)}`;
-      const was = before.text();
-      const now = after.text();
-      return `${what}: ${was}${now === was ? '' : ` => ${now}`}${gatewayEgress(p, names)}`;
-    }
-    default:
-      return `${what}:${gatewayEgress(p, names)}`;
-  }
-}
-
-/** The connection a dry run would have created, in words (the checks of stages/gateway.ts). */
-function wouldCreate(p: Packet, l3: L3Context | null, f: Flow): string {
-  if (!f.ok) return 'a connection';
-  const flow = f.text();
-  if (l3 === null) return flow;
-  const t = l3.table;
-  const net = t.byNet[p.netId];
-  if (p.netId !== UPLINK_NET && net !== undefined && f.proto === IPPROTO_TCP && f.dst === net.gwIp && f.dport === 53) {
-    return `dns over tcp ${flow} to ${ipToString(net.hostIp)}:53`;
-  }
-  if (p.netId === UPLINK_NET || t.isSwitchIp(f.dst)) {
-    const m = f.proto === IPPROTO_ICMP ? undefined : t.mapping(f.proto, f.dst, f.dport);
-    return m !== undefined ? `published port ${flow} to ${ipToString(m.ip)}:${m.port}` : `published port ${flow}`;
-  }
-  return t.uplink !== null ? `masquerade ${flow} as ${ipToString(t.uplink.ip)}` : `masquerade ${flow}`;
 }
 
 /** The ports a flooded frame goes to: every port of its network but the one it came in on. */

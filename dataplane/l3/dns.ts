@@ -11,10 +11,10 @@
 import { DnsAnswerer, DNS_RESULTS } from '../dns/answer';
 import { DnsRegistry, type DnsOrder } from '../dns/registry';
 import type { Packet } from '../packet';
-import { readU16, writeU16, writeU32 } from '../wire/bytes';
-import { writeMacHiLo } from '../wire/mac';
-import { internetChecksum } from '../wire/checksum';
-import { l4Checksum } from '../wire/ipv4';
+import { EthernetView } from '../wire/ethernet';
+import { IPV4_MIN_HDR_LEN, Ipv4View, writeIpv4Header } from '../wire/ipv4';
+import { UDP_HDR_LEN, UdpView } from '../wire/udp';
+import { VNET_HDR_LEN, writeEmptyVnetHdr } from '../wire/vnet';
 
 /** The DNS part of the router's snapshot. */
 export interface DnsSnapshot {
@@ -24,7 +24,7 @@ export interface DnsSnapshot {
 
 /** Answers fit one unfragmented frame: MTU 1500 - IPv4 20 - UDP 8. */
 const MAX_UDP_ANSWER = 1472;
-const VNET_HDR_LEN = 10;
+const ANSWER_TTL = 64;
 const TWO32 = 4294967296;
 
 export const DNS_ANSWERED = 0;
@@ -38,6 +38,10 @@ export class WorkerDns {
   private netNames: string[] = [];
   /** Where the counters go (this worker's slots in the shared stats), or null. */
   private readonly out: Float64Array | null;
+  // Views over the query being answered (reused: no allocation per query beyond the answer).
+  private readonly eth = new EthernetView();
+  private readonly ip = new Ipv4View();
+  private readonly udp = new UdpView();
 
   constructor(out: Float64Array | null = null) {
     this.out = out;
@@ -78,44 +82,39 @@ export class WorkerDns {
    */
   answer(p: Packet, l4Off: number, end: number, gwMacHi: number, gwMacLo: number): number {
     const b = p.buf;
-    const ip = p.l3Off;
-    if ((b[ip] & 0xf) !== 5) return DNS_PUNT; // IP options: let the main thread build a clean answer
-    const udpLen = readU16(b, l4Off + 4);
-    if (udpLen < 8 || l4Off + udpLen > end) return DNS_PUNT;
-    const src = ((b[ip + 12] << 24) | (b[ip + 13] << 16) | (b[ip + 14] << 8) | b[ip + 15]) >>> 0;
+    const ip = this.ip;
+    const udp = this.udp;
+    ip.reset(b, p.l3Off, end - p.l3Off);
+    if (ip.headerLength !== IPV4_MIN_HDR_LEN) return DNS_PUNT; // IP options: let the main thread build a clean answer
+    udp.reset(b, l4Off, end - l4Off);
+    if (!udp.check()) return DNS_PUNT;
+    const src = ip.src;
     const nets = this.clients.get(p.netId * TWO32 + src) ?? this.netOnly(p.netId);
-    const out = this.answerer.answer(b.subarray(l4Off + 8, l4Off + udpLen), nets, 'udp');
+    const out = this.answerer.answer(b.subarray(udp.payloadOffset, l4Off + udp.length), nets, 'udp');
     this.publish();
     if (out.kind === 'forward') return DNS_PUNT;
     if (out.kind === 'drop') return DNS_DROPPED;
     const reply = out.bytes;
-    if (reply.length > MAX_UDP_ANSWER || l4Off + 8 + reply.length > b.length) return DNS_DROPPED;
+    if (reply.length > MAX_UDP_ANSWER || udp.payloadOffset + reply.length > b.length) return DNS_DROPPED;
+    // IPv4: a fresh header back to the client (TTL 64, no fragment bits), keeping the id and TOS.
+    const newUdpLen = UDP_HDR_LEN + reply.length;
+    const total = IPV4_MIN_HDR_LEN + newUdpLen;
+    writeIpv4Header(b, p.l3Off, ip.dst, src, ip.protocol, total, ANSWER_TTL, ip.id, 0, ip.tos);
     // UDP: payload, ports swapped, length, checksum over the pseudo-header and all.
-    b.set(reply, l4Off + 8);
-    const sport = readU16(b, l4Off);
-    writeU16(b, l4Off, readU16(b, l4Off + 2));
-    writeU16(b, l4Off + 2, sport);
-    const newUdpLen = 8 + reply.length;
-    writeU16(b, l4Off + 4, newUdpLen);
-    // IPv4: addresses swapped, length, TTL 64, no fragment bits, checksum.
-    const dst = ((b[ip + 16] << 24) | (b[ip + 17] << 16) | (b[ip + 18] << 8) | b[ip + 19]) >>> 0;
-    writeU32(b, ip + 12, dst);
-    writeU32(b, ip + 16, src);
-    const total = 20 + newUdpLen;
-    writeU16(b, ip + 2, total);
-    writeU16(b, ip + 6, 0);
-    b[ip + 8] = 64;
-    writeU16(b, ip + 10, 0);
-    writeU16(b, ip + 10, internetChecksum(b, ip, 20));
-    writeU16(b, l4Off + 6, 0);
-    const c = l4Checksum(b, ip, l4Off, newUdpLen);
-    writeU16(b, l4Off + 6, c === 0 ? 0xffff : c);
+    b.set(reply, udp.payloadOffset);
+    const sport = udp.srcPort;
+    udp.setSrcPort(udp.dstPort);
+    udp.setDstPort(sport);
+    udp.setLength(newUdpLen);
+    udp.fillChecksum(p.l3Off);
     // Ethernet: back to the client, from the gateway.
-    writeMacHiLo(b, p.ethOff, p.srcHi, p.srcLo);
-    writeMacHiLo(b, p.ethOff + 6, gwMacHi, gwMacLo);
-    p.ethLen = ip - p.ethOff + total;
+    const eth = this.eth;
+    eth.reset(b, p.ethOff, p.ethLen);
+    eth.setDstHiLo(p.srcHi, p.srcLo);
+    eth.setSrcHiLo(gwMacHi, gwMacLo);
+    p.ethLen = p.l3Off - p.ethOff + total;
     p.len = p.ethLen + (p.vnet ? VNET_HDR_LEN : 0);
-    if (p.vnet) b.fill(0, p.off, p.off + VNET_HDR_LEN);
+    if (p.vnet) writeEmptyVnetHdr(b, p.off);
     p.out = p.inPort;
     return DNS_ANSWERED;
   }

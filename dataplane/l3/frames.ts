@@ -9,14 +9,13 @@
 // nothing that matters and returns 0 / false. No allocation per call: the views are module
 // level (each worker has its own module instance) and reused.
 
-import { readU16, writeU16, writeU32 } from '../wire/bytes';
-import { csumUpdate16, fold, onesSum } from '../wire/checksum';
-import { ETH_HDR_LEN, ETH_MIN_FRAME_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet';
-import { ARP_HTYPE_ETHERNET, ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST } from '../wire/arp';
-import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HDR_LEN } from '../wire/icmp';
-import { IPPROTO_ICMP, IPPROTO_UDP, IPV4_MIN_HDR_LEN, Ipv4View, pseudoHeaderSum, writeIpv4Header } from '../wire/ipv4';
-import { UDP_HDR_LEN } from '../wire/udp';
-import { writeMacHiLo } from '../wire/mac';
+import { csumUpdate16 } from '../wire/checksum';
+import { ETH_HDR_LEN, ETH_MIN_FRAME_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from '../wire/ethernet';
+import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView, writeArp } from '../wire/arp';
+import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HDR_LEN, IcmpView } from '../wire/icmp';
+import { IPPROTO_ICMP, IPPROTO_UDP, IPV4_MIN_HDR_LEN, Ipv4View, writeIpv4Header } from '../wire/ipv4';
+import { UDP_HDR_LEN, UdpView } from '../wire/udp';
+import { MAC_LEN, isMulticastHi } from '../wire/mac';
 
 /** ICMP errors (RFC 1812 4.3.2.3): the whole error datagram stays within 576 bytes. */
 export const ICMP_ERROR_MAX_IP_LEN = 576;
@@ -37,27 +36,19 @@ export const ICMP_EXC_TTL = 0;
 const TOS_INTERNETCONTROL = 0xc0;
 const DEFAULT_TTL = 64;
 
+const ethView = new EthernetView();
+const arpView = new ArpView();
 const ipView = new Ipv4View();
-
-// Ethernet field offsets (from the header start)
-const E_DST = 0;
-const E_SRC = 6;
-const E_TYPE = 12;
-// ARP field offsets (from the ARP start)
-const A_HTYPE = 0;
-const A_PTYPE = 2;
-const A_HLEN = 4;
-const A_PLEN = 5;
-const A_OP = 6;
-const A_SHA = 8;
-const A_SPA = 14;
-const A_THA = 18;
-const A_TPA = 24;
+const icmpView = new IcmpView();
+const udpView = new UdpView();
+const ZERO_MAC = new Uint8Array(MAC_LEN);
 
 function writeEth(buf: Uint8Array, off: number, dstHi: number, dstLo: number, srcHi: number, srcLo: number, type: number): void {
-  writeMacHiLo(buf, off + E_DST, dstHi, dstLo);
-  writeMacHiLo(buf, off + E_SRC, srcHi, srcLo);
-  writeU16(buf, off + E_TYPE, type);
+  const e = ethView;
+  e.reset(buf, off, ETH_HDR_LEN);
+  e.setDstHiLo(dstHi, dstLo);
+  e.setSrcHiLo(srcHi, srcLo);
+  e.setEtherType(type);
 }
 
 /** Zero [off+len, off+60) when len < 60; returns the padded length. */
@@ -85,18 +76,23 @@ export function arpReplyInPlace(
   buf: Uint8Array, ethOff: number, len: number, myMacHi: number, myMacLo: number, myIp: number,
 ): number {
   if (len < ETH_HDR_LEN + ARP_LEN || ethOff + len > buf.length || ethOff + ETH_MIN_FRAME_LEN > buf.length) return 0;
-  if (readU16(buf, ethOff + E_TYPE) !== ETHERTYPE_ARP) return 0;
-  const a = ethOff + ETH_HDR_LEN;
-  if (readU16(buf, a + A_HTYPE) !== ARP_HTYPE_ETHERNET || readU16(buf, a + A_PTYPE) !== ETHERTYPE_IPV4
-    || buf[a + A_HLEN] !== 6 || buf[a + A_PLEN] !== 4 || readU16(buf, a + A_OP) !== ARP_OP_REQUEST) return 0;
-  if ((buf[a + A_SHA] & 1) !== 0) return 0; // a multicast sender cannot be answered
+  const e = ethView;
+  e.reset(buf, ethOff, len);
+  if (e.etherType !== ETHERTYPE_ARP) return 0;
+  const a = arpView;
+  a.reset(buf, e.payloadOffset, len - ETH_HDR_LEN);
+  if (!a.isEthernetIpv4 || a.op !== ARP_OP_REQUEST) return 0;
+  const askerHi = a.shaHi;
+  const askerLo = a.shaLo;
+  if (isMulticastHi(askerHi)) return 0; // a multicast sender cannot be answered
   // Target <- the requester's sender fields; Ethernet dst <- its MAC.
-  buf.copyWithin(a + A_THA, a + A_SHA, a + A_SPA + 4);
-  buf.copyWithin(ethOff + E_DST, a + A_SHA, a + A_SHA + 6);
-  writeMacHiLo(buf, ethOff + E_SRC, myMacHi, myMacLo);
-  writeU16(buf, a + A_OP, ARP_OP_REPLY);
-  writeMacHiLo(buf, a + A_SHA, myMacHi, myMacLo);
-  writeU32(buf, a + A_SPA, myIp);
+  a.setThaHiLo(askerHi, askerLo);
+  a.setTpa(a.spa);
+  e.setDstHiLo(askerHi, askerLo);
+  e.setSrcHiLo(myMacHi, myMacLo);
+  a.setOp(ARP_OP_REPLY);
+  a.setShaHiLo(myMacHi, myMacLo);
+  a.setSpa(myIp);
   return pad(buf, ethOff, ETH_HDR_LEN + ARP_LEN);
 }
 
@@ -110,15 +106,9 @@ export function writeArpRequest(
   if (off < 0 || off + ETH_MIN_FRAME_LEN > buf.length) return 0;
   writeEth(buf, off, 0xffff, 0xffffffff, srcMacHi, srcMacLo, ETHERTYPE_ARP);
   const a = off + ETH_HDR_LEN;
-  writeU16(buf, a + A_HTYPE, ARP_HTYPE_ETHERNET);
-  writeU16(buf, a + A_PTYPE, ETHERTYPE_IPV4);
-  buf[a + A_HLEN] = 6;
-  buf[a + A_PLEN] = 4;
-  writeU16(buf, a + A_OP, ARP_OP_REQUEST);
-  writeMacHiLo(buf, a + A_SHA, srcMacHi, srcMacLo);
-  writeU32(buf, a + A_SPA, srcIp);
-  writeMacHiLo(buf, a + A_THA, 0, 0);
-  writeU32(buf, a + A_TPA, targetIp);
+  writeArp(buf, a, ARP_OP_REQUEST, ZERO_MAC, srcIp, ZERO_MAC, targetIp);
+  arpView.reset(buf, a, ARP_LEN);
+  arpView.setShaHiLo(srcMacHi, srcMacLo);
   return pad(buf, off, ETH_HDR_LEN + ARP_LEN);
 }
 
@@ -139,21 +129,23 @@ export function icmpEchoReplyInPlace(
   const ip = ipView;
   if (!ip.reset(buf, ipOff, end - ipOff) || !ip.check() || ip.isFragment || ip.protocol !== IPPROTO_ICMP) return false;
   const src = ip.src;
-  if (!unicastIp(src) || (buf[ethOff + E_SRC] & 1) !== 0 || !ip.verifyChecksum()) return false;
-  const c = ip.payloadOffset;
-  const clen = ip.payloadLength;
-  if (clen < ICMP_HDR_LEN || buf[c] !== ICMP_ECHO_REQUEST) return false;
-  if (fold(onesSum(buf, c, clen)) !== 0xffff) return false;
+  const e = ethView;
+  e.reset(buf, ethOff, ipOff - ethOff);
+  if (!unicastIp(src) || e.srcIsMulticast || !ip.verifyChecksum()) return false;
+  const c = icmpView;
+  if (!c.reset(buf, ip.payloadOffset, ip.payloadLength) || c.type !== ICMP_ECHO_REQUEST) return false;
+  if (!c.verifyChecksum()) return false;
 
-  buf.copyWithin(ethOff + E_DST, ethOff + E_SRC, ethOff + E_SRC + 6);
-  writeMacHiLo(buf, ethOff + E_SRC, myMacHi, myMacLo);
+  e.setDstHiLo(e.srcHi, e.srcLo);
+  e.setSrcHiLo(myMacHi, myMacLo);
   ip.setSrc(ip.dst);
   ip.setDst(src);
   ip.setTtl(DEFAULT_TTL);
   ip.fillChecksum();
-  const code = buf[c + 1];
-  buf[c] = ICMP_ECHO_REPLY;
-  writeU16(buf, c + 2, csumUpdate16(readU16(buf, c + 2), (ICMP_ECHO_REQUEST << 8) | code, (ICMP_ECHO_REPLY << 8) | code));
+  // Type and code share one 16-bit word of the checksum.
+  const code = c.code;
+  c.setType(ICMP_ECHO_REPLY);
+  c.setChecksum(csumUpdate16(c.checksum, (ICMP_ECHO_REQUEST << 8) | code, (ICMP_ECHO_REPLY << 8) | code));
   return true;
 }
 
@@ -193,7 +185,10 @@ export function writeIcmpError(
   const origDst = ip.dst;
   if (!unicastIp(origSrc) || origDst >>> 28 >= 0xe) return 0; // multicast, class E, 255.255.255.255
   if (ip.protocol === IPPROTO_ICMP) {
-    if (ip.payloadLength < 1 || icmpTypeIsError(origBuf[ip.payloadOffset])) return 0;
+    // Only the type is needed: it is the first byte.
+    if (ip.payloadLength < 1) return 0;
+    icmpView.reset(origBuf, ip.payloadOffset, ip.payloadLength);
+    if (icmpTypeIsError(icmpView.type)) return 0;
   }
   let quoted = ip.totalLength;
   const room = ICMP_ERROR_MAX_IP_LEN - IPV4_MIN_HDR_LEN - ICMP_HDR_LEN;
@@ -209,11 +204,14 @@ export function writeIcmpError(
   copyBytes(buf, c + ICMP_HDR_LEN, origBuf, origIpOff, quoted);
   writeEth(buf, off, dstMacHi, dstMacLo, srcMacHi, srcMacLo, ETHERTYPE_IPV4);
   writeIpv4Header(buf, ipo, srcIp, origSrc, IPPROTO_ICMP, ipLen, DEFAULT_TTL, 0, 0, tos);
-  buf[c] = type;
-  buf[c + 1] = code;
-  writeU16(buf, c + 2, 0);
-  writeU32(buf, c + 4, rest);
-  writeU16(buf, c + 2, ~fold(onesSum(buf, c, ICMP_HDR_LEN + quoted)) & 0xffff);
+  const m = icmpView;
+  m.reset(buf, c, ICMP_HDR_LEN + quoted);
+  m.setType(type);
+  m.setCode(code);
+  // `rest` is the 4 bytes the echo view calls id and sequence.
+  m.setId(rest >>> 16);
+  m.setSeq(rest & 0xffff);
+  m.fillChecksum();
   return pad(buf, off, len);
 }
 
@@ -248,11 +246,11 @@ export function writeUdpFrame(
   copyBytes(buf, u + UDP_HDR_LEN, payload, 0, payload.length);
   writeEth(buf, off, dstMacHi, dstMacLo, srcMacHi, srcMacLo, ETHERTYPE_IPV4);
   writeIpv4Header(buf, ipo, srcIp, dstIp, IPPROTO_UDP, ipLen);
-  writeU16(buf, u, sport);
-  writeU16(buf, u + 2, dport);
-  writeU16(buf, u + 4, udpLen);
-  writeU16(buf, u + 6, 0);
-  const sum = ~fold(onesSum(buf, u, udpLen, pseudoHeaderSum(srcIp >>> 0, dstIp >>> 0, IPPROTO_UDP, udpLen))) & 0xffff;
-  writeU16(buf, u + 6, sum === 0 ? 0xffff : sum);
+  const v = udpView;
+  v.reset(buf, u, udpLen);
+  v.setSrcPort(sport);
+  v.setDstPort(dport);
+  v.setLength(udpLen);
+  v.fillChecksum(ipo);
   return pad(buf, off, len);
 }

@@ -1,6 +1,7 @@
 // The order of the stages, in one place. A frame goes through them top to bottom until one
-// of them gives a verdict. Later features (VLAN ingress/egress, ARP, gateway, DNS, NAT)
-// insert themselves here.
+// of them gives a verdict: parse (Ethernet), ingress (port, VLAN, network), learn (MAC
+// table), gateway (the router: ARP, ping, DNS, NAT and routing, dispatched to the modules
+// of dataplane/router/), forward (L2). A new stage is added here and in names.ts.
 
 import type { Stage } from './stage';
 import { ParseStage } from './parse';

@@ -10,12 +10,16 @@ import { Fdb } from '../../../dataplane/tables/fdb';
 import { PortTable } from '../../../dataplane/tables/ports';
 import { L3Table, type L3MappingSpec, type L3NetSpec, type L3Snapshot } from '../../../dataplane/tables/l3';
 import { Neigh, NEIGH_DEFAULTS, NEIGH_INCOMPLETE, UPLINK_NET } from '../../../dataplane/tables/neigh';
-import { Conntrack, type ConntrackConfig } from '../../../dataplane/tables/conntrack';
-import type { Emitter, StageContext } from '../../../dataplane/stages/stage';
 import {
-  GatewayStage, L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY, L3_CT, L3_CT_NEW, L3_DNS_ANSWER, L3_DNS_PUNT, L3_HOST_CT,
-  L3_ICMP_ERROR, L3_NONE, L3_NO_CT, L3_PING, L3_ROUTED,
-} from '../../../dataplane/stages/gateway';
+  CT_ERR_FULL, CT_ERR_NO_PORT, CT_ERR_SOURCE_LIMIT, CT_KIND_MASQ, Conntrack, type ConntrackConfig,
+} from '../../../dataplane/tables/conntrack';
+import type { Emitter, StageContext } from '../../../dataplane/stages/stage';
+import { GatewayStage } from '../../../dataplane/stages/gateway';
+import { L3_NONE } from '../../../dataplane/router/outcome';
+import { L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY } from '../../../dataplane/router/arp';
+import { L3_DNS_ANSWER, L3_DNS_PUNT, L3_HOST_CT, L3_PING } from '../../../dataplane/router/local';
+import { L3_CT, L3_CT_NEW, L3_ICMP_ERROR, L3_NO_CT, refusalReason } from '../../../dataplane/router/nat';
+import { L3_ROUTED } from '../../../dataplane/router/route';
 import {
   ARP_OP_REPLY, ARP_OP_REQUEST, ArpView, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, ICMP_DEST_UNREACH,
   ICMP_ECHO_REPLY, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_MF, IcmpView, Ipv4View,
@@ -696,6 +700,42 @@ describe('gateway stage: masquerade', () => {
     });
     expect(dropOf(run(s, stray, PORT_UP).p)).toBe('no-service');
   });
+  it('an ICMP error whose quoted header is malformed or cut short is bad-ip; one quoting what no connection can match is no-service', () => {
+    const s = setup();
+    uplinkGatewayKnown(s);
+    // A live connection the errors below could be about.
+    const q = udpFrame(toGw({ srcIp: C1, dstIp: SERVER, srcPort: 41000, dstPort: 53, payload: new Uint8Array(8) }));
+    const sent = run(s, q, PORT_C1).out.subarray(14);
+    const errorQuoting = (quote: Uint8Array, from = SERVER): Uint8Array => buildEthernet({
+      dst: UP_MAC, src: UP_GW_MAC, etherType: ETHERTYPE_IPV4,
+      payload: buildIpv4({ src: from, dst: UP, protocol: IPPROTO_ICMP, payload: buildIcmp({ type: ICMP_DEST_UNREACH, code: 3, payload: quote }) }),
+    });
+    const badVersion = sent.slice(0, 28); badVersion[0] = 0x65;
+    const badIhl = sent.slice(0, 28); badIhl[0] = 0x44;
+    const longIhl = sent.slice(0, 28); longIhl[0] = 0x46; // options claimed, not quoted
+    const malformed = {
+      'quoted IP header cut short': sent.slice(0, 19),
+      'quoted L4 header cut short': sent.slice(0, 27),
+      'quoted version 6': badVersion,
+      'quoted ihl 4': badIhl,
+      'quoted ihl past the quote': longIhl,
+    };
+    for (const [name, quote] of Object.entries(malformed)) {
+      expect(dropOf(run(s, errorQuoting(quote), PORT_UP).p), name).toBe('bad-ip');
+    }
+    // Well formed, but nothing a connection is keyed by: GRE, a non-first fragment.
+    const gre = buildIpv4({ src: UP, dst: SERVER, protocol: 47, payload: new Uint8Array(8) });
+    expect(dropOf(run(s, errorQuoting(gre), PORT_UP).p)).toBe('no-service');
+    const frag = buildIpv4({ src: UP, dst: SERVER, protocol: IPPROTO_UDP, fragOffset: 10, payload: new Uint8Array(8) });
+    expect(dropOf(run(s, errorQuoting(frag), PORT_UP).p)).toBe('no-service');
+    // From a network, the same rule.
+    const fromC1 = buildEthernet({
+      dst: GW_MAC, src: C1_MAC, etherType: ETHERTYPE_IPV4,
+      payload: buildIpv4({ src: C1, dst: SERVER, protocol: IPPROTO_ICMP, payload: buildIcmp({ type: ICMP_DEST_UNREACH, code: 3, payload: sent.slice(0, 19) }) }),
+    });
+    expect(dropOf(run(s, fromC1, PORT_C1).p)).toBe('bad-ip');
+    expect(s.emit.sent).toHaveLength(0);
+  });
 });
 
 describe('gateway stage: published ports', () => {
@@ -949,6 +989,19 @@ describe('gateway stage: isolation and refusals', () => {
     uplinkGatewayKnown(u);
     run(u, tcpSyn(toGw({ srcIp: C1, dstIp: SERVER, srcPort: 40000, dstPort: 80 })), PORT_C1);
     expect(dropOf(run(u, tcpSyn(toGw({ srcIp: C2, dstIp: SERVER, srcPort: 40000, dstPort: 80 }, C2_MAC)), PORT_C2).p)).toBe('nat-ports-exhausted');
+  });
+
+  it('every refusal of the connection table has its drop reason; a tuple taken meanwhile is conntrack-full', () => {
+    expect(DROP_REASONS[refusalReason(CT_ERR_FULL)]).toBe('conntrack-full');
+    expect(DROP_REASONS[refusalReason(CT_ERR_NO_PORT)]).toBe('nat-ports-exhausted');
+    expect(DROP_REASONS[refusalReason(CT_ERR_SOURCE_LIMIT)]).toBe('conntrack-source-limit');
+    // Another worker created the same connection between our find() and create().
+    const s = setup();
+    const tuple = [IPPROTO_TCP, ip(C1), ip(SERVER), 40000, 80] as const;
+    expect(s.ct.create(...tuple, ip(UP), ip(SERVER), 80, 40000, true, 0, -1, CT_KIND_MASQ, NOW)).toBeGreaterThanOrEqual(0);
+    const again = s.ct.create(...tuple, ip(UP), ip(SERVER), 80, 40000, true, 0, -1, CT_KIND_MASQ, NOW);
+    expect(again).toBe(CT_ERR_FULL);
+    expect(DROP_REASONS[refusalReason(again)]).toBe('conntrack-full');
   });
 
   it('with no L3 context, or on a network without a router, the gateway passes everything', () => {

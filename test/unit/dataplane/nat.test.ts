@@ -1,5 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { decTtl, icmpErrorInner, natRewrite, natRewriteIcmpError } from '../../../dataplane/nat';
+import {
+  ICMP_QUOTE_MALFORMED, ICMP_QUOTE_OK, ICMP_QUOTE_UNTRACKED, decTtl, icmpErrorInner, icmpErrorQuote, natRewrite, natRewriteIcmpError,
+} from '../../../dataplane/nat';
 import {
   ETH_HDR_LEN, ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP,
   IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, Ipv4View, TCP_ACK, TCP_PSH, TCP_SYN, buildIcmp, buildIcmpEcho, buildIpv4,
@@ -367,6 +369,29 @@ describe('ICMP errors', () => {
     refuse(placeAt(echo, 5, 3));                         // not an error
     const udp = buildIpv4({ src: R, dst: U, protocol: IPPROTO_UDP, payload: buildUdp({ src: R, dst: U, srcPort: 1, dstPort: 2, payload: sent }) });
     refuse(placeAt(udp, 5, 3));                          // not ICMP
+  });
+  it('says why it refuses: malformed (a quote cut short or broken) or untracked (nothing with ports)', () => {
+    const q = { proto: 0, src: 0, dst: 0, sport: 0, dport: 0 };
+    const why = (buf: Uint8Array, end = buf.length - 3): number => icmpErrorQuote(buf, 5, end, q);
+    const [sent] = innerPair(IPPROTO_TCP);
+    expect(why(errorPacket(sent, 28))).toBe(ICMP_QUOTE_OK);
+    expect(q).toMatchObject({ proto: IPPROTO_TCP, src: U, dst: S });
+    expect(why(errorPacket(sent, 27))).toBe(ICMP_QUOTE_MALFORMED);   // 7 bytes of L4 quoted
+    expect(why(errorPacket(sent, 19))).toBe(ICMP_QUOTE_MALFORMED);   // not even the quoted IP header
+    const v6 = sent.slice(0, 28); v6[0] = 0x65;
+    expect(why(errorPacket(v6, 28))).toBe(ICMP_QUOTE_MALFORMED);     // quoted version 6
+    const ihl4 = sent.slice(0, 28); ihl4[0] = 0x44;
+    expect(why(errorPacket(ihl4, 28))).toBe(ICMP_QUOTE_MALFORMED);   // quoted ihl below 5
+    const gre = buildIpv4({ src: U, dst: S, protocol: 47, payload: payload(8) });
+    expect(why(errorPacket(gre, 28))).toBe(ICMP_QUOTE_UNTRACKED);    // quoted protocol not tracked
+    const frag = buildIpv4({ src: U, dst: S, protocol: IPPROTO_UDP, fragOffset: 10, payload: payload(8) });
+    expect(why(errorPacket(frag, 28))).toBe(ICMP_QUOTE_UNTRACKED);   // quoted non-first fragment
+    const ts = buildIpv4({ src: U, dst: S, protocol: IPPROTO_ICMP, payload: buildIcmp({ type: 13, code: 0, payload: payload(12) }) });
+    expect(why(errorPacket(ts, 28))).toBe(ICMP_QUOTE_UNTRACKED);     // quoted ICMP that is not an echo
+    const echo = buildIpv4({ src: R, dst: U, protocol: IPPROTO_ICMP, payload: buildIcmpEcho({ id: 1, seq: 1, payload: sent }) });
+    expect(why(placeAt(echo, 5, 3))).toBe(ICMP_QUOTE_UNTRACKED);     // not an error
+    const short = buildIpv4({ src: R, dst: U, protocol: IPPROTO_ICMP, payload: Uint8Array.of(3, 3, 0, 0) });
+    expect(why(placeAt(short, 5, 3))).toBe(ICMP_QUOTE_MALFORMED);    // the ICMP header itself cut short
   });
 });
 

@@ -1,4 +1,4 @@
-// Golden dry-run traces with the router (issue #5): ARP for the gateway, a DNS query, a
+// Golden dry-run traces with the router: ARP for the gateway, a DNS query, a
 // masqueraded flow (new: would-create; existing: translated), published ports, drops.
 import { describe, it, expect } from 'vitest';
 import { traceDryRun, formatTrace, type TraceNames } from '../../../dataplane/trace';

@@ -1,6 +1,9 @@
 // Golden traces: a set of frames through the pipeline in a dry run gives exact text.
 import { describe, it, expect } from 'vitest';
-import { traceDryRun, formatTrace, type TraceNames } from '../../../dataplane/trace';
+import { TextTracer, traceDryRun, formatTrace, type TraceNames } from '../../../dataplane/trace';
+import { L3_NONE, outcome, outcomeName } from '../../../dataplane/router/outcome';
+import { OUT_LOCAL, Packet } from '../../../dataplane/packet';
+import { ETHERTYPE_IPV4 } from '../../../dataplane/wire';
 import { Fdb } from '../../../dataplane/tables/fdb';
 import { PortTable } from '../../../dataplane/tables/ports';
 import { arpRequest, icmpEcho } from '../../fixtures/frames';
@@ -82,5 +85,32 @@ describe('golden dry-run traces', () => {
     const lost = traceDryRun(echo, 9, s.tables, s.names);
     expect(lost.steps.map((x) => x.stage)).toEqual(['parse', 'ingress']);
     expect(lost.verdict.reason).toBe('no-such-network');
+  });
+});
+
+describe('router outcomes: worded where they are decided', () => {
+  function gatewayLine(code: number): string {
+    const s = setup();
+    const p = new Packet();
+    p.reset(echo.slice(), 0, echo.length, false, 1, 0);
+    p.etherType = ETHERTYPE_IPV4;
+    p.l3Off = 14;
+    p.l3 = code;
+    p.out = OUT_LOCAL;
+    const tracer = new TextTracer(s.names);
+    tracer.step('gateway', p, { fdb: s.fdb, ports: s.ports, now: 1000, dryRun: true, l3: null });
+    return tracer.steps[0].text;
+  }
+
+  it('an outcome a module registers is worded by its own function, trace.ts unchanged', () => {
+    const code = outcome('test-outcome', (name, t) => `${name}: ${t.after.text()} seen${t.egress}`);
+    expect(outcomeName(code)).toBe('test-outcome');
+    expect(gatewayLine(code)).toBe('test-outcome: 10.89.0.2 > 10.89.0.3 icmp id 7 seen (consumed by the switch)');
+    expect(gatewayLine(L3_NONE)).toBe('pass (not for the gateway)');
+  });
+
+  it('a code nobody registered is named by its number; a name cannot be registered twice', () => {
+    expect(gatewayLine(9999)).toBe('#9999: (consumed by the switch)');
+    expect(() => outcome('none', () => '')).toThrow(/registered twice/);
   });
 });
