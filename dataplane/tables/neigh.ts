@@ -37,7 +37,8 @@
 // every entry is REACHABLE, the new one is refused (counter `failed`). Finding the oldest is
 // one pass over the slots; it happens only when the table is full.
 
-import { deleteShift, lockWord, unlockWord } from './probe';
+import { lockWord, unlockWord } from './lock';
+import { deleteShift } from './probe';
 
 /** The network id of the uplink's neighbours. */
 export const UPLINK_NET = 4095;
@@ -405,7 +406,7 @@ export class Neigh {
   /** Remove slot i and shift the rest of its probe run back (no tombstones). Locked. */
   private deleteLocked(i: number): void {
     this.h[H_COUNT]--;
-    deleteShift(this.e, i, this.mask, ENTRY_WORDS, this.homeOfEntry);
+    deleteShift(this.e, i, this.mask, ENTRY_WORDS, this.homeOfEntry, true);
   }
 
   /**
