@@ -41,8 +41,8 @@ const IPPROTO_ICMP = ipv4.IPPROTO_ICMP;
 const IPPROTO_TCP = ipv4.IPPROTO_TCP;
 const IPPROTO_UDP = ipv4.IPPROTO_UDP;
 const L4_PORTS_LEN = l4.L4_PORTS_LEN;
-const l4SrcPort = l4.l4SrcPort;
-const l4DstPort = l4.l4DstPort;
+const L4_SRC_PORT_OFF = l4.L4_SRC_PORT_OFF;
+const L4_DST_PORT_OFF = l4.L4_DST_PORT_OFF;
 const ICMP_TYPE_OFF = icmp.ICMP_TYPE_OFF;
 const ARP_LEN = arp.ARP_LEN;
 const ARP_SPA_OFF = arp.ARP_SPA_OFF;
@@ -140,8 +140,8 @@ export function decode(d: Decoded, buf: Uint8Array, off: number, len: number, le
     const l4len = ipv4TotalLength(buf, l3) - hl;
     if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
       if (l4len >= L4_PORTS_LEN) {
-        d.sport = l4SrcPort(buf, l4off);
-        d.dport = l4DstPort(buf, l4off);
+        d.sport = readU16(buf, l4off + L4_SRC_PORT_OFF);
+        d.dport = readU16(buf, l4off + L4_DST_PORT_OFF);
       }
     } else if (proto === IPPROTO_ICMP) {
       if (l4len > ICMP_TYPE_OFF) d.icmpType = buf[l4off + ICMP_TYPE_OFF];

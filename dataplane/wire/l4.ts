@@ -6,8 +6,10 @@ import { readU16 } from './bytes';
 
 export const L4_PORTS_LEN = 4;
 
-const SRC_PORT = 0;
-const DST_PORT = 2;
+export const L4_SRC_PORT_OFF = 0;
+export const L4_DST_PORT_OFF = 2;
+const SRC_PORT = L4_SRC_PORT_OFF;
+const DST_PORT = L4_DST_PORT_OFF;
 
 export function l4SrcPort(buf: Uint8Array, off: number): number { return readU16(buf, off + SRC_PORT); }
 export function l4DstPort(buf: Uint8Array, off: number): number { return readU16(buf, off + DST_PORT); }
