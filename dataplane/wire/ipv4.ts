@@ -95,9 +95,9 @@ export class Ipv4View {
 
   get version(): number { return this.buf[this.off + VER_IHL] >>> 4; }
   get ihl(): number { return this.buf[this.off + VER_IHL] & 0xf; }
-  get headerLength(): number { return (this.buf[this.off + VER_IHL] & 0xf) << 2; }
+  get headerLength(): number { return ipv4HeaderLength(this.buf, this.off); }
   get tos(): number { return this.buf[this.off + TOS]; }
-  get totalLength(): number { return readU16(this.buf, this.off + TOTAL_LEN); }
+  get totalLength(): number { return ipv4TotalLength(this.buf, this.off); }
   get id(): number { return readU16(this.buf, this.off + ID); }
   /** 3 bits: IPV4_FLAG_DF | IPV4_FLAG_MF */
   get flags(): number { return this.buf[this.off + FLAGS_FRAG] >>> 5; }

@@ -13,6 +13,8 @@ export const VLAN_TAG_LEN = 4;
 /** Ethernet header with one tag. */
 export const VLAN_HDR_LEN = 18;
 export const VID_MAX = 4095;
+/** Highest VID a VLAN may have (4095 is reserved). */
+export const VID_LAST = 4094;
 
 const MACS_LEN = 12;
 const TPID = 12;
