@@ -2,6 +2,8 @@
 // the verdict. One Packet object per batch slot, reused across batches (no allocation per
 // frame). Stages read what earlier stages recorded instead of parsing again.
 
+import { VNET_HDR_LEN } from './wire/vnet';
+
 /** Verdicts (Packet.out): a port id >= 0, or one of these. */
 export const OUT_NONE = -1;   // not decided yet
 export const OUT_FLOOD = -2;  // every other port of the network
@@ -15,7 +17,7 @@ export class Packet {
   off = 0;
   /** Length from `off`, including the virtio-net header when `vnet`. */
   len = 0;
-  /** Whether a 10-byte virtio-net header precedes the Ethernet header. */
+  /** Whether a virtio-net header (VNET_HDR_LEN bytes) precedes the Ethernet header. */
   vnet = false;
   /** Offset and length of the Ethernet frame itself. */
   ethOff = 0;
@@ -29,7 +31,7 @@ export class Packet {
   vlan = 0;
   /** The TCI of the tag the frame arrived with (removed at ingress), -1 when it had none. */
   inTci = -1;
-  /** PCP and DEI bits to send the frame with when it leaves tagged (TCI & 0xf000). */
+  /** PCP and DEI bits to send the frame with when it leaves tagged (TCI & TCI_PRIO_MASK). */
   prio = 0;
 
   dstHi = 0;
@@ -53,7 +55,7 @@ export class Packet {
     this.off = off;
     this.len = len;
     this.vnet = vnet;
-    const hdr = vnet ? 10 : 0;
+    const hdr = vnet ? VNET_HDR_LEN : 0;
     this.ethOff = off + hdr;
     this.ethLen = len - hdr;
     this.ioFlags = ioFlags;

@@ -19,6 +19,7 @@ import {
   type DnsAnswer, type ParsedQuery,
 } from './message';
 import type { DnsRegistry } from './registry';
+import { readU16 } from '../wire/bytes';
 
 export type DnsResult = 'local' | 'nxdomain' | 'forwarded' | 'servfail' | 'formerr' | 'notimp' | 'dropped' | 'refused';
 
@@ -70,7 +71,7 @@ export class DnsAnswerer {
     } catch {
       if (query instanceof Uint8Array && query.length >= 12 && !(query[2] & 0x80)) {
         this.counters.servfail++;
-        return { kind: 'reply', bytes: buildError((query[0] << 8) | query[1], RCODE.SERVFAIL, undefined, (query[2] << 8) | query[3]) };
+        return { kind: 'reply', bytes: buildError(readU16(query, 0), RCODE.SERVFAIL, undefined, readU16(query, 2)) };
       }
       this.counters.dropped++;
       return { kind: 'drop' };

@@ -18,22 +18,19 @@ import { DROP } from '../drops';
 import type { Packet } from '../packet';
 import { NO_NET, type PortTable } from '../tables/ports';
 import type { Stage, StageContext } from './stage';
-import { ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HDR_LEN } from '../wire/ethernet';
-import { popTag, VLAN_HDR_LEN, VLAN_TAG_LEN } from '../wire/vlan';
-import { readU16 } from '../wire/bytes';
-
-const TCI = 14;
-const INNER_ETHERTYPE = 16;
+import { ETHERTYPE_QINQ, ETH_HDR_LEN } from '../wire/ethernet';
+import { isVlanTpid, popTag, TCI_PRIO_MASK, tciVid, VLAN_TAG_LEN, VlanView } from '../wire/vlan';
 
 export class IngressStage implements Stage {
   readonly name = 'ingress';
+  private readonly tag = new VlanView();
 
   process(p: Packet, ctx: StageContext): boolean {
     const ports = ctx.ports;
     const port = p.inPort;
     if (port < 0 || port >= ports.maxPorts) { p.dropWith(DROP['no-such-network']); return false; }
     const et = p.etherType;
-    if (et !== ETHERTYPE_VLAN && et !== ETHERTYPE_QINQ) {
+    if (!isVlanTpid(et)) {
       const net = ports.netOf[port];
       if (net === NO_NET) {
         p.dropWith(ports.vidNet[port] !== undefined ? DROP['untagged-on-trunk'] : DROP['no-such-network']);
@@ -55,10 +52,10 @@ export class IngressStage implements Stage {
       if (ports.pvid[port] === 0) { p.netId = untagged; p.vlan = 0; return true; }
     }
     if (et === ETHERTYPE_QINQ) { p.dropWith(DROP.qinq); return false; }
-    if (p.ethLen < VLAN_HDR_LEN) { p.dropWith(DROP['runt-after-untag']); return false; }
-    const b = p.buf;
-    const tci = readU16(b, p.ethOff + TCI);
-    const vid = tci & 0xfff;
+    const tag = this.tag;
+    if (!tag.reset(p.buf, p.ethOff, p.ethLen)) { p.dropWith(DROP['runt-after-untag']); return false; }
+    const tci = tag.tci;
+    const vid = tciVid(tci);
     p.inTci = tci;
     let net: number;
     let vlan: number;
@@ -75,16 +72,16 @@ export class IngressStage implements Stage {
       vlan = vid;
       if (net === NO_NET) { p.dropWith(DROP['vlan-not-member']); return false; }
     }
-    const inner = readU16(b, p.ethOff + INNER_ETHERTYPE);
-    if (inner === ETHERTYPE_VLAN || inner === ETHERTYPE_QINQ) { p.dropWith(DROP.qinq); return false; }
+    const inner = tag.innerEtherType;
+    if (isVlanTpid(inner)) { p.dropWith(DROP.qinq); return false; }
     // Remove the tag: the vnet header and MACs move 4 bytes on (csum_start follows).
-    p.off = popTag(b, p.off, p.len, p.vnet);
+    p.off = popTag(p.buf, p.off, p.len, p.vnet);
     p.len -= VLAN_TAG_LEN;
     p.ethOff += VLAN_TAG_LEN;
     p.ethLen -= VLAN_TAG_LEN;
     p.etherType = inner;
     p.l3Off = p.ethOff + ETH_HDR_LEN;
-    p.prio = tci & 0xf000;
+    p.prio = tci & TCI_PRIO_MASK;
     p.netId = net;
     p.vlan = vlan;
     return true;

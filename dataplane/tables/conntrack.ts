@@ -14,14 +14,14 @@
 //   buckets       Int32 heads of the hash chains (node + 1; 0 = empty); a power of two >= 2 x
 //                 maxEntries, so chains average under one node
 //   sources       open-addressing table (original source IPv4 -> connections), for the
-//                 per-source cap; backward-shift deletion, no tombstones
+//                 per-source cap (conntrack-sources.ts)
 // Chained buckets: a node is unlinked from its chain on removal, so nothing builds up. Free
 // records form a list (index + 1 in the header; 0 = empty); records never used yet are taken
 // from the high-water mark, so an all-zero buffer is a valid empty table.
 //
 // Concurrency: one lock around every operation, lookups included (a futex-style mutex on a
-// header word: uncontended it costs two atomic operations; contended it spins briefly, then
-// Atomics.wait). Sweeps (expire, remove*, list) take it per chunk of records so a worker never
+// header word, lock.ts: uncontended it costs two atomic operations; contended it spins
+// briefly, then Atomics.wait). Sweeps (expire, remove*, list) take it per chunk of records so a worker never
 // waits long behind the main thread. find() and create() copy the found connection's
 // translation into this object (one per thread), so the x*()/net()/kind()/mapping() reads
 // that follow a find() are consistent even if another thread removes and reuses the record
@@ -29,7 +29,23 @@
 //
 // Time is whole seconds from the caller. A connection is gone once now >= its expiry (find()
 // does not return it; create() reclaims its tuples; expire() removes it and tells the hook).
-// Timeouts are Linux's nf_conntrack defaults (see seen()).
+// Timeouts are Linux's nf_conntrack defaults (see seen(); TCP's state machine:
+// conntrack-tcp.ts).
+//
+// This file stays one piece of about 600 lines: the hot path (find, create, seen), the
+// main thread's sweeps and the chain internals share one record layout and one lock, and
+// each needs the private internals of the others; what stands apart (TCP states, per-source
+// counts, the lock) is in its own file.
+
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4';
+import { mutexLock, mutexUnlock } from './lock';
+import { SourceCounts } from './conntrack-sources';
+import { CT_TCP_NONE, F_REPLIED, TCP_STATE_NAMES, TCP_TIMEOUTS, tcpSeen } from './conntrack-tcp';
+
+export {
+  CT_TCP_CLOSE, CT_TCP_CLOSE_WAIT, CT_TCP_ESTABLISHED, CT_TCP_FIN_WAIT, CT_TCP_LAST_ACK, CT_TCP_NONE,
+  CT_TCP_SYN_RECV, CT_TCP_SYN_SENT, CT_TCP_TIME_WAIT, CT_TIMEOUT_TCP_UNREPLIED_ESTABLISHED,
+} from './conntrack-tcp';
 
 /** Sizes and limits of a conntrack table. */
 export interface ConntrackConfig {
@@ -61,49 +77,17 @@ export const CT_EV_NEW = 1;
 export const CT_EV_EXPIRED = 2;
 export const CT_EV_REMOVED = 3;
 
-/** TCP states (as Linux names them); NONE = created, no packet accounted yet. */
-export const CT_TCP_NONE = 0;
-export const CT_TCP_SYN_SENT = 1;
-export const CT_TCP_SYN_RECV = 2;
-export const CT_TCP_ESTABLISHED = 3;
-export const CT_TCP_FIN_WAIT = 4;
-export const CT_TCP_CLOSE_WAIT = 5;
-export const CT_TCP_LAST_ACK = 6;
-export const CT_TCP_TIME_WAIT = 7;
-export const CT_TCP_CLOSE = 8;
-
-const TCP_STATE_NAMES = [
-  'NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE',
-];
-
-/** Seconds, by TCP state (Linux nf_conntrack_tcp_timeout_*). NONE as SYN_SENT. */
-const TCP_TIMEOUTS = new Int32Array([120, 120, 60, 432000, 120, 60, 30, 120, 10]);
-/**
- * An ESTABLISHED connection picked up mid-stream that has not seen a reply yet: Linux's
- * "unacknowledged" timeout (5 min) rather than 5 days, so a flood of stray ACKs cannot fill
- * the table for days.
- */
-export const CT_TIMEOUT_TCP_UNREPLIED_ESTABLISHED = 300;
 export const CT_TIMEOUT_UDP = 30;
 export const CT_TIMEOUT_UDP_REPLIED = 120;
 export const CT_TIMEOUT_ICMP = 30;
 /** Any other protocol (Linux nf_conntrack_generic_timeout). */
 export const CT_TIMEOUT_GENERIC = 600;
 
-const PROTO_ICMP = 1;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
-
-const TH_FIN = 0x01;
-const TH_SYN = 0x02;
-const TH_RST = 0x04;
-const TH_ACK = 0x10;
-
 // Record words (Int32).
 const R_USED = 0;      // 0 free, 1 in use
 const R_PROTO = 1;
 const R_STATE = 2;     // TCP state; 0 for other protocols
-const R_FLAGS = 3;     // F_*
+const R_FLAGS = 3;     // F_REPLIED and TCP's FIN marks (conntrack-tcp.ts)
 const R_TUPLE = 4;     // + dir * 3: src, dst, sport | dport << 16
 const R_NET = 10;
 const R_MAPPING = 11;
@@ -118,10 +102,6 @@ const D_PACKETS = 1;   // + dir
 const D_BYTES = 3;     // + dir
 const REC_F64 = 5;
 
-const F_REPLIED = 1;
-const F_FIN_ORIG = 2;      // a FIN was seen in the original direction
-const F_FIN_REPLY = 4;     // ... in the reply direction
-const F_FIN1_REPLY = 8;    // the first FIN came from the reply direction
 
 // Header words (Int32).
 const H_LOCK = 0;      // 0 free, 1 held, 2 held with waiters
@@ -143,7 +123,6 @@ const COUNTER_F64 = 8;
 
 /** Records visited per lock hold by sweeps (expire, remove*, list). */
 const SWEEP_CHUNK = 1024;
-const SPINS = 64;
 /** NAT port search: ports tried after the cursor, then halved per random round down to the min. */
 const PORT_ATTEMPTS = 128;
 const PORT_ATTEMPTS_MIN = 16;
@@ -237,9 +216,8 @@ export class Conntrack {
   private readonly r: Int32Array;
   private readonly d: Float64Array;
   private readonly b: Int32Array;
-  private readonly s: Int32Array;
+  private readonly sources: SourceCounts;
   private readonly bmask: number;
-  private readonly smask: number;
   private readonly seed: number;
   private held = false;
 
@@ -268,14 +246,14 @@ export class Conntrack {
     this.d = new Float64Array(this.sab, off, cfg.maxEntries * REC_F64); off += cfg.maxEntries * REC_F64 * 8;
     this.r = new Int32Array(this.sab, off, cfg.maxEntries * REC_WORDS); off += cfg.maxEntries * REC_WORDS * 4;
     this.b = new Int32Array(this.sab, off, buckets); off += buckets * 4;
-    this.s = new Int32Array(this.sab, off, slots * 2);
     this.bmask = buckets - 1;
-    this.smask = slots - 1;
     if (sab === undefined) {
       // A random seed keeps chains short even against chosen tuples (inbound published ports).
       Atomics.store(this.h, H_SEED, (Math.random() * 0x100000000) | 0);
     }
-    this.seed = Atomics.load(this.h, H_SEED);
+    const seed = this.seed = Atomics.load(this.h, H_SEED);
+    const smask = slots - 1;
+    this.sources = new SourceCounts(new Int32Array(this.sab, off, slots * 2), smask, (ip) => fmix(mix(seed, ip)) & smask);
   }
 
   // ---- hot path ---------------------------------------------------------------------------
@@ -323,10 +301,9 @@ export class Conntrack {
         this.reclaim(existing >> 1);
       }
       if (h[H_COUNT] >= this.cfg.maxEntries) { c[C_FULL]++; return CT_ERR_FULL; }
-      const srcSlot = this.sourceSlot(src);
-      if (srcSlot >= 0 && this.s[srcSlot * 2 + 1] >= this.cfg.maxPerSource) { c[C_SOURCE_LIMIT]++; return CT_ERR_SOURCE_LIMIT; }
+      if (this.sources.count(src) >= this.cfg.maxPerSource) { c[C_SOURCE_LIMIT]++; return CT_ERR_SOURCE_LIMIT; }
 
-      const icmp = proto === PROTO_ICMP;
+      const icmp = proto === IPPROTO_ICMP;
       let rports = (rsport & 0xffff) | ((rdport & 0xffff) << 16);
       if (this.taken(proto, rsrc, rdst, rports, src, dst, oports, now)) {
         if (!allocPort) { c[C_NO_PORT]++; return CT_ERR_NO_PORT; }
@@ -361,13 +338,13 @@ export class Conntrack {
       r[b + R_USED] = 1;
       const fb = rec * REC_F64;
       const d = this.d;
-      d[fb + D_EXPIRES] = now + (proto === PROTO_TCP ? TCP_TIMEOUTS[CT_TCP_NONE]
-        : proto === PROTO_UDP ? CT_TIMEOUT_UDP : icmp ? CT_TIMEOUT_ICMP : CT_TIMEOUT_GENERIC);
+      d[fb + D_EXPIRES] = now + (proto === IPPROTO_TCP ? TCP_TIMEOUTS[CT_TCP_NONE]
+        : proto === IPPROTO_UDP ? CT_TIMEOUT_UDP : icmp ? CT_TIMEOUT_ICMP : CT_TIMEOUT_GENERIC);
       d[fb + D_PACKETS] = 0; d[fb + D_PACKETS + 1] = 0;
       d[fb + D_BYTES] = 0; d[fb + D_BYTES + 1] = 0;
       this.link(rec << 1, proto, src, dst, oports);
       this.link((rec << 1) | 1, proto, rsrc, rdst, rports);
-      this.sourceAdd(src); // probed afresh: reclaiming expired tuples may have shifted slots
+      this.sources.add(src); // probed afresh: reclaiming expired tuples may have shifted slots
       h[H_COUNT]++;
       c[C_CREATED]++;
       this.snapshot(rec << 1);
@@ -422,18 +399,7 @@ export class Conntrack {
    * reply-direction packet, counts packets/bytes, and sets the expiry to now + the timeout of
    * the (new) state.
    *
-   * TCP, in the spirit of Linux's tcp_conntracks table (no sequence-number checks):
-   *   SYN (orig) in NONE/SYN_SENT/TIME_WAIT/CLOSE -> SYN_SENT (a reopen clears the FIN marks)
-   *   SYN+ACK (reply) in SYN_SENT/SYN_RECV -> SYN_RECV;  SYN (reply) in SYN_SENT -> SYN_RECV
-   *   ACK (orig) in SYN_RECV -> ESTABLISHED
-   *   FIN (either) in SYN_RECV/ESTABLISHED -> FIN_WAIT
-   *   ACK from the other side in FIN_WAIT -> CLOSE_WAIT (the first FIN was answered)
-   *   FIN from the other side in FIN_WAIT/CLOSE_WAIT -> LAST_ACK (both sides closed)
-   *   ACK from the first closer in LAST_ACK -> TIME_WAIT (the last FIN was answered)
-   *   RST -> CLOSE
-   *   a first packet without SYN (mid-stream pickup, nf_conntrack_tcp_loose=1) -> ESTABLISHED,
-   *   then handled as in ESTABLISHED (a FIN goes on to FIN_WAIT)
-   *   anything else: state unchanged (expiry refreshed)
+   * TCP: the state machine of conntrack-tcp.ts (in the spirit of Linux's tcp_conntracks).
    */
   seen(h: number, tcpFlags: number, bytes: number, now: number): void {
     this.lock();
@@ -443,59 +409,18 @@ export class Conntrack {
     const b = rec * REC_WORDS;
     if (r[b + R_USED] === 1 && (h !== this.cH || r[b + R_GEN] === this.cGen)) {
       let fl = r[b + R_FLAGS];
-      if (dir === 1) fl |= F_REPLIED;
+      if (dir === 1) r[b + R_FLAGS] = fl |= F_REPLIED;
       const proto = r[b + R_PROTO];
       let timeout: number;
-      if (proto === PROTO_TCP) {
-        let st = r[b + R_STATE];
-        const f = tcpFlags;
-        if (f & TH_RST) {
-          st = CT_TCP_CLOSE;
-        } else if (f & TH_SYN) {
-          if (f & TH_ACK) {
-            if (dir === 1 && (st === CT_TCP_SYN_SENT || st === CT_TCP_SYN_RECV)) st = CT_TCP_SYN_RECV;
-            else if (st === CT_TCP_NONE) st = CT_TCP_ESTABLISHED;
-          } else if (dir === 0) {
-            if (st === CT_TCP_NONE || st === CT_TCP_SYN_SENT || st === CT_TCP_TIME_WAIT || st === CT_TCP_CLOSE) {
-              st = CT_TCP_SYN_SENT;
-              fl &= ~(F_FIN_ORIG | F_FIN_REPLY | F_FIN1_REPLY);
-            }
-          } else if (st === CT_TCP_SYN_SENT) {
-            st = CT_TCP_SYN_RECV; // simultaneous open
-          }
-        } else {
-          if (st === CT_TCP_NONE && (f & (TH_FIN | TH_ACK)) !== 0) st = CT_TCP_ESTABLISHED;
-          const mine = dir === 0 ? F_FIN_ORIG : F_FIN_REPLY;
-          if (f & TH_FIN) {
-            if (st === CT_TCP_SYN_RECV || st === CT_TCP_ESTABLISHED) {
-              st = CT_TCP_FIN_WAIT;
-              fl |= mine | (dir === 1 ? F_FIN1_REPLY : 0);
-            } else if ((st === CT_TCP_FIN_WAIT || st === CT_TCP_CLOSE_WAIT) && (fl & mine) === 0) {
-              st = CT_TCP_LAST_ACK;
-              fl |= mine;
-            }
-          } else if (f & TH_ACK) {
-            const firstCloser = (fl & F_FIN1_REPLY) !== 0 ? 1 : 0;
-            if (st === CT_TCP_SYN_RECV) {
-              if (dir === 0) st = CT_TCP_ESTABLISHED;
-            } else if (st === CT_TCP_FIN_WAIT) {
-              if (dir !== firstCloser) st = CT_TCP_CLOSE_WAIT;
-            } else if (st === CT_TCP_LAST_ACK) {
-              if (dir === firstCloser) st = CT_TCP_TIME_WAIT;
-            }
-          }
-        }
-        r[b + R_STATE] = st;
-        timeout = st === CT_TCP_ESTABLISHED && (fl & F_REPLIED) === 0
-          ? CT_TIMEOUT_TCP_UNREPLIED_ESTABLISHED : TCP_TIMEOUTS[st];
-      } else if (proto === PROTO_UDP) {
+      if (proto === IPPROTO_TCP) {
+        timeout = tcpSeen(r, b + R_STATE, b + R_FLAGS, dir, tcpFlags);
+      } else if (proto === IPPROTO_UDP) {
         timeout = (fl & F_REPLIED) !== 0 ? CT_TIMEOUT_UDP_REPLIED : CT_TIMEOUT_UDP;
-      } else if (proto === PROTO_ICMP) {
+      } else if (proto === IPPROTO_ICMP) {
         timeout = CT_TIMEOUT_ICMP;
       } else {
         timeout = CT_TIMEOUT_GENERIC;
       }
-      r[b + R_FLAGS] = fl;
       const d = this.d;
       const fb = rec * REC_F64;
       d[fb + D_EXPIRES] = now + timeout;
@@ -588,8 +513,7 @@ export class Conntrack {
   sourceCount(src: number): number {
     this.lock();
     try {
-      const slot = this.sourceSlot(src | 0);
-      return slot < 0 ? 0 : this.s[slot * 2 + 1];
+      return this.sources.count(src | 0);
     } finally {
       this.unlock();
     }
@@ -710,7 +634,7 @@ export class Conntrack {
     if (this.hook !== null) this.hook(event, rec << 1);
     this.unlink(rec << 1);
     this.unlink((rec << 1) | 1);
-    this.sourceDel(r[b + R_TUPLE]);
+    this.sources.del(r[b + R_TUPLE]);
     r[b + R_USED] = 0;
     r[b + R_GEN] = (r[b + R_GEN] + 1) | 0;
     r[b + R_NEXT] = this.h[H_FREE];
@@ -752,7 +676,7 @@ export class Conntrack {
     const t = b + R_TUPLE;
     return {
       proto,
-      state: proto === PROTO_TCP ? TCP_STATE_NAMES[r[b + R_STATE]]
+      state: proto === IPPROTO_TCP ? TCP_STATE_NAMES[r[b + R_STATE]]
         : (r[b + R_FLAGS] & F_REPLIED) !== 0 ? 'REPLIED' : 'UNREPLIED',
       orig: { src: r[t] >>> 0, dst: r[t + 1] >>> 0, sport: r[t + 2] & 0xffff, dport: r[t + 2] >>> 16 },
       reply: { src: r[t + 3] >>> 0, dst: r[t + 4] >>> 0, sport: r[t + 5] & 0xffff, dport: r[t + 5] >>> 16 },
@@ -765,79 +689,14 @@ export class Conntrack {
     };
   }
 
-  // Per-source counts: open addressing (linear probing) of [ip, count]; count 0 = empty.
-
-  private sourceHome(ip: number): number {
-    return fmix(mix(this.seed, ip)) & this.smask;
-  }
-
-  /** Slot of ip, or -1. */
-  private sourceSlot(ip: number): number {
-    const s = this.s;
-    let i = this.sourceHome(ip);
-    for (;;) {
-      if (s[i * 2 + 1] === 0) return -1;
-      if (s[i * 2] === ip) return i;
-      i = (i + 1) & this.smask;
-    }
-  }
-
-  private sourceAdd(ip: number): void {
-    const s = this.s;
-    let i = this.sourceHome(ip);
-    while (s[i * 2 + 1] !== 0) {
-      if (s[i * 2] === ip) { s[i * 2 + 1]++; return; }
-      i = (i + 1) & this.smask;
-    }
-    s[i * 2] = ip;
-    s[i * 2 + 1] = 1;
-  }
-
-  private sourceDel(ip: number): void {
-    const s = this.s;
-    const slot = this.sourceSlot(ip);
-    if (slot < 0) throw new Error('conntrack: source missing'); // a bug, never data-driven
-    if (--s[slot * 2 + 1] > 0) return;
-    // Backward-shift deletion: move later entries of the run into the hole when allowed.
-    let hole = slot;
-    let j = slot;
-    for (;;) {
-      j = (j + 1) & this.smask;
-      if (s[j * 2 + 1] === 0) break;
-      const k = this.sourceHome(s[j * 2]);
-      const inRange = hole <= j ? hole < k && k <= j : hole < k || k <= j;
-      if (inRange) continue;
-      s[hole * 2] = s[j * 2];
-      s[hole * 2 + 1] = s[j * 2 + 1];
-      hole = j;
-    }
-    s[hole * 2] = 0;
-    s[hole * 2 + 1] = 0;
-  }
-
-  // A futex-style mutex (0 free, 1 held, 2 held and maybe waited on): uncontended, one
-  // compareExchange to take and one sub to release, no notify.
+  // The mutex design, and why conntrack's differs from the FDB's: lock.ts.
   private lock(): void {
-    const h = this.h;
-    let c = Atomics.compareExchange(h, H_LOCK, 0, 1);
-    if (c !== 0) {
-      for (let i = 0; i < SPINS && c !== 0; i++) c = Atomics.compareExchange(h, H_LOCK, 0, 1);
-      if (c !== 0) {
-        if (c !== 2) c = Atomics.exchange(h, H_LOCK, 2);
-        while (c !== 0) {
-          Atomics.wait(h, H_LOCK, 2, 5);
-          c = Atomics.exchange(h, H_LOCK, 2);
-        }
-      }
-    }
+    mutexLock(this.h, H_LOCK);
     this.held = true;
   }
 
   private unlock(): void {
     this.held = false;
-    if (Atomics.sub(this.h, H_LOCK, 1) !== 1) {
-      Atomics.store(this.h, H_LOCK, 0);
-      Atomics.notify(this.h, H_LOCK, 1);
-    }
+    mutexUnlock(this.h, H_LOCK);
   }
 }

@@ -27,7 +27,8 @@
 // cost is a short scan, not a sort. Counters: learned, moved, evicted, aged, failed.
 
 import { macToStringHiLo } from '../wire/mac';
-import { deleteShift, lockWord, unlockWord } from './probe';
+import { lockWord, unlockWord } from './lock';
+import { deleteShift } from './probe';
 
 const W_SEQ = 0;       // sequence: odd while being written
 const W_STATE = 1;     // 0 empty, 1 used
@@ -288,7 +289,7 @@ export class Fdb {
     const e = this.e;
     this.perPort[e[i * ENTRY_WORDS + W_PORT]]--;
     this.h[H_COUNT]--;
-    deleteShift(e, i, this.mask, ENTRY_WORDS, this.homeOfEntry);
+    deleteShift(e, i, this.mask, ENTRY_WORDS, this.homeOfEntry, true);
   }
 
   /** Remove entries older than the aging time. Returns how many were removed. */

@@ -36,8 +36,13 @@
 // else the oldest INCOMPLETE/FAILED one (oldest = least recently confirmed/created); when
 // every entry is REACHABLE, the new one is refused (counter `failed`). Finding the oldest is
 // one pass over the slots; it happens only when the table is full.
+//
+// One file of about 540 lines, 40 of them this header: the state machine, the storage and
+// the lock-free reads are one design (each state change is a rewrite under the sequence
+// word), as in fdb.ts; what it shares with the FDB is in probe.ts and lock.ts.
 
-import { deleteShift, lockWord, unlockWord } from './probe';
+import { lockWord, unlockWord } from './lock';
+import { deleteShift } from './probe';
 
 /** The network id of the uplink's neighbours. */
 export const UPLINK_NET = 4095;
@@ -405,7 +410,7 @@ export class Neigh {
   /** Remove slot i and shift the rest of its probe run back (no tombstones). Locked. */
   private deleteLocked(i: number): void {
     this.h[H_COUNT]--;
-    deleteShift(this.e, i, this.mask, ENTRY_WORDS, this.homeOfEntry);
+    deleteShift(this.e, i, this.mask, ENTRY_WORDS, this.homeOfEntry, true);
   }
 
   /**

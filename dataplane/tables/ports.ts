@@ -13,9 +13,10 @@
 // A port that carries tagged VLANs also accepts frames tagged with its PVID (802.1Q), but
 // sends that VLAN untagged. An access port accepts no tagged frame (priority tags aside).
 
+import { VID_LAST } from '../wire/vlan';
+
 export const NO_NET = -1;
-/** Highest VLAN id (4095 is reserved). */
-export const VID_LAST = 4094;
+export { VID_LAST };
 /** Network ids are < this (dataplane/tables/neigh.ts's UPLINK_NET is 4095). */
 export const DEFAULT_MAX_NETS = 4096;
 

@@ -22,6 +22,16 @@ const SPA = 14;
 const THA = 18;
 const TPA = 24;
 
+// Field offsets, for code that reads a packet without a view (the filters' per-frame decode).
+export const ARP_SPA_OFF = SPA;
+export const ARP_TPA_OFF = TPA;
+
+/** The fixed fields say Ethernet/IPv4 (ArpView.isEthernetIpv4, for code without a view). */
+export function arpIsEthernetIpv4(buf: Uint8Array, off: number): boolean {
+  return readU16(buf, off + HTYPE) === ARP_HTYPE_ETHERNET && readU16(buf, off + PTYPE) === ETHERTYPE_IPV4
+    && buf[off + HLEN] === 6 && buf[off + PLEN] === 4;
+}
+
 /** Reusable view of an ARP packet. MAC offsets it returns are absolute (into buf). */
 export class ArpView {
   buf: Uint8Array = EMPTY_BUF;
@@ -39,9 +49,7 @@ export class ArpView {
   get hlen(): number { return this.buf[this.off + HLEN]; }
   get plen(): number { return this.buf[this.off + PLEN]; }
   /** True when the fixed fields say Ethernet/IPv4 (the only kind the accessors below fit). */
-  get isEthernetIpv4(): boolean {
-    return this.htype === ARP_HTYPE_ETHERNET && this.ptype === ETHERTYPE_IPV4 && this.hlen === 6 && this.plen === 4;
-  }
+  get isEthernetIpv4(): boolean { return arpIsEthernetIpv4(this.buf, this.off); }
   get op(): number { return readU16(this.buf, this.off + OP); }
   get shaOffset(): number { return this.off + SHA; }
   get shaHi(): number { return macHi(this.buf, this.off + SHA); }

@@ -17,6 +17,11 @@ const DST = 0;
 const SRC = 6;
 const ETHERTYPE = 12;
 
+// Field offsets, for code that reads a header without a view (the filters' per-frame decode).
+export const ETH_DST_OFF = DST;
+export const ETH_SRC_OFF = SRC;
+export const ETH_TYPE_OFF = ETHERTYPE;
+
 /** Reusable view of an Ethernet header. Offsets it returns are absolute (into buf). */
 export class EthernetView {
   buf: Uint8Array = EMPTY_BUF;

@@ -18,6 +18,9 @@ const ID = 4;
 const SEQ = 6;
 const REST = 4;
 
+/** Offset of the type, for code that reads a message without a view (the filters). */
+export const ICMP_TYPE_OFF = TYPE;
+
 /** Reusable view of an ICMP message. len = bytes of the message (the IPv4 payload length). */
 export class IcmpView {
   buf: Uint8Array = EMPTY_BUF;

@@ -10,6 +10,7 @@ export * from './ethernet';
 export * from './vlan';
 export * from './arp';
 export * from './ipv4';
+export * from './l4';
 export * from './udp';
 export * from './tcp';
 export * from './icmp';

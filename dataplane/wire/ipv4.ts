@@ -40,6 +40,39 @@ const CHECKSUM = 10;
 const SRC = 12;
 const DST = 16;
 
+// Field offsets, for code that reads a header without a view (the filters' per-frame decode).
+export const IPV4_FLAGS_FRAG_OFF = FLAGS_FRAG;
+export const IPV4_PROTOCOL_OFF = PROTOCOL;
+export const IPV4_SRC_OFF = SRC;
+export const IPV4_DST_OFF = DST;
+/** The fragment offset's bits of the flags/fragment word. */
+export const IPV4_FRAG_MASK = 0x1fff;
+
+/** Header length in bytes (ihl * 4) of the header at buf[off]. */
+export function ipv4HeaderLength(buf: Uint8Array, off: number): number {
+  return (buf[off + VER_IHL] & 0xf) << 2;
+}
+
+export function ipv4TotalLength(buf: Uint8Array, off: number): number {
+  return readU16(buf, off + TOTAL_LEN);
+}
+
+/**
+ * IPV4_OK, or why the header at buf[off] does not describe a packet inside the len bytes
+ * there (Ipv4View.checkReason, for code without a view).
+ */
+export function ipv4CheckReason(buf: Uint8Array, off: number, len: number): number {
+  if (len < IPV4_MIN_HDR_LEN) return IPV4_HDR_TRUNCATED;
+  const b = buf[off + VER_IHL];
+  if (b >>> 4 !== 4) return IPV4_BAD_VERSION;
+  const hl = (b & 0xf) << 2;
+  if (hl < IPV4_MIN_HDR_LEN) return IPV4_BAD_IHL;
+  if (hl > len) return IPV4_HDR_TRUNCATED;
+  const tl = readU16(buf, off + TOTAL_LEN);
+  if (tl < hl || tl > len) return IPV4_BAD_TOTAL_LENGTH;
+  return IPV4_OK;
+}
+
 /** Reusable view of an IPv4 header. Offsets it returns are absolute (into buf). */
 export class Ipv4View {
   buf: Uint8Array = EMPTY_BUF;
@@ -55,26 +88,16 @@ export class Ipv4View {
   }
 
   /** IPV4_OK, or why the header does not describe a packet inside the buffer. */
-  checkReason(): number {
-    if (this.len < IPV4_MIN_HDR_LEN) return IPV4_HDR_TRUNCATED;
-    const b = this.buf[this.off + VER_IHL];
-    if (b >>> 4 !== 4) return IPV4_BAD_VERSION;
-    const hl = (b & 0xf) << 2;
-    if (hl < IPV4_MIN_HDR_LEN) return IPV4_BAD_IHL;
-    if (hl > this.len) return IPV4_HDR_TRUNCATED;
-    const tl = readU16(this.buf, this.off + TOTAL_LEN);
-    if (tl < hl || tl > this.len) return IPV4_BAD_TOTAL_LENGTH;
-    return IPV4_OK;
-  }
+  checkReason(): number { return ipv4CheckReason(this.buf, this.off, this.len); }
 
   /** Version 4, ihl >= 5, header inside the buffer, ihl*4 <= totalLength <= buffer length. */
   check(): boolean { return this.checkReason() === IPV4_OK; }
 
   get version(): number { return this.buf[this.off + VER_IHL] >>> 4; }
   get ihl(): number { return this.buf[this.off + VER_IHL] & 0xf; }
-  get headerLength(): number { return (this.buf[this.off + VER_IHL] & 0xf) << 2; }
+  get headerLength(): number { return ipv4HeaderLength(this.buf, this.off); }
   get tos(): number { return this.buf[this.off + TOS]; }
-  get totalLength(): number { return readU16(this.buf, this.off + TOTAL_LEN); }
+  get totalLength(): number { return ipv4TotalLength(this.buf, this.off); }
   get id(): number { return readU16(this.buf, this.off + ID); }
   /** 3 bits: IPV4_FLAG_DF | IPV4_FLAG_MF */
   get flags(): number { return this.buf[this.off + FLAGS_FRAG] >>> 5; }

@@ -6,24 +6,39 @@
 // Receive slots keep 4 bytes of headroom before each frame for exactly this.
 
 import { EMPTY_BUF, readU16, writeU16 } from './bytes';
+import { ETHERTYPE_QINQ, ETHERTYPE_VLAN } from './ethernet';
 import { VNET_HDR_LEN, vnetShift } from './vnet';
 
 export const VLAN_TAG_LEN = 4;
 /** Ethernet header with one tag. */
 export const VLAN_HDR_LEN = 18;
 export const VID_MAX = 4095;
+/** Highest VID a VLAN may have (4095 is reserved). */
+export const VID_LAST = 4094;
 
 const MACS_LEN = 12;
 const TPID = 12;
 const TCI = 14;
 const INNER_ETHERTYPE = 16;
 
+// Field offsets from the start of a tagged Ethernet header, for code without a view.
+export const VLAN_TCI_OFF = TCI;
+export const VLAN_INNER_TYPE_OFF = INNER_ETHERTYPE;
+
+/** TCI bits that are not the VID: PCP and DEI (kept across a pop and a push). */
+export const TCI_PRIO_MASK = 0xf000;
+
+/** An 802.1Q (0x8100) or 802.1ad (0x88a8) TPID where an EtherType would be: a tag follows. */
+export function isVlanTpid(etherType: number): boolean {
+  return etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ;
+}
+
 export function makeTci(vid: number, pcp = 0, dei = 0): number {
   return ((pcp & 7) << 13) | ((dei & 1) << 12) | (vid & 0xfff);
 }
 export function tciPcp(tci: number): number { return (tci >>> 13) & 7; }
 export function tciDei(tci: number): number { return (tci >>> 12) & 1; }
-export function tciVid(tci: number): number { return tci & 0xfff; }
+export function tciVid(tci: number): number { return tci & VID_MAX; }
 
 /** Reusable view of a tagged Ethernet header (one tag). Offsets it returns are absolute. */
 export class VlanView {

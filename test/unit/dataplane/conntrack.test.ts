@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import ts from 'typescript';
 import {
@@ -690,20 +690,41 @@ describe('Conntrack: randomized against a model', () => {
   });
 });
 
+/** A module and every module of ours it imports (relative paths), transpiled: file -> CommonJS. */
+function transpileTree(entry: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const visit = (file: string): void => {
+    if (out[file] !== undefined) return;
+    const src = readFileSync(file, 'utf8');
+    out[file] = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+    for (const m of src.matchAll(/^(?:import|export)\b[^;]*?\bfrom '(\.[^']+)'/gms)) visit(join(dirname(file), m[1]) + '.ts');
+  };
+  visit(entry);
+  return out;
+}
+
 describe('Conntrack: threads', () => {
   it('a worker thread creating and removing while this thread finds: no torn results', async () => {
-    // The worker runs the same module, transpiled to plain JS here.
-    const src = readFileSync(join(__dirname, '../../../dataplane/tables/conntrack.ts'), 'utf8');
-    const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+    // The worker runs the same modules, transpiled to plain JS here.
+    const files = transpileTree(join(__dirname, '../../../dataplane/tables/conntrack.ts'));
     const c: ConntrackConfig = { maxEntries: 4096, maxPerSource: 4096, portMin: 1024, portMax: 65535 };
     const ct = new Conntrack(c);
     const flags = new Int32Array(new SharedArrayBuffer(8)); // [0] started, [1] done
     // Connection i: C(i) = 10.1.(i>>8).(i&255) : 10000+i -> S : 80, NAT'd to U, net = i & 15.
     const workerCode = `
       const { workerData } = require('node:worker_threads');
-      const module = { exports: {} };
-      new Function('module', 'exports', 'require', workerData.js)(module, module.exports, require);
-      const { Conntrack } = module.exports;
+      const path = require('node:path');
+      const loaded = new Map();
+      const load = (file) => {
+        let module = loaded.get(file);
+        if (module !== undefined) return module.exports;
+        module = { exports: {} };
+        loaded.set(file, module);
+        const req = (id) => (id.startsWith('.') ? load(path.join(path.dirname(file), id) + '.ts') : require(id));
+        new Function('module', 'exports', 'require', workerData.files[file])(module, module.exports, req);
+        return module.exports;
+      };
+      const { Conntrack } = load(workerData.entry);
       const ct = new Conntrack(workerData.cfg, workerData.sab);
       const flags = new Int32Array(workerData.flags);
       Atomics.store(flags, 0, 1);
@@ -718,7 +739,7 @@ describe('Conntrack: threads', () => {
       }
       Atomics.store(flags, 1, 1);
     `;
-    const w = new Worker(workerCode, { eval: true, workerData: { js, cfg: c, sab: ct.sab, flags: flags.buffer } });
+    const w = new Worker(workerCode, { eval: true, workerData: { files, entry: join(__dirname, '../../../dataplane/tables/conntrack.ts'), cfg: c, sab: ct.sab, flags: flags.buffer } });
     const exited = new Promise<number>((resolve, reject) => { w.on('exit', resolve); w.on('error', reject); });
     const deadline = Date.now() + 20000;
     while (Atomics.load(flags, 0) === 0 && Date.now() < deadline) Atomics.wait(flags, 0, 0, 5);

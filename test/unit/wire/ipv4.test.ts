@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import {
   IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_BAD_IHL, IPV4_BAD_TOTAL_LENGTH, IPV4_BAD_VERSION,
   IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_HDR_TRUNCATED, IPV4_MIN_HDR_LEN, IPV4_OK, Ipv4View, buildIpv4,
-  l4Checksum, pseudoHeaderSum, readU16, writeIpv4Header,
+  l4Checksum, pseudoHeaderSum, readU16, writeIpv4Header, ipv4CheckReason, ipv4HeaderLength, ipv4TotalLength,
+  IPV4_DST_OFF, IPV4_FLAGS_FRAG_OFF, IPV4_FRAG_MASK, IPV4_PROTOCOL_OFF, IPV4_SRC_OFF, readU32,
 } from '../../../dataplane/wire';
 import { CAPTURED_ICMP_ECHO_REPLY, hex, placeAt } from '../../fixtures/frames';
 
@@ -121,6 +122,7 @@ describe('ipv4', () => {
       mutate(buf.subarray(17));
       expect(ip.reset(buf, 17, len ?? base.length), name).toBe(true);
       expect(ip.checkReason(), name).toBe(reason);
+      expect(ipv4CheckReason(buf, 17, len ?? base.length), name).toBe(reason);
       expect(ip.check(), name).toBe(false);
     }
     // Boundary: total length exactly the buffer is fine.
@@ -182,5 +184,21 @@ describe('ipv4', () => {
     buf[51 + 7] = 0;
     expect(l4Checksum(buf, 31, 51, 13)).toBe(0xfefd);
     expect(readU16(buf, 31 + 10)).toBe(readU16(p, 10));
+  });
+
+  it('names its field offsets for code without a view, agreeing with the view', () => {
+    const p = placeAt(buildIpv4({
+      src: '10.1.2.3', dst: '203.0.113.9', protocol: IPPROTO_TCP, flags: IPV4_FLAG_MF, fragOffset: 185,
+      options: new Uint8Array(8), payload: new Uint8Array(11),
+    }), 5);
+    const ip = new Ipv4View();
+    ip.reset(p, 5, p.length - 5);
+    expect(ipv4CheckReason(p, 5, p.length - 5)).toBe(IPV4_OK);
+    expect(p[5 + IPV4_PROTOCOL_OFF]).toBe(ip.protocol);
+    expect(readU32(p, 5 + IPV4_SRC_OFF)).toBe(ip.src);
+    expect(readU32(p, 5 + IPV4_DST_OFF)).toBe(ip.dst);
+    expect(readU16(p, 5 + IPV4_FLAGS_FRAG_OFF) & IPV4_FRAG_MASK).toBe(185);
+    expect(ipv4HeaderLength(p, 5)).toBe(28);
+    expect(ipv4TotalLength(p, 5)).toBe(39);
   });
 });
