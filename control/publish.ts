@@ -1,4 +1,4 @@
-// The values of a container's L3 options (issue #3): published ports (`-p`), DNS aliases
+// The values of a container's L3 options: published ports (`-p`), DNS aliases
 // (`--alias`) and links (`--link`). Parsing of the CLI text, checking of the API's JSON,
 // and the Docker-style printing of a published port. Pure: no I/O.
 //
