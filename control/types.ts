@@ -5,6 +5,11 @@ import type { TraceResult } from '../dataplane/trace';
 import type { VswEvent } from './events';
 export type { TraceResult, VswEvent };
 
+/** Trailer of capture and trace streams: records lost (rings full, or the client too slow). */
+export const LOST_TRAILER = 'x-vsw-lost';
+/** Header of a capture stream: the port's interface name. */
+export const PORT_HEADER = 'x-vsw-port';
+
 export interface DaemonInfo {
   pid: number;
   version: string;
@@ -37,6 +42,7 @@ export interface NetworkCreate {
 }
 
 export type DnsOrder = 'rotate' | 'random' | 'fixed';
+export const DNS_ORDERS: readonly DnsOrder[] = ['rotate', 'random', 'fixed'];
 
 /** A published port: `-p [IP:]HOSTPORT:PORT[/PROTO]`. */
 export interface PortMapping {

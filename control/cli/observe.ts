@@ -8,7 +8,7 @@ import { formatEvent } from '../events';
 import { conntrackTable, fdbTable, neighTable, statsTable } from '../format';
 import { readLines } from '../lines';
 import { readPcap } from '../pcap';
-import type { ConntrackEntryInfo, FdbEntryInfo, NeighEntryInfo, PortStatsInfo, TraceResult, VswEvent } from '../types';
+import { PORT_HEADER, type ConntrackEntryInfo, type FdbEntryInfo, type NeighEntryInfo, type PortStatsInfo, type TraceResult, type VswEvent } from '../types';
 import { enc, usageError, type Cli } from './common';
 import { filterExpr, formatOption, integer, stageName, type Format } from './options';
 import { lostText, streamGet } from './stream';
@@ -97,7 +97,7 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
       const q = `/capture?port=${enc(o.port)}${o.count ? `&count=${o.count}` : ''}${o.stage ? `&stage=${enc(o.stage)}` : ''}${o.filter ? `&filter=${enc(o.filter)}` : ''}`;
       const toStdout = o.write === '-';
       await streamGet(client(cmd), q, (res) => {
-        const port = res.headers['x-vsw-port'] ?? o.port;
+        const port = res.headers[PORT_HEADER] ?? o.port;
         const out = toStdout ? process.stdout : fs.createWriteStream(o.write);
         let bytes = 0;
         res.on('data', (d: Buffer) => { bytes += d.length; });

@@ -5,7 +5,7 @@ import { InvalidArgumentError as OptionValueError, Option } from 'commander';
 import { parseMetricsAddr } from '../metrics';
 import { STAGE_CHOICES, stageIndex } from '../../dataplane/stages/names';
 import { formatIp, maskOf, parseIp } from '../ipam';
-import type { DnsOrder } from '../types';
+import { DNS_ORDERS, type DnsOrder } from '../types';
 
 export type Format = 'table' | 'json';
 
@@ -79,8 +79,6 @@ export function bool(v: string): boolean {
   if (s === 'false') return false;
   throw new OptionValueError('Expected true or false.');
 }
-
-const DNS_ORDERS: readonly DnsOrder[] = ['rotate', 'random', 'fixed'];
 
 /** --dns-order: rotate, random or fixed (as commander's choices say it, without the help clutter). */
 export function dnsOrder(v: string): DnsOrder {

@@ -4,10 +4,11 @@
 import * as http from 'http';
 import { Client, unreachableMessage } from '../client';
 import { DaemonUnreachableError, errorFromJson } from '../errors';
+import { LOST_TRAILER } from '../types';
 
 /** The daemon's count of records lost on the way (a trailer of capture/trace streams). */
 export function lostText(res: http.IncomingMessage): string {
-  const n = Number(res.trailers?.['x-vsw-lost'] ?? 0);
+  const n = Number(res.trailers?.[LOST_TRAILER] ?? 0);
   return n > 0 ? `; ${n} lost: the capture could not keep up (filter, or write to a faster sink)` : '';
 }
 

@@ -2,7 +2,7 @@
 // subnet's last usable address), remove (refused while containers are attached), and the
 // API's views of networks and endpoints. Also what the router is told the networks hold.
 
-import type { EndpointInfo, NetworkCreate, NetworkInfo, PortInfo } from '../types';
+import { DNS_ORDERS, type EndpointInfo, type NetworkCreate, type NetworkInfo, type PortInfo } from '../types';
 import { ConflictError, InvalidArgumentError } from '../errors';
 import type { EventBus } from '../events';
 import * as ipam from '../ipam';
@@ -48,7 +48,7 @@ export class Networks {
     if (networks.some((n) => n.name === spec.name)) {
       throw new ConflictError(`network '${spec.name}' already exists`);
     }
-    if (spec.dnsOrder !== undefined && !['rotate', 'random', 'fixed'].includes(spec.dnsOrder)) {
+    if (spec.dnsOrder !== undefined && !DNS_ORDERS.includes(spec.dnsOrder)) {
       throw new InvalidArgumentError(`dns order '${spec.dnsOrder}': expected rotate, random or fixed`);
     }
     if (spec.vlan !== undefined) {
