@@ -4,8 +4,8 @@
 // Containers stay (their namespaces are the user's), and are re-attached at the next start.
 
 import type { DaemonOptions } from './types';
-import { VswEngine } from './engine';
-import { startApi } from './api';
+import { VswEngine } from './engine/index';
+import { startApi } from './api/index';
 import { buildMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
