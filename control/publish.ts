@@ -160,7 +160,7 @@ export function parseLink(text: string): Link {
 }
 
 // ---------------------------------------------------------------------------------------
-// The API's JSON (control/api.ts): shapes and ranges, with the field named in messages.
+// The API's JSON (control/api/request.ts): shapes and ranges, with the field named in messages.
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

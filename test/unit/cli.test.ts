@@ -1,7 +1,7 @@
 // The `vsw` CLI as a user runs it: a child process (compiled JS) against the real API server
 // backed by the in-memory FakeEngine.
 //
-// Build: only the CLI and what it imports (control/cli.ts -> client, errors, format, types)
+// Build: only the CLI and what it imports (control/cli.ts -> cli/*, client, errors, format, types)
 // are compiled, into a temp dir, so that other modules being worked on cannot break this
 // test. Type errors in control/ fail the build; those in dataplane/ and workers/ (reached
 // only through type imports, e.g. TraceResult, or by `vsw trace` at run time) are shown
