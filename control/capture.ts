@@ -13,6 +13,9 @@ import { ConflictError, InvalidArgumentError } from './errors';
 
 const DRAIN_MS = 20;
 
+/** What captures need of the dataplane host: hand the workers the sessions, drain the rings. */
+export type CaptureHost = Pick<DataplaneHost, 'setTaps' | 'drainCaptures'>;
+
 export interface TapSession {
   stop(): Promise<void>;
   /** Records the workers could not store (rings full) while this session was open. */
@@ -39,7 +42,7 @@ export function checkFilter(filter: string): void {
 }
 
 export class CaptureHub {
-  private readonly host: DataplaneHost;
+  private readonly host: CaptureHost;
   private readonly names: () => TapNames;
   private readonly sessions = new Map<number, Session>();
   private timer: NodeJS.Timeout | undefined;
@@ -48,7 +51,7 @@ export class CaptureHub {
   private ringLost = 0;
   private readerLost = 0;
 
-  constructor(host: DataplaneHost, names: () => TapNames = () => ({ ports: [], nets: [] })) {
+  constructor(host: CaptureHost, names: () => TapNames = () => ({ ports: [], nets: [] })) {
     this.host = host;
     this.names = names;
   }

@@ -4,8 +4,10 @@
 // Containers stay (their namespaces are the user's), and are re-attached at the next start.
 
 import type { DaemonOptions } from './types';
-import { VswEngine } from './engine';
-import { startApi } from './api';
+// Named by file: a stale dist/control/engine.js or api.js from an older build would
+// otherwise be loaded instead of the folder.
+import { VswEngine } from './engine/index';
+import { startApi } from './api/index';
 import { buildMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {

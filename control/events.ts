@@ -77,7 +77,7 @@ const PROTOS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
 const CT_KINDS = ['masquerade', 'dnat', 'dns'];
 
 /** Name and announce connection events (numbers to text). */
-export function emitConntrack(bus: EventBus, events: CtEvent[], network: (id: number) => string): void {
+export function emitConntrack(bus: Pick<EventBus, 'emit'>, events: CtEvent[], network: (id: number) => string): void {
   const ip = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
   for (const e of events) {
     const type = CT_TYPES[e.kind];

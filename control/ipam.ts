@@ -11,6 +11,10 @@
 //     interface on the network.
 // So a /30 (two usable addresses) holds no container at all: /29 is the smallest useful
 // network (6 usable: gateway, host port, 4 containers). normalizeNetwork refuses /30.
+//
+// Longer than most control/ files on purpose: parsing, CIDR arithmetic, normalisation and
+// allocation share one vocabulary (Cidr, the reserved addresses) and are read together;
+// each section below is short and pure.
 
 import { ConflictError, ExhaustedError, InvalidArgumentError } from './errors';
 

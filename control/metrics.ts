@@ -26,7 +26,7 @@ export interface MetricsHost {
   workerCounters(): { worker: number; ports: number; iterations: number; batches: number; frames: number; busyMs: number }[];
 }
 
-/** What the metrics read from the engine (control/engine.ts VswEngine). */
+/** What the metrics read from the engine (control/engine/index.ts VswEngine). */
 export interface MetricsEngine {
   readonly host: MetricsHost;
   stats(): PortStatsInfo[];

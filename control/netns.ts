@@ -10,6 +10,10 @@
 //
 // Errors: a missing device or namespace -> NotFoundError, "File exists" -> ConflictError,
 // anything else -> SystemError; the message is always the command line + ip's complaint.
+//
+// Longer than most control/ files on purpose: it is the one module that runs `ip`, so
+// every command, its error classification and the mount-namespace rule live side by side;
+// the sections (namespaces, names, links, addresses, processes) are independent.
 
 import { ChildProcess, spawn } from 'child_process';
 import { createHash } from 'crypto';

@@ -1,4 +1,4 @@
-// The values of a container's L3 options (issue #3): published ports (`-p`), DNS aliases
+// The values of a container's L3 options: published ports (`-p`), DNS aliases
 // (`--alias`) and links (`--link`). Parsing of the CLI text, checking of the API's JSON,
 // and the Docker-style printing of a published port. Pure: no I/O.
 //
@@ -160,7 +160,7 @@ export function parseLink(text: string): Link {
 }
 
 // ---------------------------------------------------------------------------------------
-// The API's JSON (control/api.ts): shapes and ranges, with the field named in messages.
+// The API's JSON (control/api/request.ts): shapes and ranges, with the field named in messages.
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

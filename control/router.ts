@@ -54,8 +54,13 @@ function macParts(mac: string): { hi: number; lo: number } {
   return { hi: macHi(b, 0), lo: macLo(b, 0) };
 }
 
+/** What the router uses of the dataplane host: the uplink port, its tables, L3 snapshots,
+ *  punted frames and frames it sends itself. */
+export type RouterHost = Pick<DataplaneHost,
+  'addPort' | 'ct' | 'neigh' | 'now' | 'onPunt' | 'puntLost' | 'sendFrame' | 'setL3' | 'workerDnsCounters'>;
+
 export class Router {
-  private readonly host: DataplaneHost;
+  private readonly host: RouterHost;
   private readonly uplinkOpts: UplinkOptions | undefined;
   private uplink: UplinkInfo | null = null;
   private uplinkPrefix = 0;
@@ -70,7 +75,7 @@ export class Router {
   private keepTimer: NodeJS.Timeout | undefined;
   private readonly frameBuf = new Uint8Array(70_000);
 
-  constructor(host: DataplaneHost, opts: { uplink?: UplinkOptions; upstreams: Upstream[] }) {
+  constructor(host: RouterHost, opts: { uplink?: UplinkOptions; upstreams: Upstream[] }) {
     this.host = host;
     this.uplinkOpts = opts.uplink;
     // Answers go out as one unfragmented frame: at most MTU 1500 - IP 20 - UDP 8 bytes.

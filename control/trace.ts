@@ -4,30 +4,45 @@
 // NAME:NET. The router's tables are the daemon's live ones (neighbours, connections: read
 // only) and the last L3 configuration sent to the workers.
 
-import type { VswEngine } from './engine';
 import { InvalidArgumentError, NotFoundError } from './errors';
 import { traceDryRun, type TraceNames, type TraceResult } from '../dataplane/trace';
 import { L3Table } from '../dataplane/tables/l3';
-import { UPLINK_NET } from '../dataplane/tables/neigh';
 import type { Emitter, L3Context } from '../dataplane/stages/stage';
 import type { DataplaneHost } from '../workers/host';
 
+/** A switch port as the API names it: `vsw stats` rows without their counters. */
 export interface PortRef {
   id: number;
   name: string;
+  /** A network name, 'uplink', 'trunk', or '' (a port of no network). */
   network: string;
   container?: string;
 }
 
+/**
+ * How traces print a port: `NAME (CONTAINER)` for an endpoint, `NAME (uplink)`,
+ * `NAME (trunk)`, else `NAME (host)` (a network's TAP).
+ */
+export function portLabel(p: PortRef): string {
+  if (p.container) return `${p.name} (${p.container})`;
+  return p.network === 'uplink' || p.network === 'trunk' ? `${p.name} (${p.network})` : `${p.name} (host)`;
+}
+
+/** Where resolvePort looks a port up: by interface name, or as a container's port on a network. */
+export interface PortFinder {
+  byName(name: string): number | undefined;
+  endpoint(container: string, network: string): number | undefined;
+}
+
 /** A port id from a port name, a container name, or CONTAINER:NETWORK. */
-export function resolvePort(spec: string, ports: PortRef[], firstNetworkOf: (container: string) => string | undefined): number {
-  const byName = ports.find((p) => p.name === spec);
-  if (byName) return byName.id;
+export function resolvePort(spec: string, ports: PortFinder, firstNetworkOf: (container: string) => string | undefined): number {
+  const byName = ports.byName(spec);
+  if (byName !== undefined) return byName;
   const colon = spec.lastIndexOf(':');
   const container = colon > 0 ? spec.slice(0, colon) : spec;
   const network = colon > 0 ? spec.slice(colon + 1) : firstNetworkOf(container);
-  const hit = ports.find((p) => p.container === container && p.network === network);
-  if (hit) return hit.id;
+  const hit = network === undefined ? undefined : ports.endpoint(container, network);
+  if (hit !== undefined) return hit;
   if (network === undefined) throw new NotFoundError(`no port or container named '${spec}' (see vsw stats, vsw ps)`);
   throw new NotFoundError(`container '${container}' has no port on network '${network}'`);
 }
@@ -57,20 +72,12 @@ export function liveL3(host: Pick<DataplaneHost, 'lastL3' | 'neigh' | 'ct'>): L3
   return { table: new L3Table(snap), neigh: host.neigh, ct: host.ct, emit: NO_EMIT, dns: null };
 }
 
-/** Trace frames through the engine's live tables (read only). */
-export function dryRun(engine: VswEngine, portSpec: string, frames: Uint8Array[]): TraceResult[] {
-  const inPort = engine.resolvePortId(portSpec);
-  const stats = engine.stats();
-  // The workers' port table as the host mirrors it (VLAN membership included).
-  const ports = engine.host.portTable;
-  const netName = new Map<number, string>(engine.listNetworks().map((n) => [n.id, n.name]));
-  netName.set(UPLINK_NET, 'uplink');
-  const label = new Map(stats.map((p) => [p.id,
-    p.container ? `${p.name} (${p.container})` : p.network === 'uplink' || p.network === 'trunk' ? `${p.name} (${p.network})` : `${p.name} (host)`]));
-  const names: TraceNames = {
-    port: (id) => label.get(id) ?? `#${id}`,
-    network: (id) => netName.get(id) ?? `#${id}`,
-  };
-  const tables = { fdb: engine.host.fdb, ports, now: engine.host.now(), l3: liveL3(engine.host) };
+/** What a dry run reads: the MAC table, the port table (VLAN membership included), the
+ *  clock and the router's tables, all as the host mirrors the workers'. */
+export type DryRunTables = Pick<DataplaneHost, 'fdb' | 'portTable' | 'now' | 'lastL3' | 'neigh' | 'ct'>;
+
+/** Trace frames received on `inPort` through the live tables (read only). */
+export function dryRun(host: DryRunTables, inPort: number, names: TraceNames, frames: Uint8Array[]): TraceResult[] {
+  const tables = { fdb: host.fdb, ports: host.portTable, now: host.now(), l3: liveL3(host) };
   return frames.map((f) => traceDryRun(f, inPort, tables, names));
 }

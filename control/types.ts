@@ -1,9 +1,14 @@
-// The JSON shapes of the daemon's API, and the Engine interface that control/api.ts serves.
+// The JSON shapes of the daemon's API, and the Engine interface that control/api/ serves.
 // Everything the CLI prints comes from these shapes; keep them stable (they are the API).
 
 import type { TraceResult } from '../dataplane/trace';
 import type { VswEvent } from './events';
 export type { TraceResult, VswEvent };
+
+/** Trailer of capture and trace streams: records lost (rings full, or the client too slow). */
+export const LOST_TRAILER = 'x-vsw-lost';
+/** Header of a capture stream: the port's interface name. */
+export const PORT_HEADER = 'x-vsw-port';
 
 export interface DaemonInfo {
   pid: number;
@@ -37,6 +42,7 @@ export interface NetworkCreate {
 }
 
 export type DnsOrder = 'rotate' | 'random' | 'fixed';
+export const DNS_ORDERS: readonly DnsOrder[] = ['rotate', 'random', 'fixed'];
 
 /** A published port: `-p [IP:]HOSTPORT:PORT[/PROTO]`. */
 export interface PortMapping {
@@ -223,7 +229,7 @@ export interface StreamSession {
   skipped?(n: number): void;
 }
 
-/** What the API serves. Implemented by control/engine.ts; faked in API unit tests. */
+/** What the API serves. Implemented by control/engine/ (VswEngine); faked in API unit tests. */
 export interface Engine {
   info(): DaemonInfo;
   listNetworks(): NetworkInfo[];
@@ -264,7 +270,7 @@ export interface Engine {
   removeTrunk(device: string): Promise<void>;
 }
 
-/** Options of `vsw daemon` (parsed by control/cli.ts, run by control/daemon.ts). */
+/** Options of `vsw daemon` (parsed by control/cli/daemon.ts, run by control/daemon.ts). */
 export interface DaemonOptions {
   stateDir: string;          // default /var/lib/vsw
   socket: string;            // default /run/vsw/vsw.sock (or $VSW_SOCKET)

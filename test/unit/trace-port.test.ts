@@ -1,12 +1,16 @@
 import { describe, it, expect } from 'vitest';
-import { parseHexFrame, resolvePort } from '../../control/trace';
+import { parseHexFrame, portLabel, resolvePort, type PortFinder, type PortRef } from '../../control/trace';
 
-const ports = [
+const list: PortRef[] = [
   { id: 0, name: 'vsw0', network: 'bridge' },
   { id: 1, name: 'vswaaaa0001', network: 'bridge', container: 'web' },
   { id: 2, name: 'vswaaaa0002', network: 'netb', container: 'web' },
   { id: 3, name: 'vswbbbb0001', network: 'bridge', container: 'db' },
 ];
+const ports: PortFinder = {
+  byName: (name) => list.find((p) => p.name === name)?.id,
+  endpoint: (container, network) => list.find((p) => p.container === container && p.network === network)?.id,
+};
 const first = (c: string): string | undefined => ({ web: 'bridge', db: 'bridge' } as Record<string, string>)[c];
 
 describe('--port resolution', () => {
@@ -19,6 +23,14 @@ describe('--port resolution', () => {
   it('says what is missing', () => {
     expect(() => resolvePort('nope', ports, first)).toThrow(/no port or container named 'nope'/);
     expect(() => resolvePort('db:netb', ports, first)).toThrow(/container 'db' has no port on network 'netb'/);
+  });
+});
+
+describe('port labels (dry runs and live traces alike)', () => {
+  it('names the container, the uplink or a trunk, else the host', () => {
+    expect(list.map(portLabel)).toEqual(['vsw0 (host)', 'vswaaaa0001 (web)', 'vswaaaa0002 (web)', 'vswbbbb0001 (db)']);
+    expect(portLabel({ id: 9, name: 'up0', network: 'uplink' })).toBe('up0 (uplink)');
+    expect(portLabel({ id: 8, name: 'eth1', network: 'trunk' })).toBe('eth1 (trunk)');
   });
 });
 

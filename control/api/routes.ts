@@ -1,0 +1,181 @@
+// The API's routes (docs/DESIGN.md, "API routes"): each request to its Engine method.
+// handle() answers every failure itself (answer.ts).
+
+import * as http from 'http';
+import { pcapHeader, pcapRecord } from '../pcap';
+import { InvalidArgumentError } from '../errors';
+import { checkAliasesJson } from '../publish';
+import { PORT_HEADER, type Engine } from '../types';
+import { methodNotAllowed, notFound, send, sendError } from './answer';
+import {
+  checkFields, compact, containerCreate, countParam, flag, networkCreate, optString, optStringArray, parseJsonObject, readBody,
+  reqString, splitPath, trunkCreate,
+} from './request';
+import { serveStream } from './stream';
+
+/** Frames one dry-run trace request may carry. */
+export const MAX_TRACE_FRAMES = 1000;
+
+export async function handle(engine: Engine, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const method = req.method ?? 'GET';
+  let pathname = '?';
+  try {
+    const url = new URL(req.url ?? '/', 'http://vsw');
+    pathname = url.pathname;
+    const segs = splitPath(pathname);
+    const body = await readBody(req);
+    const route = (allowed: string[]): void => {
+      if (!allowed.includes(method)) throw methodNotAllowed(method, pathname, allowed);
+    };
+    const json = (): Record<string, unknown> => parseJsonObject(body);
+
+    const [a, name, action, ...rest] = segs;
+    if (rest.length > 0) throw notFound(pathname);
+
+    if (a === 'info' && segs.length === 1) {
+      route(['GET']);
+      return send(res, 200, engine.info());
+    }
+
+    if (a === 'networks') {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.listNetworks());
+        return send(res, 201, await engine.createNetwork(networkCreate(json())));
+      }
+      if (segs.length === 2) {
+        route(['GET', 'DELETE']);
+        if (method === 'GET') return send(res, 200, engine.inspectNetwork(name));
+        await engine.removeNetwork(name);
+        return send(res, 204);
+      }
+      if (action === 'connect') {
+        route(['POST']);
+        const b = json();
+        checkFields(b, ['container', 'ip', 'aliases']);
+        const container = reqString(b, 'container');
+        const opts = compact<{ ip?: string; aliases?: string[] }>({
+          ip: optString(b, 'ip'),
+          aliases: b.aliases === undefined || b.aliases === null ? undefined : checkAliasesJson(b.aliases),
+        });
+        return send(res, 200, await engine.connectWith(name, container, opts));
+      }
+      if (action === 'disconnect') {
+        route(['POST']);
+        const b = json();
+        checkFields(b, ['container']);
+        await engine.disconnect(name, reqString(b, 'container'));
+        return send(res, 204);
+      }
+      throw notFound(pathname);
+    }
+
+    if (a === 'containers') {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.listContainers());
+        return send(res, 201, await engine.createContainer(containerCreate(json())));
+      }
+      if (segs.length === 2) {
+        route(['GET', 'DELETE']);
+        if (method === 'GET') return send(res, 200, engine.inspectContainer(name));
+        await engine.removeContainer(name, flag(url.searchParams.get('force'), 'force'));
+        return send(res, 204);
+      }
+      if (action === 'exited') {
+        route(['POST']);
+        const b = json();
+        checkFields(b, ['code']);
+        const code = b.code;
+        if (typeof code !== 'number' || !Number.isInteger(code) || code < 0 || code > 255) {
+          throw new InvalidArgumentError("field 'code' must be an integer from 0 to 255");
+        }
+        await engine.containerExited(name, code);
+        return send(res, 204);
+      }
+      throw notFound(pathname);
+    }
+
+    if (a === 'trunks') {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.listTrunks());
+        return send(res, 201, await engine.addTrunk(trunkCreate(json())));
+      }
+      if (segs.length === 2) {
+        route(['DELETE']);
+        await engine.removeTrunk(name);
+        return send(res, 204);
+      }
+      throw notFound(pathname);
+    }
+
+    if (a === 'fdb' && segs.length === 1) {
+      route(['GET']);
+      const netName = url.searchParams.get('net');
+      return send(res, 200, engine.fdb(netName ? netName : undefined));
+    }
+
+    if (a === 'neigh' && segs.length === 1) {
+      route(['GET']);
+      const netName = url.searchParams.get('net');
+      return send(res, 200, engine.neigh(netName ? netName : undefined));
+    }
+
+    if (a === 'conntrack' && segs.length === 1) {
+      route(['GET']);
+      return send(res, 200, engine.conntrack());
+    }
+
+    if (a === 'trace' && name === 'dry-run' && segs.length === 2) {
+      route(['POST']);
+      const b = json();
+      checkFields(b, ['port', 'frames']);
+      const frames = optStringArray(b, 'frames') ?? [];
+      if (frames.length > MAX_TRACE_FRAMES) throw new InvalidArgumentError(`at most ${MAX_TRACE_FRAMES} frames per trace`);
+      return send(res, 200, engine.traceDryRun(reqString(b, 'port'), frames));
+    }
+
+    if (a === 'events' && segs.length === 1) {
+      route(['GET']);
+      // Newline-delimited JSON, one event per line, until the client goes away.
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('');
+      const unsubscribe = engine.subscribeEvents((e) => { res.write(`${JSON.stringify(e)}\n`); });
+      res.on('close', unsubscribe);
+      return;
+    }
+
+    if (a === 'trace' && segs.length === 1) {
+      route(['GET']);
+      // Live trace: NDJSON, one TraceResult per frame, until `count` or the client goes away.
+      const count = countParam(url);
+      const opt = (k: string): string | undefined => url.searchParams.get(k) || undefined;
+      await serveStream(res, count,
+        (emit) => engine.startTrace({ port: opt('port'), network: opt('net'), filter: opt('filter'), count },
+          (r) => emit(`${JSON.stringify(r)}\n`)),
+        () => ({ 'content-type': 'application/x-ndjson' }), '');
+      return;
+    }
+
+    if (a === 'capture' && segs.length === 1) {
+      route(['GET']);
+      const port = url.searchParams.get('port');
+      if (!port) throw new InvalidArgumentError("query parameter 'port' is required");
+      await serveStream(res, countParam(url),
+        (emit) => engine.startCapture(port, (frame, timeMs) => emit(pcapRecord(frame, timeMs)),
+          { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined }),
+        (session) => ({ 'content-type': 'application/vnd.tcpdump.pcap', [PORT_HEADER]: session.port }), pcapHeader());
+      return;
+    }
+
+    if (a === 'stats' && segs.length === 1) {
+      route(['GET']);
+      return send(res, 200, engine.stats());
+    }
+
+    throw notFound(pathname);
+  } catch (e) {
+    sendError(req, res, method, pathname, e);
+  }
+}

@@ -1,0 +1,75 @@
+// `vsw network create|ls|inspect|rm|connect|disconnect`.
+
+import { Command, Option } from 'commander';
+import { formatJson, networksTable } from '../format';
+import { checkAlias } from '../publish';
+import type { DnsOrder, EndpointInfo, NetworkCreate, NetworkInfo } from '../types';
+import { eachName, enc, type Cli } from './common';
+import { bool, dnsOrder, integer, repeatable } from './options';
+
+export function addNetworkCommands(program: Command, { io, done, sub, client, tableCommand }: Cli): void {
+  const network = sub(program, 'network', 'Manage networks (create, ls, inspect, rm, connect, disconnect)', false);
+  network.usage('COMMAND [ARGS...]');
+
+  sub(network, 'create', 'Create a network; prints its name')
+    .argument('<name>', 'network name')
+    .addOption(new Option('--subnet <cidr>', 'subnet in CIDR form, e.g. 10.10.0.0/24 (default: a free one from the pool)'))
+    .addOption(new Option('--gateway <ip>', 'gateway address (default: the first address of the subnet)'))
+    .addOption(new Option('--ip-range <cidr>', 'allocate container addresses from this CIDR inside the subnet'))
+    .addOption(new Option('--mtu <bytes>', 'MTU of the network (default 1500)').argParser(integer()))
+    .addOption(new Option('--internal', 'no route out and no published ports (containers reach each other, the gateway and the host)'))
+    .addOption(new Option('--icc <true|false>', 'whether containers of the network may talk to each other (default true; false: only to the gateway and the host)').argParser(bool))
+    .addOption(new Option('--dns-order <order>', 'order of the addresses in a DNS answer for a name with several: rotate (default), random or fixed').argParser(dnsOrder))
+    .addOption(new Option('--vlan <id>', '802.1Q VLAN id, 1 to 4094: container ports are access ports of that VLAN, trunks carry it tagged (default: untagged)').argParser(integer(1, 4094)))
+    .action(async (name: string, o: {
+      subnet?: string; gateway?: string; ipRange?: string; mtu?: number; internal?: boolean; icc?: boolean; dnsOrder?: DnsOrder;
+      vlan?: number;
+    }, cmd: Command) => {
+      const spec: NetworkCreate = { name };
+      if (o.subnet !== undefined) spec.subnet = o.subnet;
+      if (o.gateway !== undefined) spec.gateway = o.gateway;
+      if (o.ipRange !== undefined) spec.ipRange = o.ipRange;
+      if (o.mtu !== undefined) spec.mtu = o.mtu;
+      if (o.internal) spec.internal = true;
+      if (o.icc !== undefined) spec.icc = o.icc;
+      if (o.dnsOrder !== undefined) spec.dnsOrder = o.dnsOrder;
+      if (o.vlan !== undefined) spec.vlan = o.vlan;
+      const info = await client(cmd).post<NetworkInfo>('/networks', spec);
+      io.out(`${info.name}\n`);
+    });
+
+  tableCommand<NetworkInfo>(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER)',
+    '/networks', networksTable).alias('list');
+
+  sub(network, 'inspect', 'Show a network as JSON: subnet, gateway (IP, MAC), settings, ports, endpoints with IP, MAC and aliases')
+    .argument('<name>', 'network name')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      io.out(formatJson(await client(cmd).get<NetworkInfo>(`/networks/${enc(name)}`)));
+    });
+
+  sub(network, 'rm', 'Remove networks (refused while containers are attached); prints each name')
+    .alias('remove')
+    .argument('<name...>', 'network names')
+    .action(async (names: string[], _o: unknown, cmd: Command) => {
+      done(await eachName(io, names, (n) => client(cmd).del(`/networks/${enc(n)}`)));
+    });
+
+  sub(network, 'connect', 'Attach a container to a network')
+    .argument('<network>', 'network name')
+    .argument('<container>', 'container name')
+    .option('--ip <ip>', 'address for the container (default: the next free one)')
+    .option('--alias <name>', 'an extra DNS name of the container in this network (repeatable)', repeatable(checkAlias))
+    .action(async (net: string, container: string, o: { ip?: string; alias?: string[] }, cmd: Command) => {
+      const body: { container: string; ip?: string; aliases?: string[] } = { container };
+      if (o.ip !== undefined) body.ip = o.ip;
+      if (o.alias !== undefined) body.aliases = o.alias;
+      await client(cmd).post<EndpointInfo>(`/networks/${enc(net)}/connect`, body);
+    });
+
+  sub(network, 'disconnect', 'Detach a container from a network')
+    .argument('<network>', 'network name')
+    .argument('<container>', 'container name')
+    .action(async (net: string, container: string, _o: unknown, cmd: Command) => {
+      await client(cmd).post<void>(`/networks/${enc(net)}/disconnect`, { container });
+    });
+}

@@ -1,0 +1,188 @@
+// Networks: create (name, subnet and VLAN checks, a free id, the host TAP port with the
+// subnet's last usable address), remove (refused while containers are attached), and the
+// API's views of networks and endpoints. Also what the router is told the networks hold.
+
+import { DNS_ORDERS, type EndpointInfo, type NetworkCreate, type NetworkInfo, type PortInfo } from '../types';
+import { ConflictError, InvalidArgumentError } from '../errors';
+import type { EventBus } from '../events';
+import * as ipam from '../ipam';
+import * as netns from '../netns';
+import type { Router, RouterView } from '../router';
+import { checkVid } from '../vlan';
+import type { DataplaneHost, PortHandle } from '../../workers/host';
+import { UPLINK_NET } from '../../dataplane/tables/neigh';
+import type { ContainerRecord, EndpointRecord, NetworkRecord, Records } from './records';
+import type { PortBook } from './ports';
+
+const RESERVED_NETWORK_NAMES = new Set(['none', 'host', 'uplink', 'trunk']);
+
+export interface NetworkDeps {
+  records: Records;
+  ports: PortBook;
+  host: Pick<DataplaneHost, 'addPort' | 'removePort' | 'portTable' | 'fdb'>;
+  events: Pick<EventBus, 'emit'>;
+  router: Pick<Router, 'uplinkSubnet'>;
+  /** Trunks follow the VLAN networks. */
+  trunks: { sync(): Promise<void> };
+}
+
+export class Networks {
+  constructor(private readonly d: NetworkDeps) {}
+
+  list(): NetworkInfo[] {
+    return this.d.records.state.networks.map((n) => this.info(n));
+  }
+
+  inspect(name: string): NetworkInfo {
+    return this.info(this.d.records.network(name));
+  }
+
+  /** A new network, attached and in the state (not saved yet). */
+  async create(spec: NetworkCreate, isDefault: boolean): Promise<NetworkRecord> {
+    const { records } = this.d;
+    const networks = records.state.networks;
+    ipam.validName(spec.name, 'network name');
+    if (RESERVED_NETWORK_NAMES.has(spec.name) || spec.name.startsWith('container:')) {
+      throw new InvalidArgumentError(`'${spec.name}' is a reserved network name`);
+    }
+    if (networks.some((n) => n.name === spec.name)) {
+      throw new ConflictError(`network '${spec.name}' already exists`);
+    }
+    if (spec.dnsOrder !== undefined && !DNS_ORDERS.includes(spec.dnsOrder)) {
+      throw new InvalidArgumentError(`dns order '${spec.dnsOrder}': expected rotate, random or fixed`);
+    }
+    if (spec.vlan !== undefined) {
+      checkVid(spec.vlan);
+      const other = networks.find((n) => n.vlan === spec.vlan);
+      if (other) throw new ConflictError(`VLAN ${spec.vlan} is already network '${other.name}' (a VLAN is one network)`);
+    }
+    const up = this.d.router.uplinkSubnet();
+    const norm = ipam.normalizeNetwork(spec, {
+      existingSubnets: [
+        ...networks.map((n) => ({ name: n.name, subnet: n.subnet })),
+        ...(up ? [{ name: 'uplink', subnet: up }] : []),
+      ],
+      usedPrefixes: await this.foreignPrefixes(),
+    });
+    let id = 0;
+    while (records.state.networks.some((n) => n.id === id)) id++;
+    if (id >= UPLINK_NET) throw new ConflictError(`at most ${UPLINK_NET} networks`);
+    const rec: NetworkRecord = {
+      name: spec.name, id, ...norm, default: isDefault, created: new Date().toISOString(), tap: `vsw${id}`,
+      internal: !!spec.internal, icc: spec.icc !== false, dnsOrder: spec.dnsOrder ?? 'rotate',
+    };
+    if (spec.vlan !== undefined) rec.vlan = spec.vlan;
+    await this.attach(rec);
+    records.state.networks.push(rec);
+    await this.d.trunks.sync();
+    this.d.events.emit('network-create', { network: rec.name, subnet: rec.subnet, gateway: rec.gateway });
+    return rec;
+  }
+
+  /** Prefixes used in the daemon's namespace, minus our own TAP subnets. */
+  private async foreignPrefixes(): Promise<string[]> {
+    const ours = new Set(this.d.records.state.networks.map((n) => ipam.parseCidr(n.subnet, 32).text));
+    return (await netns.usedPrefixes()).filter((p) => !ours.has(p));
+  }
+
+  /** Create the network's host TAP port: fixed MAC, the host address, up. */
+  async attach(n: NetworkRecord): Promise<void> {
+    // Our TAPs vanish with the fd (even on kill -9): an interface by this name is someone
+    // else's (another vsw daemon in this namespace?), never ours to delete.
+    if (await netns.linkExists(n.tap)) {
+      throw new ConflictError(`interface '${n.tap}' for network '${n.name}' already exists in this namespace (another vsw daemon?)`);
+    }
+    const port = await this.d.host.addPort({ name: n.tap, kind: 'tap', netId: n.id, vlan: n.vlan ?? 0 });
+    try {
+      const hostIp = ipam.hostPortIp(n.subnet);
+      await netns.disableIpv6(n.tap);
+      await netns.setMac(n.tap, ipam.macFromIp(hostIp));
+      await netns.setMtu(n.tap, n.mtu);
+      await netns.addAddress(n.tap, `${hostIp}/${ipam.parseCidr(n.subnet, 32).prefixLen}`);
+      await netns.linkUp(n.tap);
+    } catch (e) {
+      await this.d.host.removePort(port.id);
+      throw e;
+    }
+    this.d.ports.setTap(n.name, port);
+    this.d.events.emit('port-up', { port: n.tap, network: n.name, kind: 'tap' });
+  }
+
+  /** Remove a network from the dataplane and the state (not saved yet); returns its id. */
+  async remove(name: string): Promise<number> {
+    const { records, ports, host, events } = this.d;
+    const n = records.network(name);
+    if (n.default) throw new ConflictError(`'${name}' is the default network and cannot be removed`);
+    const users = records.state.containers.filter((c) => c.endpoints.some((e) => e.network === name));
+    if (users.length > 0) {
+      throw new ConflictError(`network '${name}' has active endpoints (${users.map((c) => c.name).join(', ')}): disconnect or remove them first`);
+    }
+    const port = ports.tap(name);
+    if (port) await host.removePort(port.id);
+    ports.deleteTap(name);
+    host.fdb.flushNet(n.id);
+    events.emit('port-down', { port: n.tap, network: n.name, kind: 'tap' });
+    events.emit('network-remove', { network: n.name });
+    records.state.networks = records.state.networks.filter((x) => x !== n);
+    await this.d.trunks.sync();
+    return n.id;
+  }
+
+  info(n: NetworkRecord): NetworkInfo {
+    const { records, ports } = this.d;
+    const tap = ports.tap(n.name);
+    const hostIp = ipam.hostPortIp(n.subnet);
+    const endpoints: EndpointInfo[] = [];
+    const list: PortInfo[] = [];
+    if (tap) list.push(portInfo(tap, 'host'));
+    for (const p of ports.trunkPorts()) if (this.d.host.portTable.egressVid(p.id, n.id) >= 0) list.push(portInfo(p, 'trunk'));
+    for (const c of records.state.containers) {
+      for (const e of c.endpoints) {
+        if (e.network !== n.name) continue;
+        endpoints.push(endpointInfo(records, ports, c, e));
+        const p = ports.endpoint(n.name, c.name);
+        if (p) list.push(portInfo(p, 'endpoint', c.name));
+      }
+    }
+    return {
+      name: n.name, id: n.id, subnet: n.subnet, gateway: n.gateway, ipRange: n.ipRange, mtu: n.mtu,
+      default: n.default, created: n.created,
+      internal: n.internal ?? false, icc: n.icc ?? true, dnsOrder: n.dnsOrder ?? 'rotate', vlan: n.vlan ?? 0,
+      gatewayMac: ipam.macFromIp(n.gateway),
+      hostPort: tap ? { name: n.tap, ip: hostIp, mac: ipam.macFromIp(hostIp) } : null,
+      ports: list, endpoints,
+    };
+  }
+}
+
+function portInfo(p: PortHandle, role: PortInfo['role'], container?: string): PortInfo {
+  return { id: p.id, name: p.name, kind: p.kind, role, container, vnet: p.vnet, worker: p.worker };
+}
+
+/** A container's endpoint as the API shows it. */
+export function endpointInfo(records: Records, ports: PortBook, c: ContainerRecord, e: EndpointRecord): EndpointInfo {
+  const n = records.network(e.network);
+  return {
+    container: c.name, network: e.network, ip: e.ip, prefixLen: ipam.parseCidr(n.subnet, 32).prefixLen,
+    mac: e.mac, hostIf: e.hostIf, portId: ports.endpoint(e.network, c.name)?.id ?? -1,
+    aliases: e.aliases ?? [],
+  };
+}
+
+/** What the router (DNS names, gateways, published ports) is told the networks now hold. */
+export function routerView(records: Records, ports: PortBook): RouterView {
+  const { networks, containers } = records.state;
+  return {
+    networks: networks.map((n) => ({
+      name: n.name, id: n.id, subnet: n.subnet, gateway: n.gateway, internal: n.internal ?? false,
+      icc: n.icc ?? true, dnsOrder: n.dnsOrder ?? 'rotate', hostPortId: ports.tap(n.name)?.id ?? -1,
+    })),
+    endpoints: containers.flatMap((c) => c.endpoints.map((e) => ({
+      container: c.name, network: e.network, ip: e.ip, portId: ports.endpoint(e.network, c.name)?.id ?? -1,
+      aliases: e.aliases ?? [],
+    }))),
+    published: containers.filter((c) => (c.ports ?? []).length > 0 && c.endpoints.length > 0).map((c) => ({
+      container: c.name, network: c.endpoints[0].network, ip: c.endpoints[0].ip, ports: c.ports ?? [],
+    })),
+  };
+}
