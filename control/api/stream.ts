@@ -34,6 +34,8 @@ export async function serveStream<S extends StreamSession>(res: http.ServerRespo
   headers: (session: S) => http.OutgoingHttpHeaders, first: string | Uint8Array): Promise<void> {
   let n = 0;
   let done = false;
+  // Assigned once, below; the callbacks above read it before then.
+  // eslint-disable-next-line prefer-const
   let session: S | undefined;
   const out = streamWriter(res, (k) => session?.skipped?.(k));
   const finish = (): void => {

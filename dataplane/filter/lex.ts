@@ -22,7 +22,7 @@ export interface Token {
   col: number;
 }
 
-const WORD_CHAR = /[A-Za-z0-9_.:\/-]/;
+const WORD_CHAR = /[A-Za-z0-9_.:/-]/;
 
 export function lex(src: string): Token[] {
   const out: Token[] = [];

@@ -22,7 +22,6 @@ const W1 = `${P}-w1`;
 const W2 = `${P}-w2`;
 const C3 = `${P}-c3`;
 const WEB = `${P}-web`;
-const UDPC = `${P}-u1`;
 const INT = `${P}-int`;
 const IN1 = `${P}-i1`;
 const NOICC = `${P}-noicc`;

@@ -39,7 +39,6 @@ import { runPrefix } from '../fixtures/harness';
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const d = isRoot ? describe : describe.skip;
 if (!isRoot) {
-  // eslint-disable-next-line no-console
   console.warn('test/integration/netns.test.ts skipped: needs root (creates network namespaces)');
 }
 

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerInfo, NetworkInfo } from '../../control/types';
 import {
-  cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, listNetns, NEEDS_ROOT, netnsExists, netnsPids,
+  cleanupPrefix, Daemon, describeResult, execIn, isRoot, listNetns, NEEDS_ROOT, netnsExists, netnsPids,
   pidAlive, runPrefix, sh, startDaemon, trackPid,
 } from '../fixtures/harness';
 import { ping as pingFrom } from '../fixtures/topology';

@@ -634,7 +634,6 @@ describe('Conntrack: randomized against a model', () => {
         });
       } else if (op < 70) {
         // find an original or a reply tuple
-        let k: string;
         let args: [number, number, number, number, number];
         if (rnd(2) === 0 || conns.size === 0) {
           args = [proto, src, dst, sport, dport];
@@ -643,7 +642,7 @@ describe('Conntrack: randomized against a model', () => {
           const t = rnd(2) === 0 ? m.orig : m.reply;
           args = [Number(m.key[0].split('|')[0]), t[0], t[1], t[2], t[3]];
         }
-        k = key(...args);
+        const k = key(...args);
         const h = ct.find(...args, now);
         const want = byKey.get(k);
         expect(h).toBe(want ?? -1);

@@ -58,7 +58,6 @@ function qinq(frame: Uint8Array, outerVid: number, innerVid: number, outerTpid =
   return tagged(tagged(frame, innerVid, 0, 0, innerTpid), outerVid, outerPcp, 0, outerTpid);
 }
 
-const LENGTH_PROBE = new Uint8Array(100);
 
 function m(expr: string, frame: Uint8Array): boolean {
   const f = compileFilter(expr);
@@ -867,7 +866,7 @@ function randomFrame(r: () => number): Uint8Array {
       const n = Math.floor(r() * 40);
       f = new Uint8Array(n);
       for (let i = 0; i < n; i++) f[i] = Math.floor(r() * 256);
-      if (n >= 14 && r() < 0.5) f[12] = 0x08, f[13] = pick([0x00, 0x06]);
+      if (n >= 14 && r() < 0.5) { f[12] = 0x08; f[13] = pick([0x00, 0x06]); }
     }
   }
   if (r() < 0.3) f = padded(f);

@@ -23,7 +23,7 @@ import { L3_ROUTED } from '../../../dataplane/router/route';
 import {
   ARP_OP_REPLY, ARP_OP_REQUEST, ArpView, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, ICMP_DEST_UNREACH,
   ICMP_ECHO_REPLY, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_MF, IcmpView, Ipv4View,
-  TCP_ACK, TCP_SYN, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, VnetHdrView, buildEthernet, buildIcmp, buildIpv4, buildTcp,
+  TCP_ACK, TCP_SYN, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, VnetHdrView, buildEthernet, buildIcmp, buildIpv4,
   finishPartialChecksum, fold, ipToString, macHi, macLo, macToString, onesSum, parseIp, parseMac,
   pseudoHeaderSum, readU16, writeU16,
 } from '../../../dataplane/wire';
