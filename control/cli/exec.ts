@@ -77,25 +77,15 @@ export async function runInContainer(client: Client, io: CliIo, info: ContainerI
       // The daemon runs in another mount namespace whose namespace mounts do not reach ours
       // (e.g. it was started with `ip netns exec HOST` and its parent shell is gone): enter
       // its mount namespace first, where /run/netns/NAME is a real namespace.
-      const daemon = await client.get<DaemonInfo>('/info');
-      const nsenter = findExecutable('nsenter', SBIN);
-      if (typeof nsenter === 'number') {
-        io.err('vsw: cannot run `nsenter` (util-linux): not found\n');
-        return 127;
-      }
-      file = nsenter;
-      args = [`--mount=/proc/${daemon.pid}/ns/mnt`, '--', ip, ...args];
+      const via = await viaDaemon(client, io, (d) => `--mount=/proc/${d.pid}/ns/mnt`, [ip, ...args]);
+      if (typeof via === 'number') return via;
+      ({ file, args } = via);
     }
   } else {
     // Host mode: the daemon's own network namespace.
-    const daemon = await client.get<DaemonInfo>('/info');
-    const nsenter = findExecutable('nsenter', SBIN);
-    if (typeof nsenter === 'number') {
-      io.err('vsw: cannot run `nsenter` (util-linux): not found\n');
-      return 127;
-    }
-    file = nsenter;
-    args = [`--net=${daemon.netnsPath}`, '--', ...argv];
+    const via = await viaDaemon(client, io, (d) => `--net=${d.netnsPath}`, argv);
+    if (typeof via === 'number') return via;
+    ({ file, args } = via);
   }
   // The namespace wrappers exec the command themselves: check it first, so that a missing
   // command gives the shell's 127 and a clear message rather than the wrapper's 255.
@@ -105,6 +95,21 @@ export async function runInContainer(client: Client, io: CliIo, info: ContainerI
     return found;
   }
   return spawnForeground(io, file, args);
+}
+
+/**
+ * `nsenter` into one of the daemon's namespaces (the flag built from its /info), then `rest`;
+ * 127 with a message when nsenter is missing.
+ */
+async function viaDaemon(client: Client, io: CliIo, nsFlag: (d: DaemonInfo) => string,
+  rest: string[]): Promise<{ file: string; args: string[] } | number> {
+  const daemon = await client.get<DaemonInfo>('/info');
+  const nsenter = findExecutable('nsenter', SBIN);
+  if (typeof nsenter === 'number') {
+    io.err('vsw: cannot run `nsenter` (util-linux): not found\n');
+    return 127;
+  }
+  return { file: nsenter, args: [nsFlag(daemon), '--', ...rest] };
 }
 
 function spawnForeground(io: CliIo, file: string, args: string[]): Promise<number> {
