@@ -31,7 +31,7 @@ import { StateStore } from '../state';
 import * as ipam from '../ipam';
 import { Router, upstreamsFrom } from '../router';
 import { DataplaneHost } from '../../workers/host';
-import { Records, type State } from './records';
+import { checkState, Records, type State } from './records';
 import { PortBook } from './ports';
 import { Networks, routerView } from './networks';
 import { Endpoints } from './endpoints';
@@ -73,7 +73,7 @@ export class VswEngine implements Engine {
 
   constructor(opts: DaemonOptions, host?: DataplaneHost) {
     this.opts = opts;
-    this.store = new StateStore<State>(opts.stateDir);
+    this.store = new StateStore<State>(opts.stateDir, checkState);
     this.host = host ?? new DataplaneHost({
       workers: opts.workers,
       fdb: { maxEntries: opts.fdbMax, maxPerPort: opts.fdbMaxPerPort, agingSeconds: opts.fdbAgingSeconds },
@@ -122,7 +122,7 @@ export class VswEngine implements Engine {
         const n = await this.networks.create({ name: this.opts.defaultNetwork, subnet: this.opts.defaultSubnet }, true);
         log(`created default network ${n.name} (${n.subnet})`);
       }
-      await recoverContainers({ records: this.records, endpoints: this.endpoints }, log);
+      await recoverContainers({ records: this.records, endpoints: this.endpoints, logDir: this.logDir() }, log);
       await this.trunks.attachAll(log);
       this.save();
       await this.syncRouter();
