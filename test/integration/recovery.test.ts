@@ -263,10 +263,10 @@ describe.skipIf(!isRoot)('a daemon whose starting shell exits at once (root)', (
   }, 60_000);
 
   it('run -d: the container can be entered from outside (ip netns exec), and a restart the same way brings it back', async () => {
-    expect(daemonLog()).toMatch(/container namespaces are made in the mount namespace mnt:\[\d+\] \(of pid \d+\)/);
     for (const c of [OX, OY]) await vswOk(['run', '-d', '--name', c, '--', 'sleep', '600']);
     const inside = await sh('ip', ['netns', 'exec', OX, 'true']);
     expect(inside.code, describeResult(`ip netns exec ${OX} true (from this shell)`, inside)).toBe(0);
+    expect(daemonLog()).toMatch(/container namespaces are made in the mount namespace mnt:\[\d+\] \(of pid \d+\)/);
     const ps = JSON.parse((await vswOk(['ps', '--format', 'json'])).stdout) as ContainerInfo[];
     const yIp = ps.find((c) => c.name === OY)!.networks[0].ip;
     expect((await pingFrom(OX, yIp, 2, ['-W', '3'])).received).toBe(2);
