@@ -31,7 +31,7 @@ function post(sock: string, urlPath: string, body: unknown): Promise<{ status: n
 }
 
 const P = runPrefix('c');
-const Q = runPrefix('u');
+const Q = runPrefix('w');
 const K = `${P}-keep`;
 const X = `${P}-x`;
 
@@ -138,6 +138,8 @@ describe.skipIf(!isRoot)('names and subnets refused before anything is made (roo
   afterAll(async () => {
     if (d) await d.cleanup();
     else await cleanupPrefix(Q);
+    // A daemon that accepted an upper-case twin (the defect) made a namespace by that name.
+    await cleanupPrefix(Q.toUpperCase());
   }, 60_000);
 
   const refused = async (args: string[], why: RegExp, made?: string): Promise<void> => {
