@@ -21,6 +21,7 @@ const C3 = `${P}-c3`;
 const C4 = `${P}-c4`;
 const C5 = `${P}-c5`;
 const C7 = `${P}-c7`;
+const C8 = `${P}-c8`;
 const B1 = `${P}-b1`;
 const NETB = `${P}-netb`;
 
@@ -48,7 +49,7 @@ describe.skipIf(!isRoot)('daemon restart and recovery (root)', () => {
 
   beforeAll(async () => {
     d = await startDaemon({ prefix: P, workers: 2 });
-    for (const c of [C1, C2, C3, C5, C7]) await d.vswOk(['run', '-d', '--name', c, '--', 'sleep', '600']);
+    for (const c of [C1, C2, C3, C5, C7, C8]) await d.vswOk(['run', '-d', '--name', c, '--', 'sleep', '600']);
     // A second network, b1 on it, and c2 attached to both (eth0 in bridge, eth1 in netb).
     await d.vswOk(['network', 'create', '--subnet', '10.91.0.0/24', NETB]);
     await d.vswOk(['run', '-d', '--name', B1, '--network', NETB, '--', 'sleep', '600']);
@@ -98,10 +99,20 @@ describe.skipIf(!isRoot)('daemon restart and recovery (root)', () => {
     const um = await sh('umount', [`/run/netns/${C7}`]);
     expect(um.code, describeResult('umount c7', um)).toBe(0);
     expect((await sh('ip', ['netns', 'exec', C7, 'true'])).code, 'c7 can still be entered').not.toBe(0);
+    // c8 is broken another way: someone renamed its eth0, so it cannot be configured again.
+    const ren = await sh('ip', ['-n', C8, 'link', 'set', 'dev', 'eth0', 'name', 'renamed0']);
+    expect(ren.code, describeResult('rename c8 eth0', ren)).toBe(0);
 
     await d.restart();
     expect(d.log()).toMatch(/daemon ready[\s\S]*daemon ready/);
     expect(d.log()).toContain(`container ${C7}: /run/netns/${C7} is no network namespace any more`);
+    // c8 did not stop the start: it is reported, skipped and kept; rm -f removes it all.
+    expect(d.log()).toMatch(new RegExp(`container ${C8}: cannot re-attach it \\(.*eth0.*\\): skipped; \`vsw rm -f ${C8}\` removes it`));
+    expect((await ps()).find((c) => c.name === C8)?.networks[0].portId).toBe(-1);
+    await d.vswOk(['rm', '-f', C8]);
+    expect(netnsExists(C8)).toBe(false);
+    expect((await execIn(d.hostNs, 'ip', '-o', 'link')).stdout).not.toContain(before.get(C8)!.hostIf);
+    expect(fs.existsSync(path.join(ETC_NETNS, C8))).toBe(false);
     const after = seen(await ps());
     expect([...after.keys()].sort()).toEqual([C1, C2, B1].sort());
     // The forgotten containers' files went with them; the broken one's file is removed.
