@@ -1,7 +1,10 @@
 // Containers: a named network namespace (bridge or none mode), the host's namespace (host
 // mode) or another container's (container: mode), with endpoints on networks, published
 // ports, DNS aliases and links. Create, connect, disconnect, exit, remove: each change is
-// saved, and told to the router, before it is answered.
+// saved, and told to the router, before it is answered. Creation saves its intent (a
+// 'creating' record) before it makes anything, so that a crash half-way is undone at the
+// next start (recovery.ts, docs/RELIABILITY.md); names that would be one DNS name with
+// another container's are refused first (names.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';

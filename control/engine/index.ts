@@ -8,6 +8,7 @@
 //   endpoints.ts  a container's veth pairs and /etc/netns files
 //   containers.ts create, connect, disconnect, remove
 //   supervise.ts  detached commands
+//   names.ts      DNS name collisions between containers
 //   recovery.ts   re-attaching containers after a restart
 //   trunks.ts     802.1Q trunks
 //   observe.ts    tables, counters, events, captures and traces
@@ -15,8 +16,9 @@
 // Every change is serialised (one at a time, in arrival order) and saved before it is
 // answered, so a crash loses at most the change in flight. On start the engine re-reads the
 // state: networks get their host TAP port back, containers whose namespace still exists are
-// re-attached with the same address and MAC, and containers whose namespace is gone are
-// forgotten (and their leftovers removed).
+// re-attached with the same address and MAC, containers whose namespace is gone are
+// forgotten (and their leftovers removed), creations a crash interrupted are undone, and a
+// container that cannot be re-attached is reported and skipped (recovery.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';

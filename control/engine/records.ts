@@ -1,7 +1,7 @@
 // What the engine keeps in the state dir (state.json), and the lookups every part of the
 // engine makes on it. Fields added after the first release are optional: state written
 // before them reads as their defaults (internal false, icc true, dnsOrder 'rotate', vlan 0,
-// no trunks).
+// no trunks). checkState is the file's shape, checked field by field when it is loaded.
 
 import type { ContainerMode, DnsOrder, NetworkInfo, PortMapping } from '../types';
 import type { VlanRanges } from '../vlan';
