@@ -1,6 +1,7 @@
 // Crash points, for the crash-safety tests (test/integration/crash.test.ts): with
 // VSW_CRASH_AT=POINT in its environment the daemon kills itself with SIGKILL, as `kill -9`
-// would (no handler runs, nothing is cleaned up), when a container creation reaches POINT.
+// would (no handler runs, nothing is cleaned up), when a container creation (or a
+// `network connect`: the veth and address points) reaches POINT.
 // Without the variable a crash point costs one comparison. docs/RELIABILITY.md says what a
 // restart does with what each point leaves behind.
 
@@ -22,8 +23,8 @@ export type CrashPoint = (typeof CRASH_POINTS)[number];
 let creating = false;
 
 /**
- * Run a container creation with its crash points armed (the same steps also run when a
- * restart re-attaches containers, which must not crash).
+ * Run a container creation or connection with its crash points armed (the same steps also
+ * run when a restart re-attaches containers, which must not crash).
  */
 export async function armedWhile<T>(fn: () => Promise<T>): Promise<T> {
   creating = true;

@@ -157,7 +157,8 @@ export class Containers {
       throw new ConflictError(`container '${container}' is already connected to network '${network}'`);
     }
     checkDnsNames(c.name, [...c.endpoints, { network, aliases }], records.state.containers);
-    const e = await endpoints.attach(c, n, ip, c.endpoints.length === 0);
+    // A crash from here on leaves a veth pair no record lists: the next start deletes it.
+    const e = await armedWhile(() => endpoints.attach(c, n, ip, c.endpoints.length === 0));
     if (aliases.length > 0) e.aliases = aliases;
     c.endpoints.push(e);
     if (c.mode === 'none') c.mode = 'bridge';

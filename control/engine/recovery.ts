@@ -7,7 +7,8 @@
 //     a mount namespace we cannot see, or unmounted). Forgotten, with the same leftovers
 //     removed (its recorded pid is not killed: after a reboot that pid is someone else's).
 //   - alive: re-attached with the same address and MAC (a veth pair someone deleted is made
-//     again).
+//     again; a veth pair made for it that no record lists, left by a `network connect` the
+//     daemon died in, is deleted).
 // One container that cannot be undone or re-attached never stops the daemon from starting:
 // it is reported in the log and skipped (kept in the state, `vsw rm -f` removes it).
 
@@ -118,4 +119,35 @@ export async function recoverContainers(d: RecoveryDeps, log: (line: string) => 
   }
   records.state.containers = records.state.containers.filter((c) => keep.includes(c))
     .filter((c) => c.mode !== 'container' || keep.some((o) => o.name === c.sharedWith));
+  await removeStrayEnds(records, log);
+}
+
+/**
+ * A `network connect` the daemon died in can leave a veth pair that no record lists: its
+ * host end is named for the container and the network (hostIfName), so it would block the
+ * next connect. Delete such ends (their peers inside the containers go with them).
+ */
+async function removeStrayEnds(records: Records, log: (line: string) => void): Promise<void> {
+  const listed = new Set(records.state.containers.flatMap((c) => c.endpoints.map((e) => e.hostIf)));
+  const ours = new Map<string, string>();
+  for (const c of records.state.containers) {
+    for (const n of records.state.networks) ours.set(netns.hostIfName(`${c.id}/${n.id}`), `${c.name} on network ${n.name}`);
+  }
+  let links: netns.LinkInfo[];
+  try {
+    links = await netns.listLinks();
+  } catch (e) {
+    log(`cannot list the interfaces to look for stray veth ends: ${msg(e)}`);
+    return;
+  }
+  for (const l of links) {
+    const of = ours.get(l.name);
+    if (of === undefined || listed.has(l.name)) continue;
+    try {
+      await netns.deleteLink(l.name);
+      log(`removed ${l.name}, a veth end of container ${of} that no record lists (a network connect that did not finish)`);
+    } catch (e) {
+      log(`cannot remove the stray veth end ${l.name} of container ${of}: ${msg(e)}`);
+    }
+  }
 }

@@ -34,6 +34,7 @@ const P = runPrefix('c');
 const Q = runPrefix('w');
 const K = `${P}-keep`;
 const X = `${P}-x`;
+const N2 = `${P}-n2`;
 
 if (!isRoot) console.warn(`test/integration/crash.test.ts skipped: ${NEEDS_ROOT}`);
 
@@ -72,8 +73,9 @@ describe.skipIf(!isRoot)('kill -9 during run -d (root)', () => {
     d = await startDaemon({ prefix: P, workers: 1 });
     await d.vswOk(['run', '-d', '--name', K, '--', 'sleep', '600']);
     keepIp = (await ps()).find((c) => c.name === K)!.networks[0].ip;
+    await d.vswOk(['network', 'create', '--subnet', '10.98.0.0/24', N2]);
     linksBefore = await hostLinks();
-    expect(linksBefore.length).toBe(2); // vsw0 and the keeper's host end
+    expect(linksBefore.length).toBe(3); // vsw0, vsw1 and the keeper's host end
   }, 120_000);
 
   afterAll(async () => {
@@ -103,6 +105,30 @@ describe.skipIf(!isRoot)('kill -9 during run -d (root)', () => {
     expect((await ps()).map((c) => c.name)).toEqual([K]);
     expect((await ping(d.hostNs, keepIp, 2, ['-W', '3'])).received, 'the keeper after the restart').toBe(2);
     await reuse();
+  }, 120_000);
+
+  it.each([['after-veth'], ['after-addr']])('the daemon dies at %s of a network connect: the next start removes the veth no record lists, and connect works', async (point) => {
+    process.env.VSW_CRASH_AT = point;
+    try {
+      await d.restart();
+    } finally {
+      delete process.env.VSW_CRASH_AT;
+    }
+    const r = await d.vsw(['network', 'connect', N2, K]);
+    expect(r.code, r.stdout).toBe(1);
+    await waitFor('the daemon to die', () => !d.running(), { timeoutMs: 10_000, intervalMs: 50 });
+    const stray = (await hostLinks()).filter((l) => !linksBefore.includes(l));
+    expect(stray.length, 'the veth host end the crash left').toBe(1);
+    expect((await execIn(K, 'ip', '-o', 'link')).stdout).toContain('eth1');
+
+    await d.restart();
+    expect(d.log()).toContain(`removed ${stray[0]}, a veth end of container ${K} on network ${N2} that no record lists`);
+    expect(await hostLinks()).toEqual(linksBefore);
+    expect((await execIn(K, 'ip', '-o', 'link')).stdout).not.toContain('eth1');
+    await d.vswOk(['network', 'connect', N2, K]);
+    expect((await ping(K, '10.98.0.1', 2, ['-W', '3'])).received, `${K} -> ${N2}'s gateway`).toBe(2);
+    await d.vswOk(['network', 'disconnect', N2, K]);
+    expect(await hostLinks()).toEqual(linksBefore);
   }, 120_000);
 
   it.each([
