@@ -176,7 +176,13 @@ function upstreamMountNs(): number | null {
  */
 export function initMountNamespace(): string {
   upstreamMountNs();
-  if (!upstreamMnt) return 'container namespaces are made in this mount namespace';
+  if (!upstreamMnt) {
+    const master = netnsMountPeers('self')?.master;
+    if (master === undefined) return 'container namespaces are made in this mount namespace';
+    return `warning: this mount namespace is a private copy (its ${NETNS_DIR} mount is a slave of peer group ${master}), ` +
+      'but no process of the namespace it copies was found: container namespaces made here are invisible outside ' +
+      "this daemon (start it where its parent's mount namespace is still around, e.g. not from an exiting subshell)";
+  }
   return `container namespaces are made in the mount namespace ${upstreamMnt.ns} (of pid ${upstreamMnt.pid}): ours is a private copy of it`;
 }
 
