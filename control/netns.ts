@@ -109,20 +109,32 @@ function netnsMountPeers(pid: number | 'self'): { shared?: number; master?: numb
   } catch {
     return undefined;
   }
+  return mountPeersOf(text, NETNS_DIR);
+}
+
+/**
+ * In a mountinfo text, the propagation (`shared:N`, `master:N`) of the mount that holds
+ * `dir`: the mount at `dir` itself, else the mount at its longest prefix; of mounts stacked
+ * at one place, the last (top) one. Undefined when none holds it.
+ */
+export function mountPeersOf(mountinfo: string, dir: string): { shared?: number; master?: number } | undefined {
   let best: { len: number; shared?: number; master?: number } | undefined;
-  for (const line of text.split('\n')) {
+  for (const line of mountinfo.split('\n')) {
+    // id parent major:minor root MOUNTPOINT options [optional fields...] - fstype source super
     const f = line.split(' ');
     const at = f[4];
-    if (at === undefined || !(at === '/' || NETNS_DIR === at || NETNS_DIR.startsWith(`${at}/`))) continue;
+    if (at === undefined || !(at === '/' || dir === at || dir.startsWith(`${at}/`))) continue;
     if (best && at.length < best.len) continue;
     const cur: { len: number; shared?: number; master?: number } = { len: at.length };
     for (let i = 6; i < f.length && f[i] !== '-'; i++) {
       const m = /^(shared|master):(\d+)$/.exec(f[i]);
       if (m) cur[m[1] as 'shared' | 'master'] = Number(m[2]);
     }
-    best = cur; // a later line at the same place is mounted on top
+    best = cur;
   }
-  return best;
+  if (!best) return undefined;
+  const { shared, master } = best;
+  return { shared, master };
 }
 
 function findUpstreamMountNs(): { fd: number; pid: number; ns: string } | null {
