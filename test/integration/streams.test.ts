@@ -9,12 +9,13 @@ import * as fs from 'fs';
 import * as http from 'http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerInfo, VswEvent } from '../../control/types';
-import { background, CLI, cleanupPrefix, Daemon, isRoot, NEEDS_ROOT, NODE, runPrefix, startDaemon, waitFor } from '../fixtures/harness';
+import { background, CLI, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, NODE, runPrefix, startDaemon, waitFor } from '../fixtures/harness';
 import { runContainer } from '../fixtures/topology';
 
 const P = runPrefix('s');
 const ATTACKER = `${P}-flood`;
 const FLOOD_S = 8;
+const METRICS = '127.0.0.1:9464'; // inside the daemon's own namespace
 
 if (!isRoot) console.warn(`test/integration/streams.test.ts skipped: ${NEEDS_ROOT}`);
 
@@ -66,7 +67,7 @@ describe.skipIf(!isRoot)('slow readers on the streams (root)', () => {
   let d: Daemon;
 
   beforeAll(async () => {
-    d = await startDaemon({ prefix: P, workers: 2 });
+    d = await startDaemon({ prefix: P, workers: 2, extraArgs: ['--metrics', METRICS] });
     const c: ContainerInfo = await runContainer(d, ATTACKER);
     expect(c.networks.length).toBe(1);
   }, 120_000);
@@ -129,5 +130,45 @@ describe.skipIf(!isRoot)('slow readers on the streams (root)', () => {
     expect(Number(line[1])).toBeGreaterThan(50_000);
     expect(cli.stdout()).toMatch(/"type":"skipped","count":\d+/);
     await cli.stop('SIGINT');
+  }, 120_000);
+
+  it('`vsw trace` and `vsw capture -w -` with stdouts nobody reads: both CLIs and the daemon stay bounded; the skips are told and counted', async () => {
+    const skippedMetric = async (stream: string): Promise<number> => {
+      const r = await execInOpts(d.hostNs, ['curl', '-sS', '--max-time', '5', `http://${METRICS}/metrics`], { timeoutMs: 15_000 });
+      const m = new RegExp(`^vsw_stream_skipped_total\\{stream="${stream}"\\} (\\d+)$`, 'm').exec(r.stdout);
+      if (!m) throw new Error(`no vsw_stream_skipped_total{stream="${stream}"} in the metrics`);
+      return Number(m[1]);
+    };
+    const skipped0 = { trace: await skippedMetric('trace'), capture: await skippedMetric('capture') };
+    const trace = background(NODE, [CLI, '--socket', d.sock, 'trace', '--port', ATTACKER, '--format', 'json'], 120_000);
+    const cap = background(NODE, [CLI, '--socket', d.sock, 'capture', '--port', ATTACKER, '-w', '-'], 120_000);
+    for (const [b, re] of [[trace, /^vsw: tracing port /m], [cap, /^vsw: capturing on /m]] as const) {
+      await waitFor(`${re} on stderr`, () => {
+        if (b.exited()) throw new Error(`it exited: ${b.stderr()}`);
+        return re.test(b.stderr());
+      }, { timeoutMs: 15_000, intervalMs: 20 });
+      b.proc.stdout!.pause();
+    }
+    const pids = [trace.proc.pid!, cap.proc.pid!, nodePid(d.proc.pid!)];
+    const before = pids.map(rssMb);
+
+    const { frames, peak } = await flood(pids);
+    const grew = peak.map((p, i) => p - before[i]);
+    console.log(`[streams.test] trace + capture, stdouts unread: ${frames} frames; RSS growth trace CLI ${grew[0].toFixed(0)}, capture CLI ${grew[1].toFixed(0)}, daemon ${grew[2].toFixed(0)} MB`);
+    expect(grew[0]).toBeLessThan(25);
+    expect(grew[1]).toBeLessThan(25);
+    expect(grew[2]).toBeLessThan(120);
+
+    const skipped = { trace: (await skippedMetric('trace')) - skipped0.trace, capture: (await skippedMetric('capture')) - skipped0.capture };
+    console.log(`[streams.test] skipped: ${JSON.stringify(skipped)}`);
+    expect(skipped.trace).toBeGreaterThan(10_000);
+    expect(skipped.capture).toBeGreaterThan(10_000);
+    trace.proc.stdout!.resume();
+    cap.proc.stdout!.resume();
+    const line = await waitFor('vsw trace to say it skipped frames', () => /^vsw: (\d+) traced frames skipped \(slow reader\)$/m.exec(trace.stderr()),
+      { timeoutMs: 15_000, intervalMs: 50 });
+    expect(Number(line[1])).toBeGreaterThan(0);
+    await trace.stop('SIGINT');
+    await cap.stop('SIGINT');
   }, 120_000);
 });
