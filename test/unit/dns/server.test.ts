@@ -568,7 +568,7 @@ describe('DnsServer.listenTcp (a real client on 127.0.0.1)', () => {
   });
 
   it('slowloris: 4 clients x 16 connections trickling bytes cannot keep a fifth client from being answered', async () => {
-    const s = server({ tcpIdleMs: 2_000, tcpQueryDeadlineMs: 500 });
+    const s = server({ tcpIdleMs: 3_000, tcpQueryDeadlineMs: 1_500 });
     const { port, open } = await listeningWithCount(s);
     const attack = slowloris(port, ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'], 16, 100);
     try {
@@ -584,7 +584,7 @@ describe('DnsServer.listenTcp (a real client on 127.0.0.1)', () => {
         c.sock.destroy();
         await c.closed;
       }
-      expect(Math.max(...times)).toBeLessThan(400); // well inside the deadline: not a lucky gap
+      expect(Math.max(...times)).toBeLessThan(1_000); // well inside the deadline: not a slot freed by a cut
       await waitFor('the attackers to be cut at their deadline', () => s.counters['tcp-deadline'] > 0, { timeoutMs: 5_000, intervalMs: 20 });
       expect(s.counters['tcp-evicted']).toBeGreaterThanOrEqual(5);
     } finally {
