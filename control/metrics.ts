@@ -17,6 +17,7 @@ import type { FdbCounters } from '../dataplane/tables/fdb';
 import type { NeighCounters } from '../dataplane/tables/neigh';
 import type { ConntrackCounters } from '../dataplane/tables/conntrack';
 import type { PortStatsInfo } from './types';
+import { streamSkipped } from './api/stream';
 
 /** What the metrics read from the dataplane host (workers/host.ts DataplaneHost). */
 export interface MetricsHost {
@@ -185,6 +186,8 @@ export function buildMetricsRegistry(engine: MetricsEngine | (() => MetricsEngin
 
   counter('vsw_capture_lost_total', 'Frames captures and live traces lost: the rings were full, or the client did not read fast enough.',
     [], (s) => [[{}, s.captureLost]]);
+  counter('vsw_stream_skipped_total', 'Records the API skipped because a stream client (events, trace, capture) did not read fast enough.',
+    ['stream'] as const, () => Object.entries(streamSkipped()).map(([stream, v]) => [{ stream }, v]));
 
   // --- control plane
   gauge('vsw_networks', 'Networks.', [], (s) => [[{}, s.networks]]);
