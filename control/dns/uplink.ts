@@ -1,0 +1,192 @@
+// DNS queries out of the switch's uplink: the forwarder's UDP tries leave the way a
+// container's query would (docs/L3.md, DNS), not through the daemon's own routes.
+//
+// A try is a frame the main thread builds (dataplane/l3/frames.ts writeUdpFrame): from the
+// uplink MAC and address, from a free source port picked at random in the forwarder's range
+// (tables/conntrack.ts CT_FORWARDER_PORT_MIN..MAX, a range masquerade never allocates), to
+// the resolver; next hop = the resolver when it is on the uplink subnet, else the uplink
+// gateway, its MAC from the neighbour table. It goes out with host.sendFrame on the uplink
+// port (dataplane/egress.ts: tagged when the uplink is). A neighbour that is not known is
+// asked by ARP (the neighbour table's rate limit, as router/route.ts does) and the try waits
+// for the answer, polling the shared table every POLL_MS, within the try's own timeout.
+//
+// The answer comes back through the dataplane: UDP from the uplink to the uplink address and
+// a port of the range, with no connection, is punted to the main thread (router/nat.ts,
+// outcome dns-upstream-answer), and control/router.ts hands it to deliver(). It reaches the
+// try waiting on that source port only if it comes from the try's resolver address and port,
+// and is that try's answer only if its ID and question match (upstream.ts); everything else
+// is dropped and counted as unmatched. IP fragments never get here (the dataplane drops
+// them, ip-fragment, as it does for containers): an answer bigger than the uplink's MTU is
+// lost and the try times out.
+
+import { randomInt } from 'node:crypto';
+import { writeArpRequest, writeUdpFrame } from '../../dataplane/l3/frames';
+import type { Neigh } from '../../dataplane/tables/neigh';
+import { UPLINK_NET } from '../../dataplane/tables/neigh';
+import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN } from '../../dataplane/tables/conntrack';
+import { ETHERTYPE_IPV4, ETHERTYPE_VLAN, ETH_HDR_LEN } from '../../dataplane/wire/ethernet';
+import { IPPROTO_UDP, Ipv4View } from '../../dataplane/wire/ipv4';
+import { UdpView } from '../../dataplane/wire/udp';
+import { readU16 } from '../../dataplane/wire/bytes';
+import { parseIp } from '../ipam';
+import { newTransportCounters, type UdpTransport, type Upstream } from './upstream';
+
+/** How often a try waiting for its next hop's MAC looks at the neighbour table again. */
+export const POLL_MS = 5;
+/** Random picks of a source port before scanning the range for a free one. */
+const PORT_PICKS = 8;
+
+/** The uplink as the forwarder uses it (addresses as uint32, MAC as hi 16 / lo 32 bits). */
+export interface UplinkAddress {
+  portId: number;
+  ip: number;
+  mask: number;
+  gateway: number;
+  macHi: number;
+  macLo: number;
+}
+
+/** What the transport uses of the dataplane host (workers/host.ts). */
+export interface UplinkTransportHost {
+  neigh: Pick<Neigh, 'lookup' | 'solicit' | 'hi' | 'lo'>;
+  now(): number;
+  sendFrame(portId: number, frame: Uint8Array): boolean;
+}
+
+/** One try under way. */
+interface Pending {
+  sport: number;
+  dst: number;
+  dport: number;
+  nextHop: number;
+  msg: Uint8Array;
+  accept: (m: Uint8Array) => boolean;
+  fail: () => void;
+  /** Waiting for the next hop's MAC (nothing sent yet). */
+  waiting: boolean;
+}
+
+export class UplinkUdpTransport implements UdpTransport {
+  readonly name = 'uplink';
+  readonly counters = newTransportCounters();
+  /** Tries under way, by source port. */
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiting = new Set<Pending>();
+  private poll: NodeJS.Timeout | undefined;
+  private readonly buf = new Uint8Array(70_000);
+  private readonly ip = new Ipv4View();
+  private readonly udp = new UdpView();
+
+  constructor(private readonly host: UplinkTransportHost, private readonly uplink: UplinkAddress,
+    private readonly range: { min: number; max: number } = { min: CT_FORWARDER_PORT_MIN, max: CT_FORWARDER_PORT_MAX }) {}
+
+  open(up: Upstream, msg: Uint8Array, accept: (m: Uint8Array) => boolean, fail: () => void): () => void {
+    const sport = this.freePort();
+    if (sport < 0) { this.counters.failed++; throw new Error('no free source port in the DNS forwarder range'); }
+    const dst = parseIp(up.host) >>> 0;
+    const u = this.uplink;
+    const nextHop = ((dst & u.mask) >>> 0) === ((u.ip & u.mask) >>> 0) ? dst : u.gateway;
+    const t: Pending = { sport, dst, dport: up.port, nextHop, msg, accept, fail, waiting: false };
+    this.pending.set(sport, t);
+    if (!this.trySend(t)) {
+      t.waiting = true;
+      this.waiting.add(t);
+      this.poll ??= setInterval(() => this.retryWaiting(), POLL_MS);
+      this.poll.unref();
+    }
+    return () => this.close(t);
+  }
+
+  /** Tries under way (a gauge, and for tests). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * A frame the dataplane punted from the uplink (Ethernet, IPv4, UDP to the uplink address
+   * and a port of the range): to its try, or dropped and counted as unmatched.
+   */
+  deliver(frame: Uint8Array): void {
+    const c = this.counters;
+    let l3 = ETH_HDR_LEN;
+    if (frame.length < l3) { c.unmatched++; return; }
+    let type = readU16(frame, 12);
+    if (type === ETHERTYPE_VLAN && frame.length >= l3 + 4) { type = readU16(frame, 16); l3 += 4; }
+    const ip = this.ip;
+    const udp = this.udp;
+    if (type !== ETHERTYPE_IPV4 || !ip.reset(frame, l3, frame.length - l3) || !ip.check()
+      || ip.protocol !== IPPROTO_UDP || ip.isFragment || (ip.dst >>> 0) !== (this.uplink.ip >>> 0)) { c.unmatched++; return; }
+    const l4 = ip.payloadOffset;
+    const end = l3 + ip.totalLength;
+    if (!udp.reset(frame, l4, end - l4) || !udp.check()) { c.unmatched++; return; }
+    const t = this.pending.get(udp.dstPort);
+    if (t === undefined || t.waiting || (ip.src >>> 0) !== t.dst || udp.srcPort !== t.dport) { c.unmatched++; return; }
+    const payload = frame.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
+    if (t.accept(payload)) c.matched++;
+    else c.unmatched++;
+  }
+
+  /** End every try (the forwarder is closing). */
+  stop(): void {
+    for (const t of [...this.pending.values()]) t.fail();
+    if (this.poll) { clearInterval(this.poll); this.poll = undefined; }
+  }
+
+  // ---- internals
+
+  /** A random free port of the range, or -1. */
+  private freePort(): number {
+    const { min, max } = this.range;
+    for (let i = 0; i < PORT_PICKS; i++) {
+      const p = randomInt(min, max + 1);
+      if (!this.pending.has(p)) return p;
+    }
+    const n = max - min + 1;
+    const start = randomInt(0, n);
+    for (let i = 0; i < n; i++) {
+      const p = min + ((start + i) % n);
+      if (!this.pending.has(p)) return p;
+    }
+    return -1;
+  }
+
+  /** Send t's query if its next hop's MAC is known (true); else ask for it by ARP (false). */
+  private trySend(t: Pending): boolean {
+    const h = this.host;
+    const u = this.uplink;
+    const now = h.now();
+    if (!h.neigh.lookup(UPLINK_NET, t.nextHop, now)) {
+      if (h.neigh.solicit(UPLINK_NET, t.nextHop, now)) {
+        const n = writeArpRequest(this.buf, 0, u.macHi, u.macLo, u.ip, t.nextHop);
+        if (n > 0) h.sendFrame(u.portId, this.buf.subarray(0, n));
+      }
+      return false;
+    }
+    const n = writeUdpFrame(this.buf, 0, u.macHi, u.macLo, h.neigh.hi, h.neigh.lo, u.ip, t.dst, t.sport, t.dport, t.msg);
+    if (n === 0 || !h.sendFrame(u.portId, this.buf.subarray(0, n))) {
+      this.counters.failed++;
+      queueMicrotask(t.fail);
+      return true;
+    }
+    this.counters.sent++;
+    return true;
+  }
+
+  private retryWaiting(): void {
+    for (const t of [...this.waiting]) {
+      if (this.trySend(t)) { t.waiting = false; this.waiting.delete(t); }
+    }
+    if (this.waiting.size === 0 && this.poll) { clearInterval(this.poll); this.poll = undefined; }
+  }
+
+  private close(t: Pending): void {
+    if (this.pending.get(t.sport) === t) this.pending.delete(t.sport);
+    if (t.waiting) {
+      // Ended (its timeout) before the next hop answered ARP: nothing was sent.
+      this.counters.failed++;
+      t.waiting = false;
+      this.waiting.delete(t);
+      if (this.waiting.size === 0 && this.poll) { clearInterval(this.poll); this.poll = undefined; }
+    }
+  }
+}
