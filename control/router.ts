@@ -417,7 +417,7 @@ export class Router {
     // Local names are answered by the workers, the rest (and TCP) by the main thread.
     const dns: Record<string, number> = { ...this.dns.counters };
     this.host.workerDnsCounters().forEach((v, i) => { dns[DNS_RESULTS[i]] = (dns[DNS_RESULTS[i]] ?? 0) + v; });
-    const none: TransportCounters = { sent: 0, matched: 0, unmatched: 0, failed: 0 };
+    const none: TransportCounters = { sent: 0, matched: 0, unmatched: 0, failed: 0, refused: 0 };
     const dnsUpstream = { uplink: { ...(this.uplinkDns?.counters ?? none) }, host: { ...this.hostDns.counters } };
     return { neigh: this.host.neigh.counters(), conntrack: this.host.ct.counters(), dns, puntLost: this.host.puntLost(), dnsUpstream };
   }

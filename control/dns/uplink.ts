@@ -15,17 +15,21 @@
 // outcome dns-upstream-answer), and control/router.ts hands it to deliver(). It reaches the
 // try waiting on that source port only if it comes from the try's resolver address and port,
 // and is that try's answer only if its ID and question match (upstream.ts); everything else
-// is dropped and counted as unmatched. IP fragments never get here (the dataplane drops
+// is dropped and counted as unmatched. An ICMP port unreachable about a query (punted the
+// same way) ends its try at once, as it does a connected socket's. IP fragments never get here (the dataplane drops
 // them, ip-fragment, as it does for containers): an answer bigger than the uplink's MTU is
 // lost and the try times out.
 
 import { randomInt } from 'node:crypto';
 import { writeArpRequest, writeUdpFrame } from '../../dataplane/l3/frames';
 import type { Neigh } from '../../dataplane/tables/neigh';
-import { UPLINK_NET } from '../../dataplane/tables/neigh';
+import { NEIGH_STALE, UPLINK_NET } from '../../dataplane/tables/neigh';
 import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN } from '../../dataplane/tables/conntrack';
 import { ETHERTYPE_IPV4, ETHERTYPE_VLAN, ETH_HDR_LEN } from '../../dataplane/wire/ethernet';
-import { IPPROTO_UDP, Ipv4View } from '../../dataplane/wire/ipv4';
+import { IPPROTO_ICMP, IPPROTO_UDP, Ipv4View } from '../../dataplane/wire/ipv4';
+import { ICMP_DEST_UNREACH } from '../../dataplane/wire/icmp';
+import { ICMP_PORT_UNREACH, ICMP_PROT_UNREACH } from '../../dataplane/l3/frames';
+import { ICMP_QUOTE_OK, icmpErrorQuote, type NatTuple } from '../../dataplane/nat';
 import { UdpView } from '../../dataplane/wire/udp';
 import { readU16 } from '../../dataplane/wire/bytes';
 import { parseIp } from '../ipam';
@@ -48,7 +52,7 @@ export interface UplinkAddress {
 
 /** What the transport uses of the dataplane host (workers/host.ts). */
 export interface UplinkTransportHost {
-  neigh: Pick<Neigh, 'lookup' | 'solicit' | 'hi' | 'lo'>;
+  neigh: Pick<Neigh, 'lookup' | 'solicit' | 'hi' | 'lo' | 'state'>;
   now(): number;
   sendFrame(portId: number, frame: Uint8Array): boolean;
 }
@@ -76,6 +80,7 @@ export class UplinkUdpTransport implements UdpTransport {
   private readonly buf = new Uint8Array(70_000);
   private readonly ip = new Ipv4View();
   private readonly udp = new UdpView();
+  private readonly quoted: NatTuple = { proto: 0, src: 0, dst: 0, sport: 0, dport: 0 };
 
   constructor(private readonly host: UplinkTransportHost, private readonly uplink: UplinkAddress,
     private readonly range: { min: number; max: number } = { min: CT_FORWARDER_PORT_MIN, max: CT_FORWARDER_PORT_MAX }) {}
@@ -115,15 +120,32 @@ export class UplinkUdpTransport implements UdpTransport {
     const ip = this.ip;
     const udp = this.udp;
     if (type !== ETHERTYPE_IPV4 || !ip.reset(frame, l3, frame.length - l3) || !ip.check()
-      || ip.protocol !== IPPROTO_UDP || ip.isFragment || (ip.dst >>> 0) !== (this.uplink.ip >>> 0)) { c.unmatched++; return; }
+      || ip.isFragment || (ip.dst >>> 0) !== (this.uplink.ip >>> 0)) { c.unmatched++; return; }
     const l4 = ip.payloadOffset;
     const end = l3 + ip.totalLength;
+    if (ip.protocol === IPPROTO_ICMP) { this.icmpError(frame, l3, l4, end); return; }
+    if (ip.protocol !== IPPROTO_UDP) { c.unmatched++; return; }
     if (!udp.reset(frame, l4, end - l4) || !udp.check()) { c.unmatched++; return; }
     const t = this.pending.get(udp.dstPort);
     if (t === undefined || t.waiting || (ip.src >>> 0) !== t.dst || udp.srcPort !== t.dport) { c.unmatched++; return; }
     const payload = frame.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
     if (t.accept(payload)) c.matched++;
     else c.unmatched++;
+  }
+
+  /**
+   * An ICMP error about one of our queries: port or protocol unreachable ends its try at once
+   * (as ECONNREFUSED does a connected socket's); any other error is ignored (counted
+   * unmatched), as Linux ignores them for UDP sockets without IP_RECVERR.
+   */
+  private icmpError(frame: Uint8Array, l3: number, l4: number, end: number): void {
+    const q = this.quoted;
+    const t = icmpErrorQuote(frame, l3, end, q) === ICMP_QUOTE_OK && q.proto === IPPROTO_UDP ? this.pending.get(q.sport) : undefined;
+    const code = end - l4 >= 2 ? frame[l4 + 1] : -1;
+    if (t === undefined || t.waiting || frame[l4] !== ICMP_DEST_UNREACH || (code !== ICMP_PORT_UNREACH && code !== ICMP_PROT_UNREACH)
+      || q.src !== (this.uplink.ip >>> 0) || q.dst !== t.dst || q.dport !== t.dport) { this.counters.unmatched++; return; }
+    this.counters.refused++;
+    t.fail();
   }
 
   /** End every try (the forwarder is closing). */
@@ -156,13 +178,14 @@ export class UplinkUdpTransport implements UdpTransport {
     const u = this.uplink;
     const now = h.now();
     if (!h.neigh.lookup(UPLINK_NET, t.nextHop, now)) {
-      if (h.neigh.solicit(UPLINK_NET, t.nextHop, now)) {
-        const n = writeArpRequest(this.buf, 0, u.macHi, u.macLo, u.ip, t.nextHop);
-        if (n > 0) h.sendFrame(u.portId, this.buf.subarray(0, n));
-      }
+      this.solicit(t.nextHop, now);
       return false;
     }
-    const n = writeUdpFrame(this.buf, 0, u.macHi, u.macLo, h.neigh.hi, h.neigh.lo, u.ip, t.dst, t.sport, t.dport, t.msg);
+    const macHi = h.neigh.hi;
+    const macLo = h.neigh.lo;
+    // A stale entry is still used (like Linux), and asked again so that it stays known.
+    if (h.neigh.state === NEIGH_STALE) this.solicit(t.nextHop, now);
+    const n = writeUdpFrame(this.buf, 0, u.macHi, u.macLo, macHi, macLo, u.ip, t.dst, t.sport, t.dport, t.msg);
     if (n === 0 || !h.sendFrame(u.portId, this.buf.subarray(0, n))) {
       this.counters.failed++;
       queueMicrotask(t.fail);
@@ -170,6 +193,15 @@ export class UplinkUdpTransport implements UdpTransport {
     }
     this.counters.sent++;
     return true;
+  }
+
+  /** One ARP request for ip from the uplink address, if the neighbour table's rate limit allows it. */
+  private solicit(ip: number, now: number): void {
+    const h = this.host;
+    const u = this.uplink;
+    if (!h.neigh.solicit(UPLINK_NET, ip, now)) return;
+    const n = writeArpRequest(this.buf, 0, u.macHi, u.macLo, u.ip, ip);
+    if (n > 0) h.sendFrame(u.portId, this.buf.subarray(0, n));
   }
 
   private retryWaiting(): void {

@@ -41,6 +41,8 @@ export interface TransportCounters {
   unmatched: number;
   /** Tries that could not be sent (no free port, no neighbour, a send error). */
   failed: number;
+  /** Tries ended at once by an ICMP port (or protocol) unreachable from upstream. */
+  refused: number;
 }
 
 /**
@@ -57,7 +59,7 @@ export interface UdpTransport {
 }
 
 export function newTransportCounters(): TransportCounters {
-  return { sent: 0, matched: 0, unmatched: 0, failed: 0 };
+  return { sent: 0, matched: 0, unmatched: 0, failed: 0, refused: 0 };
 }
 
 /** Through the host's own stack: a fresh UDP socket per try, connected to the upstream. */
@@ -70,7 +72,11 @@ export class HostUdpTransport implements UdpTransport {
     const sock = dgram.createSocket('udp4');
     // ECONNREFUSED (ICMP port unreachable on a connected socket) lands here: fail fast
     // and move on to the next upstream instead of waiting for the timeout.
-    sock.on('error', () => fail());
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED') c.refused++;
+      else c.failed++;
+      fail();
+    });
     sock.on('message', (m: Buffer) => {
       if (accept(m)) c.matched++;
       else c.unmatched++;

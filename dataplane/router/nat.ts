@@ -30,7 +30,7 @@ export const L3_ICMP_ERROR = outcome('icmp-error', describeFlow);
 /** Dry run: a connection would be created. */
 export const L3_NO_CT = outcome('would-create', (name, t) => `${name}: ${wouldCreateText(t)} (dry run: no connection created)`);
 
-/** From the uplink, UDP to a port of the DNS forwarder's range: handed to the main thread (its answer from upstream). */
+/** From the uplink, UDP to a port of the DNS forwarder's range, or an ICMP error about a query from one: handed to the main thread. */
 export const L3_DNS_UPSTREAM = outcome('dns-upstream-answer', (name, t) =>
   `${name}: ${t.before.ok ? t.before.text() : 'datagram'} to the DNS forwarder (main thread)`);
 
@@ -94,12 +94,7 @@ export function publishedFromNet(p: Packet, ctx: StageContext, l3: L3Context, d:
  * its query or drops and counts it (control/dns/uplink.ts).
  */
 export function publishedFromUplink(p: Packet, ctx: StageContext, l3: L3Context, d: Datagram): void {
-  if (d.proto === IPPROTO_UDP && isForwarderPort(d.dport)) {
-    p.l3 = L3_DNS_UPSTREAM;
-    p.out = OUT_LOCAL;
-    if (!ctx.dryRun && !l3.emit.punt(p)) p.dropWith(DROP['punt-full']);
-    return;
-  }
+  if (d.proto === IPPROTO_UDP && isForwarderPort(d.dport)) { puntToForwarder(p, ctx, l3); return; }
   const m = d.proto === IPPROTO_ICMP ? undefined : l3.table.mapping(d.proto, d.dst, d.dport);
   if (m === undefined) { p.dropWith(DROP['no-service']); return; }
   if (!ttlOk(p, ctx, l3, d)) return;
@@ -111,14 +106,32 @@ export function publishedFromUplink(p: Packet, ctx: StageContext, l3: L3Context,
   forwardTranslated(p, ctx, l3, d, h);
 }
 
-/** An ICMP error about a tracked connection: translate outer and quoted headers, route. */
+/** To the main thread's DNS forwarder (an answer, or an ICMP error about a query): punted. */
+function puntToForwarder(p: Packet, ctx: StageContext, l3: L3Context): void {
+  p.l3 = L3_DNS_UPSTREAM;
+  p.out = OUT_LOCAL;
+  if (!ctx.dryRun && !l3.emit.punt(p)) p.dropWith(DROP['punt-full']);
+}
+
+/**
+ * An ICMP error about a tracked connection: translate outer and quoted headers, route. One
+ * about a query of the DNS forwarder (no connection: uplink address, a port of its range) is
+ * punted to it.
+ */
 export function icmpErrorIn(p: Packet, ctx: StageContext, l3: L3Context, d: Datagram): void {
   const q = quoted;
   const r = icmpErrorQuote(p.buf, p.l3Off, d.end, q);
   if (r !== ICMP_QUOTE_OK) { p.dropWith(r === ICMP_QUOTE_MALFORMED ? DROP['bad-ip'] : DROP['no-service']); return; }
   // The error travels against the quoted packet: look it up as the reverse of it.
   const h = l3.ct.find(q.proto, q.dst, q.src, q.dport, q.sport, ctx.now);
-  if (h < 0) { p.dropWith(DROP['no-service']); return; }
+  if (h < 0) {
+    // About a query of the main thread's DNS forwarder (from the uplink address and a port of
+    // its range): to the forwarder, which fails that try at once (port unreachable).
+    const u = l3.table.uplink;
+    if (p.netId === UPLINK_NET && u !== null && q.proto === IPPROTO_UDP && q.src === u.ip && isForwarderPort(q.sport)) { puntToForwarder(p, ctx, l3); return; }
+    p.dropWith(DROP['no-service']);
+    return;
+  }
   const ct = l3.ct;
   const newDst = ct.xDst(h);
   // An error sent by the connection's far end itself (outer source = the quoted destination,

@@ -1143,6 +1143,23 @@ describe('gateway stage: the DNS forwarder out of the uplink (issue 11)', () => 
     expect(dropOf(run(s, udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN })), PORT_UP).p)).toBe('punt-full');
   });
 
+  it('an ICMP error about a forwarder query (no connection) is punted; about another port: no-service', () => {
+    const s = setup();
+    const err = (sport: number, src = UP) => buildEthernet({
+      dst: UP_MAC, src: UP_GW_MAC, etherType: ETHERTYPE_IPV4,
+      payload: buildIpv4({ src: RESOLVER, dst: UP, protocol: IPPROTO_ICMP, payload: buildIcmp({ type: ICMP_DEST_UNREACH, code: 3,
+        payload: udpFrame({ srcMac: UP_MAC, dstMac: UP_GW_MAC, srcIp: src, dstIp: RESOLVER, srcPort: sport, dstPort: 53 }).subarray(14) }) }),
+    });
+    const e = err(CT_FORWARDER_PORT_MIN + 9);
+    const r = run(s, e, PORT_UP);
+    expect(r.p.l3).toBe(L3_DNS_UPSTREAM);
+    expect(r.p.out).toBe(OUT_LOCAL);
+    expect(s.emit.punted).toEqual([{ bytes: e, port: PORT_UP }]);
+    expect(dropOf(run(s, err(CT_FORWARDER_PORT_MIN - 1), PORT_UP).p)).toBe('no-service');
+    expect(dropOf(run(s, err(CT_FORWARDER_PORT_MIN + 9, '198.51.100.3'), PORT_UP).p)).toBe('no-service');
+    expect(s.emit.punted).toHaveLength(1);
+  });
+
   it('a dry run punts nothing', () => {
     const s = setup();
     s.ctx.dryRun = true;

@@ -8,8 +8,8 @@ import { UplinkUdpTransport, type UplinkAddress } from '../../../control/dns/upl
 import { Neigh, NEIGH_DEFAULTS, UPLINK_NET } from '../../../dataplane/tables/neigh';
 import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN } from '../../../dataplane/tables/conntrack';
 import {
-  ARP_OP_REQUEST, ArpView, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, IPPROTO_UDP, Ipv4View, UdpView,
-  ipToString, macHi, macLo, macToString, parseIp, parseMac,
+  ARP_OP_REQUEST, ArpView, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, IPPROTO_ICMP, IPPROTO_UDP, Ipv4View, UdpView,
+  buildEthernet, buildIpv4, fold, ipToString, macHi, macLo, macToString, onesSum, parseIp, parseMac,
 } from '../../../dataplane/wire';
 import { udpFrame } from '../../fixtures/frames';
 import { waitFor } from '../../fixtures/harness';
@@ -334,7 +334,7 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
     const d = decode((await pending) as Uint8Array);
     expect(d.id).toBe(0x5151);
     expect(d.answers.map((r) => r.data)).toEqual(['203.0.113.7']);
-    expect(s.t.counters).toEqual({ sent: 1, matched: 1, unmatched: 0, failed: 0 });
+    expect(s.t.counters).toEqual({ sent: 1, matched: 1, unmatched: 0, failed: 0, refused: 0 });
     expect(s.t.inFlight).toBe(0);
   });
 
@@ -360,7 +360,7 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
     s.t.deliver(answerFrame({ src: FAR, sport: 53, dport: sq.sport, payload: good }));
     const d = decode((await pending) as Uint8Array);
     expect(d.answers.map((r) => r.data)).toEqual(['203.0.113.7']);
-    expect(s.t.counters).toEqual({ sent: 1, matched: 1, unmatched: wrong.length, failed: 0 });
+    expect(s.t.counters).toEqual({ sent: 1, matched: 1, unmatched: wrong.length, failed: 0, refused: 0 });
     // After the try: even the right answer again is unmatched.
     s.t.deliver(answerFrame({ src: FAR, sport: 53, dport: sq.sport, payload: good }));
     expect(s.t.counters.unmatched).toBe(wrong.length + 1);
@@ -376,7 +376,7 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
       s.t.deliver(answerFrame({ src: FAR, sport: 53, dport: sq.sport, payload: fakeAnswer(sq.msg, { id: sq.msg.readUInt16BE(0) ^ (i + 1) }) }));
     }
     expect(await pending).toBeNull();
-    expect(s.t.counters).toEqual({ sent: 1, matched: 0, unmatched: 3, failed: 0 });
+    expect(s.t.counters).toEqual({ sent: 1, matched: 0, unmatched: 3, failed: 0, refused: 0 });
   });
 
   it('a resolver on the uplink subnet whose MAC is unknown: ARP first, the query once it answers', async () => {
@@ -399,7 +399,7 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
     expect(sq).toMatchObject({ dstMac: NEAR_MAC, dst: NEAR, src: UP_IP });
     s.t.deliver(answerFrame({ src: NEAR, sport: 53, dport: sq.sport, payload: fakeAnswer(sq.msg) }));
     expect(await pending).not.toBeNull();
-    expect(s.t.counters).toEqual({ sent: 1, matched: 1, unmatched: 0, failed: 0 });
+    expect(s.t.counters).toEqual({ sent: 1, matched: 1, unmatched: 0, failed: 0, refused: 0 });
   });
 
   it('a next hop that never answers ARP: null after the try timeout, counted as failed, nothing sent but ARP', async () => {
@@ -409,7 +409,7 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
     expect(queries(s.sent)).toEqual([]);
     expect(s.sent.length).toBe(1); // one ARP request for the gateway (the table's rate limit: 1/s)
-    expect(s.t.counters).toEqual({ sent: 0, matched: 0, unmatched: 0, failed: 1 });
+    expect(s.t.counters).toEqual({ sent: 0, matched: 0, unmatched: 0, failed: 1, refused: 0 });
     expect(s.t.inFlight).toBe(0);
   });
 
@@ -432,6 +432,30 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
     expect(await b).toBeNull();
   });
 
+  it('an ICMP port unreachable about the query ends the try at once (refused); other ICMP errors do not', async () => {
+    const s = setup();
+    s.learn(GW, GW_MAC);
+    const f = s.fwd(FAR, 3000);
+    const t0 = Date.now();
+    const pending = f.forward(query, q);
+    await waitFor('the query frame', () => queries(s.sent).length === 1);
+    const sent = s.sent[s.sent.length - 1].frame;
+    // The error quotes our query's IP header and 8 bytes of UDP.
+    const quote = sent.subarray(14, 14 + 28);
+    const icmp = (type: number, code: number, src = FAR): Uint8Array =>
+      icmpErrorFrame({ srcMac: GW_MAC, dstMac: UP_MAC, srcIp: src, dstIp: UP_IP, type, code, quote });
+    s.t.deliver(icmp(11, 0));       // time exceeded: ignored, as Linux does for UDP
+    s.t.deliver(icmp(3, 1));        // host unreachable: likewise
+    const other = Uint8Array.from(quote);
+    other[20 + 2] ^= 0x10;          // about another port of ours, with no try
+    s.t.deliver(icmpErrorFrame({ srcMac: GW_MAC, dstMac: UP_MAC, srcIp: FAR, dstIp: UP_IP, type: 3, code: 3, quote: other }));
+    expect(s.t.counters).toMatchObject({ unmatched: 3, refused: 0 });
+    s.t.deliver(icmp(3, 3, GW));    // port unreachable (from whichever router): the try ends
+    expect(await pending).toBeNull();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(s.t.counters).toEqual({ sent: 1, matched: 0, unmatched: 3, failed: 0, refused: 1 });
+  });
+
   it('close() ends the tries waiting for ARP', async () => {
     const s = setup();
     const f = s.fwd(FAR, 5000);
@@ -444,19 +468,43 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
 });
 
 describe('Forwarder: an upstream without a transport goes through the host stack, counted', () => {
+  it('counts a port with nothing listening as refused', async () => {
+    const port = await closedUdpPort();
+    const f = new Forwarder({ upstreams: [{ host: '127.0.0.1', port }], timeoutMs: 2000 });
+    try {
+      const query = makeQuery('www.example.test', 1, { id: 7 });
+      expect(await f.forward(query, parsed(query))).toBeNull();
+      expect(f.host.counters).toMatchObject({ sent: 1, refused: 1 });
+    } finally {
+      f.close();
+    }
+  });
+
   it('counts sent and matched on the forwarder\'s host transport', async () => {
     const up = await fakeUpstream((m) => [fakeAnswer(m, { id: m.readUInt16BE(0) ^ 1 }), fakeAnswer(m)]);
     const f = new Forwarder({ upstreams: [{ host: '127.0.0.1', port: up.port }], timeoutMs: 500 });
     try {
       const query = makeQuery('www.example.test', 1, { id: 7 });
       expect(await f.forward(query, parsed(query))).not.toBeNull();
-      expect(f.host.counters).toEqual({ sent: 1, matched: 1, unmatched: 1, failed: 0 });
+      expect(f.host.counters).toEqual({ sent: 1, matched: 1, unmatched: 1, failed: 0, refused: 0 });
     } finally {
       f.close();
       await up.close();
     }
   });
 });
+
+/** An ICMP error (type, code) quoting `quote`, as it arrives from the uplink. */
+function icmpErrorFrame(o: { srcMac: string; dstMac: string; srcIp: string; dstIp: string; type: number; code: number; quote: Uint8Array }): Uint8Array {
+  const icmp = new Uint8Array(8 + o.quote.length);
+  icmp[0] = o.type;
+  icmp[1] = o.code;
+  icmp.set(o.quote, 8);
+  const c = ~fold(onesSum(icmp, 0, icmp.length)) & 0xffff;
+  icmp[2] = c >> 8;
+  icmp[3] = c & 0xff;
+  return buildEthernet({ dst: o.dstMac, src: o.srcMac, etherType: ETHERTYPE_IPV4, payload: buildIpv4({ src: o.srcIp, dst: o.dstIp, protocol: IPPROTO_ICMP, payload: icmp }) });
+}
 
 function readEtherType(f: Uint8Array): number {
   return (f[12] << 8) | f[13];
