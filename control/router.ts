@@ -140,8 +140,18 @@ export class Router {
    */
   setUpstreams(upstreams: Upstream[]): void {
     this.upstreams = upstreams.map((u) => ({ host: u.host, port: u.port }));
-    const via = (u: Upstream) => (this.uplinkDns !== null && !u.host.startsWith('127.') ? this.uplinkDns : this.hostDns);
-    this.dns.setUpstreams(this.upstreams.map((u) => ({ ...u, transport: via(u) })));
+    this.dns.setUpstreams(this.upstreams.map((u) => ({ ...u, transport: this.pathTo(u.host) })));
+  }
+
+  /**
+   * The uplink, unless there is none, or the resolver is the host's own (127/8) or inside a vsw
+   * network (a container: the host reaches it through the network's TAP; out of the uplink
+   * it is not).
+   */
+  private pathTo(host: string): UplinkUdpTransport | HostUdpTransport {
+    if (this.uplinkDns === null || host.startsWith('127.')) return this.hostDns;
+    const inNet = this.view.networks.some((n) => ipam.cidrContains(ipam.parseCidr(n.subnet, 32), host));
+    return inNet ? this.hostDns : this.uplinkDns;
   }
 
   uplinkInfo(): UplinkInfo | null {
@@ -197,6 +207,7 @@ export class Router {
    */
   async sync(view: RouterView): Promise<void> {
     this.view = view;
+    this.setUpstreams(this.upstreams); // a resolver's path depends on the networks
     // DNS names
     const wanted = new Set(view.networks.map((n) => n.name));
     for (const n of view.networks) this.registry.setNetwork(n.name, n.dnsOrder);
