@@ -11,7 +11,8 @@
 // for the answer, polling the shared table every POLL_MS, within the try's own timeout.
 //
 // The answer comes back through the dataplane: UDP from the uplink to the uplink address and
-// a port of the range, with no connection, is punted to the main thread (router/nat.ts,
+// a port of the range that a try waits on (marked in the shared conntrack table,
+// forwarderPortUse), with no connection, is punted to the main thread (router/nat.ts,
 // outcome dns-upstream-answer), and control/router.ts hands it to deliver(). It reaches the
 // try waiting on that source port only if it comes from the try's resolver address and port,
 // and is that try's answer only if its ID and question match (upstream.ts); everything else
@@ -24,7 +25,7 @@ import { randomInt } from 'node:crypto';
 import { writeArpRequest, writeUdpFrame } from '../../dataplane/l3/frames';
 import type { Neigh } from '../../dataplane/tables/neigh';
 import { NEIGH_STALE, UPLINK_NET } from '../../dataplane/tables/neigh';
-import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN } from '../../dataplane/tables/conntrack';
+import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN, type Conntrack } from '../../dataplane/tables/conntrack';
 import { ETHERTYPE_IPV4, ETHERTYPE_VLAN, ETH_HDR_LEN } from '../../dataplane/wire/ethernet';
 import { IPPROTO_ICMP, IPPROTO_UDP, Ipv4View } from '../../dataplane/wire/ipv4';
 import { ICMP_DEST_UNREACH } from '../../dataplane/wire/icmp';
@@ -53,6 +54,8 @@ export interface UplinkAddress {
 /** What the transport uses of the dataplane host (workers/host.ts). */
 export interface UplinkTransportHost {
   neigh: Pick<Neigh, 'lookup' | 'solicit' | 'hi' | 'lo' | 'state'>;
+  /** Where the ports in use are marked, for the workers (they punt only answers to those). */
+  ct: Pick<Conntrack, 'forwarderPortUse'>;
   now(): number;
   sendFrame(portId: number, frame: Uint8Array): boolean;
 }
@@ -93,6 +96,7 @@ export class UplinkUdpTransport implements UdpTransport {
     const nextHop = ((dst & u.mask) >>> 0) === ((u.ip & u.mask) >>> 0) ? dst : u.gateway;
     const t: Pending = { sport, dst, dport: up.port, nextHop, msg, accept, fail, waiting: false };
     this.pending.set(sport, t);
+    this.host.ct.forwarderPortUse(sport, true);
     if (!this.trySend(t)) {
       t.waiting = true;
       this.waiting.add(t);
@@ -212,7 +216,10 @@ export class UplinkUdpTransport implements UdpTransport {
   }
 
   private close(t: Pending): void {
-    if (this.pending.get(t.sport) === t) this.pending.delete(t.sport);
+    if (this.pending.get(t.sport) === t) {
+      this.pending.delete(t.sport);
+      this.host.ct.forwarderPortUse(t.sport, false);
+    }
     if (t.waiting) {
       // Ended (its timeout) before the next hop answered ARP: nothing was sent.
       this.counters.failed++;

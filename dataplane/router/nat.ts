@@ -90,11 +90,18 @@ export function publishedFromNet(p: Packet, ctx: StageContext, l3: L3Context, d:
  * A published port reached from outside, through the uplink: DNAT only (the container sees the
  * real client). Before that (no connection matched): UDP to a port of the DNS forwarder's range
  * (tables/conntrack.ts CT_FORWARDER_PORT_MIN..MAX, which masquerade never allocates and -p
- * refuses) is an answer to the main thread's forwarder, punted to it; it matches the answer to
- * its query or drops and counts it (control/dns/uplink.ts).
+ * refuses) is an answer to the main thread's forwarder: punted to it when a try waits on that
+ * port (Conntrack.forwarderPortInUse), else dropped (no-service); the forwarder matches the
+ * answer to its query or drops and counts it (control/dns/uplink.ts).
  */
 export function publishedFromUplink(p: Packet, ctx: StageContext, l3: L3Context, d: Datagram): void {
-  if (d.proto === IPPROTO_UDP && isForwarderPort(d.dport)) { puntToForwarder(p, ctx, l3); return; }
+  if (d.proto === IPPROTO_UDP && isForwarderPort(d.dport)) {
+    // Only to a port a try is waiting on: a flood from outside to the range costs the main
+    // thread (and the punt ring the containers' queries share) nothing.
+    if (l3.ct.forwarderPortInUse(d.dport)) puntToForwarder(p, ctx, l3);
+    else p.dropWith(DROP['no-service']);
+    return;
+  }
   const m = d.proto === IPPROTO_ICMP ? undefined : l3.table.mapping(d.proto, d.dst, d.dport);
   if (m === undefined) { p.dropWith(DROP['no-service']); return; }
   if (!ttlOk(p, ctx, l3, d)) return;
@@ -128,7 +135,7 @@ export function icmpErrorIn(p: Packet, ctx: StageContext, l3: L3Context, d: Data
     // About a query of the main thread's DNS forwarder (from the uplink address and a port of
     // its range): to the forwarder, which fails that try at once (port unreachable).
     const u = l3.table.uplink;
-    if (p.netId === UPLINK_NET && u !== null && q.proto === IPPROTO_UDP && q.src === u.ip && isForwarderPort(q.sport)) { puntToForwarder(p, ctx, l3); return; }
+    if (p.netId === UPLINK_NET && u !== null && q.proto === IPPROTO_UDP && q.src === u.ip && l3.ct.forwarderPortInUse(q.sport)) { puntToForwarder(p, ctx, l3); return; }
     p.dropWith(DROP['no-service']);
     return;
   }

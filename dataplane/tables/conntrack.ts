@@ -15,6 +15,8 @@
 //                 maxEntries, so chains average under one node
 //   sources       open-addressing table (original source IPv4 -> connections), for the
 //                 per-source cap (conntrack-sources.ts)
+//   forwarder     Int32 bitmap of the DNS forwarder's ports in use (CT_FORWARDER_PORT_MIN..MAX):
+//                 set and cleared by the main thread, read by the workers (atomic, no lock)
 // Chained buckets: a node is unlinked from its chain on removal, so nothing builds up. Free
 // records form a list (index + 1 in the header; 0 = empty); records never used yet are taken
 // from the high-water mark, so an all-zero buffer is a valid empty table.
@@ -78,6 +80,9 @@ export const CT_FORWARDER_PORT_MAX = 65535;
 export function isForwarderPort(port: number): boolean {
   return port >= CT_FORWARDER_PORT_MIN && port <= CT_FORWARDER_PORT_MAX;
 }
+
+/** Int32 words of the forwarder's in-use bitmap. */
+const FWD_WORDS = (CT_FORWARDER_PORT_MAX - CT_FORWARDER_PORT_MIN + 1 + 31) >>> 5;
 
 export const CT_ERR_FULL = -2;
 export const CT_ERR_NO_PORT = -3;
@@ -200,7 +205,7 @@ export function conntrackBytes(cfg: ConntrackConfig): number {
   checkConfig(cfg);
   return HEADER_WORDS * 4 + COUNTER_F64 * 8
     + cfg.maxEntries * (REC_WORDS * 4 + REC_F64 * 8)
-    + bucketCount(cfg) * 4 + sourceSlots(cfg) * 8;
+    + bucketCount(cfg) * 4 + sourceSlots(cfg) * 8 + FWD_WORDS * 4;
 }
 
 // Murmur3 mixing step and finalizer.
@@ -234,6 +239,7 @@ export class Conntrack {
   private readonly d: Float64Array;
   private readonly b: Int32Array;
   private readonly sources: SourceCounts;
+  private readonly fwd: Int32Array;
   private readonly bmask: number;
   private readonly seed: number;
   private held = false;
@@ -271,6 +277,29 @@ export class Conntrack {
     const seed = this.seed = Atomics.load(this.h, H_SEED);
     const smask = slots - 1;
     this.sources = new SourceCounts(new Int32Array(this.sab, off, slots * 2), smask, (ip) => fmix(mix(seed, ip)) & smask);
+    off += slots * 8;
+    this.fwd = new Int32Array(this.sab, off, FWD_WORDS);
+  }
+
+  // ---- the DNS forwarder's ports ----------------------------------------------------------
+
+  /**
+   * The main thread's DNS forwarder marks a port of its range in use while a try waits on it
+   * (control/dns/uplink.ts), and clears it after. Ports outside the range are ignored.
+   */
+  forwarderPortUse(port: number, inUse: boolean): void {
+    if (!isForwarderPort(port)) return;
+    const i = port - CT_FORWARDER_PORT_MIN;
+    const bit = 1 << (i & 31);
+    if (inUse) Atomics.or(this.fwd, i >>> 5, bit);
+    else Atomics.and(this.fwd, i >>> 5, ~bit);
+  }
+
+  /** Is a try of the forwarder waiting on this port? A worker punts only answers to such a port (router/nat.ts). */
+  forwarderPortInUse(port: number): boolean {
+    if (!isForwarderPort(port)) return false;
+    const i = port - CT_FORWARDER_PORT_MIN;
+    return (Atomics.load(this.fwd, i >>> 5) & (1 << (i & 31))) !== 0;
   }
 
   // ---- hot path ---------------------------------------------------------------------------

@@ -11,8 +11,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkInfo } from '../../control/types';
 import {
-  addNetns, background, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
-  runPrefix, shOk, startDaemon, waitFor, type Background,
+  addNetns, background, cleanupPrefix, CLI, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
+  NODE, runPrefix, shOk, startDaemon, waitFor, type Background,
 } from '../fixtures/harness';
 import { runContainer } from '../fixtures/topology';
 import { udpFrame } from '../fixtures/frames';
@@ -149,14 +149,21 @@ describe.skipIf(!isRoot)('DNS forwarding out of the uplink (root)', () => {
     expect(await metric('vsw_dns_queries_total{result="servfail"}')).toBe(0);
   });
 
-  it('vsw trace names the answer punted to the forwarder', async () => {
+  it('vsw trace names the answer punted to the forwarder; to a port no try waits on, it is dropped in the worker', async () => {
+    const tr = background(NODE, [CLI, '--socket', d.sock, 'trace', '--port', 'up0', '--filter', `udp and src host ${RESOLVER}`, '--count', '1'], 60_000);
+    await waitFor('the trace to start', () => tr.stderr().includes('tracing'), { timeoutMs: 10_000 });
+    const r = await dig('traced.outside.example');
+    expect(r.answers, r.out).toEqual([ANSWER]);
+    expect((await tr.wait(10_000)).code, tr.stderr()).toBe(0);
+    expect(tr.stdout()).toMatch(new RegExp(`gateway +dns-upstream-answer: ${RESOLVER.replace(/\./g, '\\.')}:53 > ${UPLINK_IP.replace(/\./g, '\\.')}:6\\d{4} to the DNS forwarder \\(main thread\\)`));
+    // A dry run of an answer to an idle port of the range: dropped, no-service.
     const mac = (await execIn(d.hostNs, 'cat', '/sys/class/net/up0/address')).stdout.trim();
     const frame = Buffer.from(udpFrame({
       srcMac: '02:00:00:00:00:01', dstMac: mac, srcIp: RESOLVER, dstIp: UPLINK_IP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN + 7,
       payload: new Uint8Array(12),
     })).toString('hex');
-    const r = await d.vswOk(['trace', '--dry-run', '--port', 'up0', '--frame', frame]);
-    expect(r.stdout).toContain(`dns-upstream-answer: ${RESOLVER}:53 > ${UPLINK_IP}:${CT_FORWARDER_PORT_MIN + 7} to the DNS forwarder (main thread)`);
+    const dry = await d.vswOk(['trace', '--dry-run', '--port', 'up0', '--frame', frame]);
+    expect(dry.stdout).toContain('no-service');
   });
 
   it('-p refuses a UDP port of the forwarder range on the uplink address', async () => {

@@ -1123,8 +1123,13 @@ describe('gateway stage: the DNS forwarder out of the uplink (issue 11)', () => 
     expect(parseIpFrame(below.out).sport).toBe(CT_FORWARDER_PORT_MIN - 1);
   });
 
-  it('from the uplink, UDP to the uplink address and a forwarder port is punted (dns-upstream-answer), unchanged', () => {
+  it('from the uplink, UDP to the uplink address and a forwarder port in use is punted (dns-upstream-answer), unchanged', () => {
     const s = setup();
+    // A port no try waits on: dropped here (a flood of the range never reaches the main thread).
+    const idle = udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN + 1 }));
+    expect(dropOf(run(s, idle, PORT_UP).p)).toBe('no-service');
+    expect(s.emit.punted).toEqual([]);
+    for (const port of [CT_FORWARDER_PORT_MIN, CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN + 1]) s.ct.forwarderPortUse(port, true);
     for (const dport of [CT_FORWARDER_PORT_MIN, CT_FORWARDER_PORT_MAX]) {
       const a = udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: dport, payload: new Uint8Array([1, 2, 3]) }));
       const r = run(s, a, PORT_UP);
@@ -1138,6 +1143,9 @@ describe('gateway stage: the DNS forwarder out of the uplink (issue 11)', () => 
     expect(dropOf(run(s, udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: '198.51.100.3', srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN })), PORT_UP).p)).toBe('uplink-not-ours');
     expect(s.emit.punted).toHaveLength(2);
     expect(s.ct.size()).toBe(0);
+    // Released again: dropped again.
+    s.ct.forwarderPortUse(CT_FORWARDER_PORT_MIN + 1, false);
+    expect(dropOf(run(s, idle, PORT_UP).p)).toBe('no-service');
     // The punt ring full: dropped, named.
     s.emit.puntOk = false;
     expect(dropOf(run(s, udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN })), PORT_UP).p)).toBe('punt-full');
@@ -1151,6 +1159,8 @@ describe('gateway stage: the DNS forwarder out of the uplink (issue 11)', () => 
         payload: udpFrame({ srcMac: UP_MAC, dstMac: UP_GW_MAC, srcIp: src, dstIp: RESOLVER, srcPort: sport, dstPort: 53 }).subarray(14) }) }),
     });
     const e = err(CT_FORWARDER_PORT_MIN + 9);
+    expect(dropOf(run(s, e, PORT_UP).p)).toBe('no-service'); // no try on that port
+    s.ct.forwarderPortUse(CT_FORWARDER_PORT_MIN + 9, true);
     const r = run(s, e, PORT_UP);
     expect(r.p.l3).toBe(L3_DNS_UPSTREAM);
     expect(r.p.out).toBe(OUT_LOCAL);
@@ -1162,6 +1172,7 @@ describe('gateway stage: the DNS forwarder out of the uplink (issue 11)', () => 
 
   it('a dry run punts nothing', () => {
     const s = setup();
+    s.ct.forwarderPortUse(CT_FORWARDER_PORT_MIN + 1, true);
     s.ctx.dryRun = true;
     const r = run(s, udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN + 1 })), PORT_UP);
     expect(r.p.l3).toBe(L3_DNS_UPSTREAM);

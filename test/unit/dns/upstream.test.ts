@@ -6,7 +6,7 @@ import { parseQuery, type ParsedQuery } from '../../../dataplane/dns/message';
 import { Forwarder, LengthPrefixedReader, parseUpstream, readResolvConf, type Upstream } from '../../../control/dns/upstream';
 import { UplinkUdpTransport, type UplinkAddress } from '../../../control/dns/uplink';
 import { Neigh, NEIGH_DEFAULTS, UPLINK_NET } from '../../../dataplane/tables/neigh';
-import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN } from '../../../dataplane/tables/conntrack';
+import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN, Conntrack } from '../../../dataplane/tables/conntrack';
 import {
   ARP_OP_REQUEST, ArpView, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, IPPROTO_ICMP, IPPROTO_UDP, Ipv4View, UdpView,
   buildEthernet, buildIpv4, fold, ipToString, macHi, macLo, macToString, onesSum, parseIp, parseMac,
@@ -282,7 +282,8 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
   function setup() {
     const neigh = new Neigh({ ...NEIGH_DEFAULTS, maxEntries: 16 });
     const sent: { port: number; frame: Uint8Array }[] = [];
-    const host = { neigh, now: () => NOW, sendFrame: (port: number, frame: Uint8Array) => { sent.push({ port, frame: frame.slice() }); return true; } };
+    const ct = new Conntrack({ maxEntries: 16, maxPerSource: 16, portMin: 1024, portMax: 65535 });
+    const host = { neigh, ct, now: () => NOW, sendFrame: (port: number, frame: Uint8Array) => { sent.push({ port, frame: frame.slice() }); return true; } };
     const mac = parseMac(UP_MAC);
     const addr: UplinkAddress = { portId: 9, ip: num(UP_IP), mask: 0xffffff00, gateway: num(GW), macHi: macHi(mac, 0), macLo: macLo(mac, 0) };
     const t = new UplinkUdpTransport(host, addr);
@@ -293,7 +294,7 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
       forwarders.push(f);
       return f;
     };
-    return { neigh, sent, t, learn, fwd };
+    return { neigh, ct, sent, t, learn, fwd };
   }
 
   /** The UDP query frames sent, parsed (checksums are the sender's business: checked by the integration test's resolver). */
@@ -330,12 +331,17 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
     expect(sq.sport).toBeGreaterThanOrEqual(CT_FORWARDER_PORT_MIN);
     expect(sq.sport).toBeLessThanOrEqual(CT_FORWARDER_PORT_MAX);
     expect([...sq.msg.subarray(2)]).toEqual([...query.subarray(2)]);
+    // The workers see the port in use (they punt only answers to such a port).
+    expect(s.ct.forwarderPortInUse(sq.sport)).toBe(true);
+    expect(new Conntrack(s.ct.cfg, s.ct.sab).forwarderPortInUse(sq.sport)).toBe(true); // another thread's view
+    expect(s.ct.forwarderPortInUse(sq.sport === CT_FORWARDER_PORT_MAX ? sq.sport - 1 : sq.sport + 1)).toBe(false);
     s.t.deliver(answerFrame({ src: FAR, sport: 53, dport: sq.sport, payload: fakeAnswer(sq.msg, { addrs: ['203.0.113.7'] }) }));
     const d = decode((await pending) as Uint8Array);
     expect(d.id).toBe(0x5151);
     expect(d.answers.map((r) => r.data)).toEqual(['203.0.113.7']);
     expect(s.t.counters).toEqual({ sent: 1, matched: 1, unmatched: 0, failed: 0, refused: 0 });
     expect(s.t.inFlight).toBe(0);
+    expect(s.ct.forwarderPortInUse(sq.sport)).toBe(false);
   });
 
   it('drops and counts what does not match (source, ports, ID, question, not UDP), accepts the right answer after', async () => {
@@ -417,7 +423,7 @@ describe('UplinkUdpTransport (queries out of the uplink, answers punted back)', 
     const s = setup();
     s.learn(GW, GW_MAC);
     const mac = parseMac(UP_MAC);
-    const small = new UplinkUdpTransport({ neigh: s.neigh, now: () => NOW, sendFrame: () => true },
+    const small = new UplinkUdpTransport({ neigh: s.neigh, ct: s.ct, now: () => NOW, sendFrame: () => true },
       { portId: 9, ip: num(UP_IP), mask: 0xffffff00, gateway: num(GW), macHi: macHi(mac, 0), macLo: macLo(mac, 0) }, { min: 61500, max: 61501 });
     const f = new Forwarder({ upstreams: [{ host: FAR, port: 53, transport: small }], timeoutMs: 200 });
     forwarders.push(f);
