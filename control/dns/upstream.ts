@@ -5,8 +5,8 @@
 //   daemon's routes and resolv.conf apply, loopback resolvers (127.0.0.53) included;
 // - the switch's uplink (control/dns/uplink.ts): frames the main thread builds from the
 //   uplink address, out of the uplink port, as a container's query would leave through
-//   masquerade. control/router.ts gives every non-loopback upstream that transport when the
-//   switch has an uplink.
+//   masquerade. control/router.ts gives an upstream that transport when the switch has an
+//   uplink, unless it is loopback (127/8) or inside a vsw network.
 // A TCP retry (a TC answer, for a TCP client) always uses the host's stack.
 //
 // Anti-spoofing: every try has a fresh random source port (a fresh socket, or a free port of
