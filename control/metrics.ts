@@ -47,6 +47,8 @@ export interface L3Counters {
   dns: Record<string, number>;
   /** DNS queries the workers could not hand to the main thread (ring full). */
   puntLost: number;
+  /** The DNS forwarder's UDP tries, by path: out of the uplink, or the host's own stack. */
+  dnsUpstream?: Record<string, { sent: number; matched: number; unmatched: number; failed: number; refused: number }>;
 }
 
 /** One consistent reading of every value a scrape reports. */
@@ -183,6 +185,9 @@ export function buildMetricsRegistry(engine: MetricsEngine | (() => MetricsEngin
   counter('vsw_dns_queries_total', 'DNS queries to the gateways, by result.', ['result'] as const,
     (s) => l3(s, (x) => Object.entries(x.dns).map(([result, v]) => [{ result }, v])));
   counter('vsw_dns_punt_lost_total', 'DNS queries lost on the way to the DNS server (queue full).', [], (s) => l3(s, (x) => [[{}, x.puntLost]]));
+  counter('vsw_dns_upstream_total', 'The DNS forwarder\'s UDP traffic upstream, by path (uplink, host) and event: sent (a query), matched (its answer), unmatched (a datagram with a wrong port, source, ID or question: dropped), failed (not sent: no free port, next hop unresolved, a send error), refused (ended by an ICMP port unreachable).',
+    ['path', 'event'] as const, (s) => l3(s, (x) => Object.entries(x.dnsUpstream ?? {}).flatMap(([path, c]) =>
+      (['sent', 'matched', 'unmatched', 'failed', 'refused'] as const).map((event): [{ path: string; event: string }, number] => [{ path, event }, c[event]]))));
 
   counter('vsw_capture_lost_total', 'Frames captures and live traces lost: the rings were full, or the client did not read fast enough.',
     [], (s) => [[{}, s.captureLost]]);

@@ -15,6 +15,8 @@
 //                 maxEntries, so chains average under one node
 //   sources       open-addressing table (original source IPv4 -> connections), for the
 //                 per-source cap (conntrack-sources.ts)
+//   forwarder     Int32 bitmap of the DNS forwarder's ports in use (CT_FORWARDER_PORT_MIN..MAX):
+//                 set and cleared by the main thread, read by the workers (atomic, no lock)
 // Chained buckets: a node is unlinked from its chain on removal, so nothing builds up. Free
 // records form a list (index + 1 in the header; 0 = empty); records never used yet are taken
 // from the high-water mark, so an all-zero buffer is a valid empty table.
@@ -53,7 +55,8 @@ export interface ConntrackConfig {
   maxEntries: number;
   /** connections per original source IPv4 address, default 16384 */
   maxPerSource: number;
-  /** the range NAT ports (and ICMP identifiers) are allocated from: default 1024..65535 */
+  /** the range NAT ports (and ICMP identifiers) are allocated from: default 1024..65535; for
+   *  UDP less the DNS forwarder's ports (CT_FORWARDER_PORT_MIN..MAX), never allocated */
   portMin: number;
   portMax: number;
 }
@@ -61,6 +64,25 @@ export interface ConntrackConfig {
 export const CONNTRACK_DEFAULTS: Readonly<ConntrackConfig> = Object.freeze({
   maxEntries: 65536, maxPerSource: 16384, portMin: 1024, portMax: 65535,
 });
+
+/**
+ * UDP ports of the uplink address reserved for the main thread's DNS forwarder
+ * (control/dns/uplink.ts): its queries leave from uplink-IP:port in this range, and a reply to
+ * such a port with no connection is punted to it (router/nat.ts). Masquerade never hands one
+ * out, not even by keeping a container's own source port, so a forwarder reply can never be
+ * taken for a masqueraded flow's (or the reverse). Outside Linux's default ephemeral range
+ * (32768-60999); 4096 ports: 12 bits of source-port randomness on top of the 16-bit DNS ID.
+ */
+export const CT_FORWARDER_PORT_MIN = 61440;
+export const CT_FORWARDER_PORT_MAX = 65535;
+
+/** Is this UDP port of the uplink address the DNS forwarder's (CT_FORWARDER_PORT_MIN..MAX)? */
+export function isForwarderPort(port: number): boolean {
+  return port >= CT_FORWARDER_PORT_MIN && port <= CT_FORWARDER_PORT_MAX;
+}
+
+/** Int32 words of the forwarder's in-use bitmap. */
+const FWD_WORDS = (CT_FORWARDER_PORT_MAX - CT_FORWARDER_PORT_MIN + 1 + 31) >>> 5;
 
 export const CT_ERR_FULL = -2;
 export const CT_ERR_NO_PORT = -3;
@@ -183,7 +205,7 @@ export function conntrackBytes(cfg: ConntrackConfig): number {
   checkConfig(cfg);
   return HEADER_WORDS * 4 + COUNTER_F64 * 8
     + cfg.maxEntries * (REC_WORDS * 4 + REC_F64 * 8)
-    + bucketCount(cfg) * 4 + sourceSlots(cfg) * 8;
+    + bucketCount(cfg) * 4 + sourceSlots(cfg) * 8 + FWD_WORDS * 4;
 }
 
 // Murmur3 mixing step and finalizer.
@@ -217,6 +239,7 @@ export class Conntrack {
   private readonly d: Float64Array;
   private readonly b: Int32Array;
   private readonly sources: SourceCounts;
+  private readonly fwd: Int32Array;
   private readonly bmask: number;
   private readonly seed: number;
   private held = false;
@@ -254,6 +277,29 @@ export class Conntrack {
     const seed = this.seed = Atomics.load(this.h, H_SEED);
     const smask = slots - 1;
     this.sources = new SourceCounts(new Int32Array(this.sab, off, slots * 2), smask, (ip) => fmix(mix(seed, ip)) & smask);
+    off += slots * 8;
+    this.fwd = new Int32Array(this.sab, off, FWD_WORDS);
+  }
+
+  // ---- the DNS forwarder's ports ----------------------------------------------------------
+
+  /**
+   * The main thread's DNS forwarder marks a port of its range in use while a try waits on it
+   * (control/dns/uplink.ts), and clears it after. Ports outside the range are ignored.
+   */
+  forwarderPortUse(port: number, inUse: boolean): void {
+    if (!isForwarderPort(port)) return;
+    const i = port - CT_FORWARDER_PORT_MIN;
+    const bit = 1 << (i & 31);
+    if (inUse) Atomics.or(this.fwd, i >>> 5, bit);
+    else Atomics.and(this.fwd, i >>> 5, ~bit);
+  }
+
+  /** Is a try of the forwarder waiting on this port? A worker punts only answers to such a port (router/nat.ts). */
+  forwarderPortInUse(port: number): boolean {
+    if (!isForwarderPort(port)) return false;
+    const i = port - CT_FORWARDER_PORT_MIN;
+    return (Atomics.load(this.fwd, i >>> 5) & (1 << (i & 31))) !== 0;
   }
 
   // ---- hot path ---------------------------------------------------------------------------
@@ -305,7 +351,9 @@ export class Conntrack {
 
       const icmp = proto === IPPROTO_ICMP;
       let rports = (rsport & 0xffff) | ((rdport & 0xffff) << 16);
-      if (this.taken(proto, rsrc, rdst, rports, src, dst, oports, now)) {
+      // An allocated UDP port (masquerade) never falls in the DNS forwarder's range.
+      const reserved = allocPort && proto === IPPROTO_UDP && isForwarderPort(rdport & 0xffff);
+      if (reserved || this.taken(proto, rsrc, rdst, rports, src, dst, oports, now)) {
         if (!allocPort) { c[C_NO_PORT]++; return CT_ERR_NO_PORT; }
         rports = this.freePort(proto, icmp, rsrc, rdst, rsport & 0xffff, rdport & 0xffff, sport & 0xffff, src, dst, oports, now);
         if (rports === -1) { c[C_NO_PORT]++; return CT_ERR_NO_PORT; }
@@ -593,7 +641,8 @@ export class Conntrack {
   /** A free reply `ports` word, or -1. */
   private freePort(proto: number, icmp: boolean, rsrc: number, rdst: number, rsport: number, rdport: number,
     sport: number, osrc: number, odst: number, oports: number, now: number): number {
-    if (sport !== rdport) {
+    const udp = proto === IPPROTO_UDP;
+    if (sport !== rdport && !(udp && isForwarderPort(sport))) {
       const p = icmp ? sport | (sport << 16) : rsport | (sport << 16);
       if (!this.taken(proto, rsrc, rdst, p, osrc, odst, oports, now)) return p;
     }
@@ -610,6 +659,7 @@ export class Conntrack {
         const port = min + cur;
         cur = cur + 1 === n ? 0 : cur + 1;
         if (port === rdport || port === sport) continue; // tried already
+        if (udp && isForwarderPort(port)) continue; // the DNS forwarder's (CT_FORWARDER_PORT_MIN)
         const p = icmp ? port | (port << 16) : rsport | (port << 16);
         if (!this.taken(proto, rsrc, rdst, p, osrc, odst, oports, now)) {
           this.h[H_CURSOR] = cur;

@@ -220,6 +220,7 @@ describe('buildMetricsRegistry', () => {
       'vsw_neigh_solicited_total counter', 'vsw_neigh_unresolved_total counter', 'vsw_conntrack_entries gauge',
       'vsw_conntrack_created_total counter', 'vsw_conntrack_expired_total counter', 'vsw_conntrack_removed_total counter',
       'vsw_conntrack_refused_total counter', 'vsw_dns_queries_total counter', 'vsw_dns_punt_lost_total counter',
+      'vsw_dns_upstream_total counter',
       'vsw_capture_lost_total counter', 'vsw_stream_skipped_total counter', 'vsw_networks gauge', 'vsw_containers gauge',
     ]);
     // No router in this engine: its families report nothing but prom-client's zeros.
