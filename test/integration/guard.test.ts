@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import type { ConntrackEntryInfo, ContainerInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo } from '../../control/types';
+import { icmpEcho } from '../fixtures/frames';
 import {
   addNetns, background, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
   ROOT, runPrefix, shOk, startDaemon, waitFor, type Background,
@@ -22,6 +23,7 @@ const V1 = `${P}-v1`;   // two victims talking to each other
 const V2 = `${P}-v2`;
 const O1 = `${P}-o1`;   // on the network without port security
 const OPEN = `${P}-open`;
+const SECOND = `${P}-second`;
 
 const OUTSIDE_IP = '198.51.100.1';
 const UPLINK_IP = '198.51.100.2';
@@ -193,6 +195,33 @@ describe.skipIf(!isRoot)('hostile containers: port security, ICMP error rate (ro
     const s = await portStats(d, a1.hostIf);
     expect(dropCount(s, 'spoofed-source')).toBeGreaterThanOrEqual(200);
   }, 90_000);
+
+  it('vsw trace names the drop: a frame with a neighbour\'s MAC from a1\'s port ends at ingress as spoofed-source', async () => {
+    const frame = Buffer.from(icmpEcho({ srcMac: ep(V2).mac, dstMac: ep(V1).mac, srcIp: ep(V2).ip, dstIp: ep(V1).ip, id: 1, seq: 1 })).toString('hex');
+    const r = await d.vswOk(['trace', '--dry-run', '--port', A1, '--frame', frame]);
+    expect(r.stdout).toMatch(/^ingress\s+drop: spoofed-source$/m);
+    const ok = Buffer.from(icmpEcho({ srcMac: ep(A1).mac, dstMac: ep(V1).mac, srcIp: ep(A1).ip, dstIp: ep(V1).ip, id: 1, seq: 1 })).toString('hex');
+    expect((await d.vswOk(['trace', '--dry-run', '--port', A1, '--frame', ok])).stdout).not.toContain('spoofed-source');
+  });
+
+  it('a second network joined with network connect --ip is guarded too: its address works, another one on eth1 does not', async () => {
+    await d.vswOk(['network', 'create', '--subnet', '10.96.0.0/24', SECOND]);
+    await d.vswOk(['network', 'connect', '--ip', '10.96.0.50', SECOND, A1]);
+    const e = (await d.vswJson<NetworkInfo>(['network', 'inspect', SECOND])).endpoints.find((x) => x.container === A1)!;
+    expect(e.ip).toBe('10.96.0.50');
+    const inner = (await execIn(A1, 'ip', '-o', '-4', 'addr', 'show')).stdout.split('\n').find((l) => l.includes('10.96.0.50'))!.split(/\s+/)[1];
+    expect((await ping(A1, '10.96.0.1', 2, ['-I', '10.96.0.50'])).received).toBe(2);
+    await shOk('ip', ['-n', A1, 'addr', 'add', '10.96.0.51/24', 'dev', inner]);
+    try {
+      const r = await ping(A1, '10.96.0.1', 3, ['-I', '10.96.0.51', '-W', '1']);
+      expect(r.received, r.out).toBe(0);
+      await waitForStats(d, e.hostIf, 'spoofed-source on the second network\'s port', (x) => dropCount(x, 'spoofed-source') >= 3);
+    } finally {
+      await shOk('ip', ['-n', A1, 'addr', 'del', '10.96.0.51/24', 'dev', inner]);
+      await d.vswOk(['network', 'disconnect', SECOND, A1]);
+      await d.vswOk(['network', 'rm', SECOND]);
+    }
+  }, 60_000);
 
   it('with --port-security off the extra address works (masqueraded like any)', async () => {
     const extra = '10.95.0.201';
