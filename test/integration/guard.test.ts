@@ -66,6 +66,31 @@ print('sent', n)
 `;
 
 /**
+ * N UDP flows (one datagram to each of N ports) from each source address, 100 per 20 ms
+ * (each is a new connection: slow enough for the switch's receive ring under load).
+ */
+const FLOWS = `
+import socket, sys, time
+dst, n, srcs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+socks = []
+for a in srcs:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((a, 0))
+    socks.append(s)
+k = 0
+for i in range(n):
+    for s in socks:
+        try:
+            s.sendto(b'f', (dst, 10000 + i))
+        except OSError:
+            pass
+        k += 1
+        if k % 100 == 0:
+            time.sleep(0.02)
+print(k)
+`;
+
+/**
  * N UDP datagrams with TTL 1 to DST, in bursts of 100 every 5 ms (about 20,000/s: as fast as
  * the issue's sender, and no faster than the switch's receive ring takes them); counts the
  * time exceeded that came back.
@@ -235,6 +260,30 @@ describe.skipIf(!isRoot)('hostile containers: port security, ICMP error rate (ro
       await shOk('ip', ['-n', O1, 'addr', 'del', `${extra}/24`, 'dev', 'eth0']);
     }
   }, 60_000);
+
+  it('with port security off, two addresses x 9,000 flows: the port\'s share (16,384) stops it, not the per-source cap; others still get out', async () => {
+    const extra = '10.95.0.203';
+    const port = ep(O1).hostIf;
+    await shOk('ip', ['-n', O1, 'addr', 'add', `${extra}/24`, 'dev', 'eth0']);
+    try {
+      const before = await portStats(d, port);
+      expect(await py(O1, FLOWS, [OUTSIDE_IP, '9000', ep(O1).ip, extra], 120_000)).toBe('18000');
+      const limited = (x: PortStatsInfo): number => dropCount(x, 'conntrack-port-limit') - dropCount(before, 'conntrack-port-limit');
+      const lost = (x: PortStatsInfo): number => dropCount(x, 'rx-queue-full') - dropCount(before, 'rx-queue-full');
+      const received = (x: PortStatsInfo): number => x.rxPackets - before.rxPackets;
+      const s = await waitForStats(d, port, 'all 18,000 datagrams received or counted lost', (x) => received(x) + lost(x) >= 18_000, 30_000);
+      console.log(`guard: 18000 flows from one port: ${limited(s)} refused conntrack-port-limit, ${lost(s)} lost in the receive queue`);
+      // Whatever got in beyond the port's share was refused (the port may hold a few
+      // connections already; a few received frames are ARP or IPv6, no connection).
+      expect(received(s)).toBeGreaterThan(16_500);
+      expect(limited(s)).toBeGreaterThanOrEqual(received(s) - 16_384 - 20);
+      expect(limited(s)).toBeLessThanOrEqual(18_000 - 16_384 + 10);
+      expect(dropCount(s, 'conntrack-source-limit')).toBe(0);
+      expect((await ping(V1, OUTSIDE_IP, 3)).received).toBe(3);
+    } finally {
+      await shOk('ip', ['-n', O1, 'addr', 'del', `${extra}/24`, 'dev', 'eth0']);
+    }
+  }, 180_000);
 
   it('20,000 TTL-1 datagrams get time exceeded at the ICMP error rate (burst 50, then ~1000/s), the rest counted icmp-ratelimited', async () => {
     const port = ep(V1).hostIf;
