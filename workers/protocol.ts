@@ -8,7 +8,7 @@ import type { L3Snapshot } from '../dataplane/tables/l3';
 import type { TapNames, TapSpec } from './taps';
 import type { NeighConfig } from '../dataplane/tables/neigh';
 import type { ConntrackConfig } from '../dataplane/tables/conntrack';
-import type { PortVlans } from '../dataplane/tables/ports';
+import type { PortGuard, PortVlans } from '../dataplane/tables/ports';
 
 export interface WorkerInit {
   index: number;
@@ -47,6 +47,8 @@ export interface AddPortMsg {
   vlans?: PortVlans;
   /** True on the one worker that receives from this port. */
   rx: boolean;
+  /** Port security: what a container port may send as its source (absent: not checked). */
+  guard?: PortGuard;
 }
 
 /** What a port carries changed (a trunk, when networks come and go). */

@@ -18,6 +18,8 @@ export type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gatewa
   dnsOrder?: DnsOrder;
   /** 802.1Q VLAN id; absent or 0 = an untagged network. */
   vlan?: number;
+  /** Port security on its container ports; absent: true. */
+  portSecurity?: boolean;
 };
 
 /** An 802.1Q trunk as stored. */

@@ -12,7 +12,7 @@ import { OUT_LOCAL, OUT_NONE, type Packet } from '../packet';
 import type { L3Context, StageContext } from '../stages/stage';
 import type { L3NetSpec } from '../tables/l3';
 import { UPLINK_NET } from '../tables/neigh';
-import { CT_ERR_NO_PORT, CT_ERR_SOURCE_LIMIT, CT_KIND_DNAT, CT_KIND_MASQ, isForwarderPort } from '../tables/conntrack';
+import { CT_ERR_NO_PORT, CT_ERR_PORT_LIMIT, CT_ERR_SOURCE_LIMIT, CT_KIND_DNAT, CT_KIND_MASQ, isForwarderPort } from '../tables/conntrack';
 import { ICMP_QUOTE_MALFORMED, ICMP_QUOTE_OK, icmpErrorQuote, natRewrite, natRewriteIcmpError, type NatTuple } from '../nat';
 import { ICMP_ECHO_REQUEST } from '../wire/icmp';
 import { ipToString } from '../wire/ip';
@@ -61,7 +61,7 @@ export function masquerade(p: Packet, ctx: StageContext, l3: L3Context, d: Datag
   if (!ttlOk(p, ctx, l3, d)) return;
   if (ctx.dryRun) { wouldCreate(p); return; }
   const h = l3.ct.create(proto, d.src, d.dst, d.sport, d.dport, d.dst, u.ip, d.dport, d.sport,
-    true, net.id, -1, CT_KIND_MASQ, ctx.now);
+    true, net.id, -1, CT_KIND_MASQ, ctx.now, p.inPort);
   if (h < 0) { refuse(p, h); return; }
   p.l3 = L3_CT_NEW;
   forwardTranslated(p, ctx, l3, d, h);
@@ -80,7 +80,7 @@ export function publishedFromNet(p: Packet, ctx: StageContext, l3: L3Context, d:
   if (!ttlOk(p, ctx, l3, d)) return;
   if (ctx.dryRun) { wouldCreate(p); return; }
   const h = l3.ct.create(d.proto, d.src, d.dst, d.sport, d.dport, m.ip, target.gwIp, m.port, d.sport,
-    true, m.net, m.id, CT_KIND_DNAT, ctx.now);
+    true, m.net, m.id, CT_KIND_DNAT, ctx.now, p.inPort);
   if (h < 0) { refuse(p, h); return; }
   p.l3 = L3_CT_NEW;
   forwardTranslated(p, ctx, l3, d, h);
@@ -190,6 +190,7 @@ export function refuse(p: Packet, err: number): void {
 export function refusalReason(err: number): number {
   return err === CT_ERR_NO_PORT ? DROP['nat-ports-exhausted']
     : err === CT_ERR_SOURCE_LIMIT ? DROP['conntrack-source-limit']
+    : err === CT_ERR_PORT_LIMIT ? DROP['conntrack-port-limit']
     : DROP['conntrack-full'];
 }
 
