@@ -174,13 +174,14 @@ export function buildMetricsRegistry(engine: MetricsEngine | (() => MetricsEngin
   counter('vsw_neigh_changed_total', 'Neighbours confirmed with a different MAC.', [], (s) => l3(s, (x) => [[{}, x.neigh.changed]]));
   counter('vsw_neigh_solicited_total', 'ARP requests the gateway sent.', [], (s) => l3(s, (x) => [[{}, x.neigh.solicited]]));
   counter('vsw_neigh_unresolved_total', 'Addresses that did not answer ARP.', [], (s) => l3(s, (x) => [[{}, x.neigh.unresolved]]));
+  counter('vsw_neigh_refused_total', 'Neighbours not learned: a multicast, broadcast or all-zero MAC, a network or broadcast address, the switch\'s own.', [], (s) => l3(s, (x) => [[{}, x.neigh.refused ?? 0]]));
   gauge('vsw_conntrack_entries', 'Tracked connections (NAT).', [], (s) => l3(s, (x) => [[{}, x.conntrack.entries]]));
   counter('vsw_conntrack_created_total', 'Connections created.', [], (s) => l3(s, (x) => [[{}, x.conntrack.created]]));
   counter('vsw_conntrack_expired_total', 'Connections that timed out.', [], (s) => l3(s, (x) => [[{}, x.conntrack.expired]]));
   counter('vsw_conntrack_removed_total', 'Connections removed (published port or network gone).', [], (s) => l3(s, (x) => [[{}, x.conntrack.removed]]));
   counter('vsw_conntrack_refused_total', 'New connections refused, by reason.', ['reason'] as const, (s) => l3(s, (x) => [
     [{ reason: 'table-full' }, x.conntrack.full], [{ reason: 'no-port' }, x.conntrack.noPort],
-    [{ reason: 'source-limit' }, x.conntrack.sourceLimit],
+    [{ reason: 'source-limit' }, x.conntrack.sourceLimit], [{ reason: 'port-limit' }, x.conntrack.portLimit ?? 0],
   ]));
   counter('vsw_dns_queries_total', 'DNS queries to the gateways, by result.', ['result'] as const,
     (s) => l3(s, (x) => Object.entries(x.dns).map(([result, v]) => [{ result }, v])));
