@@ -68,7 +68,11 @@ describe.skipIf(!isRoot)('slow readers on the streams (root)', () => {
 
   beforeAll(async () => {
     d = await startDaemon({ prefix: P, workers: 2, extraArgs: ['--metrics', METRICS] });
-    const c: ContainerInfo = await runContainer(d, ATTACKER);
+    // The flood's frames carry made-up source MACs: on a network with port security (the
+    // default) they end at ingress as spoofed-source and make no FDB events. The flood needs
+    // them learned, so the attacker's network has port security off.
+    await d.vswOk(['network', 'create', '--port-security', 'off', `${P}-open`]);
+    const c: ContainerInfo = await runContainer(d, ATTACKER, { network: `${P}-open` });
     expect(c.networks.length).toBe(1);
   }, 120_000);
 
@@ -124,10 +128,12 @@ describe.skipIf(!isRoot)('slow readers on the streams (root)', () => {
     expect(peak[1] - before[1]).toBeLessThan(80);
 
     cli.proc.stdout!.resume();
-    const line = await waitFor('vsw events to say it skipped events', () => /^vsw: (\d+) events skipped \(slow reader\)$/m.exec(cli.stderr()),
-      { timeoutMs: 15_000, intervalMs: 50 });
-    console.log(`[streams.test] vsw events: ${line[0]}`);
-    expect(Number(line[1])).toBeGreaterThan(50_000);
+    // It says so each time it has caught up after a gap: the total over those lines.
+    const told = (): number[] => [...cli.stderr().matchAll(/^vsw: (\d+) events skipped \(slow reader\)$/gm)].map((m) => Number(m[1]));
+    const total = (): number => told().reduce((a, b) => a + b, 0);
+    await waitFor('vsw events to say it skipped > 50,000 events', () => total() > 50_000, { timeoutMs: 15_000, intervalMs: 50 });
+    console.log(`[streams.test] vsw events: told ${told().length} time(s), ${total()} events skipped in all`);
+    expect(total()).toBeGreaterThan(50_000);
     expect(cli.stdout()).toMatch(/"type":"skipped","count":\d+/);
     await cli.stop('SIGINT');
   }, 120_000);
