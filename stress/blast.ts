@@ -136,7 +136,8 @@ function hostileFrames(s: BlastSpec): Uint8Array[] {
     out.push(vlanTagged(plain, 1 + (k % 4094)));                                                        // tagged on an access port
     out.push(vlanTagged(vlanTagged(plain, 10), 20, ETHERTYPE_QINQ));                                    // QinQ
     out.push(vlanTagged(plain, 0));                                                                     // priority tag
-    out.push(Uint8Array.from([...plain.subarray(0, 12), 0x81, 0x00, 0x00]));                            // a tag cut short
+    // (A frame whose 802.1Q tag is cut short is not sent: the receiving kernel drops it while
+    // untagging, before any packet socket sees it, so no switch can count it.)
     out.push(buildEthernet({ dst: s.dstMac, src: s.srcMac, etherType: rnd() & 0xffff, payload: randomBytes(46 + (rnd() % 1400)) })); // garbage
     out.push(buildEthernet({ dst: randomMac(false), src: s.srcMac, etherType: ETHERTYPE_IPV4, payload: randomBytes(20 + (rnd() % 200)) })); // unknown unicast garbage
   }
