@@ -38,6 +38,9 @@ export interface BlastSpec {
   srcIps?: string[];
   /** flows: spread over this many destination ports from dstPort on (default 1). */
   dstPorts?: number;
+  /** The number of distinct frames: frame i is frame i % cycle (default: count). Sending a
+   * cycle twice makes sure every flow arrives although the switch's queue may drop some. */
+  cycle?: number;
   /** dns: names the switch owns (answered locally). */
   names?: string[];
 }
@@ -183,7 +186,9 @@ function main(): void {
     const templates = srcs.map((src) => buildEthernet({ dst: s.dstMac, src: s.srcMac, etherType: ETHERTYPE_IPV4,
       payload: buildIpv4({ src, dst: s.dstIp, protocol: IPPROTO_UDP,
         payload: buildUdp({ src, dst: s.dstIp, srcPort: 1, dstPort: s.dstPort ?? 9, payload: new Uint8Array(18), checksum: false }) }) }));
-    fill = (i, at) => {
+    const cycle = s.cycle ?? s.count;
+    fill = (j, at) => {
+      const i = j % cycle;
       const t = templates[i % templates.length];
       buf.set(t, at);
       const n = Math.floor(i / templates.length);

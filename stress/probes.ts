@@ -184,14 +184,13 @@ async function floodRun(w: World, net: NetworkInfo, v1: EndpointInfo, v2: Endpoi
 function macFlood(attackers: number): Probe {
   return {
     name: `mac-flood-${attackers}`,
-    load: (w) => `${attackers} attacker${attackers > 1 ? 's' : ''}, random source MACs for ${w.ci ? 3 : 10} s, port security off`,
+    load: (w) => `${attackers} attacker${attackers > 1 ? 's' : ''}, random source MACs for ${w.ci ? 2 : 10} s, port security off`,
     async run(w) {
       const { net, v1, v2 } = await getFloodNet(w);
       const names = Array.from({ length: attackers }, (_, i) => name(`fl-a${i + 1}`));
       try {
-        const att: EndpointInfo[] = [];
-        for (const n of names) att.push(await runEndpoint(w.d, n, net.name));
-        const seconds = w.ci ? 3 : 10;
+        const att = await Promise.all(names.map((n) => runEndpoint(w.d, n, net.name)));
+        const seconds = w.ci ? 2 : 10;
         const r = await floodRun(w, net, v1, v2, att, seconds);
         const has = (e: EndpointInfo): boolean => r.entries.some((x) => x.mac === e.mac && x.port === e.hostIf);
         const perPort = Math.max(...att.map((a) => r.entries.filter((x) => x.port === a.hostIf).length));
@@ -214,7 +213,7 @@ function macFlood(attackers: number): Probe {
 
 const macFloodSpoofed: Probe = {
   name: 'mac-flood-spoofed',
-  load: (w) => `1 attacker on the default network (port security on), ${w.ci ? 3 : 10} s`,
+  load: (w) => `1 attacker on the default network (port security on), ${w.ci ? 2 : 10} s`,
   async run(w) {
     if (!w.features.portSecurity) {
       return { checks: [check('port security in this build', false, 'absent: `vsw network create --help` lists no --port-security')], figures: [] };
@@ -223,7 +222,7 @@ const macFloodSpoofed: Probe = {
     try {
       const v = await runEndpoint(w.d, names[0]);
       const a = await runEndpoint(w.d, names[1]);
-      const seconds = w.ci ? 3 : 10;
+      const seconds = w.ci ? 2 : 10;
       const r = await floodRun(w, w.bridge, w.client, v, [a], seconds);
       const dd = dropDeltas(r.before, r.after);
       const spoofed = dd['spoofed-source'] ?? 0;
@@ -332,13 +331,12 @@ async function ctProbe(w: World, tag: string, o: { containers: number; extraAddr
   await createNetwork(w, netName, { portSecurityOff: o.portSecurityOff });
   try {
     const net = await network(w.d, netName);
-    const att: EndpointInfo[] = [];
-    for (const n of names) att.push(await runEndpoint(w.d, n, netName));
+    const att = await Promise.all(names.map((n) => runEndpoint(w.d, n, netName)));
     const s0 = await stats(w.d);
     const srcsOf = (a: EndpointInfo): string[] => [a.ip, ...Array.from({ length: o.extraAddrs }, (_, i) => nthAddr(a.ip, 201 + i))];
     const results = await Promise.all(att.map((a) => blast(a.container, {
       ...fromContainer(a, net), kind: 'flows', srcIps: srcsOf(a), dstPort: 9, dstPorts: o.dstPorts,
-      count: srcsOf(a).length * o.flowsPerSource, pps: Math.round(20_000 / att.length),
+      cycle: srcsOf(a).length * o.flowsPerSource, count: 2 * srcsOf(a).length * o.flowsPerSource, pps: Math.round(30_000 / att.length),
     })));
     // While the attackers' flows are live (UDP: 30 s), another container tries the outside.
     const reach = await outsideCheck(w, 'another container reaches the outside during the attack');
@@ -347,17 +345,18 @@ async function ctProbe(w: World, tag: string, o: { containers: number; extraAddr
     const dd = dropDeltas(s0, s1);
     const srcs = att.flatMap(srcsOf);
     const sent = results.reduce((a, r) => a + r.sent, 0);
+    const flows = att.reduce((a, x) => a + srcsOf(x).length * o.flowsPerSource, 0);
     const attackerEntries = srcs.reduce((a, s) => a + (ct.bySrc.get(s) ?? 0), 0);
     const checks = judge({ ct, attacker: attackerEntries, srcs, dd, reach, sent });
     // The probe proves nothing if the flows never reached the table (lost in a full queue).
     const ctDrops = (dd['conntrack-full'] ?? 0) + (dd['conntrack-source-limit'] ?? 0) + (dd['nat-ports-exhausted'] ?? 0) + (dd['spoofed-source'] ?? 0);
-    checks.unshift(check('the load reached the table (attacker entries + conntrack/NAT/spoofing drops >= 95 % of flows)',
-      attackerEntries + ctDrops >= 0.95 * sent, `${attackerEntries} + ${ctDrops} of ${sent}`));
+    checks.unshift(check('the load reached the table (attacker entries + conntrack/NAT/spoofing drops >= 95 % of the flows)',
+      attackerEntries + ctDrops >= 0.95 * flows, `${attackerEntries} + ${ctDrops} of ${flows}`));
     checks.push(check('stage-error 0', (dd['stage-error'] ?? 0) === 0, dd['stage-error'] ?? 0));
     checks.push(await alive(w));
     return {
       checks,
-      figures: [`${k(sent)} flows sent`, `table ${ct.total} (attacker ${attackerEntries})`,
+      figures: [`${k(flows)} flows (each sent twice, ${k(sent)} frames)`, `table ${ct.total} (attacker ${attackerEntries})`,
         `drops: ${topDrops(Object.fromEntries(Object.entries(dd).filter(([r]) => /conntrack|nat|spoofed/.test(r))))}`],
     };
   } finally {
@@ -457,16 +456,15 @@ print('done', opened, reopened, flush=True)
 
 const dnsProbe: Probe = {
   name: 'dns-flood-slowloris',
-  load: (w) => `${w.ci ? '20k' : '100k'} hostile UDP queries + 4 x 16 slowloris TCP connections (1 byte / ${w.ci ? 4 : 5} s, ${w.ci ? 14 : 40} s)`,
+  load: (w) => `${w.ci ? '20k' : '100k'} hostile UDP queries + 4 x 16 slowloris TCP connections (1 byte / ${w.ci ? 3 : 5} s, ${w.ci ? 10 : 40} s)`,
   async run(w) {
     const names = [name('dn-a'), ...[1, 2, 3, 4].map((i) => name(`dn-s${i}`))];
     const loris: Bg[] = [];
     try {
-      const eps: EndpointInfo[] = [];
-      for (const n of names) eps.push(await runEndpoint(w.d, n));
+      const eps = await Promise.all(names.map((n) => runEndpoint(w.d, n)));
       const gw = w.bridge.gateway;
-      const dur = w.ci ? 14 : 40;
-      const iv = w.ci ? 4 : 5;
+      const dur = w.ci ? 10 : 40;
+      const iv = w.ci ? 3 : 5;
       const s0 = await stats(w.d);
       for (const e of eps.slice(1)) loris.push(bg('ip', ['netns', 'exec', e.container, 'python3', '-c', SLOWLORIS, gw, '16', String(iv), String(dur)]));
       await waitFor('the slowloris connections to open', () => loris.every((l) => /open \d+/.test(l.stdout()) || l.exited()), { timeoutMs: 20_000 });
@@ -511,7 +509,7 @@ const dnsProbe: Probe = {
 
 const slowReaders: Probe = {
   name: 'slow-readers',
-  load: (w) => `unread /events /trace /capture + vsw events/trace/capture, MAC flood ${w.ci ? 6 : 20} s`,
+  load: (w) => `unread /events /trace /capture + vsw events/trace/capture, MAC flood ${w.ci ? 5 : 20} s`,
   async run(w) {
     const { net, v1, v2 } = await getFloodNet(w);
     const names = [name('sr-a')];
@@ -533,7 +531,7 @@ const slowReaders: Probe = {
         clis.push(bg(NODE, [CLI, '--socket', w.d.sock, ...args], { unread: true }));
       }
       await sleep(1000); // let the streams connect before the load starts
-      const seconds = w.ci ? 6 : 20;
+      const seconds = w.ci ? 5 : 20;
       let maxD = rss0;
       const maxC = clis.map(() => 0);
       const sampler = setInterval(() => {
