@@ -509,7 +509,7 @@ const dnsProbe: Probe = {
 
 const slowReaders: Probe = {
   name: 'slow-readers',
-  load: (w) => `unread /events /trace /capture + vsw events/trace/capture, MAC flood ${w.ci ? 5 : 20} s`,
+  load: (w) => `unread /events /trace /capture + vsw events/trace/capture, MAC flood ${w.ci ? 5 : 20} s (after one without them)`,
   async run(w) {
     const { net, v1, v2 } = await getFloodNet(w);
     const names = [name('sr-a')];
@@ -517,6 +517,11 @@ const slowReaders: Probe = {
     const clis: Bg[] = [];
     try {
       const a = await runEndpoint(w.d, names[0], net.name);
+      const seconds = w.ci ? 5 : 20;
+      // A first flood with nobody streaming grows the daemon to what the flood itself needs
+      // (MAC learning, eviction, V8's heap); the growth measured below is the streams' own.
+      const warm0 = rssMb(w.d.pid);
+      await blast(a.container, { ...fromContainer(a, net), kind: 'macflood', dstMac: v2.mac, count: 1e9, seconds });
       const rss0 = rssMb(w.d.pid);
       const open = (p: string): void => {
         const req = http.request({ socketPath: w.d.sock, method: 'GET', path: p }, (res) => { res.pause(); });
@@ -531,7 +536,6 @@ const slowReaders: Probe = {
         clis.push(bg(NODE, [CLI, '--socket', w.d.sock, ...args], { unread: true }));
       }
       await sleep(1000); // let the streams connect before the load starts
-      const seconds = w.ci ? 5 : 20;
       let maxD = rss0;
       const maxC = clis.map(() => 0);
       const sampler = setInterval(() => {
@@ -549,13 +553,13 @@ const slowReaders: Probe = {
       const grow = maxD - rss0;
       const cliMax = Math.max(...maxC);
       const checks = [
-        check('daemon RSS growth <= 96 MB', grow <= 96, `${rss0} -> max ${maxD} MB`),
+        check('daemon RSS growth <= 64 MB (over a flood without streams)', grow <= 64, `${rss0} -> max ${maxD} MB`),
         check('each streaming CLI RSS <= 160 MB', cliMax <= 160, `events ${maxC[0]}, trace ${maxC[1]}, capture ${maxC[2]} MB`),
       ];
       for (const r of reqs) r.destroy();
       for (const c of clis) await c.stop();
       checks.push(await alive(w));
-      return { checks, figures: [`${k(sent)} MACs sent during it`] };
+      return { checks, figures: [`${k(sent)} MACs sent during it`, `the same flood without streams first: ${warm0} -> ${rss0} MB`] };
     } finally {
       for (const r of reqs) r.destroy();
       for (const c of clis) await c.stop();
