@@ -128,13 +128,15 @@ const bgs = new Set<Bg>();
 
 /**
  * A long-running command, SIGKILLed by cleanupAll() at the latest. unread: its stdout is a
- * pipe nobody reads (a slow reader), instead of being collected.
+ * pipe nobody reads (a slow reader), instead of being collected; discard: read and thrown
+ * away (a server that logs every request must not block on a full pipe).
  */
-export function bg(cmd: string, args: string[], o: { unread?: boolean } = {}): Bg {
+export function bg(cmd: string, args: string[], o: { unread?: boolean; discard?: boolean } = {}): Bg {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT, detached: true });
   let out = '';
   let err = '';
   if (o.unread) proc.stdout!.pause();
+  else if (o.discard) proc.stdout!.resume();
   else proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   proc.on('error', (e) => { err += `${cmd}: ${e.message}\n`; });

@@ -48,9 +48,9 @@ export async function setupWorld(ci: boolean): Promise<World> {
   await shOk('ip', ['-n', OUT, 'link', 'set', 'eth0', 'up']);
   await shOk('ip', ['-n', HOST, 'link', 'set', 'up0', 'up']);
   const servers = [
-    bg('ip', ['netns', 'exec', OUT, 'iperf3', '-s', '-B', OUTSIDE_IP]),
-    bg('ip', ['netns', 'exec', OUT, 'python3', '-u', OUTSIDE_PY, 'udpecho', '9999'], { unread: true }),
-    bg('ip', ['netns', 'exec', OUT, 'python3', '-u', OUTSIDE_PY, 'dns', '53'], { unread: true }),
+    bg('ip', ['netns', 'exec', OUT, 'iperf3', '-s', '-B', OUTSIDE_IP], { discard: true }),
+    bg('ip', ['netns', 'exec', OUT, 'python3', '-u', OUTSIDE_PY, 'udpecho', '9999'], { discard: true }),
+    bg('ip', ['netns', 'exec', OUT, 'python3', '-u', OUTSIDE_PY, 'dns', '53'], { discard: true }),
   ];
   await waitFor('the outside servers to listen (tcp 5201, udp 53 and 9999)', async () => {
     const tcp = (await inNs(OUT, ['ss', '-ltnH'])).stdout;
