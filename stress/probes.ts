@@ -349,7 +349,8 @@ async function ctProbe(w: World, tag: string, o: { containers: number; extraAddr
     const attackerEntries = srcs.reduce((a, s) => a + (ct.bySrc.get(s) ?? 0), 0);
     const checks = judge({ ct, attacker: attackerEntries, srcs, dd, reach, sent });
     // The probe proves nothing if the flows never reached the table (lost in a full queue).
-    const ctDrops = (dd['conntrack-full'] ?? 0) + (dd['conntrack-source-limit'] ?? 0) + (dd['nat-ports-exhausted'] ?? 0) + (dd['spoofed-source'] ?? 0);
+    // Any conntrack refusal counts (conntrack-full, -source-limit, -port-limit where the build has it), and NAT ports and spoofing.
+    const ctDrops = Object.entries(dd).filter(([r]) => /^conntrack-|^nat-ports|^spoofed/.test(r)).reduce((a, [, v]) => a + v, 0);
     checks.unshift(check('the load reached the table (attacker entries + conntrack/NAT/spoofing drops >= 95 % of the flows)',
       attackerEntries + ctDrops >= 0.95 * flows, `${attackerEntries} + ${ctDrops} of ${flows}`));
     checks.push(check('stage-error 0', (dd['stage-error'] ?? 0) === 0, dd['stage-error'] ?? 0));
