@@ -98,10 +98,11 @@ const apiAbuse: Probe = {
 
 const hostileNames: Probe = {
   name: 'hostile-names',
-  load: () => '11 invalid names x 2 kinds, case/NAME.NETWORK collisions, link-local and multicast subnets',
+  load: () => '11 invalid names x 2 kinds, container names colliding in DNS (case, NAME.NETWORK), link-local and multicast subnets',
   async run(w) {
     const d = w.d;
     const checks: Check[] = [];
+    const figures: string[] = [];
     const bad = ['../escape', 'a'.repeat(64), 'x;rm -rf /', '', ' lead', '-lead', 'a/b', 'nul\u0000x', 'ünï', '$(reboot)', '.hidden'];
     let refused = 0;
     const accepted: string[] = [];
@@ -120,7 +121,8 @@ const hostileNames: Probe = {
       if (l.status === 201) made.nets.push(lower);
       const u = await d.api('POST', '/networks', JSON.stringify({ name: upper }));
       if (u.status === 201) made.nets.push(upper);
-      checks.push(check(`network ${upper} beside ${lower} refused (4xx)`, u.status >= 400 && u.status < 500, u.status));
+      // Issue 11 asks for containers' names only (a network's name is never a DNS name on its own): a figure, not a check.
+      figures.push(`network ${upper} beside ${lower}: ${u.status === 201 ? 'accepted' : `refused (${u.status})`}`);
       const shadow = `${w.client.container}.${w.bridge.name}`;
       const s = await d.vsw(['run', '-d', '--name', shadow, '--', 'sleep', '60']);
       if (s.code === 0) made.ctrs.push(shadow);
@@ -139,7 +141,7 @@ const hostileNames: Probe = {
       for (const n of made.nets) await d.vsw(['network', 'rm', n]);
     }
     checks.push(await alive(w));
-    return { checks, figures: [] };
+    return { checks, figures };
   },
 };
 
@@ -225,12 +227,17 @@ const macFloodSpoofed: Probe = {
       const seconds = w.ci ? 2 : 10;
       const r = await floodRun(w, w.bridge, w.client, v, [a], seconds);
       const dd = dropDeltas(r.before, r.after);
-      const spoofed = dd['spoofed-source'] ?? 0;
+      // What reached the switch from the attacker (the kernel may drop part of the flood
+      // before: rx-queue-full) must be dropped, but for the few frames of its own (ARP).
+      const pa = dropDeltas(r.before, r.after, a.hostIf);
+      const rx = (portOf(r.after, a.hostIf)?.rxPackets ?? 0) - (portOf(r.before, a.hostIf)?.rxPackets ?? 0);
+      const spoofed = pa['spoofed-source'] ?? 0;
       const onAttacker = r.entries.filter((x) => x.port === a.hostIf).length;
       const has = (e: EndpointInfo): boolean => r.entries.some((x) => x.mac === e.mac && x.port === e.hostIf);
       return {
         checks: [
-          check('flood dropped as spoofed-source (>= 90 % of sent)', spoofed >= 0.9 * r.sent, `${k(spoofed)} of ${k(r.sent)}`),
+          check('every flood frame that reached the switch dropped as spoofed-source (all but 100 of rx)', rx > 0 && spoofed >= rx - 100,
+            `${spoofed} of ${rx} received (${k(r.sent)} sent)`),
           check('attacker port learned at most its own MAC', onAttacker <= 1, onAttacker),
           check("victims' FDB entries kept", has(w.client) && has(v), `${[w.client, v].filter(has).length}/2`),
           check('victim ping loss <= 2 %', r.loss <= 0.02, pct(Math.round(r.loss * r.pings), r.pings)),
