@@ -121,8 +121,8 @@ const hostileNames: Probe = {
       if (l.status === 201) made.nets.push(lower);
       const u = await d.api('POST', '/networks', JSON.stringify({ name: upper }));
       if (u.status === 201) made.nets.push(upper);
-      // Issue 11 asks for containers' names only (a network's name is never a DNS name on its own): a figure, not a check.
-      figures.push(`network ${upper} beside ${lower}: ${u.status === 201 ? 'accepted' : `refused (${u.status})`}`);
+      // A network's name is the NETWORK of NAME.NETWORK, a DNS name: a twin but for case is refused (409).
+      checks.push(check(`network ${upper} beside ${lower} refused`, u.status === 409, u.status === 201 ? 'accepted' : `refused (${u.status})`));
       const shadow = `${w.client.container}.${w.bridge.name}`;
       const s = await d.vsw(['run', '-d', '--name', shadow, '--', 'sleep', '60']);
       if (s.code === 0) made.ctrs.push(shadow);

@@ -6,6 +6,7 @@ import { DNS_ORDERS, type EndpointInfo, type NetworkCreate, type NetworkInfo, ty
 import { ConflictError, InvalidArgumentError } from '../errors';
 import type { EventBus } from '../events';
 import * as ipam from '../ipam';
+import { dnsKey } from './names';
 import * as netns from '../netns';
 import type { Router, RouterView } from '../router';
 import { checkVid } from '../vlan';
@@ -47,6 +48,11 @@ export class Networks {
     }
     if (networks.some((n) => n.name === spec.name)) {
       throw new ConflictError(`network '${spec.name}' already exists`);
+    }
+    // NAME.NETWORK is a DNS name, and DNS compares case-insensitively (engine/names.ts).
+    const twin = networks.find((n) => dnsKey(n.name) === dnsKey(spec.name));
+    if (twin) {
+      throw new ConflictError(`network name '${spec.name}' collides with network '${twin.name}': DNS names (NAME.NETWORK) are case-insensitive, pick another name`);
     }
     if (spec.dnsOrder !== undefined && !DNS_ORDERS.includes(spec.dnsOrder)) {
       throw new InvalidArgumentError(`dns order '${spec.dnsOrder}': expected rotate, random or fixed`);

@@ -199,6 +199,15 @@ describe.skipIf(!isRoot)('names and subnets refused before anything is made (roo
     await d.vswOk(['rm', '-f', `${Q}-b`]);
   }, 60_000);
 
+  it('a network name that is another network\'s but for case is refused (NAME.NETWORK is a DNS name)', async () => {
+    const upper = N.toUpperCase();
+    expect(upper).not.toBe(N);
+    await refused(['network', 'create', upper],
+      new RegExp(`network name '${upper}' collides with network '${N}': DNS names \\(NAME\\.NETWORK\\) are case-insensitive`));
+    const nets = await d.vswJson<{ name: string }[]>(['network', 'ls', '--format', 'json']);
+    expect(nets.map((n) => n.name)).not.toContain(upper);
+  }, 30_000);
+
   it.each([
     ['169.254.0.0/16', 'link-local'],
     ['169.254.42.0/24', 'link-local'],
