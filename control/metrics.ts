@@ -20,7 +20,7 @@ import type { PortStatsInfo } from './types';
 
 /** What the metrics read from the dataplane host (workers/host.ts DataplaneHost). */
 export interface MetricsHost {
-  ports(): { id: number; kind: 'afpacket' | 'tap' }[];
+  ports(): { id: number; kind: 'afpacket' | 'tap' | 'vxlan' | 'vtep' }[];
   fdbCounters(): FdbCounters;
   stageCounters(): { stage: string; ended: number }[];
   workerCounters(): { worker: number; ports: number; iterations: number; batches: number; frames: number; busyMs: number }[];

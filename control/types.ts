@@ -68,7 +68,7 @@ export interface EndpointInfo {
 export interface PortInfo {
   id: number;
   name: string;        // interface name
-  kind: 'afpacket' | 'tap';
+  kind: 'afpacket' | 'tap' | 'vxlan' | 'vtep';
   role: 'endpoint' | 'host' | 'trunk';
   container?: string;
   vnet: boolean;

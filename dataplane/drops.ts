@@ -43,6 +43,14 @@ export const DROP_REASONS = [
   // A bug of ours, never of the frame's: a stage threw on this frame. Dropped and counted so
   // that one bad frame cannot take a worker (and every port it serves) down.
   'stage-error',
+  // VXLAN overlay segments (dataplane/vxlan/, docs/VXLAN.md); counted on the VTEP socket's
+  // port (receive) or on the overlay port (send)
+  'vxlan-bad-flags',   // received VXLAN header without the I flag
+  'vxlan-bad-vni',     // received for a VNI no network of this VTEP carries
+  'vxlan-runt',        // received datagram shorter than the VXLAN header + an Ethernet header
+  'vxlan-oversize',    // received inner frame larger than the network's MTU + 18 (or the slot)
+  'vxlan-host-mac',    // a frame of this host's own network address or gateway (per host, never carried across)
+  'vxlan-no-gso',      // a GSO frame vsw cannot segment for the overlay (TCPv6, UDP GSO, bad headers)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
