@@ -251,6 +251,33 @@ export class VswEngine implements Engine {
     return this.trunks.list();
   }
 
+  // VXLAN (docs/VXLAN.md)
+  vxlanPeer(network: string, op: 'add' | 'rm', ip: string): Promise<NetworkInfo> {
+    return this.serial(async () => {
+      const n = await this.networks.peer(network, op, ip);
+      this.save();
+      return this.networks.info(n);
+    });
+  }
+
+  fdbAdd(network: string, mac: string, vtep: string): Promise<FdbEntryInfo> {
+    return this.serial(async () => {
+      const n = this.networks.fdbAdd(network, mac, vtep);
+      this.save();
+      const m = n.vxlan?.fdb?.[n.vxlan.fdb.length - 1].mac;
+      const e = this.observer.fdb(network).find((x) => x.mac === m);
+      if (!e) throw new ConflictError(`the FDB of '${network}' could not take ${mac} (full?)`);
+      return e;
+    });
+  }
+
+  fdbRemove(network: string, mac: string): Promise<void> {
+    return this.serial(async () => {
+      this.networks.fdbRemove(network, mac);
+      this.save();
+    });
+  }
+
   addTrunk(spec: TrunkCreate): Promise<TrunkInfo> {
     return this.serial(() => this.trunks.add(spec));
   }

@@ -18,6 +18,8 @@ export type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gatewa
   dnsOrder?: DnsOrder;
   /** 802.1Q VLAN id; absent or 0 = an untagged network. */
   vlan?: number;
+  /** A VXLAN overlay segment (docs/VXLAN.md); absent = a host-local network. */
+  vxlan?: { vni: number; port: number; localIp: string; peers: string[]; fdb?: { mac: string; vtep: string }[] };
 };
 
 /** An 802.1Q trunk as stored. */
