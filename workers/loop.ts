@@ -18,6 +18,7 @@
 import type { Io } from './io';
 import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED } from './io';
 import { VxlanPort } from '../dataplane/vxlan/port';
+import { markTcpGso, repairPartialChecksum } from '../dataplane/vxlan/segment';
 import { parseVxlan, VX_RUNT, VXLAN_HDR_LEN, VXLAN_OUTER_LEN } from '../dataplane/vxlan/header';
 import { macHi, macLo } from '../dataplane/wire/mac';
 import { writeEmptyVnetHdr } from '../dataplane/wire/vnet';
@@ -376,7 +377,9 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       if (q === undefined || vx === undefined) { stats[vrow + ST_DROP0 + DROP['vxlan-bad-vni']]++; continue; }
       const eth = off + VXLAN_HDR_LEN;
       const ethLen = len - VXLAN_HDR_LEN;
-      if (ethLen > vx.mtu + 18) { stats[vrow + ST_DROP0 + DROP['vxlan-oversize']]++; continue; }
+      // Larger than the MTU: a TCP super frame is passed on as one (a GSO header), anything else is dropped.
+      const gso = ethLen > vx.mtu + 18;
+      if (gso && !markTcpGso(buf, eth - VNET_HDR_LEN, eth, ethLen, vx.mtu)) { stats[vrow + ST_DROP0 + DROP['vxlan-oversize']]++; continue; }
       const row = q.id * ST_ROW;
       const sHi = macHi(buf, eth + 6);
       const sLo = macLo(buf, eth + 6);
@@ -387,7 +390,10 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       if ((buf[eth + 6] & 1) === 0 && (sHi | sLo) !== 0) fdb.learnVtep(vx.net, 0, sHi, sLo, q.id, addr, this.ctx.now);
       // A decapsulated frame has complete checksums: an all-zero virtio-net header in front
       // (in the VXLAN header's place) makes it a vnet frame no port needs to copy.
-      writeEmptyVnetHdr(buf, eth - VNET_HDR_LEN);
+      if (!gso) {
+        repairPartialChecksum(buf, eth, ethLen);
+        writeEmptyVnetHdr(buf, eth - VNET_HDR_LEN);
+      }
       const p = this.packets[i];
       p.reset(buf, eth - VNET_HDR_LEN, ethLen + VNET_HDR_LEN, true, q.id, 0);
       p.vtep = addr;

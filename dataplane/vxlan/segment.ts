@@ -18,7 +18,7 @@
 import { readU16, readU32, writeU16, writeU32 } from '../wire/bytes';
 import { fold, onesSum, finishPartialChecksum } from '../wire/checksum';
 import { ETH_HDR_LEN, ETHERTYPE_IPV4 } from '../wire/ethernet';
-import { IPPROTO_TCP, l4Checksum } from '../wire/ipv4';
+import { IPPROTO_TCP, IPPROTO_UDP, l4Checksum } from '../wire/ipv4';
 import { TCP_CWR, TCP_FIN, TCP_PSH } from '../wire/tcp';
 
 /** How one TCPv4 super frame is cut. */
@@ -95,4 +95,66 @@ export function writeSegment(src: Uint8Array, eth: number, plan: SegPlan, k: num
  */
 export function finishChecksum(buf: Uint8Array, eth: number, len: number, csumStart: number, csumOffset: number): boolean {
   return finishPartialChecksum(buf, eth, csumStart, csumOffset, len);
+}
+
+/**
+ * A decapsulated IPv4 TCP/UDP frame whose checksum field still holds only the
+ * pseudo-header sum (the sender left it to an offload that never ran: e.g. a kernel vxlan
+ * whose underlay is a veth hands the datagram over CHECKSUM_PARTIAL, and a UDP socket gets
+ * the bytes as they are) gets its checksum finished here. A field that merely happens to
+ * equal that sum but verifies as a complete checksum is left alone. Cheap for every other
+ * frame (a few header reads). Returns true when it finished one.
+ */
+export function repairPartialChecksum(buf: Uint8Array, eth: number, len: number): boolean {
+  if (len < ETH_HDR_LEN + 28 || readU16(buf, eth + 12) !== ETHERTYPE_IPV4) return false;
+  const ip = eth + ETH_HDR_LEN;
+  const ihl = (buf[ip] & 0x0f) * 4;
+  const proto = buf[ip + 9];
+  if ((readU16(buf, ip + 6) & 0x3fff) !== 0 || ihl < 20) return false; // fragments: no L4 header to trust
+  const total = readU16(buf, ip + 2);
+  if (total > len - ETH_HDR_LEN || total < ihl + 8) return false;
+  const l4 = ip + ihl;
+  const l4Len = total - ihl;
+  const field = proto === IPPROTO_TCP ? l4 + 16 : proto === IPPROTO_UDP ? l4 + 6 : -1;
+  if (field < 0 || field + 2 > ip + total) return false;
+  const stored = readU16(buf, field);
+  if (proto === IPPROTO_UDP && stored === 0) return false;
+  const src = readU32(buf, ip + 12);
+  const dst = readU32(buf, ip + 16);
+  const pseudo = fold((src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + l4Len);
+  if (stored !== pseudo) return false;
+  const body = onesSum(buf, l4, l4Len);
+  // Complete after all? (pseudo-header + segment, checksum included, sums to 0xffff)
+  if (fold(body + pseudo) === 0xffff) return false;
+  const c = ~fold(body) & 0xffff;
+  writeU16(buf, field, c === 0 && proto === IPPROTO_UDP ? 0xffff : c);
+  return true;
+}
+
+
+/**
+ * A decapsulated IPv4 TCP frame larger than the overlay MTU: a kernel vxlan peer whose
+ * underlay is a veth hands over its TSO super frames whole (64 KB UDP datagrams; a NIC would
+ * have cut them). Instead of dropping them, write a virtio-net GSO header at buf[vnet]
+ * (TCPV4, segments of mtu - headers, the partial checksum the sender left) so the receiving
+ * port's kernel takes it as it takes any super frame. false (nothing written) when it is not
+ * such a frame: then it is vxlan-oversize.
+ */
+export function markTcpGso(buf: Uint8Array, vnet: number, eth: number, len: number, mtu: number): boolean {
+  if (len < ETH_HDR_LEN + 40 || readU16(buf, eth + 12) !== ETHERTYPE_IPV4) return false;
+  const ip = eth + ETH_HDR_LEN;
+  if (buf[ip] >> 4 !== 4 || buf[ip + 9] !== IPPROTO_TCP || (readU16(buf, ip + 6) & 0x3fff) !== 0) return false;
+  const ihl = (buf[ip] & 0x0f) * 4;
+  if (ihl < 20 || readU16(buf, ip + 2) !== len - ETH_HDR_LEN) return false;
+  const doff = (buf[ip + ihl + 12] >> 4) * 4;
+  const mss = mtu - ihl - doff;
+  if (doff < 20 || mss <= 0 || len < ETH_HDR_LEN + ihl + doff) return false;
+  const le16 = (at: number, v: number): void => { buf[at] = v & 0xff; buf[at + 1] = (v >>> 8) & 0xff; };
+  buf[vnet] = 1; // VNET_F_NEEDS_CSUM
+  buf[vnet + 1] = 1; // VNET_GSO_TCPV4
+  le16(vnet + 2, ETH_HDR_LEN + ihl + doff);
+  le16(vnet + 4, mss);
+  le16(vnet + 6, ETH_HDR_LEN + ihl);
+  le16(vnet + 8, 16);
+  return true;
 }

@@ -139,10 +139,38 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
     for (const [ns, addr] of [[B1, ip[B1]], [C1, C1_IP], [A1, ip[A1]]]) {
       await waitFor(`iperf3 server in ${ns}`, () => listening(ns, addr), { timeoutMs: 10_000 });
     }
+    if (process.env.VXDEBUG) {
+      for (const sz of ['100', '1000', '1400', '1422']) {
+        const r = await ping(A1, C1_IP, 2, ['-s', sz, '-M', 'do']);
+        console.log('ping A1->C1 size', sz, r.received);
+        const r2 = await ping(C1, ip[A1], 2, ['-s', sz, '-M', 'do']);
+        console.log('ping C1->A1 size', sz, r2.received);
+      }
+      const cap = await capture(a.hostNs, 'ul', ['-c', '40', 'udp', 'and', 'greater', '1000']);
+      const r = await execInOpts(C1, ['iperf3', '-c', ip[A1], '-t', '1', '-J'], { timeoutMs: 15_000 });
+      console.log((await sh('ip', ['netns', 'exec', a.hostNs, 'nstat', '-az', 'UdpInErrors', 'UdpInDatagrams', 'UdpRcvbufErrors', 'IpInReceives', 'IpInHdrErrors', 'IpInTruncatedPkts', 'UdpInCsumErrors'])).stdout);
+      console.log((await a.vsw(['stats'])).stdout);
+      console.log('iperf', r.code, (await cap.stop()).join('\n'));
+      console.log((await sh('ip', ['netns', 'exec', C1, 'nstat', '-az', 'TcpInCsumErrors', 'TcpInSegs', 'IpInHdrErrors', 'IpInAddrErrors'])).stdout);
+      console.log((await sh('ip', ['netns', 'exec', CH, 'nstat', '-az', 'UdpInErrors', 'UdpInDatagrams', 'IpInReceives', 'IpInHdrErrors'])).stdout);
+      console.log((await sh('ip', ['-n', CH, '-s', '-s', 'link', 'show'])).stdout);
+    }
     for (const [from, to] of [[A1, ip[B1]], [B1, ip[A1]], [A1, C1_IP], [C1, ip[A1]]]) {
       const r = await execInOpts(from, ['iperf3', '-c', to, '-t', '2', '-J'], { timeoutMs: 40_000 });
+      if (r.code !== 0 && process.env.VXDEBUG) {
+        console.log((await a.vsw(['stats'])).stdout);
+        console.log((await sh('ip', ['-n', CH, '-s', 'link', 'show', 'vx0'])).stdout);
+        console.log((await sh('ip', ['netns', 'exec', C1, 'nstat', '-az', 'TcpInCsumErrors', 'TcpInSegs', 'UdpInCsumErrors', 'TcpExtTCPTimeouts'])).stdout);
+        console.log((await sh('ip', ['netns', 'exec', CH, 'nstat', '-az', 'UdpInErrors', 'UdpInDatagrams', 'IpInReceives', 'IpReasmFails'])).stdout);
+        console.log((await sh('ip', ['netns', 'exec', A1, 'nstat', '-az', 'TcpRetransSegs', 'TcpOutSegs'])).stdout);
+        console.log((await sh('ip', ['-n', CH, '-s', 'link', 'show', 'ul'])).stdout);
+        console.log((await sh('ip', ['-n', U, '-s', 'link'])).stdout);
+        console.log((await sh('ip', ['netns', 'exec', a.hostNs, 'nstat', '-az', 'IpOutRequests', 'IpFragCreates', 'IpOutDiscards', 'IpFragFails', 'IpOutNoRoutes'])).stdout);
+        console.log((await sh('ip', ['-n', a.hostNs, '-s', 'link', 'show', 'ul'])).stdout);
+      }
       expect(r.code, describeResult(`iperf3 ${from} -> ${to}`, r)).toBe(0);
       const j = JSON.parse(r.stdout) as { end: { sum_received: { bytes: number; bits_per_second: number } } };
+      if (process.env.VXDEBUG) console.log(from, to, j.end.sum_received.bytes, (await a.vsw(['stats', '--format', 'json'])).stdout.slice(0, 6000));
       expect(j.end.sum_received.bytes).toBeGreaterThan(1_000_000);
     }
   }, 120_000);
