@@ -344,9 +344,12 @@ export class DataplaneHost {
       for (let w = 0; w < this.opts.workers; w++) new Float64Array(o.counters, (w * MAX_PEERS + slot) * 4 * 8, 4).fill(0);
       next.set(p, slot);
     }
+    const gone = [...o.peers.keys()].filter((p) => !next.has(p));
     o.peers = next;
     const list = peerList(next);
     await this.pool.broadcast(() => ({ type: 'vxlanPeers', seq: 0, id, peers: list }));
+    // What was learned behind a removed peer goes too (it is learned again if it keeps sending).
+    for (const p of gone) this.fdb.flushVtep(id, ipValue(p));
   }
 
   /** Per-VTEP counters of an overlay port: each configured peer, then 'other'. */

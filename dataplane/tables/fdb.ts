@@ -404,6 +404,11 @@ export class Fdb {
     return r;
   }
 
+  /** Remove the learned (not static) entries of overlay port `port` behind `vtep` (a peer removed). */
+  flushVtep(port: number, vtep: number): number {
+    return this.removeWhere((b) => this.e[b + W_PORT] === port && this.e[b + W_VTEP] === (vtep | 0) && this.e[b + W_SEEN] !== FDB_STATIC, -1);
+  }
+
   /** The remote VTEP of (net, vlan, mac), or 0 when unknown or local. Lock-free. */
   lookupVtep(net: number, vlan: number, macHi: number, macLo: number): number {
     const hiVlan = macHi | (vlan << 16);
