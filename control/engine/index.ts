@@ -252,6 +252,15 @@ export class VswEngine implements Engine {
   }
 
   // VXLAN (docs/VXLAN.md)
+  /** For the metrics (control/metrics.ts). */
+  vxlanCounters(): { network: string; vni: number; remoteMacs: number; peers: { peer: string; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[] }[] {
+    const fdb = this.observer.fdb();
+    return this.networks.list().filter((n) => n.vxlan !== undefined).map((n) => ({
+      network: n.name, vni: n.vxlan?.vni ?? 0, peers: n.vxlan?.counters ?? [],
+      remoteMacs: fdb.filter((e) => e.network === n.name && e.vtep !== undefined).length,
+    }));
+  }
+
   vxlanPeer(network: string, op: 'add' | 'rm', ip: string): Promise<NetworkInfo> {
     return this.serial(async () => {
       const n = await this.networks.peer(network, op, ip);

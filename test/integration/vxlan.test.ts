@@ -20,7 +20,7 @@ import {
   addNetns, background, capture, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
   runPrefix, shOk, startDaemon, waitFor, type Background,
 } from '../fixtures/harness';
-import { dropCount, ping, portStats, runEndpoint } from '../fixtures/topology';
+import { dropCount, ping, portStats, runEndpoint, vswStream } from '../fixtures/topology';
 
 const PA = runPrefix('x');
 const PB = runPrefix('y');
@@ -57,7 +57,7 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
 
   beforeAll(async () => {
     a = await startDaemon({
-      prefix: PA, workers: 2,
+      prefix: PA, workers: 2, extraArgs: ['--metrics', '127.0.0.1:9109'],
       setup: async (hostNs) => {
         await addNetns(U);
         await shOk('ip', ['-n', U, 'link', 'add', 'br0', 'type', 'bridge']);
@@ -295,4 +295,40 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
     const nets = await a.vswJson<NetworkInfo[]>(['network', 'ls', '--format', 'json']);
     expect(nets.map((x) => x.name)).not.toContain('badnet');
   });
+
+  it('vsw trace shows decap and encap with the VTEP; capture on the overlay port gives inner frames; vsw_vxlan_* metrics', async () => {
+    const tr = vswStream(a, ['trace', '--port', 'vxlan1', '--filter', 'icmp', '-c', '1']);
+    await tr.waitLine(/^vsw: tracing port vxlan1/);
+    const pr = await ping(B1, ip[A1], 2);
+    expect(pr.received, pr.out).toBe(2);
+    await tr.wait(15_000);
+    expect(tr.stdout()).toMatch(/decap from VTEP 192\.168\.77\.2/);
+    const tr2 = vswStream(a, ['trace', '--port', A1, '--filter', 'icmp', '-c', '1']);
+    await tr2.waitLine(/^vsw: tracing port /);
+    expect((await ping(A1, ip[B1], 2)).received).toBe(2);
+    await tr2.wait(15_000);
+    expect(tr2.stdout()).toMatch(/encap to VTEP 192\.168\.77\.2/);
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${PA}-`));
+    try {
+      const file = path.join(dir, 'ov.pcap');
+      const cap = vswStream(a, ['capture', '--port', 'vxlan1', '--filter', 'icmp', '-c', '2', '-w', file]);
+      await cap.waitLine(/^vsw: capturing on vxlan1/);
+      expect((await ping(A1, ip[B1], 1)).received).toBe(1);
+      expect(await cap.wait(15_000)).toEqual({ code: 0, signal: null });
+      const r = await shOk('tcpdump', ['-n', '-r', file]);
+      expect(r.stdout).toMatch(new RegExp(`${ip[A1].replace(/\./g, '\\.')} > ${ip[B1].replace(/\./g, '\\.')}: ICMP echo request`));
+      expect(r.stdout).toMatch(/ICMP echo reply/);
+      expect(r.stdout).not.toMatch(/VXLAN/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+
+    const m = await execInOpts(a.hostNs, ['curl', '-s', 'http://127.0.0.1:9109/metrics'], { timeoutMs: 10_000 });
+    expect(m.code, m.stderr).toBe(0);
+    expect(m.stdout).toMatch(new RegExp(`vsw_vxlan_tx_packets_total\\{network="ov",vni="100",peer="${IP_B.replace(/\./g, '\\.')}"\\} [1-9]`));
+    expect(m.stdout).toMatch(/vsw_vxlan_peers\{network="ov",vni="100"\} 2/);
+    expect(m.stdout).toMatch(/vsw_vxlan_remote_macs\{network="ov",vni="100"\} [1-9]/);
+    expect(m.stdout).toMatch(/vsw_port_drops_total\{port="vtep-4789",network="",container="",kind="vtep",reason="vxlan-bad-vni"\} 1/);
+  }, 90_000);
 });
