@@ -1475,7 +1475,36 @@ napi_value SendUdp(napi_env env, napi_callback_info info) {
   return Int(env, sent);
 }
 
+// onesSum(buf, off, len, initial): the RFC 1071 sum of buf[off, off+len) (big-endian 16-bit
+// words, an odd last byte padded) added to initial, folded to 16 bits. The same value as
+// dataplane/wire/checksum.ts fold(onesSum(...)), ~10x faster on a 1400-byte segment (VXLAN
+// software segmentation: dataplane/vxlan/segment.ts).
+napi_value OnesSum(napi_env env, napi_callback_info info) {
+  static const char* fn = "onesSum";
+  napi_value argv[4];
+  void* bufp;
+  size_t buflen;
+  int32_t off, len, initial;
+  if (!GetArgs(env, info, fn, 4, argv) ||
+      !GetTyped(env, argv[0], fn, "buf", napi_uint8_array, &bufp, &buflen) ||
+      !GetInt(env, argv[1], fn, "off", &off) || !GetInt(env, argv[2], fn, "len", &len) ||
+      !GetInt(env, argv[3], fn, "initial", &initial))
+    return nullptr;
+  if (off < 0 || len < 0 || (uint64_t)off + (uint64_t)len > buflen || initial < 0) {
+    ThrowRange(env, fn, "off/len outside buf, or a negative initial");
+    return nullptr;
+  }
+  const uint8_t* p = (const uint8_t*)bufp + off;
+  uint64_t sum = (uint32_t)initial;
+  int32_t i = 0;
+  for (; i + 1 < len; i += 2) sum += (uint32_t)((p[i] << 8) | p[i + 1]);
+  if (i < len) sum += (uint32_t)(p[i] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return Int(env, (int64_t)sum);
+}
+
 }  // namespace
+
 
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
@@ -1496,6 +1525,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"openUdp", nullptr, OpenUdp, nullptr, nullptr, nullptr, a, nullptr},
       {"recvUdp", nullptr, RecvUdp, nullptr, nullptr, nullptr, a, nullptr},
       {"sendUdp", nullptr, SendUdp, nullptr, nullptr, nullptr, a, nullptr},
+      {"onesSum", nullptr, OnesSum, nullptr, nullptr, nullptr, a, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return nullptr;

@@ -199,6 +199,11 @@ export interface Io {
    * (no route, too big, filtered) is skipped. Throws when a datagram lies outside buf.
    */
   sendUdp(fd: number, buf: Uint8Array, offs: Int32Array, lens: Int32Array, addrs: Int32Array, count: number): number;
+  /**
+   * fold(onesSum(buf, off, len, initial)) of dataplane/wire/checksum.ts, in C (VXLAN
+   * segmentation checksums every segment it makes). Throws a RangeError outside buf.
+   */
+  onesSum?(buf: Uint8Array, off: number, len: number, initial: number): number;
 }
 
 const ADDON_REL = path.join('build', 'Release', 'vswio.node');

@@ -18,7 +18,8 @@
 import type { Io } from './io';
 import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED } from './io';
 import { VxlanPort } from '../dataplane/vxlan/port';
-import { markTcpGso, repairPartialChecksum } from '../dataplane/vxlan/segment';
+import { markTcpGso, repairPartialChecksum, useChecksum } from '../dataplane/vxlan/segment';
+import { coalesce } from '../dataplane/vxlan/gro';
 import { parseVxlan, VX_RUNT, VXLAN_HDR_LEN, VXLAN_OUTER_LEN } from '../dataplane/vxlan/header';
 import { macHi, macLo } from '../dataplane/wire/mac';
 import { writeEmptyVnetHdr } from '../dataplane/wire/vnet';
@@ -113,6 +114,12 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   private readonly rxFlags = new Uint8Array(MAX_BATCH);
   /** Source addresses of received VXLAN datagrams. */
   private readonly rxAddrs = new Int32Array(MAX_BATCH);
+  /** A decapsulated batch: each frame's virtio-net header offset, length, overlay port (-1: dropped or merged), GSO mark. */
+  private readonly vxVnet = new Int32Array(MAX_BATCH);
+  private readonly vxLen = new Int32Array(MAX_BATCH);
+  private readonly vxPort = new Int32Array(MAX_BATCH);
+  private readonly vxGso = new Uint8Array(MAX_BATCH);
+  private readonly slotEnd = (i: number): number => (Math.floor(this.vxVnet[i] / SLOT) + 1) * SLOT;
   /** Each VTEP socket's overlay ports, by VNI. */
   private readonly vnis = new Map<number, Map<number, LoopPort>>();
   private readonly packets: Packet[] = Array.from({ length: MAX_BATCH }, () => new Packet());
@@ -130,6 +137,8 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       made: { off: GEN_OFF, slots: GEN_SLOTS, slotBytes: GEN_SLOT }, scratch: { off: SCRATCH_OFF, bytes: SCRATCH_BYTES },
     });
     this.clock = deps.clock ?? (() => (Date.now() / 1000) | 0);
+    const nativeSum = deps.io.onesSum;
+    if (typeof nativeSum === 'function') useChecksum((b, o, l, i) => nativeSum.call(deps.io, b, o, l, i));
     this.ctx = {
       fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false,
       l3: deps.l3 ? {
@@ -361,7 +370,12 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     const egress = this.egress;
     egress.reset();
     const at = this.d.capture ? performance.timeOrigin + performance.now() : 0;
+    const vx2 = this.vxVnet;
+    const vxLen = this.vxLen;
+    const vxPort = this.vxPort;
+    const vxGso = this.vxGso;
     for (let i = 0; i < n; i++) {
+      vxPort[i] = -1;
       const off = this.rxOffs[i];
       const len = this.rxLens[i];
       stats[vrow + ST_RX_PKTS]++;
@@ -394,15 +408,24 @@ export class WorkerLoop implements TxDevice<LoopPort> {
         repairPartialChecksum(buf, eth, ethLen);
         writeEmptyVnetHdr(buf, eth - VNET_HDR_LEN);
       }
-      const p = this.packets[i];
-      p.reset(buf, eth - VNET_HDR_LEN, ethLen + VNET_HDR_LEN, true, q.id, 0);
-      p.vtep = addr;
       stats[row + ST_RX_PKTS]++;
       stats[row + ST_RX_BYTES] += ethLen;
       if (q.capture && this.d.capture) {
         const mask = this.taps.wireMask(q.id, buf, eth, ethLen);
         if (mask !== 0) this.d.capture.push(buf, eth, ethLen, q.id, DIR_RX, at, mask);
       }
+      vx2[i] = eth - VNET_HDR_LEN;
+      vxLen[i] = ethLen;
+      vxPort[i] = q.id;
+      vxGso[i] = gso ? 1 : 0;
+    }
+    // Consecutive segments of one TCP flow become one super frame (dataplane/vxlan/gro.ts).
+    coalesce(buf, vx2, vxLen, vxPort, vxGso, n, this.slotEnd);
+    for (let i = 0; i < n; i++) {
+      if (vxPort[i] < 0) continue;
+      const p = this.packets[i];
+      p.reset(buf, vx2[i], vxLen[i] + VNET_HDR_LEN, true, vxPort[i], 0);
+      p.vtep = this.rxAddrs[i];
       if (this.tapping) {
         this.taps.begin(p);
         this.pipeline.run(p, this.ctx);

@@ -12,7 +12,8 @@ import { Fdb } from '../../../dataplane/tables/fdb';
 import { PortTable } from '../../../dataplane/tables/ports';
 import { DROP } from '../../../dataplane/drops';
 import { l4Checksum } from '../../../dataplane/wire/ipv4';
-import { internetChecksum } from '../../../dataplane/wire/checksum';
+import { finishPartialChecksum, internetChecksum } from '../../../dataplane/wire/checksum';
+import { coalesce } from '../../../dataplane/vxlan/gro';
 import { portRows, statsBytes, ST_DROP0, ST_ROW } from '../../../workers/shared';
 import { MemoryWire, egressPort } from '../../fixtures/memory-io';
 import { tcpFrame, udpFrame, withVnet, icmpEcho } from '../../fixtures/frames';
@@ -267,5 +268,50 @@ describe('receive side', () => {
     const u = udpFrame({ srcMac: B, dstMac: A, srcIp: '10.77.0.200', dstIp: '10.77.0.2', srcPort: 1, dstPort: 2, payload: new Uint8Array(6900) });
     buf.set(u, 10);
     expect(markTcpGso(buf, 0, 10, u.length, 1450)).toBe(false);
+  });
+});
+
+describe('receive coalescing (GRO)', () => {
+  const seg = (seq: number, payload: number, flags = 0x10): Uint8Array =>
+    tcpFrame({ srcMac: B, dstMac: A, srcIp: '10.77.0.64', dstIp: '10.77.0.2', srcPort: 5201, dstPort: 40000, flags, seq, ack: 7, window: 500, payload: new Uint8Array(payload).fill(seq & 0xff) });
+  const SLOT_BYTES = 70000;
+  function batch(frames: Uint8Array[]) {
+    const buf = new Uint8Array(SLOT_BYTES * frames.length);
+    const n = frames.length;
+    const vnet = new Int32Array(n); const len = new Int32Array(n); const port = new Int32Array(n); const gso = new Uint8Array(n);
+    frames.forEach((f, i) => { vnet[i] = i * SLOT_BYTES + 6; buf.set(f, vnet[i] + 10); len[i] = f.length; port[i] = 3; });
+    return { buf, vnet, len, port, gso, n, end: (i: number) => (Math.floor(vnet[i] / SLOT_BYTES) + 1) * SLOT_BYTES };
+  }
+
+  it('merges in-order segments of one flow into a GSO super frame with a partial checksum', () => {
+    const b = batch([seg(1000, 1398), seg(2398, 1398), seg(3796, 500, 0x18)]);
+    expect(coalesce(b.buf, b.vnet, b.len, b.port, b.gso, b.n, b.end)).toBe(2);
+    expect([...b.port]).toEqual([3, -1, -1]);
+    const h = b.vnet[0];
+    expect([b.buf[h], b.buf[h + 1], b.buf[h + 4] | (b.buf[h + 5] << 8)]).toEqual([1, 1, 1398]);
+    const e = h + 10;
+    expect(u16(b.buf, e + 16)).toBe(20 + 20 + 1398 * 2 + 500);
+    expect(internetChecksum(b.buf, e + 14, 20)).toBe(0);
+    expect(b.buf[e + 47]).toBe(0x18);
+    expect(b.len[0]).toBe(14 + 40 + 3296);
+    // Finishing the partial checksum (as the receiving kernel does) gives a valid segment.
+    const copy = b.buf.slice(e, e + b.len[0]);
+    expect(finishPartialChecksum(copy, 0, 34, 16, copy.length)).toBe(true);
+    expect(l4Checksum(copy, 14, 34, copy.length - 34)).toBe(0);
+    expect(copy[54 + 1398]).toBe(2398 & 0xff);
+  });
+
+  it('does not merge out-of-order, other flows, corrupt segments or a segment after a short one', () => {
+    const gap = batch([seg(1000, 1398), seg(5000, 1398)]);
+    expect(coalesce(gap.buf, gap.vnet, gap.len, gap.port, gap.gso, gap.n, gap.end)).toBe(0);
+    const bad = seg(2398, 1398);
+    bad[60] ^= 0xff;
+    const corrupt = batch([seg(1000, 1398), bad]);
+    expect(coalesce(corrupt.buf, corrupt.vnet, corrupt.len, corrupt.port, corrupt.gso, corrupt.n, corrupt.end)).toBe(0);
+    const short = batch([seg(1000, 700), seg(1700, 700)]);
+    expect(coalesce(short.buf, short.vnet, short.len, short.port, short.gso, short.n, short.end)).toBe(1);
+    const after = batch([seg(1000, 1398), seg(2398, 700), seg(3098, 700)]);
+    expect(coalesce(after.buf, after.vnet, after.len, after.port, after.gso, after.n, after.end)).toBe(1);
+    expect([...after.port]).toEqual([3, -1, 3]);
   });
 });
