@@ -27,6 +27,11 @@ import { TCP_CWR, TCP_FIN, TCP_PSH } from '../wire/tcp';
  */
 let sum16 = (buf: Uint8Array, off: number, len: number, initial: number): number => fold(onesSum(buf, off, len, initial));
 
+/** fold(onesSum(...)) with the installed implementation (segments here, coalescing in gro.ts). */
+export function sum16Of(buf: Uint8Array, off: number, len: number, initial: number): number {
+  return sum16(buf, off, len, initial);
+}
+
 /** Use `fn` (same contract as fold(onesSum(...))) for segment checksums. */
 export function useChecksum(fn: (buf: Uint8Array, off: number, len: number, initial: number) => number): void {
   sum16 = fn;
