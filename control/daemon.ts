@@ -8,10 +8,14 @@ import type { DaemonOptions } from './types';
 // otherwise be loaded instead of the folder.
 import { VswEngine } from './engine/index';
 import { startApi } from './api/index';
+import { initMountNamespace } from './netns';
 import { buildMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const log = (line: string): void => { process.stderr.write(`vsw: ${line}\n`); };
+  // First of all, while whoever started us may still be there: the mount namespace where
+  // container namespaces must be made to be seen by the user (control/netns.ts).
+  log(initMountNamespace());
   // --metrics listens first: an address in use fails the start before anything (not even
   // the state dir) is created. Scrapes read the engine once it exists.
   let created: VswEngine | undefined;

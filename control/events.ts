@@ -13,6 +13,10 @@ export const EVENT_TYPES = [
   'mac-learned', 'mac-moved', 'mac-aged', 'mac-evicted', 'table-full', 'port-up', 'port-down',
   'container-start', 'container-exit', 'container-remove', 'network-create', 'network-remove',
   'conntrack-new', 'conntrack-expired', 'conntrack-removed',
+  // Not changes in the switch but the API's notes (control/api/stream.ts): `ready`, the first
+  // line of every /events stream (subscribed: nothing after it is missed), and `skipped`,
+  // {count} events a slow reader missed while its queue was full.
+  'ready', 'skipped',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

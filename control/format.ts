@@ -31,7 +31,7 @@ export function formatJson(data: unknown): string {
 
 /**
  * The FLAGS column of `vsw network ls`: the settings that differ from the defaults,
- * `vlan=ID`, `internal`, `no-icc`, `dns=random` / `dns=fixed` ('' when none).
+ * `vlan=ID`, `internal`, `no-icc`, `dns=random` / `dns=fixed`, `port-security=off` ('' when none).
  */
 export function networkFlags(n: NetworkInfo): string {
   const flags: string[] = [];
@@ -39,6 +39,7 @@ export function networkFlags(n: NetworkInfo): string {
   if (n.internal) flags.push('internal');
   if (n.icc === false) flags.push('no-icc');
   if (n.dnsOrder !== undefined && n.dnsOrder !== 'rotate') flags.push(`dns=${n.dnsOrder}`);
+  if (n.portSecurity === false) flags.push('port-security=off');
   return flags.join(',');
 }
 

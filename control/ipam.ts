@@ -49,12 +49,15 @@ export interface NormalizeContext {
 }
 
 /**
- * Address ranges a network may not overlap: the kernel treats them specially in every
- * namespace, so containers there could never talk (RFC 6890).
+ * Address ranges a network may not overlap: they are not unicast addresses a switch may
+ * hand out (RFC 6890). The kernel treats loopback, multicast and class E specially in every
+ * namespace; link-local addresses are never forwarded by a router, and hosts (and cloud
+ * metadata services, 169.254.169.254) take them as on-link, so a gateway there cannot work.
  */
 const UNUSABLE_RANGES: readonly [string, string][] = [
   ['0.0.0.0/8', '"this network"'],
   ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
   ['224.0.0.0/4', 'multicast'],
   ['240.0.0.0/4', 'reserved, and the limited broadcast address'],
 ];

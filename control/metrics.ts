@@ -17,6 +17,7 @@ import type { FdbCounters } from '../dataplane/tables/fdb';
 import type { NeighCounters } from '../dataplane/tables/neigh';
 import type { ConntrackCounters } from '../dataplane/tables/conntrack';
 import type { PortStatsInfo } from './types';
+import { streamSkipped } from './api/stream';
 
 /** What the metrics read from the dataplane host (workers/host.ts DataplaneHost). */
 export interface MetricsHost {
@@ -57,6 +58,8 @@ export interface L3Counters {
   dns: Record<string, number>;
   /** DNS queries the workers could not hand to the main thread (ring full). */
   puntLost: number;
+  /** The DNS forwarder's UDP tries, by path: out of the uplink, or the host's own stack. */
+  dnsUpstream?: Record<string, { sent: number; matched: number; unmatched: number; failed: number; refused: number }>;
 }
 
 /** One consistent reading of every value a scrape reports. */
@@ -184,20 +187,26 @@ export function buildMetricsRegistry(engine: MetricsEngine | (() => MetricsEngin
   counter('vsw_neigh_changed_total', 'Neighbours confirmed with a different MAC.', [], (s) => l3(s, (x) => [[{}, x.neigh.changed]]));
   counter('vsw_neigh_solicited_total', 'ARP requests the gateway sent.', [], (s) => l3(s, (x) => [[{}, x.neigh.solicited]]));
   counter('vsw_neigh_unresolved_total', 'Addresses that did not answer ARP.', [], (s) => l3(s, (x) => [[{}, x.neigh.unresolved]]));
+  counter('vsw_neigh_refused_total', 'Neighbours not learned: a multicast, broadcast or all-zero MAC, a network or broadcast address, the switch\'s own.', [], (s) => l3(s, (x) => [[{}, x.neigh.refused ?? 0]]));
   gauge('vsw_conntrack_entries', 'Tracked connections (NAT).', [], (s) => l3(s, (x) => [[{}, x.conntrack.entries]]));
   counter('vsw_conntrack_created_total', 'Connections created.', [], (s) => l3(s, (x) => [[{}, x.conntrack.created]]));
   counter('vsw_conntrack_expired_total', 'Connections that timed out.', [], (s) => l3(s, (x) => [[{}, x.conntrack.expired]]));
   counter('vsw_conntrack_removed_total', 'Connections removed (published port or network gone).', [], (s) => l3(s, (x) => [[{}, x.conntrack.removed]]));
   counter('vsw_conntrack_refused_total', 'New connections refused, by reason.', ['reason'] as const, (s) => l3(s, (x) => [
     [{ reason: 'table-full' }, x.conntrack.full], [{ reason: 'no-port' }, x.conntrack.noPort],
-    [{ reason: 'source-limit' }, x.conntrack.sourceLimit],
+    [{ reason: 'source-limit' }, x.conntrack.sourceLimit], [{ reason: 'port-limit' }, x.conntrack.portLimit ?? 0],
   ]));
   counter('vsw_dns_queries_total', 'DNS queries to the gateways, by result.', ['result'] as const,
     (s) => l3(s, (x) => Object.entries(x.dns).map(([result, v]) => [{ result }, v])));
   counter('vsw_dns_punt_lost_total', 'DNS queries lost on the way to the DNS server (queue full).', [], (s) => l3(s, (x) => [[{}, x.puntLost]]));
+  counter('vsw_dns_upstream_total', 'The DNS forwarder\'s UDP traffic upstream, by path (uplink, host) and event: sent (a query), matched (its answer), unmatched (a datagram with a wrong port, source, ID or question: dropped), failed (not sent: no free port, next hop unresolved, a send error), refused (ended by an ICMP port unreachable).',
+    ['path', 'event'] as const, (s) => l3(s, (x) => Object.entries(x.dnsUpstream ?? {}).flatMap(([path, c]) =>
+      (['sent', 'matched', 'unmatched', 'failed', 'refused'] as const).map((event): [{ path: string; event: string }, number] => [{ path, event }, c[event]]))));
 
   counter('vsw_capture_lost_total', 'Frames captures and live traces lost: the rings were full, or the client did not read fast enough.',
     [], (s) => [[{}, s.captureLost]]);
+  counter('vsw_stream_skipped_total', 'Records the API skipped because a stream client (events, trace, capture) did not read fast enough.',
+    ['stream'] as const, () => Object.entries(streamSkipped()).map(([stream, v]) => [{ stream }, v]));
 
   // --- VXLAN overlays (docs/VXLAN.md): per peer VTEP ('other': VTEPs not configured as peers)
   const VX = ['network', 'vni', 'peer'] as const;

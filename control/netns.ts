@@ -18,6 +18,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
+import { crashPoint } from './crash';
 import { ConflictError, NotFoundError, SystemError } from './errors';
 import { run, runJson, pidAlive as pidAliveImpl } from './exec';
 import { formatIp, maskOf, parseIp, validName as validNameImpl, isValidName as isValidNameImpl } from './ipam';
@@ -72,36 +73,129 @@ function isNotFound(err: unknown): boolean {
 /**
  * `ip netns add/delete` must run in the user's mount namespace, not necessarily ours. A
  * named namespace is a bind mount on /run/netns/NAME. A daemon started with
- * `ip netns exec HOST ...` lives in a private mount namespace that is a *slave* of the
- * user's: mounts it makes stay invisible to everyone else (`ip netns exec NAME` in the
- * user's shell then fails with "setns: Invalid argument"), while mounts made in the user's
- * namespace do propagate into ours. So when an ancestor process (the shell that started us)
- * is in another mount namespace, we keep an fd on that namespace from the first use on (it
- * stays valid even if the ancestor exits) and add/delete namespaces through
- * `nsenter --mount=/proc/self/fd/3`. A daemon started normally finds no such ancestor and
- * runs `ip netns` directly.
+ * `ip netns exec HOST ...` (or by a service manager with a private /tmp) lives in a private
+ * mount namespace whose mounts are *slaves* of the user's: mounts it makes stay invisible
+ * to everyone else (`ip netns exec NAME` in the user's shell then fails with "setns:
+ * Invalid argument", and so does the next daemon, in a new private namespace), while
+ * mounts made in the user's namespace propagate into ours.
+ *
+ * So the upstream mount namespace is the one our /run/netns mount (or the mount it lives
+ * on) is a slave of: `master:N` in /proc/self/mountinfo, the peer group that is `shared:N`
+ * in the upstream namespace. It is looked for at daemon start (initMountNamespace), while
+ * the process that started us may still be there: first among our ancestors, then pid 1,
+ * then any process. Not only among ancestors: a shell that starts the daemon in the
+ * background and exits leaves it with no ancestor but pid 1 (`(ip netns exec HOST vsw
+ * daemon &)`, `nohup`), and pid 1 may be unreadable. An fd on that namespace is kept (it
+ * stays valid when its processes exit) and namespaces are added/deleted through
+ * `nsenter --mount=/proc/self/fd/3`. When our mount is no slave (a daemon started
+ * normally, or sharing its peers' mounts), `ip netns` runs directly.
  */
-let upstreamMnt: number | null | undefined;
+let upstreamMnt: { fd: number; pid: number; ns: string } | null | undefined;
 
 function parentPid(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
-function upstreamMountNs(): number | null {
-  if (upstreamMnt !== undefined) return upstreamMnt;
-  upstreamMnt = null;
+/**
+ * The propagation of the mount that holds /run/netns in PID's mount namespace (the
+ * /run/netns mount itself, else the mount of the longest prefix of it, the top one when
+ * several are stacked): `shared:N` and `master:N` of /proc/PID/mountinfo.
+ */
+function netnsMountPeers(pid: number | 'self'): { shared?: number; master?: number } | undefined {
+  let text: string;
   try {
-    const mine = fs.readlinkSync('/proc/self/ns/mnt');
-    for (let pid = process.ppid; pid > 1; pid = parentPid(pid)) {
-      let theirs: string;
-      try { theirs = fs.readlinkSync(`/proc/${pid}/ns/mnt`); } catch { break; }
-      if (theirs !== mine) { upstreamMnt = fs.openSync(`/proc/${pid}/ns/mnt`, 'r'); break; }
-    }
+    text = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
   } catch {
-    // no /proc access: stay in our own mount namespace
+    return undefined;
   }
-  return upstreamMnt;
+  return mountPeersOf(text, NETNS_DIR);
+}
+
+/**
+ * In a mountinfo text, the propagation (`shared:N`, `master:N`) of the mount that holds
+ * `dir`: the mount at `dir` itself, else the mount at its longest prefix; of mounts stacked
+ * at one place, the last (top) one. Undefined when none holds it.
+ */
+export function mountPeersOf(mountinfo: string, dir: string): { shared?: number; master?: number } | undefined {
+  let best: { len: number; shared?: number; master?: number } | undefined;
+  for (const line of mountinfo.split('\n')) {
+    // id parent major:minor root MOUNTPOINT options [optional fields...] - fstype source super
+    const f = line.split(' ');
+    const at = f[4];
+    if (at === undefined || !(at === '/' || dir === at || dir.startsWith(`${at}/`))) continue;
+    if (best && at.length < best.len) continue;
+    const cur: { len: number; shared?: number; master?: number } = { len: at.length };
+    for (let i = 6; i < f.length && f[i] !== '-'; i++) {
+      const m = /^(shared|master):(\d+)$/.exec(f[i]);
+      if (m) cur[m[1] as 'shared' | 'master'] = Number(m[2]);
+    }
+    best = cur;
+  }
+  if (!best) return undefined;
+  const { shared, master } = best;
+  return { shared, master };
+}
+
+function findUpstreamMountNs(): { fd: number; pid: number; ns: string } | null {
+  const mine = fs.readlinkSync('/proc/self/ns/mnt');
+  const master = netnsMountPeers('self')?.master;
+  if (master === undefined) return null;
+  const candidates: number[] = [];
+  try {
+    for (let pid = process.ppid; pid > 1; pid = parentPid(pid)) candidates.push(pid);
+  } catch {
+    // an ancestor exited during the walk: the others are tried below
+  }
+  candidates.push(1);
+  try {
+    for (const e of fs.readdirSync('/proc')) if (/^\d+$/.test(e)) candidates.push(Number(e));
+  } catch {
+    // no /proc listing: ancestors and pid 1 only
+  }
+  const tried = new Set<string>([mine]);
+  for (const pid of candidates) {
+    let ns: string;
+    try { ns = fs.readlinkSync(`/proc/${pid}/ns/mnt`); } catch { continue; }
+    if (tried.has(ns)) continue;
+    tried.add(ns);
+    if (netnsMountPeers(pid)?.shared !== master) continue;
+    let fd: number;
+    try { fd = fs.openSync(`/proc/${pid}/ns/mnt`, 'r'); } catch { continue; }
+    // The pid could have exited and been reused between the two looks.
+    let held = '';
+    try { held = fs.readlinkSync(`/proc/self/fd/${fd}`); } catch { /* checked below */ }
+    if (held === ns) return { fd, pid, ns };
+    fs.closeSync(fd);
+  }
+  return null;
+}
+
+function upstreamMountNs(): number | null {
+  if (upstreamMnt === undefined) {
+    try {
+      upstreamMnt = findUpstreamMountNs();
+    } catch {
+      upstreamMnt = null; // no /proc access: stay in our own mount namespace
+    }
+  }
+  return upstreamMnt?.fd ?? null;
+}
+
+/**
+ * Find the mount namespace where container namespaces are made (see above), now rather
+ * than at the first container, and say which (for the daemon's log).
+ */
+export function initMountNamespace(): string {
+  upstreamMountNs();
+  if (!upstreamMnt) {
+    const master = netnsMountPeers('self')?.master;
+    if (master === undefined) return 'container namespaces are made in this mount namespace';
+    return `warning: this mount namespace is a private copy (its ${NETNS_DIR} mount is a slave of peer group ${master}), ` +
+      'but no process of the namespace it copies was found: container namespaces made here are invisible outside ' +
+      "this daemon (start it where its parent's mount namespace is still around, e.g. not from an exiting subshell)";
+  }
+  return `container namespaces are made in the mount namespace ${upstreamMnt.ns} (of pid ${upstreamMnt.pid}): ours is a private copy of it`;
 }
 
 function netnsAdmin(args: string[]): Promise<void> {
@@ -131,6 +225,21 @@ export function netnsExists(name: string): boolean {
   return fs.existsSync(netnsPath(name));
 }
 
+/**
+ * True when /run/netns/NAME exists but is no namespace: a plain file, not the bind mount of
+ * one (the mount was made in a mount namespace we do not see, or was unmounted). `ip -n
+ * NAME` then fails with "Invalid argument"; such a file can only be deleted.
+ */
+export function netnsStale(name: string): boolean {
+  if (!isValidNameImpl(name)) return false;
+  try {
+    // A bind-mounted namespace is a file of nsfs; a plain file is on the directory's device.
+    return fs.statSync(netnsPath(name)).dev === fs.statSync(NETNS_DIR).dev;
+  } catch {
+    return false;
+  }
+}
+
 /** Names of all named namespaces (the entries of /run/netns), sorted. */
 export function listNetns(): string[] {
   try {
@@ -151,6 +260,7 @@ export async function createNetns(name: string): Promise<void> {
   await netnsAdmin(['add', name]);
   try {
     await ip(['link', 'set', 'dev', 'lo', 'up'], name);
+    crashPoint('after-netns');
   } catch (err) {
     await netnsAdmin(['delete', name]).catch(() => undefined);
     throw err;
@@ -165,14 +275,16 @@ export async function createNetns(name: string): Promise<void> {
  */
 export async function deleteNetns(name: string): Promise<void> {
   if (!netnsExists(name)) return;
-  try {
-    const links = await listLinks(name);
-    for (const l of links) {
-      if (l.kind === 'veth') await deleteLink(l.name, name);
+  // A namespace file that is no longer a namespace (stale) cannot be entered: just remove it.
+  if (!netnsStale(name)) {
+    try {
+      const links = await listLinks(name);
+      for (const l of links) {
+        if (l.kind === 'veth') await deleteLink(l.name, name);
+      }
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
     }
-  } catch (err) {
-    // A namespace file that is no longer a namespace (stale) cannot be entered: just remove it.
-    if (!isNotFound(err)) throw err;
   }
   try {
     await netnsAdmin(['delete', name]);
@@ -371,6 +483,7 @@ export async function createVeth(
   try {
     await disableIpv6(hostIf, hostNetns);
     await linkUp(hostIf, hostNetns);
+    crashPoint('after-veth');
   } catch (err) {
     await deleteLink(hostIf, hostNetns).catch(() => undefined);
     throw err;
@@ -402,6 +515,7 @@ export async function configureEndpoint(netns: string, ifname: string, cfg: Endp
   if (cfg.defaultRoute) {
     await ip(['route', 'replace', 'default', 'via', cfg.gateway, 'dev', ifname], netns);
   }
+  crashPoint('after-addr');
 }
 
 // ---- what the daemon's namespace uses -------------------------------------------------

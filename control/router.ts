@@ -1,7 +1,8 @@
 // The control-plane side of the switch's router (docs/L3.md): the uplink port, the router
 // configuration the workers get (gateways, published ports), the embedded DNS server (it
 // answers the queries the workers punt, and listens for DNS over TCP on each network's host
-// TAP address), the uplink gateway kept resolved, and the listings behind `vsw neigh` and
+// TAP address; with an uplink it forwards out of the uplink, dns/uplink.ts, whose answers the
+// workers punt too), the uplink gateway kept resolved, and the listings behind `vsw neigh` and
 // `vsw conntrack`. The engine owns networks and containers and calls sync() after every
 // change; this module turns that view into dataplane tables.
 
@@ -14,7 +15,10 @@ import { NO_NET } from '../dataplane/tables/ports';
 import { writeArpRequest, writeUdpFrame } from '../dataplane/l3/frames';
 import { macHi, macLo, macToStringHiLo, parseMac } from '../dataplane/wire/mac';
 import { readU16, readU32 } from '../dataplane/wire/bytes';
-import { DnsRegistry, DnsServer, parseUpstream, readResolvConf, type Upstream } from './dns';
+import {
+  DnsRegistry, DnsServer, HostUdpTransport, UplinkUdpTransport, parseUpstream, readResolvConf, type TransportCounters, type Upstream,
+} from './dns';
+import { isForwarderPort, CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN } from '../dataplane/tables/conntrack';
 import { DNS_RESULTS } from '../dataplane/dns/answer';
 import type { ConntrackEntryInfo, DnsOrder, NeighEntryInfo, PortMapping, UplinkInfo } from './types';
 import * as ipam from './ipam';
@@ -74,10 +78,17 @@ export class Router {
   private readonly tcpListeners = new Map<string, { ip: string; server: net.Server }>();
   private keepTimer: NodeJS.Timeout | undefined;
   private readonly frameBuf = new Uint8Array(70_000);
+  /** The resolvers as configured (--dns or resolv.conf), before a transport is chosen. */
+  private upstreams: Upstream[];
+  /** UDP forwarding through the host's own stack: no uplink, or a loopback resolver. */
+  private readonly hostDns = new HostUdpTransport();
+  /** UDP forwarding out of the uplink (null: no uplink). */
+  private uplinkDns: UplinkUdpTransport | null = null;
 
   constructor(host: RouterHost, opts: { uplink?: UplinkOptions; upstreams: Upstream[] }) {
     this.host = host;
     this.uplinkOpts = opts.uplink;
+    this.upstreams = opts.upstreams.slice();
     // Answers go out as one unfragmented frame: at most MTU 1500 - IP 20 - UDP 8 bytes.
     this.dns = new DnsServer({ registry: this.registry, upstreams: opts.upstreams, maxUdpSize: 1472 });
   }
@@ -103,7 +114,12 @@ export class Router {
       });
       this.uplink = { device: u.device, ip: `${ip}/${cidr.prefixLen}`, gateway: u.gateway, mac, portId: port.id };
       if (u.vlan) this.uplink.vlan = u.vlan;
+      const m = macParts(mac);
+      this.uplinkDns = new UplinkUdpTransport(this.host, {
+        portId: port.id, ip: ipNum(ip), mask: ipam.maskOf(cidr.prefixLen) >>> 0, gateway: ipNum(u.gateway), macHi: m.hi, macLo: m.lo,
+      });
     }
+    this.setUpstreams(this.upstreams);
     this.host.onPunt((frames) => this.onPunt(frames));
     this.keepTimer = setInterval(() => this.keepNeighbours(), 1000);
     this.keepTimer.unref();
@@ -111,9 +127,31 @@ export class Router {
 
   async stop(): Promise<void> {
     if (this.keepTimer) clearInterval(this.keepTimer);
+    this.uplinkDns?.stop();
     for (const l of this.tcpListeners.values()) l.server.close();
     this.tcpListeners.clear();
     await this.dns.close();
+  }
+
+  /**
+   * The resolvers the DNS server forwards to, each with its path: out of the uplink when
+   * the switch has one (a container's query would go that way), except a loopback resolver
+   * (127/8: the host's own, e.g. systemd-resolved), which only the host's stack can reach.
+   */
+  setUpstreams(upstreams: Upstream[]): void {
+    this.upstreams = upstreams.map((u) => ({ host: u.host, port: u.port }));
+    this.dns.setUpstreams(this.upstreams.map((u) => ({ ...u, transport: this.pathTo(u.host) })));
+  }
+
+  /**
+   * The uplink, unless there is none, or the resolver is the host's own (127/8) or inside a vsw
+   * network (a container: the host reaches it through the network's TAP; out of the uplink
+   * it is not).
+   */
+  private pathTo(host: string): UplinkUdpTransport | HostUdpTransport {
+    if (this.uplinkDns === null || host.startsWith('127.')) return this.hostDns;
+    const inNet = this.view.networks.some((n) => ipam.cidrContains(ipam.parseCidr(n.subnet, 32), host));
+    return inNet ? this.hostDns : this.uplinkDns;
   }
 
   uplinkInfo(): UplinkInfo | null {
@@ -141,9 +179,13 @@ export class Router {
     if (network.internal) throw new InvalidArgumentError(`network '${network.name}' is internal: it has no published ports`);
     const addrs = new Set(['0.0.0.0', ...this.switchAddresses()]);
     const mine = new Set<string>();
+    const uplinkIp = this.uplink?.ip.split('/')[0];
     for (const m of ports) {
       if (!addrs.has(m.hostIp)) {
         throw new InvalidArgumentError(`-p ${m.hostIp}:${m.hostPort}: ${m.hostIp} is not an address of the switch (${[...addrs].join(', ')})`);
+      }
+      if (uplinkIp !== undefined && m.proto === 'udp' && isForwarderPort(m.hostPort) && (m.hostIp === '0.0.0.0' || m.hostIp === uplinkIp)) {
+        throw new InvalidArgumentError(`-p ${m.hostPort}/udp: UDP ports ${CT_FORWARDER_PORT_MIN}-${CT_FORWARDER_PORT_MAX} of the uplink address are the DNS forwarder's`);
       }
       const key = `${m.proto}/${m.hostPort}`;
       if (mine.has(key)) throw new InvalidArgumentError(`-p: ${m.hostPort}/${m.proto} is published twice`);
@@ -165,6 +207,7 @@ export class Router {
    */
   async sync(view: RouterView): Promise<void> {
     this.view = view;
+    this.setUpstreams(this.upstreams); // a resolver's path depends on the networks
     // DNS names
     const wanted = new Set(view.networks.map((n) => n.name));
     for (const n of view.networks) this.registry.setNetwork(n.name, n.dnsOrder);
@@ -259,8 +302,12 @@ export class Router {
 
   // ------------------------------------------------------------------ DNS over UDP
 
+  /** Punted frames: from the uplink, answers to the forwarder (dns/uplink.ts); else queries to a gateway. */
   private onPunt(frames: CapturedFrame[]): void {
-    for (const f of frames) this.answerUdp(f);
+    for (const f of frames) {
+      if (this.uplinkDns !== null && this.uplink !== null && f.port === this.uplink.portId) this.uplinkDns.deliver(f.data);
+      else this.answerUdp(f);
+    }
   }
 
   /** A DNS query a worker punted: Ethernet + IPv4 + UDP to gateway:53. */
@@ -374,11 +421,16 @@ export class Router {
     }));
   }
 
-  counters(): { neigh: ReturnType<DataplaneHost['neigh']['counters']>; conntrack: ReturnType<DataplaneHost['ct']['counters']>; dns: Record<string, number>; puntLost: number } {
+  counters(): {
+    neigh: ReturnType<DataplaneHost['neigh']['counters']>; conntrack: ReturnType<DataplaneHost['ct']['counters']>;
+    dns: Record<string, number>; puntLost: number; dnsUpstream: Record<'uplink' | 'host', TransportCounters>;
+  } {
     // Local names are answered by the workers, the rest (and TCP) by the main thread.
     const dns: Record<string, number> = { ...this.dns.counters };
     this.host.workerDnsCounters().forEach((v, i) => { dns[DNS_RESULTS[i]] = (dns[DNS_RESULTS[i]] ?? 0) + v; });
-    return { neigh: this.host.neigh.counters(), conntrack: this.host.ct.counters(), dns, puntLost: this.host.puntLost() };
+    const none: TransportCounters = { sent: 0, matched: 0, unmatched: 0, failed: 0, refused: 0 };
+    const dnsUpstream = { uplink: { ...(this.uplinkDns?.counters ?? none) }, host: { ...this.hostDns.counters } };
+    return { neigh: this.host.neigh.counters(), conntrack: this.host.ct.counters(), dns, puntLost: this.host.puntLost(), dnsUpstream };
   }
 
   /** A container or network went away: its connections go too. */

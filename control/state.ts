@@ -30,9 +30,14 @@ export class StateStore<T> {
   readonly tmpFile: string;
   readonly lockFile: string;
   private locked = false;
+  private readonly check?: (state: unknown) => string | undefined;
 
-  /** Creates DIR (mode 0700, parents too) when absent. */
-  constructor(dir: string) {
+  /**
+   * Creates DIR (mode 0700, parents too) when absent. `check` validates a loaded state's
+   * shape: it returns what is wrong ("networks: expected an array, got string") or undefined.
+   */
+  constructor(dir: string, check?: (state: unknown) => string | undefined) {
+    this.check = check;
     this.dir = path.resolve(dir);
     this.file = path.join(this.dir, 'state.json');
     this.tmpFile = `${this.file}.tmp`;
@@ -47,7 +52,8 @@ export class StateStore<T> {
 
   /**
    * The saved state, or undefined when nothing was ever saved. A leftover state.json.tmp is
-   * removed. Unreadable/corrupt state.json or an unknown version -> VswError naming the file
+   * removed. Unreadable/corrupt state.json, an unknown version or a state that fails the
+   * shape check -> VswError naming the file (and the field), with the file left as it is
    * (never silently empty: that would lose every network and container).
    */
   load(): T | undefined {
@@ -82,6 +88,10 @@ export class StateStore<T> {
       throw new VswError(
         `state file ${this.file} has version ${f.version}; this vsw understands version ${STATE_VERSION}`,
       );
+    }
+    const wrong = this.check?.(f.state);
+    if (wrong !== undefined) {
+      throw new VswError(`state file ${this.file}: ${wrong}; repair it or move it away to start from empty state`);
     }
     return f.state as T;
   }

@@ -39,6 +39,9 @@ export interface NetworkCreate {
   /** 802.1Q VLAN id (1-4094): the network's ports are access ports of that VLAN, and trunks
    *  carry it tagged. Absent: an untagged network (VLAN 0). */
   vlan?: number;
+  /** Port security (docs/L3.md): container ports may send only as their endpoint (MAC,
+   *  IPv4 address, ARP sender). Default true; false allows any source, for experiments. */
+  portSecurity?: boolean;
   /** A VXLAN overlay segment that spans hosts (docs/VXLAN.md). */
   vxlan?: VxlanCreate;
 }
@@ -115,6 +118,8 @@ export interface NetworkInfo {
   dnsOrder: DnsOrder;
   /** 802.1Q VLAN id; 0 = an untagged network. */
   vlan: number;
+  /** Port security on the network's container ports (spoofed sources dropped). */
+  portSecurity: boolean;
   /** The switch's router in this network: answers ARP/ICMP/DNS on the gateway address. */
   gatewayMac: string;
   hostPort: { name: string; ip: string; mac: string } | null;

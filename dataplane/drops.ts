@@ -43,6 +43,10 @@ export const DROP_REASONS = [
   // A bug of ours, never of the frame's: a stage threw on this frame. Dropped and counted so
   // that one bad frame cannot take a worker (and every port it serves) down.
   'stage-error',
+  // Port security and per-port limits (dataplane/stages/guard.ts, docs/L3.md "Hostile containers")
+  'spoofed-source',    // from a container port, a source MAC, ARP sender or IPv4 source not its endpoint's
+  'conntrack-port-limit', // the ingress port holds its maximum share of the connection table
+  'icmp-ratelimited',  // TTL ran out, and the ICMP error was not sent: the error rate limit (like Linux icmp_msgs_per_sec)
   // VXLAN overlay segments (dataplane/vxlan/, docs/VXLAN.md); counted on the VTEP socket's
   // port (receive) or on the overlay port (send)
   'vxlan-bad-flags',   // received VXLAN header without the I flag

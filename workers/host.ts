@@ -23,7 +23,7 @@ import { CTRL_PUNT, CTRL_WORDS, MAX_PORTS } from './shared';
 import { Neigh, NEIGH_DEFAULTS, neighBytes, type NeighConfig } from '../dataplane/tables/neigh';
 import { Conntrack, CONNTRACK_DEFAULTS, conntrackBytes, type ConntrackConfig } from '../dataplane/tables/conntrack';
 import type { L3Snapshot } from '../dataplane/tables/l3';
-import { PortTable, type PortVlans } from '../dataplane/tables/ports';
+import { PortTable, type PortGuard, type PortVlans } from '../dataplane/tables/ports';
 import { Egress, FORM_ETHERNET, FORM_VNET, type EgressPort } from '../dataplane/egress';
 import { EVENTS_RING_BYTES, WorkerPool } from './pool';
 import * as counters from './host-counters';
@@ -40,6 +40,8 @@ export interface PortSpec {
   vlan?: number;
   /** What the port carries, when more than one network untagged (a trunk, a tagged uplink). */
   vlans?: PortVlans;
+  /** Port security: what a container port may send as its source (absent: not checked). */
+  guard?: PortGuard;
 }
 
 export interface PortHandle {
@@ -201,7 +203,9 @@ export class DataplaneHost {
     const vlans: PortVlans = spec.vlans ?? { untagged: spec.netId, pvid: spec.vlan ?? 0, tagged: [] };
     try {
       this.portTable.add(id, name, spec.netId, vlans);
+      this.portTable.setGuard(id, spec.guard ?? null);
     } catch (e) {
+      this.portTable.remove(id);
       this.io.close(fd);
       throw e;
     }
@@ -214,7 +218,7 @@ export class DataplaneHost {
     counters.clearPortCounters(this.pool.slots, id);
     try {
       await this.pool.broadcast((w) => ({
-        type: 'addPort', seq: 0, id, name, fd, kind, vnet, netId: spec.netId, vlans, rx: w === owner,
+        type: 'addPort', seq: 0, id, name, fd, kind, vnet, netId: spec.netId, vlans, rx: w === owner, guard: spec.guard,
       }));
     } catch (e) {
       await this.removePort(id).catch(() => undefined);

@@ -262,6 +262,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       return;
     } else if (m.type === 'addPort') {
       this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
+      this.ports.setGuard(m.id, m.guard ?? null);
       this.egress.attach({
         id: m.id, form: m.vnet ? FORM_VNET : FORM_ETHERNET, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx,
         capture: this.taps.wire[m.id] !== undefined, txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,

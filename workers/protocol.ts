@@ -8,7 +8,7 @@ import type { L3Snapshot } from '../dataplane/tables/l3';
 import type { TapNames, TapSpec } from './taps';
 import type { NeighConfig } from '../dataplane/tables/neigh';
 import type { ConntrackConfig } from '../dataplane/tables/conntrack';
-import type { PortVlans } from '../dataplane/tables/ports';
+import type { PortGuard, PortVlans } from '../dataplane/tables/ports';
 import type { VxlanSpec } from '../dataplane/vxlan/port';
 
 export interface WorkerInit {
@@ -48,6 +48,8 @@ export interface AddPortMsg {
   vlans?: PortVlans;
   /** True on the one worker that receives from this port. */
   rx: boolean;
+  /** Port security: what a container port may send as its source (absent: not checked). */
+  guard?: PortGuard;
   /** An overlay port (kind KIND_UDP, fd the raw sending socket): its VXLAN segment (docs/VXLAN.md). */
   vxlan?: VxlanSpec;
 }

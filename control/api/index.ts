@@ -12,6 +12,7 @@ import { handle } from './routes';
 
 export { MAX_BODY_BYTES } from './request';
 export { MAX_TRACE_FRAMES } from './routes';
+export { STREAM_QUEUE_BYTES, streamSkipped } from './stream';
 
 export interface ApiServer {
   /** Stop accepting, finish (or after a grace period cut) open requests, remove the socket. */

@@ -120,7 +120,8 @@ export function compact<T extends object>(o: T): T {
 }
 
 export function networkCreate(b: Record<string, unknown>): NetworkCreate {
-  checkFields(b, ['name', 'subnet', 'gateway', 'ipRange', 'mtu', 'internal', 'icc', 'dnsOrder', 'vlan', 'vxlan']);
+  checkFields(b, ['name', 'subnet', 'gateway', 'ipRange', 'mtu', 'internal', 'icc', 'dnsOrder', 'vlan',
+    'portSecurity', 'vxlan']);
   const dnsOrder = optString(b, 'dnsOrder');
   if (dnsOrder !== undefined && !DNS_ORDERS.includes(dnsOrder as DnsOrder)) {
     throw new InvalidArgumentError(`field 'dnsOrder' must be one of ${DNS_ORDERS.join(', ')}`);
@@ -135,6 +136,7 @@ export function networkCreate(b: Record<string, unknown>): NetworkCreate {
     icc: optBool(b, 'icc'),
     dnsOrder: dnsOrder as DnsOrder | undefined,
     vlan: optInt(b, 'vlan'),
+    portSecurity: optBool(b, 'portSecurity'),
     vxlan: b.vxlan === undefined || b.vxlan === null ? undefined : vxlanCreate(b.vxlan),
   });
 }

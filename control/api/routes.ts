@@ -11,7 +11,7 @@ import {
   checkFields, compact, containerCreate, countParam, flag, networkCreate, optString, optStringArray, parseJsonObject, readBody,
   reqString, splitPath, trunkCreate,
 } from './request';
-import { serveStream } from './stream';
+import { serveEvents, serveStream } from './stream';
 
 /** Frames one dry-run trace request may carry. */
 export const MAX_TRACE_FRAMES = 1000;
@@ -158,11 +158,8 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
 
     if (a === 'events' && segs.length === 1) {
       route(['GET']);
-      // Newline-delimited JSON, one event per line, until the client goes away.
-      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-      res.write('');
-      const unsubscribe = engine.subscribeEvents((e) => { res.write(`${JSON.stringify(e)}\n`); });
-      res.on('close', unsubscribe);
+      // Newline-delimited JSON, one event per line, until the client goes away (bounded: stream.ts).
+      serveEvents(res, (fn) => engine.subscribeEvents(fn));
       return;
     }
 
@@ -171,10 +168,10 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
       // Live trace: NDJSON, one TraceResult per frame, until `count` or the client goes away.
       const count = countParam(url);
       const opt = (k: string): string | undefined => url.searchParams.get(k) || undefined;
-      await serveStream(res, count,
+      await serveStream(res, 'trace', count,
         (emit) => engine.startTrace({ port: opt('port'), network: opt('net'), filter: opt('filter'), count },
           (r) => emit(`${JSON.stringify(r)}\n`)),
-        () => ({ 'content-type': 'application/x-ndjson' }), '');
+        () => ({ 'content-type': 'application/x-ndjson' }), '', { ndjson: true });
       return;
     }
 
@@ -182,7 +179,7 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
       route(['GET']);
       const port = url.searchParams.get('port');
       if (!port) throw new InvalidArgumentError("query parameter 'port' is required");
-      await serveStream(res, countParam(url),
+      await serveStream(res, 'capture', countParam(url),
         (emit) => engine.startCapture(port, (frame, timeMs) => emit(pcapRecord(frame, timeMs)),
           { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined }),
         (session) => ({ 'content-type': 'application/vnd.tcpdump.pcap', [PORT_HEADER]: session.port }), pcapHeader());

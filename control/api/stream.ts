@@ -1,43 +1,129 @@
-// Captures and live traces as streaming responses, with back-pressure: a client that does
-// not read loses records (counted) instead of filling the daemon's memory; the stream ends
-// with the lost count as a trailer.
+// The daemon's streams (events, live traces, captures) as HTTP responses, with back-pressure
+// (docs/STREAMS.md). Each client has a bounded queue: the bytes its response holds that the
+// kernel has not taken yet (res.writableLength). While that queue is at its bound a record
+// is skipped and counted instead of being queued, so a client that stops reading costs the
+// daemon at most STREAM_QUEUE_BYTES (+ the socket's kernel buffer), never more.
+//
+// What the client is told:
+// - NDJSON streams (events, trace): when the queue has drained, one line
+//   {"time":ISO,"type":"skipped","count":N} says how many records were skipped meanwhile;
+// - every stream that ends (trace, capture) carries the total lost (rings full + skipped)
+//   as the x-vsw-lost trailer.
+// The daemon's totals per stream kind are streamSkipped() (metrics: vsw_stream_skipped_total).
 
 import * as http from 'http';
-import { LOST_TRAILER, type StreamSession } from '../types';
+import { LOST_TRAILER, type StreamSession, type VswEvent } from '../types';
+
+/** Bytes one client's response may hold before its records are skipped. */
+export const STREAM_QUEUE_BYTES = 256 * 1024;
+
+export const STREAM_KINDS = ['events', 'trace', 'capture'] as const;
+export type StreamKind = (typeof STREAM_KINDS)[number];
+
+const skippedTotals: Record<StreamKind, number> = { events: 0, trace: 0, capture: 0 };
+
+/** Records skipped for slow readers since the daemon started, per stream kind (monotonic). */
+export function streamSkipped(): Record<StreamKind, number> {
+  return { ...skippedTotals };
+}
+
+/** The line an NDJSON stream carries when a slow reader has caught up. */
+export function skippedLine(count: number): string {
+  return `${JSON.stringify({ time: new Date().toISOString(), type: 'skipped', count })}\n`;
+}
+
+export interface BoundedWriterOptions {
+  /** The queue's bound in bytes (default STREAM_QUEUE_BYTES; at least the socket's high-water mark). */
+  queueBytes?: number;
+  /** What to write once the queue has drained after records were skipped (NDJSON streams). */
+  notice?: (skipped: number) => string | Uint8Array;
+  /** Told of each skipped record (the engine's capture counters). */
+  onSkip?: (n: number) => void;
+}
 
 /**
- * Writes records to a streaming response. While the client is not reading (the socket's
- * buffer is full) records are skipped and counted rather than piling up in the daemon's
- * memory. write() says whether the record was sent.
+ * One client's bounded queue. offer() writes a record if the queue has room, else skips and
+ * counts it; once the response drains, the notice (if any) tells the client how many it
+ * missed. `make` is called only for records that are written (no JSON for skipped ones).
  */
-function streamWriter(res: http.ServerResponse, onSkip: (n: number) => void): { write(chunk: string | Uint8Array): boolean; skipped(): number } {
-  let paused = false;
-  let skipped = 0;
-  return {
-    write(chunk) {
-      if (paused || res.destroyed) { skipped++; onSkip(1); return false; }
-      if (!res.write(chunk)) { paused = true; res.once('drain', () => { paused = false; }); }
-      return true;
-    },
-    skipped: () => skipped,
+export class BoundedWriter {
+  private full = false;
+  private sinceNotice = 0;
+  private total = 0;
+  private readonly queueBytes: number;
+
+  constructor(private readonly res: http.ServerResponse, private readonly kind: StreamKind,
+    private readonly o: BoundedWriterOptions = {}) {
+    this.queueBytes = o.queueBytes ?? STREAM_QUEUE_BYTES;
+  }
+
+  /** Write the record or skip it; true when it was written. */
+  offer(make: () => string | Uint8Array): boolean {
+    const res = this.res;
+    if (res.destroyed || res.writableEnded || this.full) return this.skip();
+    res.write(make());
+    // At the bound with the socket asking to wait: skip until 'drain' (which then follows).
+    if (res.writableLength >= this.queueBytes && res.writableNeedDrain) {
+      this.full = true;
+      res.once('drain', this.onDrain);
+    }
+    return true;
+  }
+
+  /** Records skipped on this stream so far. */
+  skipped(): number {
+    return this.total;
+  }
+
+  private skip(): false {
+    this.total++;
+    this.sinceNotice++;
+    skippedTotals[this.kind]++;
+    this.o.onSkip?.(1);
+    return false;
+  }
+
+  private readonly onDrain = (): void => {
+    this.full = false;
+    if (this.sinceNotice > 0 && this.o.notice && !this.res.destroyed && !this.res.writableEnded) {
+      this.res.write(this.o.notice(this.sinceNotice));
+    }
+    this.sinceNotice = 0;
   };
 }
 
 /**
- * A capture or live trace as a streaming response: `start` opens the session with an emit
- * function; records are written (with back-pressure, streamWriter) until `count` of them
- * (0 = no limit) or the client goes away; then the session stops and the stream ends with
- * the lost count as a trailer.
+ * GET /events: NDJSON, one VswEvent a line, until the client goes away. The first line is
+ * {"time":ISO,"type":"ready"}, written once the subscription is made: a client that has
+ * read it sees every event from then on.
  */
-export async function serveStream<S extends StreamSession>(res: http.ServerResponse, count: number,
+export function serveEvents(res: http.ServerResponse, subscribe: (fn: (e: VswEvent) => void) => () => void,
+  o: Omit<BoundedWriterOptions, 'notice'> = {}): void {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+  const out = new BoundedWriter(res, 'events', { ...o, notice: skippedLine });
+  const unsubscribe = subscribe((e) => { out.offer(() => `${JSON.stringify(e)}\n`); });
+  res.on('close', unsubscribe);
+  res.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'ready' })}\n`);
+}
+
+/**
+ * A capture or live trace as a streaming response: `start` opens the session with an emit
+ * function; records are written (through a BoundedWriter) until `count` of them (0 = no
+ * limit) or the client goes away; then the session stops and the stream ends with the lost
+ * count as a trailer. NDJSON streams (ndjson: true) also carry the skipped line inline.
+ */
+export async function serveStream<S extends StreamSession>(res: http.ServerResponse, kind: StreamKind, count: number,
   start: (emit: (record: string | Uint8Array) => void) => Promise<S>,
-  headers: (session: S) => http.OutgoingHttpHeaders, first: string | Uint8Array): Promise<void> {
+  headers: (session: S) => http.OutgoingHttpHeaders, first: string | Uint8Array,
+  o: Omit<BoundedWriterOptions, 'notice' | 'onSkip'> & { ndjson?: boolean } = {}): Promise<void> {
   let n = 0;
   let done = false;
   // Assigned once, below; the callbacks above read it before then.
   // eslint-disable-next-line prefer-const
   let session: S | undefined;
-  const out = streamWriter(res, (k) => session?.skipped?.(k));
+  const out = new BoundedWriter(res, kind, {
+    queueBytes: o.queueBytes, notice: o.ndjson ? skippedLine : undefined, onSkip: (k) => session?.skipped?.(k),
+  });
   const finish = (): void => {
     if (done || !session) return;
     done = true;
@@ -47,7 +133,7 @@ export async function serveStream<S extends StreamSession>(res: http.ServerRespo
   // Records arrive from a timer, so none can come before the header below is written.
   session = await start((record) => {
     if (done) return;
-    if (out.write(record) && count > 0 && ++n >= count) finish();
+    if (out.offer(() => record) && count > 0 && ++n >= count) finish();
   });
   res.writeHead(200, { ...headers(session), trailer: LOST_TRAILER });
   res.write(first);

@@ -1,11 +1,19 @@
 // `vsw network create|ls|inspect|rm|connect|disconnect`.
 
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError as OptionValueError, Option } from 'commander';
 import { formatJson, networksTable } from '../format';
 import { checkAlias } from '../publish';
 import type { DnsOrder, EndpointInfo, NetworkCreate, NetworkInfo } from '../types';
 import { eachName, enc, usageError, type Cli } from './common';
 import { bool, dnsOrder, integer, repeatable } from './options';
+
+/** --port-security: on or off (true and false too). */
+function onOff(v: string): boolean {
+  const s = v.trim().toLowerCase();
+  if (s === 'on' || s === 'true') return true;
+  if (s === 'off' || s === 'false') return false;
+  throw new OptionValueError('Expected on or off.');
+}
 
 export function addNetworkCommands(program: Command, { io, done, sub, client, tableCommand }: Cli): void {
   const network = sub(program, 'network', 'Manage networks (create, ls, inspect, rm, connect, disconnect)', false);
@@ -20,6 +28,7 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
     .addOption(new Option('--internal', 'no route out and no published ports (containers reach each other, the gateway and the host)'))
     .addOption(new Option('--icc <true|false>', 'whether containers of the network may talk to each other (default true; false: only to the gateway and the host)').argParser(bool))
     .addOption(new Option('--dns-order <order>', 'order of the addresses in a DNS answer for a name with several: rotate (default), random or fixed').argParser(dnsOrder))
+    .addOption(new Option('--port-security <on|off>', 'port security: container ports may send only from their own MAC and address (default on; off: any source, for experiments)').argParser(onOff))
     .addOption(new Option('--vlan <id>', '802.1Q VLAN id, 1 to 4094: container ports are access ports of that VLAN, trunks carry it tagged (default: untagged)').argParser(integer(1, 4094)))
     // VXLAN (docs/VXLAN.md)
     .addOption(new Option('--vxlan <vni>', 'a VXLAN overlay network spanning hosts, with this VNI (1 to 16777215); default MTU: the underlay MTU - 50').argParser(integer()))
@@ -28,7 +37,7 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
     .addOption(new Option('--peer <ip>', 'with --vxlan: a remote VTEP that gets broadcast and unknown traffic (repeatable)').argParser(repeatable((s: string) => s)))
     .action(async (name: string, o: {
       subnet?: string; gateway?: string; ipRange?: string; mtu?: number; internal?: boolean; icc?: boolean; dnsOrder?: DnsOrder;
-      vlan?: number; vxlan?: number; vxlanPort?: number; underlayIp?: string; peer?: string[];
+      vlan?: number; portSecurity?: boolean; vxlan?: number; vxlanPort?: number; underlayIp?: string; peer?: string[];
     }, cmd: Command) => {
       const spec: NetworkCreate = { name };
       if (o.subnet !== undefined) spec.subnet = o.subnet;
@@ -39,6 +48,7 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
       if (o.icc !== undefined) spec.icc = o.icc;
       if (o.dnsOrder !== undefined) spec.dnsOrder = o.dnsOrder;
       if (o.vlan !== undefined) spec.vlan = o.vlan;
+      if (o.portSecurity !== undefined) spec.portSecurity = o.portSecurity;
       if (o.vxlan !== undefined) {
         spec.vxlan = { vni: o.vxlan };
         if (o.vxlanPort !== undefined) spec.vxlan.port = o.vxlanPort;

@@ -6,12 +6,11 @@ import { Command } from 'commander';
 import { VswError } from '../errors';
 import { formatEvent } from '../events';
 import { conntrackTable, fdbTable, neighTable, statsTable } from '../format';
-import { readLines } from '../lines';
 import { readPcap } from '../pcap';
 import { PORT_HEADER, type ConntrackEntryInfo, type FdbEntryInfo, type NeighEntryInfo, type PortStatsInfo, type TraceResult, type VswEvent } from '../types';
 import { enc, usageError, type Cli } from './common';
 import { filterExpr, formatOption, integer, stageName, type Format } from './options';
-import { lostText, streamGet } from './stream';
+import { followLines, lostText, skippedText, streamGet } from './stream';
 
 export function addObserveCommands(program: Command, { io, sub, client, print, tableCommand }: Cli): void {
   const fdb = tableCommand<FdbEntryInfo>(program, 'fdb', 'Show the MAC tables (NETWORK MAC VLAN PORT CONTAINER [VTEP] AGE in seconds); fdb add|rm for static entries',
@@ -62,9 +61,11 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
         const format = loadTraceFormatter();
         await streamGet(client(cmd), `/trace?${q.toString()}`, (res) => {
           io.err(`vsw: tracing ${o.port ? `port ${o.port}` : o.net ? `network ${o.net}` : 'every port'}${o.filter ? ` where ${o.filter}` : ''}${o.count ? ` (${o.count} frames)` : ''}; Ctrl-C stops\n`);
-          readLines(res, (line) => {
+          followLines(res, (line) => {
+            const r = JSON.parse(line) as TraceResult | { type: 'skipped'; count: number };
+            if ('type' in r && r.type === 'skipped') io.err(skippedText(r.count, 'traced frames'));
             if (o.format === 'json') { io.out(`${line}\n`); return; }
-            const r = JSON.parse(line) as TraceResult;
+            if ('type' in r) return;
             io.out(`${r.time ?? ''} port ${r.port ?? '?'} worker ${r.worker ?? '?'}\n${format(r)}\n`);
           });
           return () => { const lost = lostText(res); if (lost) io.err(`vsw: trace ended${lost}\n`); };
@@ -95,8 +96,13 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
     .addOption(formatOption())
     .action(async (o: { format: Format }, cmd: Command) => {
       await streamGet(client(cmd), '/events', (res) => {
-        readLines(res, (line) => {
-          io.out(o.format === 'json' ? `${line}\n` : `${formatEvent(JSON.parse(line) as VswEvent)}\n`);
+        // JSON: every line as the daemon sent it (its first, `ready`, says the stream is live).
+        // Text: changes only; a `skipped` note goes to stderr.
+        followLines(res, (line) => {
+          const e = JSON.parse(line) as VswEvent;
+          if (e.type === 'skipped') io.err(skippedText(e.count, 'events'));
+          if (o.format === 'json') io.out(`${line}\n`);
+          else if (e.type !== 'skipped' && e.type !== 'ready') io.out(`${formatEvent(e)}\n`);
         });
         return () => undefined;
       });

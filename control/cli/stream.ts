@@ -1,10 +1,41 @@
 // The daemon's streams (events, live traces, captures): GET one until it ends or
 // Ctrl-C/SIGTERM, and read the lost-records trailer at its end.
+//
+// Back-pressure (docs/STREAMS.md): the CLI reads the socket only as fast as its own stdout
+// drains. When stdout is a pipe nobody reads, the response is paused, the socket stops being
+// read, and the daemon's per-client bound takes over (it skips and counts, and says so with
+// a `skipped` line once we read again). Nothing piles up in the CLI.
 
 import * as http from 'http';
 import { Client, unreachableMessage } from '../client';
 import { DaemonUnreachableError, errorFromJson } from '../errors';
+import { LineReader } from '../lines';
 import { LOST_TRAILER } from '../types';
+
+/** Where the CLI's output goes; its back-pressure decides when the stream is read. */
+type Sink = Pick<NodeJS.WriteStream, 'writableNeedDrain' | 'once'>;
+
+/**
+ * Hand every line of `res` to onLine, pausing `res` while `sink` (stdout) is not drained:
+ * at most one chunk's lines are ever waiting in stdout's buffer beyond its high-water mark.
+ */
+export function followLines(res: http.IncomingMessage, onLine: (line: string) => void, sink: Sink = process.stdout): void {
+  const reader = new LineReader(onLine);
+  let waiting = false;
+  res.on('data', (d: Buffer) => {
+    reader.push(d);
+    if (!waiting && sink.writableNeedDrain) {
+      waiting = true;
+      res.pause();
+      sink.once('drain', () => { waiting = false; res.resume(); });
+    }
+  });
+}
+
+/** What the CLI says on stderr when the daemon skipped records for it (a `skipped` line). */
+export function skippedText(count: unknown, what: string): string {
+  return `vsw: ${Number(count)} ${what} skipped (slow reader)\n`;
+}
 
 /** The daemon's count of records lost on the way (a trailer of capture/trace streams). */
 export function lostText(res: http.IncomingMessage): string {

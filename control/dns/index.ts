@@ -4,4 +4,5 @@
 export * from '../../dataplane/dns/message';
 export * from '../../dataplane/dns/registry';
 export * from './upstream';
+export * from './uplink';
 export * from './server';

@@ -1,13 +1,19 @@
 // Forwarding to the upstream resolvers: names that are not the switch's own.
 //
-// The daemon forwards from the host (its own sockets), not from the container, so the
-// host's resolv.conf applies as is, loopback resolvers (systemd-resolved's 127.0.0.53)
-// included.
+// How a UDP try reaches an upstream is its transport (Upstream.transport, a UdpTransport):
+// - the host's own stack (HostUdpTransport, the default): a socket of the daemon, so the
+//   daemon's routes and resolv.conf apply, loopback resolvers (127.0.0.53) included;
+// - the switch's uplink (control/dns/uplink.ts): frames the main thread builds from the
+//   uplink address, out of the uplink port, as a container's query would leave through
+//   masquerade. control/router.ts gives an upstream that transport when the switch has an
+//   uplink, unless it is loopback (127/8) or inside a vsw network.
+// A TCP retry (a TC answer, for a TCP client) always uses the host's stack.
 //
-// Anti-spoofing: every try uses a fresh UDP socket (a fresh random source port), connected
-// to the upstream (the kernel drops datagrams from any other address), and a fresh random
+// Anti-spoofing: every try has a fresh random source port (a fresh socket, or a free port of
+// the uplink forwarder's range), only datagrams from the upstream's address and port to that
+// port reach it (the connected socket, or the uplink transport's match), and a fresh random
 // 16-bit ID; an answer is accepted only if its ID and its question match what was sent.
-// Anything else arriving on the socket is ignored and the try keeps waiting until its
+// Anything else is counted (unmatched) and ignored, and the try keeps waiting until its
 // timeout. The client's original ID is put back into the accepted answer.
 
 import { randomInt } from 'node:crypto';
@@ -21,6 +27,71 @@ import { parseResponseHead, type ParsedQuery } from '../../dataplane/dns/message
 export interface Upstream {
   host: string;
   port: number;
+  /** How UDP tries reach it; absent: the host's own stack (a HostUdpTransport of the forwarder). */
+  transport?: UdpTransport;
+}
+
+/** Counters of one transport (monotonic). */
+export interface TransportCounters {
+  /** UDP queries sent (one per try). */
+  sent: number;
+  /** Answers accepted (ID and question matched the try's). */
+  matched: number;
+  /** Datagrams that reached no try or did not match its ID/question: dropped. */
+  unmatched: number;
+  /** Tries that could not be sent (no free port, no neighbour, a send error). */
+  failed: number;
+  /** Tries ended at once by an ICMP port (or protocol) unreachable from upstream. */
+  refused: number;
+}
+
+/**
+ * One UDP try's path to an upstream. open() sends `msg` to `up` from a fresh random source
+ * port and calls accept(m) with every datagram that comes back from up's address and port to
+ * that source port, until the returned close function is called; accept() says whether m was
+ * the answer (else it is counted as unmatched). fail() ends the try early (an ICMP error, no
+ * route, no free port). open() may throw; the try then fails.
+ */
+export interface UdpTransport {
+  readonly name: string;
+  readonly counters: TransportCounters;
+  open(up: Upstream, msg: Uint8Array, accept: (m: Uint8Array) => boolean, fail: () => void): () => void;
+}
+
+export function newTransportCounters(): TransportCounters {
+  return { sent: 0, matched: 0, unmatched: 0, failed: 0, refused: 0 };
+}
+
+/** Through the host's own stack: a fresh UDP socket per try, connected to the upstream. */
+export class HostUdpTransport implements UdpTransport {
+  readonly name = 'host';
+  readonly counters = newTransportCounters();
+
+  open(up: Upstream, msg: Uint8Array, accept: (m: Uint8Array) => boolean, fail: () => void): () => void {
+    const c = this.counters;
+    const sock = dgram.createSocket('udp4');
+    // ECONNREFUSED (ICMP port unreachable on a connected socket) lands here: fail fast
+    // and move on to the next upstream instead of waiting for the timeout.
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED') c.refused++;
+      else c.failed++;
+      fail();
+    });
+    sock.on('message', (m: Buffer) => {
+      if (accept(m)) c.matched++;
+      else c.unmatched++;
+    });
+    sock.on('connect', () => {
+      try {
+        sock.send(msg, (err) => { if (err) { c.failed++; fail(); } });
+        c.sent++;
+      } catch {
+        fail(); // closed (cancelled) while connecting
+      }
+    });
+    sock.connect(up.port, up.host);
+    return () => sock.close();
+  }
 }
 
 export const DNS_PORT = 53;
@@ -103,6 +174,8 @@ export class Forwarder {
   private readonly maxInFlight: number;
   private pending = 0;
   private closed = false;
+  /** Upstreams without a transport of their own are reached through this one. */
+  readonly host = new HostUdpTransport();
   /** Cancel functions of the tries under way (close() ends them). */
   private readonly tries = new Set<() => void>();
 
@@ -188,6 +261,8 @@ export class Forwarder {
       this.tries.add(cancel);
       try {
         cleanup = start(finish);
+        // Finished (failed) inside start(): release what it opened now.
+        if (done) cleanup();
       } catch {
         finish(null);
       }
@@ -195,26 +270,16 @@ export class Forwarder {
   }
 
   private udpTry(up: Upstream, query: Uint8Array, q: ParsedQuery): Promise<TryResult> {
+    const transport = up.transport ?? this.host;
     return this.attempt((finish) => {
       const id = randomInt(0, 0x10000);
       const msg = withId(query, id);
-      const sock = dgram.createSocket('udp4');
-      // ECONNREFUSED (ICMP port unreachable on a connected socket) lands here: fail fast
-      // and move on to the next upstream instead of waiting for the timeout.
-      sock.on('error', () => finish(null));
-      sock.on('message', (m: Buffer) => {
+      return transport.open(up, msg, (m) => {
         const tc = matches(m, id, q);
-        if (tc !== null) finish({ bytes: m, tc });
-      });
-      sock.on('connect', () => {
-        try {
-          sock.send(msg, (err) => err && finish(null));
-        } catch {
-          finish(null); // closed (cancelled) while connecting
-        }
-      });
-      sock.connect(up.port, up.host);
-      return () => sock.close();
+        if (tc === null) return false;
+        finish({ bytes: Uint8Array.from(m), tc });
+        return true;
+      }, () => finish(null));
     });
   }
 

@@ -1,7 +1,10 @@
 // Containers: a named network namespace (bridge or none mode), the host's namespace (host
 // mode) or another container's (container: mode), with endpoints on networks, published
 // ports, DNS aliases and links. Create, connect, disconnect, exit, remove: each change is
-// saved, and told to the router, before it is answered.
+// saved, and told to the router, before it is answered. Creation saves its intent (a
+// 'creating' record) before it makes anything, so that a crash half-way is undone at the
+// next start (recovery.ts, docs/RELIABILITY.md); names that would be one DNS name with
+// another container's are refused first (names.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +20,9 @@ import type { ContainerRecord, NetworkRecord, Records, Saver } from './records';
 import type { PortBook } from './ports';
 import type { Endpoints } from './endpoints';
 import { endpointInfo } from './networks';
+import { checkDnsNames } from './names';
+import { undoCreation } from './recovery';
+import { armedWhile, crashPoint } from '../crash';
 
 export interface ContainerDeps {
   records: Records;
@@ -35,19 +41,24 @@ export interface ContainerDeps {
 export class Containers {
   constructor(private readonly d: ContainerDeps) {}
 
+  /** Containers being created are not shown: they are answered once made. */
   list(): ContainerInfo[] {
-    return this.d.records.state.containers.map((c) => this.info(c));
+    return this.d.records.state.containers.filter((c) => c.status !== 'creating').map((c) => this.info(c));
   }
 
   inspect(name: string): ContainerInfo {
-    return this.info(this.d.records.container(name));
+    const c = this.d.records.container(name);
+    if (c.status === 'creating') throw new NotFoundError(`container '${name}' not found (it is being created)`);
+    return this.info(c);
   }
 
   private info(c: ContainerRecord): ContainerInfo {
+    // A 'creating' record never gets here (list, inspect); create answers once it is made.
+    const status = c.status === 'creating' ? 'created' : c.status;
     return {
       name: c.name, id: c.id, mode: c.mode, netns: c.netns, sharedWith: c.sharedWith,
       networks: c.endpoints.map((e) => endpointInfo(this.d.records, this.d.ports, c, e)), cmd: c.cmd, detach: c.detach, rm: c.rm,
-      status: c.status, pid: c.pid, exitCode: c.exitCode, created: c.created,
+      status, pid: c.pid, exitCode: c.exitCode, created: c.created,
       ports: c.ports ?? [], links: c.links ?? [],
     };
   }
@@ -94,37 +105,39 @@ export class Containers {
       if (l.alias !== undefined) ipam.validName(l.alias, 'link alias');
       return l.alias ? { name: l.name, alias: l.alias } : { name: l.name };
     });
-    if (c.mode === 'bridge' || c.mode === 'none') {
-      if (netns.netnsExists(c.name)) {
-        throw new ConflictError(`a network namespace named '${c.name}' already exists (not a vsw container): pick another name`);
-      }
-      await netns.createNetns(c.name);
-      try {
-        if (net) {
-          const e = await endpoints.attach(c, net, spec.ip, true);
-          if (aliases.length > 0) e.aliases = aliases;
-          c.endpoints.push(e);
-        }
-        endpoints.writeEtc(c);
-      } catch (e) {
-        for (const ep of c.endpoints) await endpoints.unplug(c, ep).catch(() => undefined);
-        await netns.deleteNetns(c.name).catch(() => undefined);
-        removeContainerEtc(c.name);
-        throw e;
-      }
+    checkDnsNames(c.name, net ? [{ network: net.name, aliases }] : [], records.state.containers);
+    const ownNetns = c.mode === 'bridge' || c.mode === 'none';
+    if (ownNetns && netns.netnsExists(c.name)) {
+      throw new ConflictError(`a network namespace named '${c.name}' already exists (not a vsw container): pick another name`);
     }
+    // The intent first: a crash from here on leaves a 'creating' record, and the next start
+    // undoes whatever of the container was made (recovery.ts undoCreation).
+    c.status = 'creating';
     records.state.containers.push(c);
-    if (c.detach) {
-      try {
-        this.d.processes.start(c);
-      } catch (e) {
-        await this.destroy(c, true);
-        throw e;
-      }
-    } else if (cmd.length > 0) {
-      c.status = 'running'; // the CLI runs it in the foreground and reports the exit
-    }
     this.d.store.save();
+    try {
+      await armedWhile(async () => {
+        crashPoint('after-intent');
+        if (ownNetns) {
+          await netns.createNetns(c.name);
+          if (net) {
+            const e = await endpoints.attach(c, net, spec.ip, true);
+            if (aliases.length > 0) e.aliases = aliases;
+            c.endpoints.push(e);
+          }
+          endpoints.writeEtc(c);
+        }
+        crashPoint('before-save');
+      });
+      c.status = 'created';
+      if (c.detach) this.d.processes.start(c);
+      else if (cmd.length > 0) c.status = 'running'; // the CLI runs it in the foreground and reports the exit
+      this.d.store.save();
+    } catch (e) {
+      await this.discard(c).catch(() => undefined);
+      this.d.store.save();
+      throw e;
+    }
     await this.d.syncRouter();
     this.d.events.emit('container-start', {
       container: c.name, mode: c.mode, network: c.endpoints[0]?.network, ip: c.endpoints[0]?.ip, cmd: c.cmd.join(' ') || undefined,
@@ -143,7 +156,9 @@ export class Containers {
     if (c.endpoints.some((e) => e.network === network)) {
       throw new ConflictError(`container '${container}' is already connected to network '${network}'`);
     }
-    const e = await endpoints.attach(c, n, ip, c.endpoints.length === 0);
+    checkDnsNames(c.name, [...c.endpoints, { network, aliases }], records.state.containers);
+    // A crash from here on leaves a veth pair no record lists: the next start deletes it.
+    const e = await armedWhile(() => endpoints.attach(c, n, ip, c.endpoints.length === 0));
     if (aliases.length > 0) e.aliases = aliases;
     c.endpoints.push(e);
     if (c.mode === 'none') c.mode = 'bridge';
@@ -178,6 +193,13 @@ export class Containers {
   async remove(name: string, force: boolean): Promise<void> {
     const { records } = this.d;
     const c = records.container(name);
+    if (c.status === 'creating') {
+      // Left by a creation that could not be undone at start: remove what vsw made of it.
+      if (!force) throw new ConflictError(`container '${name}' was never fully made: use rm -f to remove what there is of it`);
+      await this.discard(c);
+      this.d.store.save();
+      return;
+    }
     const sharers = records.state.containers.filter((x) => x.sharedWith === name);
     if (sharers.length > 0) {
       throw new ConflictError(`containers ${sharers.map((x) => x.name).join(', ')} share the network namespace of '${name}': remove them first`);
@@ -192,6 +214,22 @@ export class Containers {
     await this.destroy(c, true);
     this.d.store.save();
     await this.d.syncRouter();
+  }
+
+  /**
+   * Undo a creation that did not finish (a failure, or a 'creating' record): close its
+   * ports, remove whatever of its namespace, veths, /etc/netns files and log exists, and
+   * forget it (not saved). No event: it was never announced.
+   */
+  async discard(c: ContainerRecord): Promise<void> {
+    if (c.pid !== undefined && netns.pidAlive(c.pid)) {
+      try { process.kill(-c.pid, 'SIGKILL'); } catch { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } }
+    }
+    this.d.processes.forget(c.name);
+    for (const e of c.endpoints) await this.d.endpoints.unplug(c, e).catch(() => undefined);
+    await undoCreation(c, this.d.records, this.d.logDir);
+    const { records } = this.d;
+    records.state.containers = records.state.containers.filter((x) => x !== c);
   }
 
   /** Kill what runs in the container, unplug it, delete its namespace, forget it (not saved). */

@@ -7,6 +7,9 @@ import { writeContainerEtc } from '../etc';
 import * as ipam from '../ipam';
 import * as netns from '../netns';
 import type { DataplaneHost } from '../../workers/host';
+import type { PortGuard } from '../../dataplane/tables/ports';
+import { parseIp } from '../../dataplane/wire/ip';
+import { macHi, macLo, parseMac } from '../../dataplane/wire/mac';
 import type { ContainerRecord, EndpointRecord, NetworkRecord, Records } from './records';
 import type { PortBook } from './ports';
 
@@ -44,7 +47,8 @@ export class Endpoints {
     await netns.configureEndpoint(c.netns, e.innerIf, {
       mac: e.mac, ip: e.ip, prefixLen: ipam.parseCidr(n.subnet, 32).prefixLen, gateway: n.gateway, mtu: n.mtu, defaultRoute,
     });
-    const port = await this.d.host.addPort({ name: e.hostIf, kind: 'afpacket', netId: n.id, vlan: n.vlan ?? 0 });
+    const guard = portGuard(n, e);
+    const port = await this.d.host.addPort({ name: e.hostIf, kind: 'afpacket', netId: n.id, vlan: n.vlan ?? 0, ...(guard ? { guard } : {}) });
     this.d.ports.setEndpoint(n.name, c.name, port);
     this.d.events.emit('port-up', { port: e.hostIf, network: n.name, container: c.name, kind: 'afpacket', ip: e.ip, mac: e.mac });
   }
@@ -70,4 +74,14 @@ export class Endpoints {
     });
     writeContainerEtc(c.netns, { nameserver: gw, self: first ? { name: c.name, ip: first.ip } : undefined, links });
   }
+}
+
+/**
+ * Port security for an endpoint's port (dataplane/stages/guard.ts): the sources it may use,
+ * its MAC and address; undefined on a network with port security off.
+ */
+export function portGuard(n: NetworkRecord, e: Pick<EndpointRecord, 'mac' | 'ip'>): PortGuard | undefined {
+  if (n.portSecurity === false) return undefined;
+  const mac = parseMac(e.mac);
+  return { macHi: macHi(mac, 0), macLo: macLo(mac, 0), ips: [parseIp(e.ip)] };
 }

@@ -8,6 +8,7 @@
 //   endpoints.ts  a container's veth pairs and /etc/netns files
 //   containers.ts create, connect, disconnect, remove
 //   supervise.ts  detached commands
+//   names.ts      DNS name collisions between containers
 //   recovery.ts   re-attaching containers after a restart
 //   trunks.ts     802.1Q trunks
 //   observe.ts    tables, counters, events, captures and traces
@@ -15,8 +16,9 @@
 // Every change is serialised (one at a time, in arrival order) and saved before it is
 // answered, so a crash loses at most the change in flight. On start the engine re-reads the
 // state: networks get their host TAP port back, containers whose namespace still exists are
-// re-attached with the same address and MAC, and containers whose namespace is gone are
-// forgotten (and their leftovers removed).
+// re-attached with the same address and MAC, containers whose namespace is gone are
+// forgotten (and their leftovers removed), creations a crash interrupted are undone, and a
+// container that cannot be re-attached is reported and skipped (recovery.ts).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -31,7 +33,7 @@ import { StateStore } from '../state';
 import * as ipam from '../ipam';
 import { Router, upstreamsFrom } from '../router';
 import { DataplaneHost } from '../../workers/host';
-import { Records, type State } from './records';
+import { checkState, Records, type State } from './records';
 import { PortBook } from './ports';
 import { Networks, routerView } from './networks';
 import { Endpoints } from './endpoints';
@@ -73,7 +75,7 @@ export class VswEngine implements Engine {
 
   constructor(opts: DaemonOptions, host?: DataplaneHost) {
     this.opts = opts;
-    this.store = new StateStore<State>(opts.stateDir);
+    this.store = new StateStore<State>(opts.stateDir, checkState);
     this.host = host ?? new DataplaneHost({
       workers: opts.workers,
       fdb: { maxEntries: opts.fdbMax, maxPerPort: opts.fdbMaxPerPort, agingSeconds: opts.fdbAgingSeconds },
@@ -122,7 +124,7 @@ export class VswEngine implements Engine {
         const n = await this.networks.create({ name: this.opts.defaultNetwork, subnet: this.opts.defaultSubnet }, true);
         log(`created default network ${n.name} (${n.subnet})`);
       }
-      await recoverContainers({ records: this.records, endpoints: this.endpoints }, log);
+      await recoverContainers({ records: this.records, endpoints: this.endpoints, logDir: this.logDir() }, log);
       await this.trunks.attachAll(log);
       this.save();
       await this.syncRouter();

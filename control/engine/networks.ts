@@ -79,6 +79,7 @@ export class Networks {
       internal: !!spec.internal, icc: spec.icc !== false, dnsOrder: spec.dnsOrder ?? 'rotate',
     };
     if (spec.vlan !== undefined) rec.vlan = spec.vlan;
+    if (spec.portSecurity === false) rec.portSecurity = false;
     if (vx) rec.vxlan = vx.rec;
     await this.attach(rec);
     records.state.networks.push(rec);
@@ -166,6 +167,7 @@ export class Networks {
       name: n.name, id: n.id, subnet: n.subnet, gateway: n.gateway, ipRange: n.ipRange, mtu: n.mtu,
       default: n.default, created: n.created,
       internal: n.internal ?? false, icc: n.icc ?? true, dnsOrder: n.dnsOrder ?? 'rotate', vlan: n.vlan ?? 0,
+      portSecurity: n.portSecurity !== false,
       gatewayMac: ipam.macFromIp(n.gateway),
       hostPort: tap ? { name: n.tap, ip: hostIp, mac: ipam.macFromIp(hostIp) } : null,
       ports: list, endpoints,

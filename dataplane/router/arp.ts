@@ -3,6 +3,11 @@
 // place, out of the port it came in on; a reply to the gateway MAC (to our own request) ends
 // here; the rest goes on to L2 forwarding (containers ARP for each other). On the uplink:
 // only ARP for the uplink address concerns us; the rest is the host's.
+//
+// What the neighbour table may learn (learnNeighbour, also used for IPv4 sources): an
+// address inside the subnet that is not its network or broadcast address (on a /31 or /32
+// both are hosts) nor one of the switch's own; the MAC of a station (the table itself refuses
+// multicast, broadcast and all-zero MACs). Refusals are counted (neighbour `refused`).
 
 import { DROP } from '../drops';
 import { OUT_LOCAL, type Packet } from '../packet';
@@ -44,13 +49,31 @@ export const L3_ARP_LEARNED = outcome('arp-learned', (name, t) => {
 
 const arp = new ArpView();
 
+/**
+ * Teach the neighbour table ip -> MAC, seen on network `net` (a vsw network id or UPLINK_NET)
+ * whose subnet is (subnet, mask), unless ip is no neighbour's (see the header): then the
+ * refusal is counted. Not in a dry run. Callers have checked ip is inside the subnet.
+ */
+export function learnNeighbour(ctx: StageContext, l3: L3Context, net: number, subnet: number, mask: number,
+  ip: number, macHi: number, macLo: number): void {
+  if (ctx.dryRun) return;
+  ip >>>= 0;
+  const hostBits = (~mask) >>> 0;
+  if (ip === 0 || l3.table.isSwitchIp(ip) || (hostBits > 1 && (ip === (subnet >>> 0) || ip === ((subnet | hostBits) >>> 0)))) {
+    l3.neigh.refuse();
+    return;
+  }
+  l3.neigh.learn(net, ip, macHi, macLo, ctx.now);
+}
+
 /** ARP on a vsw network. true = on to L2 forwarding. */
 export function arpFromNet(p: Packet, ctx: StageContext, l3: L3Context, net: L3NetSpec): boolean {
   const a = arp;
   if (!a.reset(p.buf, p.l3Off, p.ethOff + p.ethLen - p.l3Off) || !a.isEthernetIpv4) return true;
   const spa = a.spa;
-  if (((spa & net.mask) >>> 0) === net.subnet && spa !== net.gwIp && spa !== 0 && !ctx.dryRun) {
-    l3.neigh.learn(net.id, spa, a.shaHi, a.shaLo, ctx.now);
+  // 0.0.0.0: an address probe (RFC 5227), which teaches nothing.
+  if (((spa & net.mask) >>> 0) === net.subnet && spa !== 0) {
+    learnNeighbour(ctx, l3, net.id, net.subnet, net.mask, spa, a.shaHi, a.shaLo);
   }
   const op = a.op;
   if (op === ARP_OP_REQUEST && a.tpa === net.gwIp) {
@@ -75,8 +98,8 @@ export function arpFromUplink(p: Packet, ctx: StageContext, l3: L3Context, u: L3
   }
   const forUs = a.tpa === u.ip;
   const spa = a.spa;
-  if (forUs && spa !== 0 && l3.table.inUplinkSubnet(spa) && !ctx.dryRun) {
-    l3.neigh.learn(UPLINK_NET, spa, a.shaHi, a.shaLo, ctx.now);
+  if (forUs && spa !== 0 && l3.table.inUplinkSubnet(spa)) {
+    learnNeighbour(ctx, l3, UPLINK_NET, u.subnet, u.mask, spa, a.shaHi, a.shaLo);
   }
   if (forUs && a.op === ARP_OP_REQUEST) { replyArp(p, ctx, u.macHi, u.macLo, u.ip); return false; }
   if (forUs && a.op === ARP_OP_REPLY) { p.l3 = L3_ARP_CONSUMED; p.out = OUT_LOCAL; return false; }

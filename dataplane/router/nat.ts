@@ -12,7 +12,7 @@ import { OUT_LOCAL, OUT_NONE, type Packet } from '../packet';
 import type { L3Context, StageContext } from '../stages/stage';
 import type { L3NetSpec } from '../tables/l3';
 import { UPLINK_NET } from '../tables/neigh';
-import { CT_ERR_NO_PORT, CT_ERR_SOURCE_LIMIT, CT_KIND_DNAT, CT_KIND_MASQ } from '../tables/conntrack';
+import { CT_ERR_NO_PORT, CT_ERR_PORT_LIMIT, CT_ERR_SOURCE_LIMIT, CT_KIND_DNAT, CT_KIND_MASQ, isForwarderPort } from '../tables/conntrack';
 import { ICMP_QUOTE_MALFORMED, ICMP_QUOTE_OK, icmpErrorQuote, natRewrite, natRewriteIcmpError, type NatTuple } from '../nat';
 import { ICMP_ECHO_REQUEST } from '../wire/icmp';
 import { ipToString } from '../wire/ip';
@@ -29,6 +29,10 @@ export const L3_CT_NEW = outcome('conntrack-new', describeFlow);
 export const L3_ICMP_ERROR = outcome('icmp-error', describeFlow);
 /** Dry run: a connection would be created. */
 export const L3_NO_CT = outcome('would-create', (name, t) => `${name}: ${wouldCreateText(t)} (dry run: no connection created)`);
+
+/** From the uplink, UDP to a port of the DNS forwarder's range, or an ICMP error about a query from one: handed to the main thread. */
+export const L3_DNS_UPSTREAM = outcome('dns-upstream-answer', (name, t) =>
+  `${name}: ${t.before.ok ? t.before.text() : 'datagram'} to the DNS forwarder (main thread)`);
 
 /** The DNS port: DNS over TCP to a gateway becomes a connection to the host (local.ts). */
 export const DNS_PORT = 53;
@@ -57,7 +61,7 @@ export function masquerade(p: Packet, ctx: StageContext, l3: L3Context, d: Datag
   if (!ttlOk(p, ctx, l3, d)) return;
   if (ctx.dryRun) { wouldCreate(p); return; }
   const h = l3.ct.create(proto, d.src, d.dst, d.sport, d.dport, d.dst, u.ip, d.dport, d.sport,
-    true, net.id, -1, CT_KIND_MASQ, ctx.now);
+    true, net.id, -1, CT_KIND_MASQ, ctx.now, p.inPort);
   if (h < 0) { refuse(p, h); return; }
   p.l3 = L3_CT_NEW;
   forwardTranslated(p, ctx, l3, d, h);
@@ -76,14 +80,28 @@ export function publishedFromNet(p: Packet, ctx: StageContext, l3: L3Context, d:
   if (!ttlOk(p, ctx, l3, d)) return;
   if (ctx.dryRun) { wouldCreate(p); return; }
   const h = l3.ct.create(d.proto, d.src, d.dst, d.sport, d.dport, m.ip, target.gwIp, m.port, d.sport,
-    true, m.net, m.id, CT_KIND_DNAT, ctx.now);
+    true, m.net, m.id, CT_KIND_DNAT, ctx.now, p.inPort);
   if (h < 0) { refuse(p, h); return; }
   p.l3 = L3_CT_NEW;
   forwardTranslated(p, ctx, l3, d, h);
 }
 
-/** A published port reached from outside, through the uplink: DNAT only (the container sees the real client). */
+/**
+ * A published port reached from outside, through the uplink: DNAT only (the container sees the
+ * real client). Before that (no connection matched): UDP to a port of the DNS forwarder's range
+ * (tables/conntrack.ts CT_FORWARDER_PORT_MIN..MAX, which masquerade never allocates and -p
+ * refuses) is an answer to the main thread's forwarder: punted to it when a try waits on that
+ * port (Conntrack.forwarderPortInUse), else dropped (no-service); the forwarder matches the
+ * answer to its query or drops and counts it (control/dns/uplink.ts).
+ */
 export function publishedFromUplink(p: Packet, ctx: StageContext, l3: L3Context, d: Datagram): void {
+  if (d.proto === IPPROTO_UDP && isForwarderPort(d.dport)) {
+    // Only to a port a try is waiting on: a flood from outside to the range costs the main
+    // thread (and the punt ring the containers' queries share) nothing.
+    if (l3.ct.forwarderPortInUse(d.dport)) puntToForwarder(p, ctx, l3);
+    else p.dropWith(DROP['no-service']);
+    return;
+  }
   const m = d.proto === IPPROTO_ICMP ? undefined : l3.table.mapping(d.proto, d.dst, d.dport);
   if (m === undefined) { p.dropWith(DROP['no-service']); return; }
   if (!ttlOk(p, ctx, l3, d)) return;
@@ -95,14 +113,32 @@ export function publishedFromUplink(p: Packet, ctx: StageContext, l3: L3Context,
   forwardTranslated(p, ctx, l3, d, h);
 }
 
-/** An ICMP error about a tracked connection: translate outer and quoted headers, route. */
+/** To the main thread's DNS forwarder (an answer, or an ICMP error about a query): punted. */
+function puntToForwarder(p: Packet, ctx: StageContext, l3: L3Context): void {
+  p.l3 = L3_DNS_UPSTREAM;
+  p.out = OUT_LOCAL;
+  if (!ctx.dryRun && !l3.emit.punt(p)) p.dropWith(DROP['punt-full']);
+}
+
+/**
+ * An ICMP error about a tracked connection: translate outer and quoted headers, route. One
+ * about a query of the DNS forwarder (no connection: uplink address, a port of its range) is
+ * punted to it.
+ */
 export function icmpErrorIn(p: Packet, ctx: StageContext, l3: L3Context, d: Datagram): void {
   const q = quoted;
   const r = icmpErrorQuote(p.buf, p.l3Off, d.end, q);
   if (r !== ICMP_QUOTE_OK) { p.dropWith(r === ICMP_QUOTE_MALFORMED ? DROP['bad-ip'] : DROP['no-service']); return; }
   // The error travels against the quoted packet: look it up as the reverse of it.
   const h = l3.ct.find(q.proto, q.dst, q.src, q.dport, q.sport, ctx.now);
-  if (h < 0) { p.dropWith(DROP['no-service']); return; }
+  if (h < 0) {
+    // About a query of the main thread's DNS forwarder (from the uplink address and a port of
+    // its range): to the forwarder, which fails that try at once (port unreachable).
+    const u = l3.table.uplink;
+    if (p.netId === UPLINK_NET && u !== null && q.proto === IPPROTO_UDP && q.src === u.ip && l3.ct.forwarderPortInUse(q.sport)) { puntToForwarder(p, ctx, l3); return; }
+    p.dropWith(DROP['no-service']);
+    return;
+  }
   const ct = l3.ct;
   const newDst = ct.xDst(h);
   // An error sent by the connection's far end itself (outer source = the quoted destination,
@@ -154,6 +190,7 @@ export function refuse(p: Packet, err: number): void {
 export function refusalReason(err: number): number {
   return err === CT_ERR_NO_PORT ? DROP['nat-ports-exhausted']
     : err === CT_ERR_SOURCE_LIMIT ? DROP['conntrack-source-limit']
+    : err === CT_ERR_PORT_LIMIT ? DROP['conntrack-port-limit']
     : DROP['conntrack-full'];
 }
 

@@ -15,6 +15,7 @@ import { EthernetView } from '../wire/ethernet';
 import { ICMP_TIME_EXCEEDED } from '../wire/icmp';
 import type { Datagram } from './datagram';
 import { L3_NONE, describeFlow, outcome } from './outcome';
+import { icmpErrors } from './icmp-limit';
 
 /** Routed without translation. */
 export const L3_ROUTED = outcome('routed', describeFlow);
@@ -33,13 +34,15 @@ export function routeOnLink(p: Packet, ctx: StageContext, l3: L3Context, d: Data
 
 /**
  * TTL left to forward the packet? If not: time exceeded back to the sender (never about an
- * ICMP error), and the frame dropped (ttl-exceeded). Checked before a connection is created:
+ * ICMP error), and the frame dropped (ttl-exceeded); when the ICMP error rate limit
+ * (icmp-limit.ts) holds the error back, the frame is dropped as icmp-ratelimited instead. Checked before a connection is created:
  * a packet that dies here (a traceroute probe) must leave no connection behind, as Linux
  * never confirms one.
  */
 export function ttlOk(p: Packet, ctx: StageContext, l3: L3Context, d: Datagram): boolean {
   if (d.ip.ttl > 1) return true;
   if (!ctx.dryRun && !d.icmpError) {
+    if (!icmpErrors.take()) { p.dropWith(DROP['icmp-ratelimited']); return false; }
     // From the gateway of the network it came from; from the uplink (published ports) there
     // is no network gateway: from the uplink address.
     const net = l3.table.byNet[p.netId];

@@ -19,7 +19,7 @@ import { ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../wire/ethernet';
 import { ICMP_ECHO_REQUEST } from '../wire/icmp';
 import { L3_NONE } from '../router/outcome';
 import { Datagram } from '../router/datagram';
-import { arpFromNet, arpFromUplink } from '../router/arp';
+import { arpFromNet, arpFromUplink, learnNeighbour } from '../router/arp';
 import { answerPing, dnsTcpReply, gatewayDns } from '../router/local';
 import { DNS_PORT, icmpErrorIn, masquerade, publishedFromNet, publishedFromUplink, tracked } from '../router/nat';
 import { routeOnLink } from '../router/route';
@@ -58,9 +58,7 @@ export class GatewayStage implements Stage {
     const d = this.d;
     if (!d.read(p)) return;
     const src = d.src;
-    if (((src & net.mask) >>> 0) === net.subnet && src !== net.gwIp && !ctx.dryRun) {
-      l3.neigh.learn(net.id, src, p.srcHi, p.srcLo, ctx.now);
-    }
+    if (((src & net.mask) >>> 0) === net.subnet) learnNeighbour(ctx, l3, net.id, net.subnet, net.mask, src, p.srcHi, p.srcLo);
     const toSwitch = l3.table.isSwitchIp(d.dst);
     if (toSwitch && d.icmpType === ICMP_ECHO_REQUEST) { answerPing(p, ctx, d, net.gwMacHi, net.gwMacLo); return; }
     if (d.dst === net.gwIp && d.dport === DNS_PORT && gatewayDns(p, ctx, l3, d, net)) return;
@@ -83,7 +81,7 @@ export class GatewayStage implements Stage {
     const d = this.d;
     if (!d.read(p)) return false;
     if (d.dst !== u.ip) { p.dropWith(DROP['uplink-not-ours']); return false; }
-    if (l3.table.inUplinkSubnet(d.src) && !ctx.dryRun) l3.neigh.learn(UPLINK_NET, d.src, p.srcHi, p.srcLo, ctx.now);
+    if (l3.table.inUplinkSubnet(d.src)) learnNeighbour(ctx, l3, UPLINK_NET, u.subnet, u.mask, d.src, p.srcHi, p.srcLo);
     if (d.icmpType === ICMP_ECHO_REQUEST) { answerPing(p, ctx, d, u.macHi, u.macLo); return false; }
     if (d.icmpError) { icmpErrorIn(p, ctx, l3, d); return false; }
     if (tracked(p, ctx, l3, d)) return false;

@@ -14,7 +14,10 @@
 // - Tagged but shorter than 18 bytes: runt-after-untag (no Ethernet header would be left).
 // Tags are seen whatever the kernel did with them: AF_PACKET hands them out of band and the
 // native recv re-inserts them (FLAG_VLAN), so here every tag is in the frame.
+// - Then port security (guard.ts): a container port may send only as its endpoint (MAC,
+//   ARP sender, IPv4 source), else spoofed-source.
 import { DROP } from '../drops';
+import { sourceAllowed } from './guard';
 import type { Packet } from '../packet';
 import { NO_NET, type PortTable } from '../tables/ports';
 import type { Stage, StageContext } from './stage';
@@ -38,9 +41,9 @@ export class IngressStage implements Stage {
       }
       p.netId = net;
       p.vlan = ports.pvid[port];
-      return true;
+      return ports.guarded[port] === 0 || sourceAllowed(p, ports);
     }
-    return this.tagged(p, ports, port, et);
+    return this.tagged(p, ports, port, et) && (ports.guarded[port] === 0 || sourceAllowed(p, ports));
   }
 
   private tagged(p: Packet, ports: PortTable, port: number, et: number): boolean {

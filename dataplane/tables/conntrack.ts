@@ -15,6 +15,10 @@
 //                 maxEntries, so chains average under one node
 //   sources       open-addressing table (original source IPv4 -> connections), for the
 //                 per-source cap (conntrack-sources.ts)
+//   forwarder     Int32 bitmap of the DNS forwarder's ports in use (CT_FORWARDER_PORT_MIN..MAX):
+//                 set and cleared by the main thread, read by the workers (atomic, no lock)
+//   ports         Int32 per ingress port (< CT_PORTS): connections it opened, for the
+//                 per-port cap (conntrack-sources.ts; the record keeps its port)
 // Chained buckets: a node is unlinked from its chain on removal, so nothing builds up. Free
 // records form a list (index + 1 in the header; 0 = empty); records never used yet are taken
 // from the high-water mark, so an all-zero buffer is a valid empty table.
@@ -39,7 +43,7 @@
 
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4';
 import { mutexLock, mutexUnlock } from './lock';
-import { SourceCounts } from './conntrack-sources';
+import { CT_PORTS, PortCounts, SourceCounts } from './conntrack-sources';
 import { CT_TCP_NONE, F_REPLIED, TCP_STATE_NAMES, TCP_TIMEOUTS, tcpSeen } from './conntrack-tcp';
 
 export {
@@ -53,18 +57,45 @@ export interface ConntrackConfig {
   maxEntries: number;
   /** connections per original source IPv4 address, default 16384 */
   maxPerSource: number;
-  /** the range NAT ports (and ICMP identifiers) are allocated from: default 1024..65535 */
+  /** the range NAT ports (and ICMP identifiers) are allocated from: default 1024..65535; for
+   *  UDP less the DNS forwarder's ports (CT_FORWARDER_PORT_MIN..MAX), never allocated */
   portMin: number;
   portMax: number;
+  /** connections opened through one switch port (a container's share), default CT_MAX_PER_PORT */
+  maxPerPort?: number;
 }
+
+/** Default per-port cap: a quarter of the default table, like the per-source cap. */
+export const CT_MAX_PER_PORT = 16384;
+export { CT_PORTS };
 
 export const CONNTRACK_DEFAULTS: Readonly<ConntrackConfig> = Object.freeze({
   maxEntries: 65536, maxPerSource: 16384, portMin: 1024, portMax: 65535,
 });
 
+/**
+ * UDP ports of the uplink address reserved for the main thread's DNS forwarder
+ * (control/dns/uplink.ts): its queries leave from uplink-IP:port in this range, and a reply to
+ * such a port with no connection is punted to it (router/nat.ts). Masquerade never hands one
+ * out, not even by keeping a container's own source port, so a forwarder reply can never be
+ * taken for a masqueraded flow's (or the reverse). Outside Linux's default ephemeral range
+ * (32768-60999); 4096 ports: 12 bits of source-port randomness on top of the 16-bit DNS ID.
+ */
+export const CT_FORWARDER_PORT_MIN = 61440;
+export const CT_FORWARDER_PORT_MAX = 65535;
+
+/** Is this UDP port of the uplink address the DNS forwarder's (CT_FORWARDER_PORT_MIN..MAX)? */
+export function isForwarderPort(port: number): boolean {
+  return port >= CT_FORWARDER_PORT_MIN && port <= CT_FORWARDER_PORT_MAX;
+}
+
+/** Int32 words of the forwarder's in-use bitmap. */
+const FWD_WORDS = (CT_FORWARDER_PORT_MAX - CT_FORWARDER_PORT_MIN + 1 + 31) >>> 5;
+
 export const CT_ERR_FULL = -2;
 export const CT_ERR_NO_PORT = -3;
 export const CT_ERR_SOURCE_LIMIT = -4;
+export const CT_ERR_PORT_LIMIT = -5;
 
 export const CT_DIR_ORIG = 0;
 export const CT_DIR_REPLY = 1;
@@ -94,7 +125,8 @@ const R_MAPPING = 11;
 const R_KIND = 12;
 const R_GEN = 13;      // bumped on every allocation and release of the record
 const R_NEXT = 14;     // + dir: next node in the hash chain, + 1 (0 = end); R_NEXT also links free records
-const REC_WORDS = 16;
+const R_PORT = 16;     // the ingress port that opened it, + 1 (0 = not counted per port)
+const REC_WORDS = 17;
 
 // Record numbers (Float64).
 const D_EXPIRES = 0;
@@ -119,6 +151,7 @@ const C_REMOVED = 2;
 const C_FULL = 3;
 const C_NO_PORT = 4;
 const C_SOURCE_LIMIT = 5;
+const C_PORT_LIMIT = 6;
 const COUNTER_F64 = 8;
 
 /** Records visited per lock hold by sweeps (expire, remove*, list). */
@@ -154,6 +187,8 @@ export interface ConntrackCounters {
   full: number;
   noPort: number;
   sourceLimit: number;
+  /** refused: the ingress port held its maximum (maxPerPort) */
+  portLimit?: number;
 }
 
 /** (event: CT_EV_*, handle). Called under the table lock, by the thread that made the change. */
@@ -173,6 +208,7 @@ function checkConfig(cfg: ConntrackConfig): void {
     throw new RangeError('conntrack maxEntries must be 1..2^26');
   }
   if (!Number.isInteger(cfg.maxPerSource) || cfg.maxPerSource < 1) throw new RangeError('conntrack maxPerSource must be >= 1');
+  if (cfg.maxPerPort !== undefined && (!Number.isInteger(cfg.maxPerPort) || cfg.maxPerPort < 1)) throw new RangeError('conntrack maxPerPort must be >= 1');
   if (!Number.isInteger(cfg.portMin) || !Number.isInteger(cfg.portMax) || cfg.portMin < 0 || cfg.portMax > 0xffff || cfg.portMin > cfg.portMax) {
     throw new RangeError('conntrack port range must satisfy 0 <= portMin <= portMax <= 65535');
   }
@@ -183,7 +219,7 @@ export function conntrackBytes(cfg: ConntrackConfig): number {
   checkConfig(cfg);
   return HEADER_WORDS * 4 + COUNTER_F64 * 8
     + cfg.maxEntries * (REC_WORDS * 4 + REC_F64 * 8)
-    + bucketCount(cfg) * 4 + sourceSlots(cfg) * 8;
+    + bucketCount(cfg) * 4 + sourceSlots(cfg) * 8 + FWD_WORDS * 4 + CT_PORTS * 4;
 }
 
 // Murmur3 mixing step and finalizer.
@@ -217,6 +253,9 @@ export class Conntrack {
   private readonly d: Float64Array;
   private readonly b: Int32Array;
   private readonly sources: SourceCounts;
+  private readonly fwd: Int32Array;
+  private readonly portCounts: PortCounts;
+  private readonly maxPerPort: number;
   private readonly bmask: number;
   private readonly seed: number;
   private held = false;
@@ -254,6 +293,32 @@ export class Conntrack {
     const seed = this.seed = Atomics.load(this.h, H_SEED);
     const smask = slots - 1;
     this.sources = new SourceCounts(new Int32Array(this.sab, off, slots * 2), smask, (ip) => fmix(mix(seed, ip)) & smask);
+    off += slots * 8;
+    this.fwd = new Int32Array(this.sab, off, FWD_WORDS);
+    off += FWD_WORDS * 4;
+    this.portCounts = new PortCounts(new Int32Array(this.sab, off, CT_PORTS));
+    this.maxPerPort = cfg.maxPerPort ?? CT_MAX_PER_PORT;
+  }
+
+  // ---- the DNS forwarder's ports ----------------------------------------------------------
+
+  /**
+   * The main thread's DNS forwarder marks a port of its range in use while a try waits on it
+   * (control/dns/uplink.ts), and clears it after. Ports outside the range are ignored.
+   */
+  forwarderPortUse(port: number, inUse: boolean): void {
+    if (!isForwarderPort(port)) return;
+    const i = port - CT_FORWARDER_PORT_MIN;
+    const bit = 1 << (i & 31);
+    if (inUse) Atomics.or(this.fwd, i >>> 5, bit);
+    else Atomics.and(this.fwd, i >>> 5, ~bit);
+  }
+
+  /** Is a try of the forwarder waiting on this port? A worker punts only answers to such a port (router/nat.ts). */
+  forwarderPortInUse(port: number): boolean {
+    if (!isForwarderPort(port)) return false;
+    const i = port - CT_FORWARDER_PORT_MIN;
+    return (Atomics.load(this.fwd, i >>> 5) & (1 << (i & 31))) !== 0;
   }
 
   // ---- hot path ---------------------------------------------------------------------------
@@ -283,12 +348,14 @@ export class Conntrack {
    * Linux's: a range of up to 128 ports is scanned whole; in a larger one, 128 ports after the
    * cursor then 64, 32, 16 from random offsets (so a nearly full range may fail early). Returns the ORIG handle, or
    * CT_ERR_FULL (table full, or the original tuple is already tracked), CT_ERR_SOURCE_LIMIT,
-   * CT_ERR_NO_PORT (no free reply tuple; also when it is taken and allocPort is false).
+   * CT_ERR_NO_PORT (no free reply tuple; also when it is taken and allocPort is false),
+   * CT_ERR_PORT_LIMIT (inPort, the switch port the first packet came in on, holds
+   * maxPerPort connections; -1 = not counted per port, e.g. from the uplink).
    * The connection expires after the first state's timeout unless seen() is called.
    */
   create(proto: number, src: number, dst: number, sport: number, dport: number,
     rsrc: number, rdst: number, rsport: number, rdport: number,
-    allocPort: boolean, net: number, mapping: number, kind: number, now: number): number {
+    allocPort: boolean, net: number, mapping: number, kind: number, now: number, inPort = -1): number {
     src |= 0; dst |= 0; rsrc |= 0; rdst |= 0;
     const oports = (sport & 0xffff) | ((dport & 0xffff) << 16);
     this.lock();
@@ -302,10 +369,13 @@ export class Conntrack {
       }
       if (h[H_COUNT] >= this.cfg.maxEntries) { c[C_FULL]++; return CT_ERR_FULL; }
       if (this.sources.count(src) >= this.cfg.maxPerSource) { c[C_SOURCE_LIMIT]++; return CT_ERR_SOURCE_LIMIT; }
+      if (this.portCounts.count(inPort) >= this.maxPerPort) { c[C_PORT_LIMIT]++; return CT_ERR_PORT_LIMIT; }
 
       const icmp = proto === IPPROTO_ICMP;
       let rports = (rsport & 0xffff) | ((rdport & 0xffff) << 16);
-      if (this.taken(proto, rsrc, rdst, rports, src, dst, oports, now)) {
+      // An allocated UDP port (masquerade) never falls in the DNS forwarder's range.
+      const reserved = allocPort && proto === IPPROTO_UDP && isForwarderPort(rdport & 0xffff);
+      if (reserved || this.taken(proto, rsrc, rdst, rports, src, dst, oports, now)) {
         if (!allocPort) { c[C_NO_PORT]++; return CT_ERR_NO_PORT; }
         rports = this.freePort(proto, icmp, rsrc, rdst, rsport & 0xffff, rdport & 0xffff, sport & 0xffff, src, dst, oports, now);
         if (rports === -1) { c[C_NO_PORT]++; return CT_ERR_NO_PORT; }
@@ -334,6 +404,7 @@ export class Conntrack {
       r[b + R_NET] = net;
       r[b + R_MAPPING] = mapping;
       r[b + R_KIND] = kind;
+      r[b + R_PORT] = this.portCounts.add(inPort);
       r[b + R_GEN] = (r[b + R_GEN] + 1) | 0;
       r[b + R_USED] = 1;
       const fb = rec * REC_F64;
@@ -503,7 +574,18 @@ export class Conntrack {
       return {
         entries: this.h[H_COUNT], created: c[C_CREATED], expired: c[C_EXPIRED], removed: c[C_REMOVED],
         full: c[C_FULL], noPort: c[C_NO_PORT], sourceLimit: c[C_SOURCE_LIMIT],
+        portLimit: c[C_PORT_LIMIT],
       };
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Connections currently counted for switch port `port` (per-port cap). */
+  portCount(port: number): number {
+    this.lock();
+    try {
+      return this.portCounts.count(port);
     } finally {
       this.unlock();
     }
@@ -593,7 +675,8 @@ export class Conntrack {
   /** A free reply `ports` word, or -1. */
   private freePort(proto: number, icmp: boolean, rsrc: number, rdst: number, rsport: number, rdport: number,
     sport: number, osrc: number, odst: number, oports: number, now: number): number {
-    if (sport !== rdport) {
+    const udp = proto === IPPROTO_UDP;
+    if (sport !== rdport && !(udp && isForwarderPort(sport))) {
       const p = icmp ? sport | (sport << 16) : rsport | (sport << 16);
       if (!this.taken(proto, rsrc, rdst, p, osrc, odst, oports, now)) return p;
     }
@@ -610,6 +693,7 @@ export class Conntrack {
         const port = min + cur;
         cur = cur + 1 === n ? 0 : cur + 1;
         if (port === rdport || port === sport) continue; // tried already
+        if (udp && isForwarderPort(port)) continue; // the DNS forwarder's (CT_FORWARDER_PORT_MIN)
         const p = icmp ? port | (port << 16) : rsport | (port << 16);
         if (!this.taken(proto, rsrc, rdst, p, osrc, odst, oports, now)) {
           this.h[H_CURSOR] = cur;
@@ -635,6 +719,8 @@ export class Conntrack {
     this.unlink(rec << 1);
     this.unlink((rec << 1) | 1);
     this.sources.del(r[b + R_TUPLE]);
+    this.portCounts.del(r[b + R_PORT]);
+    r[b + R_PORT] = 0;
     r[b + R_USED] = 0;
     r[b + R_GEN] = (r[b + R_GEN] + 1) | 0;
     r[b + R_NEXT] = this.h[H_FREE];

@@ -57,6 +57,8 @@ export const NEIGH_LEARN_REFRESHED = 0;
 export const NEIGH_LEARN_NEW = 1;
 export const NEIGH_LEARN_CHANGED = 2;
 export const NEIGH_LEARN_FAILED = 3;
+/** Refused: not a station's MAC (multicast, broadcast, all-zero) or not a neighbour's address (router/arp.ts). */
+export const NEIGH_LEARN_REFUSED = 4;
 
 export interface NeighConfig {
   /** total cap (default 4096) */
@@ -99,6 +101,9 @@ export interface NeighCounters {
   evicted: number;
   /** resolutions that failed (entries that became FAILED) */
   unresolved: number;
+  /** learn() refused: a multicast, broadcast or all-zero MAC, or an address that is no
+   * neighbour's (a subnet's network or broadcast address, the switch's own: router/arp.ts) */
+  refused?: number;
 }
 
 const W_SEQ = 0;        // sequence: odd while being written
@@ -119,6 +124,7 @@ const H_SOLICITED = 4;
 const H_FAILED = 5;
 const H_EVICTED = 6;
 const H_UNRESOLVED = 7;
+const H_REFUSED = 8;
 const HEADER_WORDS = 16;
 
 const EMPTY = 0;
@@ -226,11 +232,13 @@ export class Neigh {
   /**
    * Learn/confirm ip -> mac (from an ARP request/reply/gratuitous ARP, or an IP packet's
    * source). Returns NEIGH_LEARN_REFRESHED (0), _NEW (1: no entry, or an INCOMPLETE/FAILED
-   * one resolved), _CHANGED (2: the MAC changed) or _FAILED (3: table full even after evicting).
+   * one resolved), _CHANGED (2: the MAC changed), _FAILED (3: table full even after evicting)
+   * or _REFUSED (4: a multicast/broadcast or all-zero MAC is no station's, counted `refused`).
    */
   learn(net: number, ip: number, macHi: number, macLo: number, now: number): number {
     ip |= 0;
     macLo |= 0;
+    if ((macHi & 0x0100) !== 0 || (macHi === 0 && macLo === 0)) return this.refuse();
     const e = this.e;
     const i = this.find(net, ip);
     if (i >= 0) {
@@ -513,11 +521,18 @@ export class Neigh {
     return out;
   }
 
+  /** Count a refused learn() (also for the router's address checks): NEIGH_LEARN_REFUSED. */
+  refuse(): number {
+    Atomics.add(this.h, H_REFUSED, 1);
+    return NEIGH_LEARN_REFUSED;
+  }
+
   counters(): NeighCounters {
     const h = this.h;
     return {
       entries: h[H_COUNT], learned: h[H_LEARNED], changed: h[H_CHANGED], solicited: h[H_SOLICITED],
       failed: h[H_FAILED], evicted: h[H_EVICTED], unresolved: h[H_UNRESOLVED],
+      refused: Atomics.load(h, H_REFUSED),
     };
   }
 

@@ -12,6 +12,9 @@
 //   carries nothing tagged, so the untagged path reads two typed arrays and nothing else.
 // A port that carries tagged VLANs also accepts frames tagged with its PVID (802.1Q), but
 // sends that VLAN untagged. An access port accepts no tagged frame (priority tags aside).
+//
+// Port security: a container port also holds what it may send as its source (`setGuard`:
+// its endpoint's MAC and IPv4 addresses, from the control plane); stages/guard.ts checks it.
 
 import { VID_LAST } from '../wire/vlan';
 
@@ -38,6 +41,21 @@ export interface PortEntry {
   vlans: PortVlans;
 }
 
+// ---- port security (dataplane/stages/guard.ts) ----------------------------------------
+/**
+ * What a container port may send as its source: its endpoint's MAC and IPv4 address(es),
+ * from the control plane (control/engine/endpoints.ts). A port without one (the host TAP,
+ * trunks, the uplink, a network with port security off) is not checked.
+ */
+export interface PortGuard {
+  macHi: number;
+  /** uint32 */
+  macLo: number;
+  /** uint32 IPv4 addresses */
+  ips: readonly number[];
+}
+// ---- end port security ----
+
 /** A network's members, in port id order, with the VID each sends it with (0 = untagged). */
 interface Members {
   ports: Int32Array;
@@ -58,6 +76,13 @@ export class PortTable {
   readonly netVid: (Uint16Array | undefined)[];
   /** VLAN id of each network, as its ports carry it (0 = untagged). */
   readonly vlanOfNet: Int32Array;
+  /** Port security: 1 on a port whose sources are checked (guard.ts), with its MAC and addresses. */
+  readonly guarded: Uint8Array;
+  readonly guardMacHi: Int32Array;
+  /** As int32 (compare with `lo | 0`). */
+  readonly guardMacLo: Int32Array;
+  /** The port's IPv4 addresses as int32; undefined on an unchecked port. */
+  readonly guardIps: (Int32Array | undefined)[];
   private readonly present: Uint8Array;
   private readonly names: (string | undefined)[];
   private readonly members: (Members | undefined)[];
@@ -71,6 +96,10 @@ export class PortTable {
     this.vidNet = new Array(maxPorts);
     this.netVid = new Array(maxPorts);
     this.vlanOfNet = new Int32Array(maxNets);
+    this.guarded = new Uint8Array(maxPorts);
+    this.guardMacHi = new Int32Array(maxPorts);
+    this.guardMacLo = new Int32Array(maxPorts);
+    this.guardIps = new Array(maxPorts);
     this.present = new Uint8Array(maxPorts);
     this.names = new Array(maxPorts);
     this.members = new Array(maxNets);
@@ -100,8 +129,34 @@ export class PortTable {
     this.rebuildAll(before, this.netsOf(id));
   }
 
+  /** Check this port's sources (port security) against g, or (null) stop checking them. */
+  setGuard(id: number, g: PortGuard | null): void {
+    if (id < 0 || id >= this.maxPorts || this.present[id] === 0) throw new RangeError(`no port ${id}`);
+    if (g === null) {
+      this.guarded[id] = 0;
+      this.guardIps[id] = undefined;
+      return;
+    }
+    const okU32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+    if (!Number.isInteger(g.macHi) || g.macHi < 0 || g.macHi > 0xffff || !okU32(g.macLo)) throw new RangeError('port guard: bad MAC');
+    if (!g.ips.every(okU32)) throw new RangeError('port guard: bad IPv4 address');
+    this.guardMacHi[id] = g.macHi;
+    this.guardMacLo[id] = g.macLo | 0;
+    this.guardIps[id] = Int32Array.from(g.ips, (ip) => ip | 0);
+    this.guarded[id] = 1;
+  }
+
+  /** The port's guard (a copy), or null when its sources are not checked. */
+  guardOf(id: number): PortGuard | null {
+    const ips = this.guardIps[id];
+    if (this.guarded[id] !== 1 || ips === undefined) return null;
+    return { macHi: this.guardMacHi[id], macLo: this.guardMacLo[id] >>> 0, ips: Array.from(ips, (ip) => ip >>> 0) };
+  }
+
   remove(id: number): void {
     if (id < 0 || id >= this.maxPorts || this.present[id] === 0) return;
+    this.guarded[id] = 0;
+    this.guardIps[id] = undefined;
     const before = this.netsOf(id);
     this.present[id] = 0;
     this.names[id] = undefined;

@@ -7,13 +7,17 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FdbEntryInfo, TraceResult } from '../../control/types';
-import { capture, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, runContainers, runPrefix, startDaemon } from '../fixtures/harness';
+import type { EndpointInfo, FdbEntryInfo, TraceResult } from '../../control/types';
+import { capture, cleanupPrefix, Daemon, execInOpts, isRoot, NEEDS_ROOT, runPrefix, startDaemon } from '../fixtures/harness';
 import { icmpEcho } from '../fixtures/frames';
 
 const P = runPrefix('t');
 const C1 = `${P}-c1`;
 const C2 = `${P}-c2`;
+// Frames are replayed on the other container's port: on a network with port security they
+// would end at ingress (spoofed-source, test/integration/guard.test.ts), so these containers
+// live on a network without it.
+const NET = `${P}-open`;
 
 if (!isRoot) console.warn(`test/integration/trace.test.ts skipped: ${NEEDS_ROOT}`);
 
@@ -25,7 +29,10 @@ describe.skipIf(!isRoot)('vsw trace --dry-run (root)', () => {
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${P}-`));
     d = await startDaemon({ prefix: P, workers: 2 });
-    Object.assign(ep, await runContainers(d, [C1, C2]));
+    await d.vswOk(['network', 'create', '--port-security', 'off', NET]);
+    for (const c of [C1, C2]) await d.vswOk(['run', '-d', '--name', c, '--network', NET, '--', 'sleep', '600']);
+    const net = await d.vswJson<{ endpoints: EndpointInfo[] }>(['network', 'inspect', NET]);
+    Object.assign(ep, Object.fromEntries(net.endpoints.map((e) => [e.container, e])));
     const r = await execInOpts(C1, ['ping', '-c', '2', '-i', '0.2', '-W', '2', ep[C2].ip], { timeoutMs: 20_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
   }, 120_000);
@@ -45,7 +52,7 @@ describe.skipIf(!isRoot)('vsw trace --dry-run (root)', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe(`frame   ${ep[C1].mac} > ${ep[C2].mac}, IPv4 ${ep[C1].ip} > ${ep[C2].ip} ICMP echo request id 9 seq 3`);
     expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['frame', 'parse', 'ingress', 'learn', 'gateway', 'forward']);
-    expect(lines[2]).toContain(`port ${ep[C1].hostIf} (${C1}): network bridge`);
+    expect(lines[2]).toContain(`port ${ep[C1].hostIf} (${C1}): network ${NET}`);
     expect(lines[4]).toBe('gateway  pass (not for the gateway)');
     expect(lines[5]).toBe(`forward  known unicast ${ep[C2].mac} -> ${ep[C2].hostIf} (${C2})`);
     // The same by port name, as JSON.

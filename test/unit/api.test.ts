@@ -5,12 +5,13 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_BODY_BYTES, startApi, type ApiServer } from '../../control/api';
+import { MAX_BODY_BYTES, startApi, STREAM_QUEUE_BYTES, streamSkipped, type ApiServer } from '../../control/api';
 import { Client } from '../../control/client';
 import { VswError } from '../../control/errors';
 import type {
-  ConntrackEntryInfo, ContainerInfo, DaemonInfo, EndpointInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo,
+  ConntrackEntryInfo, ContainerInfo, DaemonInfo, EndpointInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo, VswEvent,
 } from '../../control/types';
+import { waitFor } from '../fixtures/harness';
 import { FakeEngine } from '../fixtures/fake-engine';
 
 let tmp: string;
@@ -95,6 +96,65 @@ describe('API over a Unix socket', () => {
     expect(r.body.toString().trim().split('\n').map((l) => JSON.parse(l).frame)).toEqual(['f1', 'f2']);
     expect(r.trailers['x-vsw-lost']).toBe('0');
     expect(engine.calls.find((c) => c[0] === 'startTrace')).toEqual(['startTrace', { network: 'bridge', filter: 'arp', count: 2 }]);
+  });
+
+  /**
+   * A streaming GET whose reader the test controls: lines so far, pause()/resume(), and a
+   * wait for a line that matches. The http client stops reading the socket once paused.
+   */
+  function slowReader(p: string): Promise<{ lines: () => any[]; pause(): void; resume(): void; close(): void; waitLine(f: (l: any) => boolean): Promise<any> }> {
+    return new Promise((resolve, reject) => {
+      const req = http.get({ socketPath: sock, path: p, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { text += d; });
+        const lines = (): any[] => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+        resolve({
+          lines, pause: () => res.pause(), resume: () => res.resume(), close: () => req.destroy(),
+          waitLine: (f) => waitFor('a line', () => lines().find(f), { timeoutMs: 5_000, intervalMs: 10 }),
+        });
+      });
+      req.on('error', reject);
+    });
+  }
+
+  /** An event of about 200 bytes of JSON. */
+  const bigEvent = (i: number): VswEvent => ({ time: '2026-01-01T00:00:00.000Z', type: 'mac-learned', seq: i, pad: 'x'.repeat(150) });
+
+  it('GET /events: first a ready line; a client that stops reading gets what fits in its queue, then a skipped line with the rest', async () => {
+    const r = await slowReader('/events');
+    expect((await r.waitLine((l) => l.type === 'ready')).time).toMatch(/^\d{4}-/);
+    expect(engine.eventSubs.size).toBe(1);
+    r.pause();
+    const before = streamSkipped().events;
+    const N = 100_000; // ~20 MB of JSON: far more than the socket and the queue hold
+    for (let i = 0; i < N; i++) for (const fn of engine.eventSubs) fn(bigEvent(i));
+    r.resume();
+    const skipped = await r.waitLine((l) => l.type === 'skipped');
+    const got = r.lines().filter((l) => l.type === 'mac-learned');
+    expect(skipped.count).toBeGreaterThan(N / 2);
+    expect(got.length + skipped.count).toBe(N);            // every event delivered or counted
+    expect(got.length * 200).toBeLessThan(STREAM_QUEUE_BYTES + 4 * 1024 * 1024); // the queue + kernel buffers, not 20 MB
+    expect(got.map((l) => l.seq)).toEqual([...Array(got.length).keys()]); // in order, the oldest kept
+    expect(streamSkipped().events - before).toBe(skipped.count);
+    // Caught up: events flow again.
+    for (const fn of engine.eventSubs) fn(bigEvent(N));
+    expect((await r.waitLine((l) => l.seq === N)).type).toBe('mac-learned');
+    r.close();
+    await waitFor('the API to unsubscribe', () => engine.eventSubs.size === 0, { timeoutMs: 5_000, intervalMs: 10 });
+  });
+
+  it('GET /trace: a client that stops reading gets a skipped line inline and the total in the lost trailer', async () => {
+    engine.traces = Array.from({ length: 50_000 }, (_, i) => ({ frame: `f${i}`.padEnd(200, '0'), steps: [], verdict: { kind: 'drop' as const, ports: [], reason: 'runt' } }));
+    const before = streamSkipped().trace;
+    const r = await slowReader('/trace');
+    r.pause(); // before the fake's timer sends its 50,000 traces
+    await waitFor('the traces to be sent', () => streamSkipped().trace > before, { timeoutMs: 5_000, intervalMs: 5 });
+    r.resume();
+    const skipped = await r.waitLine((l) => l.type === 'skipped');
+    expect(r.lines().filter((l) => l.frame).length + skipped.count).toBe(50_000);
+    expect(streamSkipped().trace - before).toBe(skipped.count);
+    r.close();
   });
 
   it('GET /info', async () => {

@@ -264,8 +264,19 @@ describe('normalizeNetwork refuses subnets containers cannot use', () => {
     ['0.0.0.0/24', 'this network'],
     ['240.0.0.0/24', 'reserved'],
     ['126.0.0.0/7', 'loopback'],
+    ['169.254.0.0/16', 'link-local'],
+    ['169.254.7.0/24', 'link-local'],
+    ['168.0.0.0/6', 'link-local'],
+    ['225.0.0.0/8', 'multicast'],
+    ['239.255.255.0/24', 'multicast'],
+    ['255.255.255.0/29', 'reserved'],
   ])('%s (%s)', (subnet, why) => {
     expect(() => normalizeNetwork({ name: 'n', subnet }, ctx)).toThrow(new RegExp(`${subnet.replace(/\./g, '\\.')}.*${why}`));
+  });
+  it('accepts the unicast neighbours of those ranges', () => {
+    for (const subnet of ['169.253.0.0/16', '169.255.0.0/16', '223.255.255.0/24', '1.0.0.0/24', '128.0.0.0/24']) {
+      expect(normalizeNetwork({ name: 'n', subnet }, ctx).subnet).toBe(subnet);
+    }
   });
   it('refuses a gateway on the host port address (the last usable one)', () => {
     expect(() => normalizeNetwork({ name: 'n', subnet: '10.93.0.0/24', gateway: '10.93.0.254' }, ctx)).toThrow(/host port/);

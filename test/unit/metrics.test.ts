@@ -140,8 +140,8 @@ describe('buildMetricsRegistry', () => {
     const withL3: MetricsEngine = {
       ...engine,
       l3Counters: () => ({
-        neigh: { entries: 4, learned: 6, changed: 1, solicited: 3, failed: 0, evicted: 0, unresolved: 2 },
-        conntrack: { entries: 7, created: 20, expired: 12, removed: 1, full: 5, noPort: 2, sourceLimit: 0 },
+        neigh: { entries: 4, learned: 6, changed: 1, solicited: 3, failed: 0, evicted: 0, unresolved: 2, refused: 5 },
+        conntrack: { entries: 7, created: 20, expired: 12, removed: 1, full: 5, noPort: 2, sourceLimit: 0, portLimit: 3 },
         dns: { local: 30, forwarded: 4, formerr: 2 },
         puntLost: 9,
       }),
@@ -149,10 +149,11 @@ describe('buildMetricsRegistry', () => {
     const lines = samples(await buildMetricsRegistry(withL3, { defaultMetrics: false }).scrape());
     for (const l of [
       'vsw_neigh_entries 4', 'vsw_neigh_learned_total 6', 'vsw_neigh_changed_total 1', 'vsw_neigh_solicited_total 3',
-      'vsw_neigh_unresolved_total 2', 'vsw_conntrack_entries 7', 'vsw_conntrack_created_total 20',
+      'vsw_neigh_unresolved_total 2', 'vsw_neigh_refused_total 5', 'vsw_conntrack_entries 7', 'vsw_conntrack_created_total 20',
       'vsw_conntrack_expired_total 12', 'vsw_conntrack_removed_total 1',
       'vsw_conntrack_refused_total{reason="table-full"} 5', 'vsw_conntrack_refused_total{reason="no-port"} 2',
-      'vsw_conntrack_refused_total{reason="source-limit"} 0', 'vsw_dns_queries_total{result="local"} 30',
+      'vsw_conntrack_refused_total{reason="source-limit"} 0', 'vsw_conntrack_refused_total{reason="port-limit"} 3',
+      'vsw_dns_queries_total{result="local"} 30',
       'vsw_dns_queries_total{result="forwarded"} 4', 'vsw_dns_queries_total{result="formerr"} 2', 'vsw_dns_punt_lost_total 9',
     ]) expect(lines).toContain(l);
   });
@@ -217,10 +218,11 @@ describe('buildMetricsRegistry', () => {
       'vsw_worker_busy_seconds_total counter', 'vsw_worker_frames_total counter', 'vsw_worker_batches_total counter',
       'vsw_worker_poll_iterations_total counter', 'vsw_worker_ports gauge',
       'vsw_neigh_entries gauge', 'vsw_neigh_learned_total counter', 'vsw_neigh_changed_total counter',
-      'vsw_neigh_solicited_total counter', 'vsw_neigh_unresolved_total counter', 'vsw_conntrack_entries gauge',
+      'vsw_neigh_solicited_total counter', 'vsw_neigh_unresolved_total counter', 'vsw_neigh_refused_total counter', 'vsw_conntrack_entries gauge',
       'vsw_conntrack_created_total counter', 'vsw_conntrack_expired_total counter', 'vsw_conntrack_removed_total counter',
       'vsw_conntrack_refused_total counter', 'vsw_dns_queries_total counter', 'vsw_dns_punt_lost_total counter',
-      'vsw_capture_lost_total counter',
+      'vsw_dns_upstream_total counter',
+      'vsw_capture_lost_total counter', 'vsw_stream_skipped_total counter',
       'vsw_vxlan_rx_packets_total counter', 'vsw_vxlan_rx_bytes_total counter', 'vsw_vxlan_tx_packets_total counter',
       'vsw_vxlan_tx_bytes_total counter', 'vsw_vxlan_peers gauge', 'vsw_vxlan_remote_macs gauge',
       'vsw_networks gauge', 'vsw_containers gauge',

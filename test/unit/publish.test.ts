@@ -166,6 +166,8 @@ describe('tables', () => {
   it('network ls FLAGS: the settings that are not the defaults', () => {
     expect(networkFlags(net({}))).toBe('');
     expect(networkFlags(net({ internal: true, icc: false, dnsOrder: 'random' }))).toBe('internal,no-icc,dns=random');
+    expect(networkFlags(net({ portSecurity: false }))).toBe('port-security=off');
+    expect(networkFlags(net({ portSecurity: true }))).toBe('');
     expect(networkFlags(net({ dnsOrder: 'fixed' }))).toBe('dns=fixed');
     const lines = networksTable([net({ name: 'a' }), net({ name: 'b', internal: true })]).trimEnd().split('\n');
     expect(lines[0].split(/\s{2,}/)).toEqual(['NAME', 'ID', 'SUBNET', 'GATEWAY', 'MTU', 'ENDPOINTS', 'DEFAULT', 'FLAGS']);

@@ -18,7 +18,8 @@ import { GatewayStage } from '../../../dataplane/stages/gateway';
 import { L3_NONE } from '../../../dataplane/router/outcome';
 import { L3_ARP_CONSUMED, L3_ARP_LEARNED, L3_ARP_REPLY } from '../../../dataplane/router/arp';
 import { L3_DNS_ANSWER, L3_DNS_PUNT, L3_HOST_CT, L3_PING } from '../../../dataplane/router/local';
-import { L3_CT, L3_CT_NEW, L3_ICMP_ERROR, L3_NO_CT, refusalReason } from '../../../dataplane/router/nat';
+import { L3_CT, L3_CT_NEW, L3_DNS_UPSTREAM, L3_ICMP_ERROR, L3_NO_CT, refusalReason } from '../../../dataplane/router/nat';
+import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN } from '../../../dataplane/tables/conntrack';
 import { L3_ROUTED } from '../../../dataplane/router/route';
 import {
   ARP_OP_REPLY, ARP_OP_REQUEST, ArpView, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView, ICMP_DEST_UNREACH,
@@ -1081,6 +1082,101 @@ describe('gateway stage: dry run', () => {
 
     expect(snapshotOf(s)).toEqual(before);
     expect(s.emit.sent).toEqual([]);
+    expect(s.emit.punted).toEqual([]);
+  });
+});
+
+describe('gateway stage: the DNS forwarder out of the uplink (issue 11)', () => {
+  const RESOLVER = '192.0.2.53';
+
+  it('masquerade never hands out a UDP port of the forwarder range, not even a container\'s own source port', () => {
+    // A NAT range that straddles the forwarder's: only the ports below it are used, then no-port.
+    const s = setup({ ct: { maxPerSource: 64, portMin: CT_FORWARDER_PORT_MIN - 4, portMax: CT_FORWARDER_PORT_MIN + 20 } });
+    uplinkGatewayKnown(s);
+    const got: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = run(s, udpFrame(toGw({ srcIp: C1, dstIp: RESOLVER, srcPort: CT_FORWARDER_PORT_MIN + 3 + i, dstPort: 53 })), PORT_C1);
+      if (i < 4) {
+        expect(r.p.out).toBe(PORT_UP);
+        got.push(parseIpFrame(r.out).sport);
+      } else {
+        expect(dropOf(r.p)).toBe('nat-ports-exhausted');
+      }
+    }
+    expect(got.sort()).toEqual([0, 1, 2, 3].map((i) => CT_FORWARDER_PORT_MIN - 4 + i));
+    // TCP is not affected: a container's own port is kept.
+    const t = run(s, tcpSyn(toGw({ srcIp: C1, dstIp: SERVER, srcPort: CT_FORWARDER_PORT_MAX, dstPort: 80 })), PORT_C1);
+    expect(parseIpFrame(t.out).sport).toBe(CT_FORWARDER_PORT_MAX);
+  });
+
+  it('in the default range, a container\'s UDP source port in the forwarder range is replaced', () => {
+    const s = setup();
+    uplinkGatewayKnown(s);
+    for (const sport of [CT_FORWARDER_PORT_MIN, 62000, CT_FORWARDER_PORT_MAX]) {
+      const r = run(s, udpFrame(toGw({ srcIp: C1, dstIp: RESOLVER, srcPort: sport, dstPort: 53 })), PORT_C1);
+      expect(r.p.out).toBe(PORT_UP);
+      const o = parseIpFrame(r.out);
+      expect(o.src).toBe(UP);
+      expect(o.sport < CT_FORWARDER_PORT_MIN, `port ${o.sport}`).toBe(true);
+    }
+    const below = run(s, udpFrame(toGw({ srcIp: C1, dstIp: RESOLVER, srcPort: CT_FORWARDER_PORT_MIN - 1, dstPort: 53 })), PORT_C1);
+    expect(parseIpFrame(below.out).sport).toBe(CT_FORWARDER_PORT_MIN - 1);
+  });
+
+  it('from the uplink, UDP to the uplink address and a forwarder port in use is punted (dns-upstream-answer), unchanged', () => {
+    const s = setup();
+    // A port no try waits on: dropped here (a flood of the range never reaches the main thread).
+    const idle = udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN + 1 }));
+    expect(dropOf(run(s, idle, PORT_UP).p)).toBe('no-service');
+    expect(s.emit.punted).toEqual([]);
+    for (const port of [CT_FORWARDER_PORT_MIN, CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN + 1]) s.ct.forwarderPortUse(port, true);
+    for (const dport of [CT_FORWARDER_PORT_MIN, CT_FORWARDER_PORT_MAX]) {
+      const a = udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: dport, payload: new Uint8Array([1, 2, 3]) }));
+      const r = run(s, a, PORT_UP);
+      expect(r.p.out).toBe(OUT_LOCAL);
+      expect(r.p.l3).toBe(L3_DNS_UPSTREAM);
+      expect(s.emit.punted.at(-1)).toEqual({ bytes: a, port: PORT_UP });
+    }
+    // Below the range, TCP, or another address: not punted.
+    expect(dropOf(run(s, udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN - 1 })), PORT_UP).p)).toBe('no-service');
+    expect(dropOf(run(s, tcpSyn(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN })), PORT_UP).p)).toBe('no-service');
+    expect(dropOf(run(s, udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: '198.51.100.3', srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN })), PORT_UP).p)).toBe('uplink-not-ours');
+    expect(s.emit.punted).toHaveLength(2);
+    expect(s.ct.size()).toBe(0);
+    // Released again: dropped again.
+    s.ct.forwarderPortUse(CT_FORWARDER_PORT_MIN + 1, false);
+    expect(dropOf(run(s, idle, PORT_UP).p)).toBe('no-service');
+    // The punt ring full: dropped, named.
+    s.emit.puntOk = false;
+    expect(dropOf(run(s, udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN })), PORT_UP).p)).toBe('punt-full');
+  });
+
+  it('an ICMP error about a forwarder query (no connection) is punted; about another port: no-service', () => {
+    const s = setup();
+    const err = (sport: number, src = UP) => buildEthernet({
+      dst: UP_MAC, src: UP_GW_MAC, etherType: ETHERTYPE_IPV4,
+      payload: buildIpv4({ src: RESOLVER, dst: UP, protocol: IPPROTO_ICMP, payload: buildIcmp({ type: ICMP_DEST_UNREACH, code: 3,
+        payload: udpFrame({ srcMac: UP_MAC, dstMac: UP_GW_MAC, srcIp: src, dstIp: RESOLVER, srcPort: sport, dstPort: 53 }).subarray(14) }) }),
+    });
+    const e = err(CT_FORWARDER_PORT_MIN + 9);
+    expect(dropOf(run(s, e, PORT_UP).p)).toBe('no-service'); // no try on that port
+    s.ct.forwarderPortUse(CT_FORWARDER_PORT_MIN + 9, true);
+    const r = run(s, e, PORT_UP);
+    expect(r.p.l3).toBe(L3_DNS_UPSTREAM);
+    expect(r.p.out).toBe(OUT_LOCAL);
+    expect(s.emit.punted).toEqual([{ bytes: e, port: PORT_UP }]);
+    expect(dropOf(run(s, err(CT_FORWARDER_PORT_MIN - 1), PORT_UP).p)).toBe('no-service');
+    expect(dropOf(run(s, err(CT_FORWARDER_PORT_MIN + 9, '198.51.100.3'), PORT_UP).p)).toBe('no-service');
+    expect(s.emit.punted).toHaveLength(1);
+  });
+
+  it('a dry run punts nothing', () => {
+    const s = setup();
+    s.ct.forwarderPortUse(CT_FORWARDER_PORT_MIN + 1, true);
+    s.ctx.dryRun = true;
+    const r = run(s, udpFrame(fromOutside({ srcIp: RESOLVER, dstIp: UP, srcPort: 53, dstPort: CT_FORWARDER_PORT_MIN + 1 })), PORT_UP);
+    expect(r.p.l3).toBe(L3_DNS_UPSTREAM);
+    expect(r.p.out).toBe(OUT_LOCAL);
     expect(s.emit.punted).toEqual([]);
   });
 });

@@ -34,17 +34,18 @@ describe('Neigh', () => {
     expect(n.state).toBe(NEIGH_REACHABLE);
     expect(n.lookup(1, ip(3), 100)).toBe(false);
     expect(n.learn(1, ip(2), ...mac(2), 101)).toBe(NEIGH_LEARN_REFRESHED);
-    expect(n.counters()).toEqual({ entries: 1, learned: 1, changed: 0, solicited: 0, failed: 0, evicted: 0, unresolved: 0 });
+    expect(n.counters()).toEqual({ entries: 1, learned: 1, changed: 0, solicited: 0, failed: 0, evicted: 0, unresolved: 0, refused: 0 });
     expect(n.list(105)).toEqual([{ net: 1, ip: ip(2), macHi: 0x0242, macLo: mac(2)[1], state: NEIGH_REACHABLE, ageSeconds: 4 }]);
   });
 
   it('handles the full IPv4 and MAC ranges (uint32 values above 2^31)', () => {
     const n = new Neigh(cfg);
     const big = 0xfffffffe; // 255.255.255.254
-    n.learn(7, big, 0xffff, 0xfffffffe, 1);
+    // fe:ff:ff:ff:ff:fe: the highest unicast MAC (the I/G bit clear)
+    n.learn(7, big, 0xfeff, 0xfffffffe, 1);
     expect(n.lookup(7, big, 1)).toBe(true);
-    expect([n.hi, n.lo]).toEqual([0xffff, 0xfffffffe]);
-    expect(n.list(1)[0]).toMatchObject({ ip: big, macHi: 0xffff, macLo: 0xfffffffe });
+    expect([n.hi, n.lo]).toEqual([0xfeff, 0xfffffffe]);
+    expect(n.list(1)[0]).toMatchObject({ ip: big, macHi: 0xfeff, macLo: 0xfffffffe });
     expect(n.remove(7, big)).toBe(true);
   });
 

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QTYPE, RCODE } from '../../../dataplane/dns/message';
 import { DnsRegistry } from '../../../dataplane/dns/registry';
-import { DnsServer, DNS_RESULTS, type DnsServerOptions } from '../../../control/dns/server';
+import { DnsServer, DNS_RESULTS, TCP_CUTS, type DnsServerOptions } from '../../../control/dns/server';
 import { decode, fakeAnswer, fakeUpstream, makeQuery, mutate, prng, type Decoded, type FakeHandler, type FakeUpstream } from './helpers';
 import { waitFor } from '../../fixtures/harness';
 
@@ -252,8 +252,8 @@ describe('DnsServer.handle: bad queries', () => {
     expect(s.counters).toMatchObject({ formerr: 2, notimp: 2 });
   });
 
-  it('the counters name every result', () => {
-    expect(Object.keys(server().counters).sort()).toEqual([...DNS_RESULTS].sort());
+  it('the counters name every result, and what TCP cut', () => {
+    expect(Object.keys(server().counters).sort()).toEqual([...DNS_RESULTS, ...TCP_CUTS].sort());
   });
 
   it('fuzz: thousands of random and mutated messages; never a throw, each answer well-formed with the query ID', async () => {
@@ -452,6 +452,145 @@ describe('DnsServer.listenTcp (a real client on 127.0.0.1)', () => {
     expect((await c.next(1))[0].id).toBe(14);
     c.sock.destroy();
   });
+
+  /** connect() from a local address of its own (127.0.0.0/8 is all loopback): another client. */
+  async function connectFrom(port: number, localAddress: string): Promise<Awaited<ReturnType<typeof connect>>> {
+    const sock = net.createConnection({ host: '127.0.0.1', port, localAddress });
+    sock.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', () => resolve());
+      sock.once('error', reject);
+    });
+    const answers: Decoded[] = [];
+    let buf = Buffer.alloc(0);
+    const waiters: (() => void)[] = [];
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        answers.push(decode(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+      waiters.splice(0).forEach((w) => w());
+    });
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    const next = async (n: number): Promise<Decoded[]> => {
+      while (answers.length < n) {
+        if (sock.destroyed) throw new Error('the server closed the connection');
+        await new Promise<void>((resolve) => { waiters.push(resolve); sock.once('close', () => resolve()); });
+      }
+      return answers.splice(0, n);
+    };
+    return { sock, answers, closed, next };
+  }
+
+  /**
+   * Slowloris: from each address, `per` connections that each send one byte of a query every
+   * `everyMs`, and reconnect as soon as the server closes one. stop() ends it all.
+   */
+  function slowloris(port: number, addrs: string[], per: number, everyMs: number): { stop(): void; open(): number } {
+    const bytes = frame(makeQuery('web1'));
+    const socks = new Map<net.Socket, number>();
+    let stopped = false;
+    const open = (local: string): void => {
+      if (stopped) return;
+      const sock = net.createConnection({ host: '127.0.0.1', port, localAddress: local });
+      sock.on('error', () => undefined);
+      sock.once('connect', () => socks.set(sock, 0));
+      sock.once('close', () => { socks.delete(sock); setImmediate(() => open(local)); });
+    };
+    for (const a of addrs) for (let i = 0; i < per; i++) open(a);
+    const tick = setInterval(() => {
+      for (const [sock, at] of socks) {
+        sock.write(bytes.subarray(at % bytes.length, (at % bytes.length) + 1));
+        socks.set(sock, at + 1);
+      }
+    }, everyMs);
+    return {
+      stop() { stopped = true; clearInterval(tick); for (const sock of socks.keys()) sock.destroy(); },
+      open: () => socks.size,
+    };
+  }
+
+  it('a message trickled a byte at a time is cut at its deadline, however often bytes come', async () => {
+    const s = server({ tcpIdleMs: 5_000, tcpQueryDeadlineMs: 300 });
+    const c = await connect(await listening(s));
+    const bytes = frame(makeQuery('web1'));
+    let i = 0;
+    const t0 = Date.now();
+    const tick = setInterval(() => { if (i < bytes.length) c.sock.write(bytes.subarray(i, ++i)); }, 40);
+    try {
+      await c.closed;
+    } finally {
+      clearInterval(tick);
+    }
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - t0).toBeLessThan(2_000); // the idle time (5 s) never restarted
+    expect(i).toBeLessThan(bytes.length);
+    expect(s.counters['tcp-deadline']).toBe(1);
+  });
+
+  it('the first message must come within the deadline from accept; a quick client keeps its connection', async () => {
+    const s = server({ tcpIdleMs: 5_000, tcpQueryDeadlineMs: 200 });
+    const port = await listening(s);
+    const silent = await connect(port);
+    const quick = await connect(port);
+    quick.sock.write(frame(makeQuery('web1', QTYPE.A, { id: 21 })));
+    expect((await quick.next(1))[0].id).toBe(21);
+    await silent.closed;
+    // Past the deadline of its accept, the quick one is idle (5 s), not cut.
+    quick.sock.write(frame(makeQuery('web2', QTYPE.A, { id: 22 })));
+    expect((await quick.next(1))[0].id).toBe(22);
+    expect(s.counters['tcp-deadline']).toBe(1);
+    quick.sock.destroy();
+  });
+
+  it('a full table: a newcomer evicts from the client holding the most, the others keep theirs', async () => {
+    const s = server({ tcpMaxConnections: 4, tcpMaxPerClient: 3 });
+    const { port, open } = await listeningWithCount(s);
+    const a = [await connectFrom(port, '127.0.0.2'), await connectFrom(port, '127.0.0.2'), await connectFrom(port, '127.0.0.2')];
+    const b = await connectFrom(port, '127.0.0.3');
+    await waitFor('the server to hold 4 connections', async () => (await open()) === 4, { timeoutMs: 5_000, intervalMs: 5 });
+    const c = await connectFrom(port, '127.0.0.4');
+    await a[0].closed; // the oldest of the client with 3
+    c.sock.write(frame(makeQuery('web1', QTYPE.A, { id: 31 })));
+    expect((await c.next(1))[0].id).toBe(31);
+    b.sock.write(frame(makeQuery('web2', QTYPE.A, { id: 32 })));
+    expect((await b.next(1))[0].id).toBe(32);
+    // a 2, b 1, c 1: b (holding 1) evicts from a (holding 2) ...
+    const b2 = await connectFrom(port, '127.0.0.3');
+    await Promise.race([a[1].closed, a[2].closed]);
+    // ... a 1, b 2, c 1: b (holding 2) finds nobody holding more than 2: refused.
+    const b3 = await connectFrom(port, '127.0.0.3');
+    await b3.closed;
+    expect(s.counters['tcp-evicted']).toBe(2);
+    expect(s.counters['tcp-refused']).toBe(1);
+    for (const x of [...a, b, b2, c]) x.sock.destroy();
+  });
+
+  it('slowloris: 4 clients x 16 connections trickling bytes cannot keep a fifth client from being answered', async () => {
+    const s = server({ tcpIdleMs: 3_000, tcpQueryDeadlineMs: 1_500 });
+    const { port, open } = await listeningWithCount(s);
+    const attack = slowloris(port, ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'], 16, 100);
+    try {
+      await waitFor('the attackers to hold all 64 slots', async () => (await open()) === 64 && attack.open() >= 64,
+        { timeoutMs: 10_000, intervalMs: 20 });
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = Date.now();
+        const c = await connectFrom(port, '127.0.0.6');
+        c.sock.write(frame(makeQuery('web1', QTYPE.A, { id: 40 + i })));
+        expect((await c.next(1))[0]).toMatchObject({ id: 40 + i, answers: [{ data: '10.1.0.2' }] });
+        times.push(Date.now() - t0);
+        c.sock.destroy();
+        await c.closed;
+      }
+      expect(Math.max(...times)).toBeLessThan(1_000); // well inside the deadline: not a slot freed by a cut
+      await waitFor('the attackers to be cut at their deadline', () => s.counters['tcp-deadline'] > 0, { timeoutMs: 5_000, intervalMs: 20 });
+      expect(s.counters['tcp-evicted']).toBeGreaterThanOrEqual(5);
+    } finally {
+      attack.stop();
+    }
+  }, 30_000);
 
   it('rejects when the port cannot be bound', async () => {
     const s = server();
