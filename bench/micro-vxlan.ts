@@ -15,7 +15,7 @@
 
 import Benchmark from 'benchmark';
 import { WorkerLoop } from '../workers/loop';
-import { KIND_UDP, type Io } from '../workers/io';
+import { KIND_UDP, loadIo, type Io } from '../workers/io';
 import { Fdb } from '../dataplane/tables/fdb';
 import { statsBytes } from '../workers/shared';
 import type { ToWorker } from '../workers/protocol';
@@ -29,6 +29,8 @@ const PEER = ipValue('192.168.77.2');
 
 class BenchIo {
   frames: Uint8Array[] = [];
+  /** The addon's C checksum, as the daemon's loop uses it (segment checksums). */
+  onesSum = loadIo().onesSum;
   sent = 0;
   recv(_fd: number, _k: number, _v: boolean, buf: Uint8Array, slot: number, max: number, offs: Int32Array, lens: Int32Array, flags: Uint8Array): number {
     const n = Math.min(max, this.frames.length);

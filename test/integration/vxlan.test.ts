@@ -331,4 +331,16 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
     expect(m.stdout).toMatch(/vsw_vxlan_remote_macs\{network="ov",vni="100"\} [1-9]/);
     expect(m.stdout).toMatch(/vsw_port_drops_total\{port="vtep-4789",network="",container="",kind="vtep",reason="vxlan-bad-vni"\} 1/);
   }, 90_000);
+
+  it('after a daemon restart the overlay, its peers and static entries come back', async () => {
+    await a.vswOk(['fdb', 'add', 'ov', '02:00:00:00:56:78', '--vtep', IP_B]);
+    await a.restart();
+    const n = await a.vswJson<NetworkInfo>(['network', 'inspect', 'ov']);
+    expect(n.vxlan).toMatchObject({ vni: 100, localIp: IP_A, peers: [IP_B, IP_C] });
+    const rows = await a.vswJson<FdbEntryInfo[]>(['fdb', 'ov', '--format', 'json']);
+    expect(rows.find((e) => e.mac === '02:00:00:00:56:78')).toMatchObject({ vtep: IP_B, static: true });
+    await waitFor('A1 to reach B1 and C1 again', async () =>
+      (await ping(A1, ip[B1], 1, ['-W', '1'])).received === 1 && (await ping(A1, C1_IP, 1, ['-W', '1'])).received === 1,
+    { timeoutMs: 20_000 });
+  }, 60_000);
 });
