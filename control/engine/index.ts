@@ -119,7 +119,7 @@ export class VswEngine implements Engine {
       const up = this.router.uplinkSubnet();
       const clash = up && state.networks.find((n) => ipam.cidrOverlaps(n.subnet, up));
       if (clash) throw new ConflictError(`the uplink subnet ${up} overlaps network '${clash.name}' (${clash.subnet})`);
-      for (const n of state.networks) await this.networks.attach(n);
+      for (const n of state.networks) await this.networks.attach(n, log);
       if (!state.networks.some((n) => n.default)) {
         const n = await this.networks.create({ name: this.opts.defaultNetwork, subnet: this.opts.defaultSubnet }, true);
         log(`created default network ${n.name} (${n.subnet})`);

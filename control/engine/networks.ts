@@ -95,7 +95,7 @@ export class Networks {
   }
 
   /** Create the network's host TAP port: fixed MAC, the host address, up. */
-  async attach(n: NetworkRecord): Promise<void> {
+  async attach(n: NetworkRecord, recovering?: (line: string) => void): Promise<void> {
     // Our TAPs vanish with the fd (even on kill -9): an interface by this name is someone
     // else's (another vsw daemon in this namespace?), never ours to delete.
     if (await netns.linkExists(n.tap)) {
@@ -110,9 +110,17 @@ export class Networks {
       await netns.addAddress(n.tap, `${hostIp}/${ipam.parseCidr(n.subnet, 32).prefixLen}`);
       await netns.linkUp(n.tap);
       if (n.vxlan) {
-        const overlay = await openOverlay(this.d.host, n);
-        this.d.ports.setOverlay(n.name, overlay);
-        for (const f of n.vxlan.fdb ?? []) this.staticEntry(n.id, overlay.id, f.mac, f.vtep);
+        // At a restart, an overlay that cannot open (its underlay address gone, the port
+        // taken) leaves the network host-local and says so, rather than stopping the daemon.
+        const overlay = await openOverlay(this.d.host, n).catch((e: Error) => {
+          if (!recovering) throw e;
+          recovering(`network ${n.name}: VXLAN overlay not opened: ${e.message}`);
+          return undefined;
+        });
+        if (overlay) {
+          this.d.ports.setOverlay(n.name, overlay);
+          for (const f of n.vxlan.fdb ?? []) this.staticEntry(n.id, overlay.id, f.mac, f.vtep);
+        }
       }
     } catch (e) {
       await this.d.host.removePort(port.id);

@@ -343,4 +343,13 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
       (await ping(A1, ip[B1], 1, ['-W', '1'])).received === 1 && (await ping(A1, C1_IP, 1, ['-W', '1'])).received === 1,
     { timeoutMs: 20_000 });
   }, 60_000);
+
+  it('a daemon whose underlay address is gone at restart still starts, says why, and keeps the network host-local', async () => {
+    await shOk('ip', ['-n', b.hostNs, 'addr', 'del', `${IP_B}/24`, 'dev', 'ul']);
+    await b.restart();
+    expect(b.log()).toMatch(/network ov: VXLAN overlay not opened: underlay address 192\.168\.77\.2 is not an address of this host/);
+    const n = await b.vswJson<NetworkInfo>(['network', 'inspect', 'ov']);
+    expect(n.vxlan?.overlayPort).toBe('');
+    expect(n.ports.some((p) => p.role === 'overlay')).toBe(false);
+  }, 60_000);
 });
