@@ -40,6 +40,7 @@ export function networkFlags(n: NetworkInfo): string {
   if (n.icc === false) flags.push('no-icc');
   if (n.dnsOrder !== undefined && n.dnsOrder !== 'rotate') flags.push(`dns=${n.dnsOrder}`);
   if (n.portSecurity === false) flags.push('port-security=off');
+  if (n.vxlan) flags.push(`vxlan=${n.vxlan.vni}`, `peers=${n.vxlan.peers.length}`);
   return flags.join(',');
 }
 

@@ -107,6 +107,8 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
     const nb = await b.vswJson<NetworkInfo>(['network', 'inspect', 'ov']);
     // B's underlay address was chosen toward its first peer.
     expect(nb.vxlan).toMatchObject({ vni: 100, port: 4789, localIp: IP_B, peers: [IP_A, IP_C] });
+    const ls = await a.vswOk(['network', 'ls']);
+    expect(ls.stdout).toMatch(/^ov .*vxlan=100,peers=2/m);
     const link = await execIn(A1, 'ip', '-j', 'link', 'show', 'eth0');
     expect((JSON.parse(link.stdout) as { mtu: number }[])[0].mtu).toBe(1450);
   });
