@@ -334,6 +334,28 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
     expect(m.stdout).toMatch(/vsw_port_drops_total\{port="vtep-4789",network="",container="",kind="vtep",reason="vxlan-bad-vni"\} 1/);
   }, 90_000);
 
+  it('removing one of two VXLAN networks on a VTEP keeps the other working; the last one closes the socket', async () => {
+    await a.vswOk(['rm', '-f', A2]);
+    await a.vswOk(['network', 'rm', 'ov2']);
+    const nets = await a.vswJson<NetworkInfo[]>(['network', 'ls', '--format', 'json']);
+    expect(nets.map((n) => n.name)).not.toContain('ov2');
+    const r = await ping(A1, ip[B1], 2);
+    expect(r.received, r.out).toBe(2);
+    expect((await a.vswJson<PortStatsInfo[]>(['stats', '--format', 'json'])).map((p) => p.name)).toContain('vtep-4789');
+    // B: its last VXLAN network on 4789 gone (after ov2, ov too) closes the socket.
+    await b.vswOk(['rm', '-f', B2]);
+    await b.vswOk(['network', 'rm', 'ov2']);
+    await b.vswOk(['rm', '-f', B1]);
+    await b.vswOk(['network', 'rm', 'ov']);
+    expect((await b.vswJson<PortStatsInfo[]>(['stats', '--format', 'json'])).map((p) => p.name)).not.toContain('vtep-4789');
+    const ss = await execIn(b.hostNs, 'ss', '-uln');
+    expect(ss.stdout).not.toMatch(/:4789\b/);
+    await b.vswOk(['network', 'create', '--vxlan', '100', '--peer', IP_A, '--peer', IP_C, '--subnet', '10.77.0.0/24', '--ip-range', '10.77.0.64/26', 'ov']);
+    const e = await runEndpoint(b, B1, { network: 'ov', cmd: ['sleep', '900'] });
+    ip[B1] = e.ip;
+    await waitFor('A1 to reach the new B1', async () => (await ping(A1, ip[B1], 1, ['-W', '1'])).received === 1, { timeoutMs: 20_000 });
+  }, 90_000);
+
   it('after a daemon restart the overlay, its peers and static entries come back', async () => {
     await a.vswOk(['fdb', 'add', 'ov', '02:00:00:00:56:78', '--vtep', IP_B]);
     await a.restart();
