@@ -40,6 +40,7 @@ export function networkFlags(n: NetworkInfo): string {
   if (n.icc === false) flags.push('no-icc');
   if (n.dnsOrder !== undefined && n.dnsOrder !== 'rotate') flags.push(`dns=${n.dnsOrder}`);
   if (n.portSecurity === false) flags.push('port-security=off');
+  if (n.vxlan) flags.push(`vxlan=${n.vxlan.vni}`, `peers=${n.vxlan.peers.length}`);
   return flags.join(',');
 }
 
@@ -93,6 +94,13 @@ export function containersTable(cs: ContainerInfo[]): string {
 
 /** `vsw fdb`: AGE is whole seconds since the MAC was last seen. */
 export function fdbTable(entries: FdbEntryInfo[]): string {
+  // VXLAN: a VTEP column (and AGE 'static') when some entry lives behind a remote VTEP.
+  if (entries.some((e) => e.vtep !== undefined || e.static)) {
+    return formatTable(
+      ['NETWORK', 'MAC', 'VLAN', 'PORT', 'CONTAINER', 'VTEP', 'AGE'],
+      entries.map((e) => [e.network, e.mac, e.vlan, e.port, e.container ?? '', e.vtep ?? '', e.static ? 'static' : Math.floor(e.ageSeconds)]),
+    );
+  }
   return formatTable(
     ['NETWORK', 'MAC', 'VLAN', 'PORT', 'CONTAINER', 'AGE'],
     entries.map((e) => [e.network, e.mac, e.vlan, e.port, e.container ?? '', Math.floor(e.ageSeconds)]),

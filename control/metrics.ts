@@ -21,7 +21,7 @@ import { streamSkipped } from './api/stream';
 
 /** What the metrics read from the dataplane host (workers/host.ts DataplaneHost). */
 export interface MetricsHost {
-  ports(): { id: number; kind: 'afpacket' | 'tap' }[];
+  ports(): { id: number; kind: 'afpacket' | 'tap' | 'vxlan' | 'vtep' }[];
   fdbCounters(): FdbCounters;
   stageCounters(): { stage: string; ended: number }[];
   workerCounters(): { worker: number; ports: number; iterations: number; batches: number; frames: number; busyMs: number }[];
@@ -37,6 +37,17 @@ export interface MetricsEngine {
   l3Counters?(): L3Counters;
   /** Frames captures and live traces lost (rings full, or a client not reading). */
   captureLost?(): number;
+  /** VXLAN networks: per-peer counters and remote MACs (absent in engines without them). */
+  vxlanCounters?(): VxlanCounters[];
+}
+
+/** One VXLAN network's overlay, as the metrics read it (docs/VXLAN.md). */
+export interface VxlanCounters {
+  network: string;
+  vni: number;
+  /** MACs the FDB holds behind remote VTEPs. */
+  remoteMacs: number;
+  peers: { peer: string; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[];
 }
 
 /** The router's tables and the embedded DNS (control/router.ts). */
@@ -61,6 +72,7 @@ interface Snapshot {
   containers: number;
   l3: L3Counters | null;
   captureLost: number;
+  vxlan: VxlanCounters[];
 }
 
 function takeSnapshot(source: MetricsEngine | (() => MetricsEngine)): Snapshot {
@@ -75,6 +87,7 @@ function takeSnapshot(source: MetricsEngine | (() => MetricsEngine)): Snapshot {
     containers: engine.listContainers().length,
     l3: engine.l3Counters ? engine.l3Counters() : null,
     captureLost: engine.captureLost ? engine.captureLost() : 0,
+    vxlan: engine.vxlanCounters ? engine.vxlanCounters() : [],
   };
 }
 
@@ -194,6 +207,19 @@ export function buildMetricsRegistry(engine: MetricsEngine | (() => MetricsEngin
     [], (s) => [[{}, s.captureLost]]);
   counter('vsw_stream_skipped_total', 'Records the API skipped because a stream client (events, trace, capture) did not read fast enough.',
     ['stream'] as const, () => Object.entries(streamSkipped()).map(([stream, v]) => [{ stream }, v]));
+
+  // --- VXLAN overlays (docs/VXLAN.md): per peer VTEP ('other': VTEPs not configured as peers)
+  const VX = ['network', 'vni', 'peer'] as const;
+  const perPeer = (name: string, help: string, field: 'rxPackets' | 'rxBytes' | 'txPackets' | 'txBytes'): void =>
+    counter(name, help, VX, (s) => s.vxlan.flatMap((v) => v.peers.map((p) => [{ network: v.network, vni: v.vni, peer: p.peer }, p[field]] as [Labels<(typeof VX)[number]>, number])));
+  perPeer('vsw_vxlan_rx_packets_total', 'Inner frames decapsulated from the peer VTEP.', 'rxPackets');
+  perPeer('vsw_vxlan_rx_bytes_total', 'Inner frame bytes decapsulated from the peer VTEP.', 'rxBytes');
+  perPeer('vsw_vxlan_tx_packets_total', 'Inner frames encapsulated to the peer VTEP (each replica counts).', 'txPackets');
+  perPeer('vsw_vxlan_tx_bytes_total', 'Inner frame bytes encapsulated to the peer VTEP.', 'txBytes');
+  gauge('vsw_vxlan_peers', 'Configured peer VTEPs of a VXLAN network.', ['network', 'vni'] as const,
+    (s) => s.vxlan.map((v) => [{ network: v.network, vni: v.vni }, v.peers.filter((p) => p.peer !== 'other').length]));
+  gauge('vsw_vxlan_remote_macs', 'MAC table entries behind remote VTEPs.', ['network', 'vni'] as const,
+    (s) => s.vxlan.map((v) => [{ network: v.network, vni: v.vni }, v.remoteMacs]));
 
   // --- control plane
   gauge('vsw_networks', 'Networks.', [], (s) => [[{}, s.networks]]);

@@ -42,6 +42,32 @@ export interface NetworkCreate {
   /** Port security (docs/L3.md): container ports may send only as their endpoint (MAC,
    *  IPv4 address, ARP sender). Default true; false allows any source, for experiments. */
   portSecurity?: boolean;
+  /** A VXLAN overlay segment that spans hosts (docs/VXLAN.md). */
+  vxlan?: VxlanCreate;
+}
+
+/** `vsw network create --vxlan VNI [--vxlan-port P] [--underlay-ip IP] [--peer IP]... [--arp-proxy]`. */
+export interface VxlanCreate {
+  /** 1..16777215. */
+  vni: number;
+  /** UDP port, default 4789. */
+  port?: number;
+  /** This host's underlay address (default: the source address toward the first peer, else the first global address). */
+  underlayIp?: string;
+  peers?: string[];
+}
+
+/** A network's VXLAN segment as the API shows it. */
+export interface VxlanInfo {
+  vni: number;
+  port: number;
+  localIp: string;
+  peers: string[];
+  /** The overlay port (vsw stats, capture --port) and the VTEP socket's port. */
+  overlayPort: string;
+  vtepPort: string;
+  /** Per-VTEP counters of inner frames ('other': VTEPs that are not configured peers). */
+  counters: { peer: string; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[];
 }
 
 export type DnsOrder = 'rotate' | 'random' | 'fixed';
@@ -71,8 +97,8 @@ export interface EndpointInfo {
 export interface PortInfo {
   id: number;
   name: string;        // interface name
-  kind: 'afpacket' | 'tap';
-  role: 'endpoint' | 'host' | 'trunk';
+  kind: 'afpacket' | 'tap' | 'vxlan' | 'vtep';
+  role: 'endpoint' | 'host' | 'trunk' | 'overlay';
   container?: string;
   vnet: boolean;
   worker: number;
@@ -99,6 +125,8 @@ export interface NetworkInfo {
   hostPort: { name: string; ip: string; mac: string } | null;
   ports: PortInfo[];
   endpoints: EndpointInfo[];
+  /** Present on a VXLAN network. */
+  vxlan?: VxlanInfo;
 }
 
 export type ContainerMode = 'bridge' | 'none' | 'host' | 'container';
@@ -211,6 +239,10 @@ export interface FdbEntryInfo {
   portId: number;
   container?: string;
   ageSeconds: number;
+  /** The remote VTEP of a MAC learned (or added) on a VXLAN overlay port. */
+  vtep?: string;
+  /** Added with vsw fdb add (never aged). */
+  static?: boolean;
 }
 
 export interface PortStatsInfo {
@@ -273,6 +305,11 @@ export interface Engine {
   listTrunks(): TrunkInfo[];
   addTrunk(spec: TrunkCreate): Promise<TrunkInfo>;
   removeTrunk(device: string): Promise<void>;
+  /** VXLAN (docs/VXLAN.md): add or remove a peer VTEP of a network (vsw network peer add|rm). */
+  vxlanPeer?(network: string, op: 'add' | 'rm', ip: string): Promise<NetworkInfo>;
+  /** A static FDB entry (vsw fdb add NET MAC --vtep IP), and its removal (vsw fdb rm NET MAC). */
+  fdbAdd?(network: string, mac: string, vtep: string): Promise<FdbEntryInfo>;
+  fdbRemove?(network: string, mac: string): Promise<void>;
 }
 
 /** Options of `vsw daemon` (parsed by control/cli/daemon.ts, run by control/daemon.ts). */

@@ -47,6 +47,14 @@ export const DROP_REASONS = [
   'spoofed-source',    // from a container port, a source MAC, ARP sender or IPv4 source not its endpoint's
   'conntrack-port-limit', // the ingress port holds its maximum share of the connection table
   'icmp-ratelimited',  // TTL ran out, and the ICMP error was not sent: the error rate limit (like Linux icmp_msgs_per_sec)
+  // VXLAN overlay segments (dataplane/vxlan/, docs/VXLAN.md); counted on the VTEP socket's
+  // port (receive) or on the overlay port (send)
+  'vxlan-bad-flags',   // received VXLAN header without the I flag
+  'vxlan-bad-vni',     // received for a VNI no network of this VTEP carries
+  'vxlan-runt',        // received datagram shorter than the VXLAN header + an Ethernet header
+  'vxlan-oversize',    // received inner frame larger than the network's MTU + 18 (or the slot)
+  'vxlan-host-mac',    // a frame of this host's own network address or gateway (per host, never carried across)
+  'vxlan-no-gso',      // a GSO frame vsw cannot segment for the overlay (TCPv6, UDP GSO, bad headers)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

@@ -21,6 +21,14 @@
 //    A new port kind (a VXLAN segment, say) is a new FORM_ constant and one case in put():
 //    write its outer headers in front of the frame, in the headroom or in a scratch copy as
 //    withZeroHeader() does, and give formHeaderLen() the bytes its counters leave out.
+//    - FORM_VXLAN (dataplane/vxlan/, docs/VXLAN.md): UDP + VXLAN headers, then the Ethernet
+//      frame, as datagrams to one VTEP each. Always a scratch copy (the headers go in front,
+//      and a partial checksum is finished in the copy so the original stays right for the
+//      other ports of a flood); a GSO frame is cut into segments of the overlay MTU there
+//      (dataplane/vxlan/segment.ts). The destination: the VTEP the FDB holds for the
+//      destination MAC (lookupVtep), else every peer (broadcast, multicast, unknown unicast:
+//      head-end replication) -- the same bytes queued once per peer. A frame from the overlay
+//      never goes back to it: the overlay is one port, and a flood skips the ingress port.
 //
 // Zero copy where possible: a frame for one port, or for ports that all want the same form,
 // is tagged in place (pushTag uses the 4 bytes of headroom every frame has in the buffer;
@@ -46,16 +54,27 @@ import { OUT_DROP, OUT_FLOOD, type Packet } from './packet';
 import type { PortTable } from './tables/ports';
 import { ETH_HDR_LEN, ETHERTYPE_VLAN } from './wire/ethernet';
 import { pushTag, VLAN_TAG_LEN } from './wire/vlan';
-import { VNET_HDR_LEN, writeEmptyVnetHdr } from './wire/vnet';
+import { VNET_HDR_LEN, writeEmptyVnetHdr, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_TCPV4 } from './wire/vnet';
+import { macHi, macLo } from './wire/mac';
+import { flowSourcePort, VXLAN_OUTER_LEN, writeOuter } from './vxlan/header';
+import { finishChecksum, planTcp4, SegPlan, segmentLength, writeSegment } from './vxlan/segment';
+import type { VxlanPort } from './vxlan/port';
 
 /** A port's device takes a virtio-net header, then the Ethernet frame. */
 export const FORM_VNET = 0;
 /** A port's device takes the Ethernet frame only. */
 export const FORM_ETHERNET = 1;
+/** A VXLAN overlay segment: UDP + VXLAN headers, then the Ethernet frame, to a VTEP (EgressPort.vx). */
+export const FORM_VXLAN = 2;
 
 /** Bytes in front of the Ethernet header in a port's frames (not counted as tx bytes). */
 export function formHeaderLen(form: number): number {
-  return form === FORM_VNET ? VNET_HDR_LEN : 0;
+  return form === FORM_VNET ? VNET_HDR_LEN : form === FORM_VXLAN ? VXLAN_OUTER_LEN : 0;
+}
+
+/** Where FORM_VXLAN finds the VTEP of a destination MAC (the FDB). */
+export interface VtepLookup {
+  lookupVtep(net: number, vlan: number, macHi: number, macLo: number): number;
 }
 
 /** A port as egress sees it: its form and its transmit queue. */
@@ -67,6 +86,8 @@ export interface EgressPort {
   readonly txOffs: Int32Array;
   readonly txLens: Int32Array;
   txN: number;
+  /** FORM_VXLAN: the segment (VNI, peers, per-datagram destinations). */
+  readonly vx?: VxlanPort;
 }
 
 /** Where queued frames leave: the worker loop (io.send, tx capture), the main thread (io.send). */
@@ -96,12 +117,16 @@ export interface EgressOptions<P extends EgressPort> {
   made?: { off: number; slots: number; slotBytes: number };
   /** Room for the second forms of flooded frames (tagged copies), reset every batch. */
   scratch?: { off: number; bytes: number };
+  /** FORM_VXLAN ports: the FDB, for the VTEP of a destination MAC. */
+  vteps?: VtepLookup;
 }
 
 const PORT_DOWN = DROP['port-down'];
 const NO_EGRESS = DROP['no-egress'];
 const TX_REFUSED = DROP['tx-refused'];
 const TX_ERROR = DROP['tx-error'];
+const VX_HOST_MAC = DROP['vxlan-host-mac'];
+const VX_NO_GSO = DROP['vxlan-no-gso'];
 
 export class Egress<P extends EgressPort = EgressPort> {
   readonly buf: Uint8Array;
@@ -125,6 +150,8 @@ export class Egress<P extends EgressPort = EgressPort> {
   copies = 0;
   /** Early flushes because the scratch area was full. */
   flushes = 0;
+  private readonly vteps: VtepLookup | null;
+  private readonly plan = new SegPlan();
 
   constructor(o: EgressOptions<P>) {
     const made = o.made ?? { off: 0, slots: 0, slotBytes: 0 };
@@ -146,6 +173,7 @@ export class Egress<P extends EgressPort = EgressPort> {
     this.madeSlot = made.slotBytes;
     this.scratchOff = scratch.off;
     this.scratchBytes = scratch.bytes;
+    this.vteps = o.vteps ?? null;
   }
 
   /** Start sending to a port (its queue must be empty). */
@@ -297,6 +325,8 @@ export class Egress<P extends EgressPort = EgressPort> {
         const row = q.id * this.row;
         stats[row + this.txPackets] += sent;
         stats[row + this.txBytes] += bytes;
+        const vx = q.vx;
+        if (vx !== undefined) for (let j = 0; j < sent; j++) vx.countTx(vx.txSlots[j], vx.txInner[j]);
         if (sent < q.txN) stats[row + this.drop0 + reason] += q.txN - sent;
       }
       total += sent;
@@ -322,6 +352,8 @@ export class Egress<P extends EgressPort = EgressPort> {
           this.enqueue(q, o, len + VNET_HDR_LEN);
           return true;
         }
+      case FORM_VXLAN:
+        return this.putVxlan(q, off, len, vnet);
       default: // FORM_ETHERNET
         if (vnet) this.enqueue(q, off + VNET_HDR_LEN, len - VNET_HDR_LEN);
         else this.enqueue(q, off, len);
@@ -336,6 +368,79 @@ export class Egress<P extends EgressPort = EgressPort> {
     q.txOffs[q.txN] = off;
     q.txLens[q.txN] = len;
     q.txN++;
+  }
+
+  /**
+   * FORM_VXLAN: the frame (a virtio-net header first when `vnet`) copied behind UDP + VXLAN
+   * headers into scratch -- cut into segments when it is a GSO frame, its partial checksum
+   * finished -- and queued to the VTEP of its destination MAC, or to every peer.
+   */
+  private putVxlan(q: P, off: number, len: number, vnet: boolean): boolean {
+    const vx = q.vx;
+    if (vx === undefined) return false;
+    const buf = this.buf;
+    const eth = vnet ? off + VNET_HDR_LEN : off;
+    const ethLen = vnet ? len - VNET_HDR_LEN : len;
+    if (ethLen < ETH_HDR_LEN) return false;
+    // The network's host address and gateway are this host's own (every vsw host has them).
+    if (vx.isLocalMac(macHi(buf, eth + 6), macLo(buf, eth + 6))) {
+      this.drop(q.id, VX_HOST_MAC);
+      return true;
+    }
+    let dst = 0;
+    if ((buf[eth] & 1) === 0 && this.vteps !== null) dst = this.vteps.lookupVtep(vx.net, 0, macHi(buf, eth), macLo(buf, eth));
+    if (dst === 0 && vx.peerAddrs.length === 0) return false;
+    const gso = vnet ? buf[off + 1] & ~VNET_GSO_ECN : 0;
+    if (gso !== 0) {
+      const plan = this.plan;
+      const mss = buf[off + 4] | (buf[off + 5] << 8);
+      if (gso !== VNET_GSO_TCPV4 || !planTcp4(buf, eth, ethLen, mss, plan)) {
+        this.drop(q.id, VX_NO_GSO);
+        return true;
+      }
+      const sport = flowSourcePort(buf, eth, ethLen);
+      for (let k = 0; k < plan.segments; k++) {
+        const segLen = segmentLength(plan, k);
+        const s = this.scratch(VXLAN_OUTER_LEN + segLen);
+        if (s < 0) return false;
+        writeSegment(buf, eth, plan, k, buf, s + VXLAN_OUTER_LEN);
+        writeOuter(buf, s, sport, vx.dport, vx.vni, segLen);
+        this.toVteps(q, vx, s, VXLAN_OUTER_LEN + segLen, segLen, dst);
+      }
+      return true;
+    }
+    const s = this.scratch(VXLAN_OUTER_LEN + ethLen);
+    if (s < 0) return false;
+    const inner = s + VXLAN_OUTER_LEN;
+    buf.copyWithin(inner, eth, eth + ethLen);
+    if (vnet && (buf[off] & VNET_F_NEEDS_CSUM) !== 0) {
+      finishChecksum(buf, inner, ethLen, buf[off + 6] | (buf[off + 7] << 8), buf[off + 8] | (buf[off + 9] << 8));
+    }
+    writeOuter(buf, s, flowSourcePort(buf, inner, ethLen), vx.dport, vx.vni, ethLen);
+    this.toVteps(q, vx, s, VXLAN_OUTER_LEN + ethLen, ethLen, dst);
+    return true;
+  }
+
+  /** Queue one datagram to `dst`, or (dst 0) once per peer: the same bytes each time. */
+  private toVteps(q: P, vx: VxlanPort, off: number, len: number, inner: number, dst: number): void {
+    if (dst !== 0) {
+      this.enqueueTo(q, vx, off, len, dst, vx.slotOf(dst), inner);
+      return;
+    }
+    const addrs = vx.peerAddrs;
+    for (let i = 0; i < addrs.length; i++) this.enqueueTo(q, vx, off, len, addrs[i], vx.peerSlots[i], inner);
+  }
+
+  private enqueueTo(q: P, vx: VxlanPort, off: number, len: number, addr: number, slot: number, inner: number): void {
+    if (q.txN === q.txOffs.length) this.flush();
+    if (q.txN === 0) this.dirty.push(q);
+    const j = q.txN;
+    q.txOffs[j] = off;
+    q.txLens[j] = len;
+    vx.txAddrs[j] = addr;
+    vx.txSlots[j] = slot;
+    vx.txInner[j] = inner;
+    q.txN = j + 1;
   }
 
   private drop(port: number, reason: number): void {

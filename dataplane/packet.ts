@@ -49,6 +49,8 @@ export class Packet {
   l3 = 0;
   /** What learning did (LEARN_* of tables/fdb.ts; -1 nothing), for live traces. */
   learned = -1;
+  /** The remote VTEP (IPv4, signed 32-bit) a decapsulated VXLAN frame came from; 0 otherwise (traces). */
+  vtep = 0;
 
   reset(buf: Uint8Array, off: number, len: number, vnet: boolean, inPort: number, ioFlags: number): void {
     this.buf = buf;
@@ -68,6 +70,7 @@ export class Packet {
     this.drop = -1;
     this.l3 = 0;
     this.learned = -1;
+    this.vtep = 0;
   }
 
   /** End the frame with a drop reason (an index from dataplane/drops.ts). */

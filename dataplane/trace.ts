@@ -265,3 +265,24 @@ export function traceDryRun(frame: Uint8Array, inPort: number,
   pipeline.run(p, ctx);
   return { frame: text, steps: tracer.steps, verdict: verdictOf(p, ctx, names) };
 }
+
+// --- VXLAN (docs/VXLAN.md): what the overlay did with a traced frame ---
+
+/**
+ * The VXLAN lines of a live trace: `decap` for a frame that came out of a tunnel (with its
+ * VTEP), `encap` for one sent to a MAC the FDB holds behind a remote VTEP. A flood into an
+ * overlay port needs no line: its verdict names the overlay port (every peer gets a copy).
+ */
+export function vxlanSteps(p: Packet, ctx: StageContext): TraceStep[] {
+  const out: TraceStep[] = [];
+  if (p.vtep !== 0) out.push({ stage: 'vxlan', text: `decap from VTEP ${vtepText(p.vtep)}` });
+  if (p.out >= 0 && p.netId >= 0) {
+    const vtep = ctx.fdb.lookupVtep(p.netId, 0, p.dstHi, p.dstLo);
+    if (vtep !== 0 && ctx.fdb.lookup(p.netId, 0, p.dstHi, p.dstLo) === p.out) out.push({ stage: 'vxlan', text: `encap to VTEP ${vtepText(vtep)}` });
+  }
+  return out;
+}
+
+function vtepText(a: number): string {
+  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}

@@ -10,7 +10,10 @@
 // learns visible to the other at once. A port is removed in two steps: every worker drops
 // it (and acknowledges), then its fd is closed, so no worker can send to a reused fd.
 
-import { loadIo, KIND_PACKET, KIND_TAP, SLOT, type Io } from './io';
+import { loadIo, KIND_PACKET, KIND_TAP, KIND_UDP, SLOT, type Io } from './io';
+import { MAX_PEERS, peerCounterBytes, sumPeerCounters, type VxlanSpec } from '../dataplane/vxlan/port';
+import { ipValue } from '../dataplane/vxlan/header';
+import { NO_NET } from '../dataplane/tables/ports';
 import { Fdb, fdbBytes, type FdbConfig, type FdbEntry, type FdbCounters } from '../dataplane/tables/fdb';
 import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-ring';
 import type { TapNames, TapSpec } from './taps';
@@ -44,7 +47,7 @@ export interface PortSpec {
 export interface PortHandle {
   id: number;
   name: string;
-  kind: 'afpacket' | 'tap';
+  kind: 'afpacket' | 'tap' | 'vxlan' | 'vtep';
   netId: number;
   vnet: boolean;
   worker: number;
@@ -60,6 +63,48 @@ export interface HostOptions {
   conntrack?: Partial<ConntrackConfig>;
   io?: Io;
   clock?: () => number;
+}
+
+/** An overlay segment to open (addVxlan; docs/VXLAN.md). */
+export interface VxlanPortSpec {
+  /** The overlay port's name (vsw stats, capture --port). */
+  name: string;
+  netId: number;
+  vni: number;
+  localIp: string;
+  port: number;
+  mtu: number;
+  peers: string[];
+  /** The network's host-port and gateway MACs: this host's own, never sent or learned across. */
+  localMacs: string[];
+}
+
+/** Counters of one VTEP an overlay port talks to (inner frame bytes). */
+export interface VxlanPeerCounters {
+  /** The peer's address, or 'other' for VTEPs that are not configured peers. */
+  peer: string;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+}
+
+/** A VTEP socket pair (rx UDP, tx raw), shared by the overlay ports on one address and UDP port. */
+interface Vtep {
+  key: string;
+  /** Its port id (the rx socket is a port without a network: where malformed datagrams are counted). */
+  id: number;
+  tx: number;
+  refs: number;
+}
+
+/** An overlay port's own state on this thread. */
+interface Overlay {
+  vtep: Vtep;
+  vni: number;
+  /** peer address -> counter slot (1..MAX_PEERS-1; 0 counts the others). */
+  peers: Map<string, number>;
+  counters: SharedArrayBuffer;
 }
 
 /** A port as this thread sends on it (DNS answers, ARP probes), through egress. */
@@ -89,6 +134,8 @@ export class DataplaneHost {
   private agingTimer: NodeJS.Timeout | undefined;
   private readonly clock: () => number;
   private stopped = false;
+  private readonly vteps = new Map<string, Vtep>();
+  private readonly overlays = new Map<number, Overlay>();
 
   constructor(opts: HostOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 16) {
@@ -182,6 +229,7 @@ export class DataplaneHost {
 
   /** Take a port out of every worker, forget its MACs, close its fd. */
   async removePort(id: number): Promise<void> {
+    if (this.overlays.has(id)) return this.removeVxlan(id);
     const h = this.portsById.get(id);
     if (!h) return;
     await this.pool.broadcast(() => ({ type: 'removePort', seq: 0, id }));
@@ -191,6 +239,132 @@ export class DataplaneHost {
     this.io.close(h.fd);
     this.portsById.delete(id);
     this.pool.slots[h.worker].rxPorts--;
+  }
+
+  // --- VXLAN overlay segments (docs/VXLAN.md) ---
+
+  /**
+   * Open an overlay port for a network: the VTEP socket for (localIp, port) is opened the
+   * first time (shared by every network on it, told apart by VNI) and received by one
+   * worker. Throws (opening nothing) when the address is not on this host (EADDRNOTAVAIL),
+   * the port is taken (EADDRINUSE), a network on this VTEP already has the VNI, or there
+   * are more than MAX_PEERS-1 peers.
+   */
+  async addVxlan(spec: VxlanPortSpec): Promise<PortHandle> {
+    const key = `${spec.localIp}:${spec.port}`;
+    for (const o of this.overlays.values()) {
+      if (o.vtep.key === key && o.vni === spec.vni) throw new Error(`VNI ${spec.vni} is already carried on ${key}`);
+    }
+    if (spec.peers.length > MAX_PEERS - 1) throw new RangeError(`at most ${MAX_PEERS - 1} peers`);
+    let v = this.vteps.get(key);
+    if (v === undefined) v = await this.openVtep(key, spec.localIp, spec.port);
+    v.refs++;
+    const id = this.freeId();
+    const vlans: PortVlans = { untagged: spec.netId, pvid: 0, tagged: [] };
+    const peers = new Map<string, number>();
+    spec.peers.forEach((p, i) => peers.set(p, i + 1));
+    const peerSab = new SharedArrayBuffer(peerCounterBytes(this.opts.workers));
+    const vx: VxlanSpec = {
+      vni: spec.vni, port: spec.port, vtep: v.id, mtu: spec.mtu, peers: peerList(peers), counters: peerSab,
+      localMacs: spec.localMacs.map((m) => {
+        const b = m.split(':').map((x) => parseInt(x, 16));
+        return { hi: (b[0] << 8) | b[1], lo: ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) >>> 0 };
+      }),
+    };
+    const owner = this.portsById.get(v.id)?.worker ?? 0;
+    const handle: PortHandle = { id, name: spec.name, kind: 'vxlan', netId: spec.netId, vnet: false, worker: owner, fd: v.tx, vlans };
+    this.portTable.add(id, spec.name, spec.netId, vlans);
+    this.portsById.set(id, handle);
+    this.overlays.set(id, { vtep: v, vni: spec.vni, peers, counters: peerSab });
+    counters.clearPortCounters(this.pool.slots, id);
+    try {
+      await this.pool.broadcast(() => ({
+        type: 'addPort', seq: 0, id, name: spec.name, fd: v.tx, kind: KIND_UDP, vnet: false, netId: spec.netId, vlans, rx: false, vxlan: vx,
+      }));
+    } catch (e) {
+      await this.removeVxlan(id).catch(() => undefined);
+      throw e;
+    }
+    return handle;
+  }
+
+  private async openVtep(key: string, localIp: string, port: number): Promise<Vtep> {
+    const s = this.io.openUdp(localIp, port);
+    const id = this.freeId();
+    const name = `vtep-${port}`;
+    const none: PortVlans = { untagged: NO_NET, pvid: 0, tagged: [] };
+    const owner = this.pool.leastLoaded();
+    const handle: PortHandle = { id, name, kind: 'vtep', netId: NO_NET, vnet: false, worker: owner, fd: s.rx, vlans: none };
+    this.portTable.add(id, name, NO_NET, none);
+    this.portsById.set(id, handle);
+    this.pool.slots[owner].rxPorts++;
+    counters.clearPortCounters(this.pool.slots, id);
+    const v: Vtep = { key, id, tx: s.tx, refs: 0 };
+    this.vteps.set(key, v);
+    try {
+      await this.pool.broadcast((w) => ({
+        type: 'addPort', seq: 0, id, name, fd: s.rx, kind: KIND_UDP, vnet: false, netId: NO_NET, vlans: none, rx: w === owner,
+      }));
+    } catch (e) {
+      await this.closeVtep(v).catch(() => undefined);
+      throw e;
+    }
+    return v;
+  }
+
+  private async closeVtep(v: Vtep): Promise<void> {
+    this.vteps.delete(v.key);
+    await this.removePort(v.id);
+    this.io.close(v.tx);
+  }
+
+  /** Close an overlay port (and its VTEP socket when no other network uses it). */
+  async removeVxlan(id: number): Promise<void> {
+    const o = this.overlays.get(id);
+    const h = this.portsById.get(id);
+    if (!o || !h) return;
+    await this.pool.broadcast(() => ({ type: 'removePort', seq: 0, id }));
+    this.portTable.remove(id);
+    this.fdb.flushPort(id);
+    this.portsById.delete(id);
+    this.overlays.delete(id);
+    if (--o.vtep.refs === 0) await this.closeVtep(o.vtep);
+  }
+
+  /** Replace an overlay port's peers (a kept peer keeps its counters). */
+  async setVxlanPeers(id: number, peers: string[]): Promise<void> {
+    const o = this.overlays.get(id);
+    if (!o) throw new Error(`no overlay port ${id}`);
+    if (peers.length > MAX_PEERS - 1) throw new RangeError(`at most ${MAX_PEERS - 1} peers`);
+    const next = new Map<string, number>();
+    for (const p of peers) if (o.peers.has(p)) next.set(p, o.peers.get(p) as number);
+    const used = new Set(next.values());
+    for (const p of peers) {
+      if (next.has(p)) continue;
+      let slot = 1;
+      while (used.has(slot)) slot++;
+      used.add(slot);
+      // A new peer's slot starts from zero.
+      for (let w = 0; w < this.opts.workers; w++) new Float64Array(o.counters, (w * MAX_PEERS + slot) * 4 * 8, 4).fill(0);
+      next.set(p, slot);
+    }
+    const gone = [...o.peers.keys()].filter((p) => !next.has(p));
+    o.peers = next;
+    const list = peerList(next);
+    await this.pool.broadcast(() => ({ type: 'vxlanPeers', seq: 0, id, peers: list }));
+    // What was learned behind a removed peer goes too (it is learned again if it keeps sending).
+    for (const p of gone) this.fdb.flushVtep(id, ipValue(p));
+  }
+
+  /** Per-VTEP counters of an overlay port: each configured peer, then 'other'. */
+  vxlanPeerCounters(id: number): VxlanPeerCounters[] {
+    const o = this.overlays.get(id);
+    if (!o) return [];
+    const row = (peer: string, slot: number): VxlanPeerCounters => {
+      const [rxPackets, rxBytes, txPackets, txBytes] = sumPeerCounters(o.counters, this.opts.workers, slot);
+      return { peer, rxPackets, rxBytes, txPackets, txBytes };
+    };
+    return [...[...o.peers].map(([p, s]) => row(p, s)), row('other', 0)];
   }
 
   /** Change what a port carries (a trunk, as networks come and go). */
@@ -332,8 +506,11 @@ export class DataplaneHost {
     await this.pool.stop();
     for (const h of this.portsById.values()) {
       this.egress.detach(h.id);
-      this.io.close(h.fd);
+      if (h.kind !== 'vxlan') this.io.close(h.fd); // an overlay port's fd is its VTEP's tx socket
     }
+    for (const v of this.vteps.values()) this.io.close(v.tx);
+    this.vteps.clear();
+    this.overlays.clear();
     this.portsById.clear();
     this.pool.release();
   }
@@ -342,4 +519,9 @@ export class DataplaneHost {
     for (let i = 0; i < MAX_PORTS; i++) if (!this.portsById.has(i)) return i;
     throw new Error(`no free port: at most ${MAX_PORTS} ports`);
   }
+}
+
+/** Peers as the workers take them: address as a signed 32-bit number, counter slot. */
+function peerList(peers: Map<string, number>): { addr: number; slot: number }[] {
+  return [...peers].map(([p, slot]) => ({ addr: ipValue(p), slot }));
 }

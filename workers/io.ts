@@ -60,6 +60,11 @@ export interface RingOptions {
   frameSize?: number;
 }
 
+/** `kind` of a VXLAN underlay socket pair (openUdp): recvUdp on rx, sendUdp on tx. */
+export const KIND_UDP = 2;
+/** recvUdp() writes datagram i this many bytes into its slot (room for a vnet header + VLAN tag after decapsulation). */
+export const UDP_RX_HEADROOM = 8;
+
 /** The native addon's interface (docs/DESIGN.md). */
 export interface Io {
   /**
@@ -169,6 +174,36 @@ export interface Io {
   ifindex(name: string): number;
   /** SIOCSIFHWADDR: sets the interface's MAC (mac: 6 bytes). A TAP's MAC must be fixed. */
   setMac(ifname: string, mac: Uint8Array): void;
+  // --- VXLAN underlay (docs/VXLAN.md) ---
+  /**
+   * Opens the two sockets of a VXLAN tunnel endpoint: `rx`, a UDP socket bound to
+   * localIp:port (non-blocking, 8 MB SO_RCVBUF), and `tx`, a raw IPPROTO_UDP socket bound to
+   * localIp whose datagrams start with the UDP header the caller writes (the kernel adds the
+   * IP header, routes and resolves the next hop); a BPF filter keeps `tx` from receiving.
+   * Throws e.g. "openUdp(10.0.0.9:4789): bind: Cannot assign requested address"
+   * (code EADDRNOTAVAIL: the address is not on this host) or code EADDRINUSE.
+   */
+  openUdp(localIp: string, port: number): { rx: number; tx: number };
+  /**
+   * Receives up to `max` (capped at MAX_BATCH) datagrams with recvmmsg: datagram i at
+   * offs[i] = i*slot + UDP_RX_HEADROOM, lens[i] bytes, its IPv4 source address (host
+   * order, as a signed 32-bit number) in addrs[i]; flags[i] = FLAG_TRUNCATED when it was
+   * larger than the slot. Returns the count, 0 when nothing is waiting.
+   */
+  recvUdp(fd: number, buf: Uint8Array, slot: number, max: number, offs: Int32Array, lens: Int32Array,
+    flags: Uint8Array, addrs: Int32Array): number;
+  /**
+   * Sends datagrams j < count, buf[offs[j], offs[j]+lens[j]), to addrs[j] (IPv4, host
+   * order), with sendmmsg. On openUdp's `tx` each starts with its UDP header. Returns how
+   * many the kernel took: fewer when the socket is full; one the kernel refuses on its own
+   * (no route, too big, filtered) is skipped. Throws when a datagram lies outside buf.
+   */
+  sendUdp(fd: number, buf: Uint8Array, offs: Int32Array, lens: Int32Array, addrs: Int32Array, count: number): number;
+  /**
+   * fold(onesSum(buf, off, len, initial)) of dataplane/wire/checksum.ts, in C (VXLAN
+   * segmentation checksums every segment it makes). Throws a RangeError outside buf.
+   */
+  onesSum?(buf: Uint8Array, off: number, len: number, initial: number): number;
 }
 
 const ADDON_REL = path.join('build', 'Release', 'vswio.node');

@@ -8,9 +8,21 @@
 // The loop never returns to the event loop: control messages are pulled synchronously
 // (`receive`) when the eventfd in the poll set fires, and the loop ends when the main thread
 // sets the STOP word. poll() has a finite timeout so a stop is seen even when idle.
+//
+// VXLAN (docs/VXLAN.md): a VTEP socket (KIND_UDP, no network) is polled like any port, but
+// serveVtep() decapsulates each datagram first: the VNI picks the network's overlay port
+// (KIND_UDP + FORM_VXLAN, never polled: its fd is the raw sending socket), whose frame it
+// then is -- counted, captured, learned with its VTEP, run through the pipeline as if it
+// had arrived on that port. Malformed datagrams are named drops on the VTEP socket's port.
 
 import type { Io } from './io';
-import { MAX_BATCH, SLOT } from './io';
+import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED } from './io';
+import { VxlanPort } from '../dataplane/vxlan/port';
+import { markTcpGso, repairPartialChecksum, useChecksum } from '../dataplane/vxlan/segment';
+import { coalesce } from '../dataplane/vxlan/gro';
+import { parseVxlan, VX_RUNT, VXLAN_HDR_LEN, VXLAN_OUTER_LEN } from '../dataplane/vxlan/header';
+import { macHi, macLo } from '../dataplane/wire/mac';
+import { writeEmptyVnetHdr } from '../dataplane/wire/vnet';
 import type { Fdb } from '../dataplane/tables/fdb';
 import { PortTable } from '../dataplane/tables/ports';
 import { Packet } from '../dataplane/packet';
@@ -22,7 +34,7 @@ import type { Conntrack } from '../dataplane/tables/conntrack';
 import { Pipeline } from '../dataplane/pipeline';
 import { DROP } from '../dataplane/drops';
 import type { Emitter, StageContext } from '../dataplane/stages/stage';
-import { Egress, FORM_ETHERNET, FORM_VNET, type EgressPort, type TxDevice } from '../dataplane/egress';
+import { Egress, FORM_ETHERNET, FORM_VNET, FORM_VXLAN, type EgressPort, type TxDevice } from '../dataplane/egress';
 import { VNET_HDR_LEN } from '../dataplane/wire/vnet';
 import type { ToWorker, AckMsg } from './protocol';
 import { DIR_RX, DIR_TX, type CaptureRing } from './capture-ring';
@@ -41,7 +53,11 @@ const GEN_SLOT = 2048;
  * Room for the tagged copies of flooded frames that also leave untagged, per batch; when
  * full, the queues are sent and it is reused (dataplane/egress.ts).
  */
-const SCRATCH_BYTES = 256 * 1024;
+// 1 MiB: it also holds the VXLAN copies (every overlay frame, and the ~47 segments of a
+// 64 KB TCP frame cut to the overlay MTU), so a few super frames fit between flushes.
+const SCRATCH_BYTES = 1024 * 1024;
+/** Transmit queue of an overlay port: replicas and segments, sent in batches of this many. */
+const VX_QUEUE = 256;
 const GEN_OFF = SLOT * MAX_BATCH;
 const SCRATCH_OFF = GEN_OFF + GEN_SLOTS * GEN_SLOT;
 
@@ -96,6 +112,16 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   private readonly rxOffs = new Int32Array(MAX_BATCH);
   private readonly rxLens = new Int32Array(MAX_BATCH);
   private readonly rxFlags = new Uint8Array(MAX_BATCH);
+  /** Source addresses of received VXLAN datagrams. */
+  private readonly rxAddrs = new Int32Array(MAX_BATCH);
+  /** A decapsulated batch: each frame's virtio-net header offset, length, overlay port (-1: dropped or merged), GSO mark. */
+  private readonly vxVnet = new Int32Array(MAX_BATCH);
+  private readonly vxLen = new Int32Array(MAX_BATCH);
+  private readonly vxPort = new Int32Array(MAX_BATCH);
+  private readonly vxGso = new Uint8Array(MAX_BATCH);
+  private readonly slotEnd = (i: number): number => (Math.floor(this.vxVnet[i] / SLOT) + 1) * SLOT;
+  /** Each VTEP socket's overlay ports, by VNI. */
+  private readonly vnis = new Map<number, Map<number, LoopPort>>();
   private readonly packets: Packet[] = Array.from({ length: MAX_BATCH }, () => new Packet());
 
   private pollFds = new Int32Array(1);
@@ -107,10 +133,12 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     this.d = deps;
     this.ports = new PortTable(deps.maxPorts);
     this.egress = new Egress<LoopPort>({
-      buf: this.rxBuf, ports: this.ports, device: this, counters: portRows(deps.stats),
+      buf: this.rxBuf, ports: this.ports, device: this, counters: portRows(deps.stats), vteps: deps.fdb,
       made: { off: GEN_OFF, slots: GEN_SLOTS, slotBytes: GEN_SLOT }, scratch: { off: SCRATCH_OFF, bytes: SCRATCH_BYTES },
     });
     this.clock = deps.clock ?? (() => (Date.now() / 1000) | 0);
+    const nativeSum = deps.io.onesSum;
+    if (typeof nativeSum === 'function') useChecksum((b, o, l, i) => nativeSum.call(deps.io, b, o, l, i));
     this.ctx = {
       fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false,
       l3: deps.l3 ? {
@@ -216,7 +244,23 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   }
 
   apply(m: ToWorker): void {
-    if (m.type === 'addPort') {
+    if (m.type === 'addPort' && m.vxlan !== undefined) {
+      this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
+      const vx = new VxlanPort(m.vxlan, this.d.worker, VX_QUEUE);
+      vx.net = m.netId;
+      const q: LoopPort = {
+        id: m.id, form: FORM_VXLAN, fd: m.fd, kind: m.kind, vnet: false, rx: false, vx,
+        capture: this.taps.wire[m.id] !== undefined, txOffs: new Int32Array(VX_QUEUE), txLens: new Int32Array(VX_QUEUE), txN: 0,
+      };
+      this.egress.attach(q);
+      let byVni = this.vnis.get(vx.vtep);
+      if (byVni === undefined) this.vnis.set(vx.vtep, byVni = new Map());
+      byVni.set(vx.vni, q);
+      return;
+    } else if (m.type === 'vxlanPeers') {
+      this.egress.port(m.id)?.vx?.setPeers(m.peers);
+      return;
+    } else if (m.type === 'addPort') {
       this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
       this.ports.setGuard(m.id, m.guard ?? null);
       this.egress.attach({
@@ -227,6 +271,8 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       this.ports.setVlans(m.id, m.vlans);
       return;
     } else if (m.type === 'removePort') {
+      const vx = this.egress.port(m.id)?.vx;
+      if (vx !== undefined) this.vnis.get(vx.vtep)?.delete(vx.vni);
       this.ports.remove(m.id);
       this.egress.detach(m.id);
     } else if (m.type === 'l3') {
@@ -254,6 +300,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
 
   /** Receive one batch from a port and forward it. Returns the number of frames. */
   serve(port: LoopPort): number {
+    if (port.kind === KIND_UDP) return this.serveVtep(port);
     const { io, stats } = this.d;
     let n: number;
     try {
@@ -303,8 +350,122 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     }
   }
 
+  /** Receive one batch of VXLAN datagrams from a VTEP socket, decapsulate and forward them. */
+  serveVtep(vtep: LoopPort): number {
+    const { io, stats, fdb } = this.d;
+    const buf = this.rxBuf;
+    let n: number;
+    try {
+      n = io.recvUdp(vtep.fd, buf, SLOT, MAX_BATCH, this.rxOffs, this.rxLens, this.rxFlags, this.rxAddrs);
+    } catch {
+      stats[vtep.id * ST_ROW + ST_DROP0 + DROP['rx-error']]++;
+      vtep.rx = false;
+      this.rebuildPollSet();
+      return 0;
+    }
+    if (n === 0) return 0;
+    stats[this.wk + WK_BATCHES]++;
+    stats[this.wk + WK_FRAMES] += n;
+    const vrow = vtep.id * ST_ROW;
+    const byVni = this.vnis.get(vtep.id);
+    const egress = this.egress;
+    egress.reset();
+    const at = this.d.capture ? performance.timeOrigin + performance.now() : 0;
+    const vx2 = this.vxVnet;
+    const vxLen = this.vxLen;
+    const vxPort = this.vxPort;
+    const vxGso = this.vxGso;
+    for (let i = 0; i < n; i++) {
+      vxPort[i] = -1;
+      const off = this.rxOffs[i];
+      const len = this.rxLens[i];
+      stats[vrow + ST_RX_PKTS]++;
+      stats[vrow + ST_RX_BYTES] += len;
+      if ((this.rxFlags[i] & FLAG_TRUNCATED) !== 0) { stats[vrow + ST_DROP0 + DROP['vxlan-oversize']]++; continue; }
+      const vni = parseVxlan(buf, off, len);
+      if (vni < 0) {
+        stats[vrow + ST_DROP0 + (vni === VX_RUNT ? DROP['vxlan-runt'] : DROP['vxlan-bad-flags'])]++;
+        continue;
+      }
+      const q = byVni?.get(vni);
+      const vx = q?.vx;
+      if (q === undefined || vx === undefined) { stats[vrow + ST_DROP0 + DROP['vxlan-bad-vni']]++; continue; }
+      const eth = off + VXLAN_HDR_LEN;
+      const ethLen = len - VXLAN_HDR_LEN;
+      // Larger than the MTU: a TCP super frame is passed on as one (a GSO header), anything else is dropped.
+      const gso = ethLen > vx.mtu + 18;
+      if (gso && !markTcpGso(buf, eth - VNET_HDR_LEN, eth, ethLen, vx.mtu)) { stats[vrow + ST_DROP0 + DROP['vxlan-oversize']]++; continue; }
+      const row = q.id * ST_ROW;
+      const sHi = macHi(buf, eth + 6);
+      const sLo = macLo(buf, eth + 6);
+      if (vx.isLocalMac(sHi, sLo)) { stats[row + ST_DROP0 + DROP['vxlan-host-mac']]++; continue; }
+      const addr = this.rxAddrs[i];
+      vx.countRx(addr, ethLen);
+      // Learn where the MAC lives (a valid station address only; parse drops the others).
+      if ((buf[eth + 6] & 1) === 0 && (sHi | sLo) !== 0) fdb.learnVtep(vx.net, 0, sHi, sLo, q.id, addr, this.ctx.now);
+      // A decapsulated frame has complete checksums: an all-zero virtio-net header in front
+      // (in the VXLAN header's place) makes it a vnet frame no port needs to copy.
+      if (!gso) {
+        repairPartialChecksum(buf, eth, ethLen);
+        writeEmptyVnetHdr(buf, eth - VNET_HDR_LEN);
+      }
+      stats[row + ST_RX_PKTS]++;
+      stats[row + ST_RX_BYTES] += ethLen;
+      if (q.capture && this.d.capture) {
+        const mask = this.taps.wireMask(q.id, buf, eth, ethLen);
+        if (mask !== 0) this.d.capture.push(buf, eth, ethLen, q.id, DIR_RX, at, mask);
+      }
+      vx2[i] = eth - VNET_HDR_LEN;
+      vxLen[i] = ethLen;
+      vxPort[i] = q.id;
+      vxGso[i] = gso ? 1 : 0;
+    }
+    // Consecutive segments of one TCP flow become one super frame (dataplane/vxlan/gro.ts).
+    coalesce(buf, vx2, vxLen, vxPort, vxGso, n, this.slotEnd);
+    for (let i = 0; i < n; i++) {
+      if (vxPort[i] < 0) continue;
+      const p = this.packets[i];
+      p.reset(buf, vx2[i], vxLen[i] + VNET_HDR_LEN, true, vxPort[i], 0);
+      p.vtep = this.rxAddrs[i];
+      if (this.tapping) {
+        this.taps.begin(p);
+        this.pipeline.run(p, this.ctx);
+        this.taps.end(p, this.ctx);
+      } else {
+        this.pipeline.run(p, this.ctx);
+      }
+      egress.deliver(p);
+    }
+    egress.flush();
+    if (this.punted) {
+      this.punted = false;
+      Atomics.add(this.d.ctrl, CTRL_PUNT, 1);
+      Atomics.notify(this.d.ctrl, CTRL_PUNT);
+    }
+    return n;
+  }
+
   /** Egress's device: send q's queue (one sendmmsg), and copy what left to the capture ring. */
   transmit(q: LoopPort): number {
+    const vx = q.vx;
+    if (vx !== undefined) {
+      const sentAt = q.capture ? performance.timeOrigin + performance.now() : 0;
+      const sent = this.d.io.sendUdp(q.fd, this.rxBuf, q.txOffs, q.txLens, vx.txAddrs, q.txN);
+      const ring = this.d.capture;
+      if (q.capture && ring) {
+        // The inner frames (what a capture on the overlay port shows), once per frame, not per replica.
+        let last = -1;
+        for (let j = 0; j < sent; j++) {
+          const o = q.txOffs[j] + VXLAN_OUTER_LEN;
+          if (o === last) continue;
+          last = o;
+          const l = q.txLens[j] - VXLAN_OUTER_LEN;
+          const mask = this.taps.wireMask(q.id, this.rxBuf, o, l);
+          if (mask !== 0) ring.push(this.rxBuf, o, l, q.id, DIR_TX, sentAt, mask);
+        }
+      }
+      return sent;
+    }
     // A capture stamps the time before sending: the answer to this frame may be received
     // by another worker while our send is still returning.
     const sentAt = q.capture ? performance.timeOrigin + performance.now() : 0;

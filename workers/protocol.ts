@@ -9,6 +9,7 @@ import type { TapNames, TapSpec } from './taps';
 import type { NeighConfig } from '../dataplane/tables/neigh';
 import type { ConntrackConfig } from '../dataplane/tables/conntrack';
 import type { PortGuard, PortVlans } from '../dataplane/tables/ports';
+import type { VxlanSpec } from '../dataplane/vxlan/port';
 
 export interface WorkerInit {
   index: number;
@@ -49,6 +50,16 @@ export interface AddPortMsg {
   rx: boolean;
   /** Port security: what a container port may send as its source (absent: not checked). */
   guard?: PortGuard;
+  /** An overlay port (kind KIND_UDP, fd the raw sending socket): its VXLAN segment (docs/VXLAN.md). */
+  vxlan?: VxlanSpec;
+}
+
+/** An overlay port's peers changed (vsw network peer add|rm). */
+export interface VxlanPeersMsg {
+  type: 'vxlanPeers';
+  seq: number;
+  id: number;
+  peers: { addr: number; slot: number }[];
 }
 
 /** What a port carries changed (a trunk, when networks come and go). */
@@ -80,7 +91,7 @@ export interface L3Msg {
   snapshot: L3Snapshot;
 }
 
-export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg;
+export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg | VxlanPeersMsg;
 
 export interface ReadyMsg { type: 'ready'; worker: number }
 export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string }

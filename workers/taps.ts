@@ -18,7 +18,7 @@ import type { Packet } from '../dataplane/packet';
 import type { StageContext } from '../dataplane/stages/stage';
 import { STAGE_NAMES } from '../dataplane/stages/order';
 import { compileFilter, type CompiledFilter } from '../dataplane/filter';
-import { TextTracer, verdictOf, type TraceNames, type TraceResult } from '../dataplane/trace';
+import { TextTracer, verdictOf, vxlanSteps, type TraceNames, type TraceResult } from '../dataplane/trace';
 import { formatFrame } from '../dataplane/wire/format';
 import { DIR_RX, DIR_TRACE, type CaptureRing } from './capture-ring';
 
@@ -163,7 +163,7 @@ export class Taps implements Tracer {
     const now = performance.timeOrigin + performance.now();
     const r: TraceResult = {
       time: new Date(now).toISOString(), port: this.portText, worker: this.worker, frame: this.frameText,
-      steps: this.text.steps, verdict: verdictOf(p, ctx, this.names),
+      steps: [...this.text.steps, ...vxlanSteps(p, ctx)], verdict: verdictOf(p, ctx, this.names),
     };
     const bytes = Buffer.from(JSON.stringify(r));
     this.ring.push(bytes, 0, bytes.length, p.inPort, DIR_TRACE, now, this.traceMask);

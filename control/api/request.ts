@@ -4,7 +4,7 @@
 import * as http from 'http';
 import { InvalidArgumentError } from '../errors';
 import { checkAliasesJson, checkLinksJson, checkPublishJson } from '../publish';
-import { DNS_ORDERS, type ContainerCreate, type DnsOrder, type NetworkCreate, type TrunkCreate } from '../types';
+import { DNS_ORDERS, type ContainerCreate, type DnsOrder, type NetworkCreate, type TrunkCreate, type VxlanCreate } from '../types';
 import { HttpError, notFound } from './answer';
 
 /** Largest request body accepted (413 beyond). */
@@ -121,7 +121,7 @@ export function compact<T extends object>(o: T): T {
 
 export function networkCreate(b: Record<string, unknown>): NetworkCreate {
   checkFields(b, ['name', 'subnet', 'gateway', 'ipRange', 'mtu', 'internal', 'icc', 'dnsOrder', 'vlan',
-    'portSecurity']);
+    'portSecurity', 'vxlan']);
   const dnsOrder = optString(b, 'dnsOrder');
   if (dnsOrder !== undefined && !DNS_ORDERS.includes(dnsOrder as DnsOrder)) {
     throw new InvalidArgumentError(`field 'dnsOrder' must be one of ${DNS_ORDERS.join(', ')}`);
@@ -137,7 +137,18 @@ export function networkCreate(b: Record<string, unknown>): NetworkCreate {
     dnsOrder: dnsOrder as DnsOrder | undefined,
     vlan: optInt(b, 'vlan'),
     portSecurity: optBool(b, 'portSecurity'),
+    vxlan: b.vxlan === undefined || b.vxlan === null ? undefined : vxlanCreate(b.vxlan),
   });
+}
+
+/** The `vxlan` field of a network create (docs/VXLAN.md). */
+function vxlanCreate(v: unknown): VxlanCreate {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InvalidArgumentError("field 'vxlan' must be an object");
+  const b = v as Record<string, unknown>;
+  checkFields(b, ['vni', 'port', 'underlayIp', 'peers']);
+  const vni = optInt(b, 'vni');
+  if (vni === undefined) throw new InvalidArgumentError("field 'vxlan.vni' is required");
+  return compact<VxlanCreate>({ vni, port: optInt(b, 'port'), underlayIp: optString(b, 'underlayIp'), peers: optStringArray(b, 'peers') });
 }
 
 export function trunkCreate(b: Record<string, unknown>): TrunkCreate {

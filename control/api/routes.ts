@@ -60,6 +60,16 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
         });
         return send(res, 200, await engine.connectWith(name, container, opts));
       }
+      // VXLAN: POST /networks/NAME/peers {ip}; DELETE /networks/NAME/peers?ip=IP
+      if (action === 'peers' && engine.vxlanPeer) {
+        route(['POST', 'DELETE']);
+        if (method === 'POST') {
+          const b = json();
+          checkFields(b, ['ip']);
+          return send(res, 200, await engine.vxlanPeer(name, 'add', reqString(b, 'ip')));
+        }
+        return send(res, 200, await engine.vxlanPeer(name, 'rm', url.searchParams.get('ip') ?? ''));
+      }
       if (action === 'disconnect') {
         route(['POST']);
         const b = json();
@@ -110,6 +120,16 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
       throw notFound(pathname);
     }
 
+    // VXLAN: POST /fdb {network, mac, vtep} (a static entry); DELETE /fdb?net=NAME&mac=MAC
+    if (a === 'fdb' && segs.length === 1 && method === 'POST' && engine.fdbAdd) {
+      const b = json();
+      checkFields(b, ['network', 'mac', 'vtep']);
+      return send(res, 201, await engine.fdbAdd(reqString(b, 'network'), reqString(b, 'mac'), reqString(b, 'vtep')));
+    }
+    if (a === 'fdb' && segs.length === 1 && method === 'DELETE' && engine.fdbRemove) {
+      await engine.fdbRemove(url.searchParams.get('net') ?? '', url.searchParams.get('mac') ?? '');
+      return send(res, 204);
+    }
     if (a === 'fdb' && segs.length === 1) {
       route(['GET']);
       const netName = url.searchParams.get('net');

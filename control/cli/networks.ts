@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError as OptionValueError, Option } from 'comma
 import { formatJson, networksTable } from '../format';
 import { checkAlias } from '../publish';
 import type { DnsOrder, EndpointInfo, NetworkCreate, NetworkInfo } from '../types';
-import { eachName, enc, type Cli } from './common';
+import { eachName, enc, usageError, type Cli } from './common';
 import { bool, dnsOrder, integer, repeatable } from './options';
 
 /** --port-security: on or off (true and false too). */
@@ -30,9 +30,14 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
     .addOption(new Option('--dns-order <order>', 'order of the addresses in a DNS answer for a name with several: rotate (default), random or fixed').argParser(dnsOrder))
     .addOption(new Option('--port-security <on|off>', 'port security: container ports may send only from their own MAC and address (default on; off: any source, for experiments)').argParser(onOff))
     .addOption(new Option('--vlan <id>', '802.1Q VLAN id, 1 to 4094: container ports are access ports of that VLAN, trunks carry it tagged (default: untagged)').argParser(integer(1, 4094)))
+    // VXLAN (docs/VXLAN.md)
+    .addOption(new Option('--vxlan <vni>', 'a VXLAN overlay network spanning hosts, with this VNI (1 to 16777215); default MTU: the underlay MTU - 50').argParser(integer()))
+    .addOption(new Option('--vxlan-port <port>', 'with --vxlan: UDP port of the tunnel (default 4789)').argParser(integer()))
+    .addOption(new Option('--underlay-ip <ip>', "with --vxlan: this host's address to send from and listen on (default: the source address toward the first peer)"))
+    .addOption(new Option('--peer <ip>', 'with --vxlan: a remote VTEP that gets broadcast and unknown traffic (repeatable)').argParser(repeatable((s: string) => s)))
     .action(async (name: string, o: {
       subnet?: string; gateway?: string; ipRange?: string; mtu?: number; internal?: boolean; icc?: boolean; dnsOrder?: DnsOrder;
-      vlan?: number; portSecurity?: boolean;
+      vlan?: number; portSecurity?: boolean; vxlan?: number; vxlanPort?: number; underlayIp?: string; peer?: string[];
     }, cmd: Command) => {
       const spec: NetworkCreate = { name };
       if (o.subnet !== undefined) spec.subnet = o.subnet;
@@ -44,11 +49,19 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
       if (o.dnsOrder !== undefined) spec.dnsOrder = o.dnsOrder;
       if (o.vlan !== undefined) spec.vlan = o.vlan;
       if (o.portSecurity !== undefined) spec.portSecurity = o.portSecurity;
+      if (o.vxlan !== undefined) {
+        spec.vxlan = { vni: o.vxlan };
+        if (o.vxlanPort !== undefined) spec.vxlan.port = o.vxlanPort;
+        if (o.underlayIp !== undefined) spec.vxlan.underlayIp = o.underlayIp;
+        if (o.peer !== undefined) spec.vxlan.peers = o.peer;
+      } else if (o.vxlanPort !== undefined || o.underlayIp !== undefined || o.peer !== undefined) {
+        return usageError(cmd, '--vxlan-port, --underlay-ip and --peer need --vxlan VNI');
+      }
       const info = await client(cmd).post<NetworkInfo>('/networks', spec);
       io.out(`${info.name}\n`);
     });
 
-  tableCommand<NetworkInfo>(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER)',
+  tableCommand<NetworkInfo>(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER, vxlan=VNI,peers=N)',
     '/networks', networksTable).alias('list');
 
   sub(network, 'inspect', 'Show a network as JSON: subnet, gateway (IP, MAC), settings, ports, endpoints with IP, MAC and aliases')
@@ -62,6 +75,20 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
     .argument('<name...>', 'network names')
     .action(async (names: string[], _o: unknown, cmd: Command) => {
       done(await eachName(io, names, (n) => client(cmd).del(`/networks/${enc(n)}`)));
+    });
+
+  // VXLAN: vsw network peer add|rm NAME IP
+  const peer = sub(network, 'peer', 'Add or remove a peer VTEP of a VXLAN network (add, rm)', false);
+  sub(peer, 'add', 'Add a peer VTEP: it gets the network\'s broadcast, multicast and unknown unicast')
+    .argument('<network>', 'network name').argument('<ip>', "the peer's underlay address")
+    .action(async (net: string, ip: string, _o: unknown, cmd: Command) => {
+      await client(cmd).post<NetworkInfo>(`/networks/${enc(net)}/peers`, { ip });
+    });
+  sub(peer, 'rm', 'Remove a peer VTEP: it gets nothing more from this host (its learned MACs age out)')
+    .alias('remove')
+    .argument('<network>', 'network name').argument('<ip>', "the peer's underlay address")
+    .action(async (net: string, ip: string, _o: unknown, cmd: Command) => {
+      await client(cmd).del(`/networks/${enc(net)}/peers?ip=${enc(ip)}`);
     });
 
   sub(network, 'connect', 'Attach a container to a network')

@@ -13,8 +13,23 @@ import { filterExpr, formatOption, integer, stageName, type Format } from './opt
 import { followLines, lostText, skippedText, streamGet } from './stream';
 
 export function addObserveCommands(program: Command, { io, sub, client, print, tableCommand }: Cli): void {
-  tableCommand<FdbEntryInfo>(program, 'fdb', 'Show the MAC tables (NETWORK MAC VLAN PORT CONTAINER AGE in seconds)',
+  const fdb = tableCommand<FdbEntryInfo>(program, 'fdb', 'Show the MAC tables (NETWORK MAC VLAN PORT CONTAINER [VTEP] AGE in seconds); fdb add|rm for static entries',
     '/fdb', fdbTable, 'only this network');
+  // VXLAN (docs/VXLAN.md): static entries for peers that do not flood (flannel-style).
+  sub(fdb, 'add', 'Add a static MAC entry to a VXLAN network: MAC lives behind the VTEP IP (never aged)')
+    .argument('<network>', 'network name')
+    .argument('<mac>', 'MAC address, e.g. 02:42:0a:4d:00:05')
+    .requiredOption('--vtep <ip>', "the remote VTEP's underlay address")
+    .action(async (net: string, mac: string, o: { vtep: string }, cmd: Command) => {
+      await client(cmd).post<FdbEntryInfo>('/fdb', { network: net, mac, vtep: o.vtep });
+    });
+  sub(fdb, 'rm', 'Remove a MAC entry (static or learned) from a network')
+    .alias('remove')
+    .argument('<network>', 'network name')
+    .argument('<mac>', 'MAC address')
+    .action(async (net: string, mac: string, _o: unknown, cmd: Command) => {
+      await client(cmd).del(`/fdb?net=${enc(net)}&mac=${enc(mac)}`);
+    });
   tableCommand<NeighEntryInfo>(program, 'neigh', "Show the gateways' neighbour (ARP) tables (NETWORK IP MAC STATE AGE in seconds)",
     '/neigh', neighTable, "only this network, or 'uplink' for the uplink's");
 

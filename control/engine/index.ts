@@ -119,7 +119,7 @@ export class VswEngine implements Engine {
       const up = this.router.uplinkSubnet();
       const clash = up && state.networks.find((n) => ipam.cidrOverlaps(n.subnet, up));
       if (clash) throw new ConflictError(`the uplink subnet ${up} overlaps network '${clash.name}' (${clash.subnet})`);
-      for (const n of state.networks) await this.networks.attach(n);
+      for (const n of state.networks) await this.networks.attach(n, log);
       if (!state.networks.some((n) => n.default)) {
         const n = await this.networks.create({ name: this.opts.defaultNetwork, subnet: this.opts.defaultSubnet }, true);
         log(`created default network ${n.name} (${n.subnet})`);
@@ -251,6 +251,42 @@ export class VswEngine implements Engine {
 
   listTrunks(): TrunkInfo[] {
     return this.trunks.list();
+  }
+
+  // VXLAN (docs/VXLAN.md)
+  /** For the metrics (control/metrics.ts). */
+  vxlanCounters(): { network: string; vni: number; remoteMacs: number; peers: { peer: string; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[] }[] {
+    const fdb = this.observer.fdb();
+    return this.networks.list().filter((n) => n.vxlan !== undefined).map((n) => ({
+      network: n.name, vni: n.vxlan?.vni ?? 0, peers: n.vxlan?.counters ?? [],
+      remoteMacs: fdb.filter((e) => e.network === n.name && e.vtep !== undefined).length,
+    }));
+  }
+
+  vxlanPeer(network: string, op: 'add' | 'rm', ip: string): Promise<NetworkInfo> {
+    return this.serial(async () => {
+      const n = await this.networks.peer(network, op, ip);
+      this.save();
+      return this.networks.info(n);
+    });
+  }
+
+  fdbAdd(network: string, mac: string, vtep: string): Promise<FdbEntryInfo> {
+    return this.serial(async () => {
+      const n = this.networks.fdbAdd(network, mac, vtep);
+      this.save();
+      const m = n.vxlan?.fdb?.[n.vxlan.fdb.length - 1].mac;
+      const e = this.observer.fdb(network).find((x) => x.mac === m);
+      if (!e) throw new ConflictError(`the FDB of '${network}' could not take ${mac} (full?)`);
+      return e;
+    });
+  }
+
+  fdbRemove(network: string, mac: string): Promise<void> {
+    return this.serial(async () => {
+      this.networks.fdbRemove(network, mac);
+      this.save();
+    });
   }
 
   addTrunk(spec: TrunkCreate): Promise<TrunkInfo> {

@@ -14,13 +14,17 @@ import type { DataplaneHost, PortHandle } from '../../workers/host';
 import { UPLINK_NET } from '../../dataplane/tables/neigh';
 import type { ContainerRecord, EndpointRecord, NetworkRecord, Records } from './records';
 import type { PortBook } from './ports';
+import { checkIpv4, checkVxlan, openOverlay, vxlanInfo, type VxlanHost } from './vxlan';
+import { NotFoundError } from '../errors';
+import { isMulticast, parseMac } from '../../dataplane/wire/mac';
+import { ipValue } from '../../dataplane/vxlan/header';
 
 const RESERVED_NETWORK_NAMES = new Set(['none', 'host', 'uplink', 'trunk']);
 
 export interface NetworkDeps {
   records: Records;
   ports: PortBook;
-  host: Pick<DataplaneHost, 'addPort' | 'removePort' | 'portTable' | 'fdb'>;
+  host: Pick<DataplaneHost, 'addPort' | 'removePort' | 'portTable' | 'fdb'> & VxlanHost;
   events: Pick<EventBus, 'emit'>;
   router: Pick<Router, 'uplinkSubnet'>;
   /** Trunks follow the VLAN networks. */
@@ -62,6 +66,9 @@ export class Networks {
       const other = networks.find((n) => n.vlan === spec.vlan);
       if (other) throw new ConflictError(`VLAN ${spec.vlan} is already network '${other.name}' (a VLAN is one network)`);
     }
+    // VXLAN: checked before anything is made; its MTU (underlay - 50) is the network's default.
+    const vx = spec.vxlan !== undefined ? await checkVxlan(spec.vxlan, spec.mtu, spec.vlan, networks) : undefined;
+    if (vx) spec = { ...spec, mtu: vx.mtu };
     const up = this.d.router.uplinkSubnet();
     const norm = ipam.normalizeNetwork(spec, {
       existingSubnets: [
@@ -79,6 +86,7 @@ export class Networks {
     };
     if (spec.vlan !== undefined) rec.vlan = spec.vlan;
     if (spec.portSecurity === false) rec.portSecurity = false;
+    if (vx) rec.vxlan = vx.rec;
     await this.attach(rec);
     records.state.networks.push(rec);
     await this.d.trunks.sync();
@@ -93,7 +101,7 @@ export class Networks {
   }
 
   /** Create the network's host TAP port: fixed MAC, the host address, up. */
-  async attach(n: NetworkRecord): Promise<void> {
+  async attach(n: NetworkRecord, recovering?: (line: string) => void): Promise<void> {
     // Our TAPs vanish with the fd (even on kill -9): an interface by this name is someone
     // else's (another vsw daemon in this namespace?), never ours to delete.
     if (await netns.linkExists(n.tap)) {
@@ -107,6 +115,19 @@ export class Networks {
       await netns.setMtu(n.tap, n.mtu);
       await netns.addAddress(n.tap, `${hostIp}/${ipam.parseCidr(n.subnet, 32).prefixLen}`);
       await netns.linkUp(n.tap);
+      if (n.vxlan) {
+        // At a restart, an overlay that cannot open (its underlay address gone, the port
+        // taken) leaves the network host-local and says so, rather than stopping the daemon.
+        const overlay = await openOverlay(this.d.host, n).catch((e: Error) => {
+          if (!recovering) throw e;
+          recovering(`network ${n.name}: VXLAN overlay not opened: ${e.message}`);
+          return undefined;
+        });
+        if (overlay) {
+          this.d.ports.setOverlay(n.name, overlay);
+          for (const f of n.vxlan.fdb ?? []) this.staticEntry(n.id, overlay.id, f.mac, f.vtep);
+        }
+      }
     } catch (e) {
       await this.d.host.removePort(port.id);
       throw e;
@@ -127,6 +148,9 @@ export class Networks {
     const port = ports.tap(name);
     if (port) await host.removePort(port.id);
     ports.deleteTap(name);
+    const overlay = ports.overlay(name);
+    if (overlay) await host.removeVxlan(overlay.id);
+    ports.deleteOverlay(name);
     host.fdb.flushNet(n.id);
     events.emit('port-down', { port: n.tap, network: n.name, kind: 'tap' });
     events.emit('network-remove', { network: n.name });
@@ -142,6 +166,8 @@ export class Networks {
     const endpoints: EndpointInfo[] = [];
     const list: PortInfo[] = [];
     if (tap) list.push(portInfo(tap, 'host'));
+    const overlay = ports.overlay(n.name);
+    if (overlay) list.push(portInfo(overlay, 'overlay'));
     for (const p of ports.trunkPorts()) if (this.d.host.portTable.egressVid(p.id, n.id) >= 0) list.push(portInfo(p, 'trunk'));
     for (const c of records.state.containers) {
       for (const e of c.endpoints) {
@@ -159,7 +185,57 @@ export class Networks {
       gatewayMac: ipam.macFromIp(n.gateway),
       hostPort: tap ? { name: n.tap, ip: hostIp, mac: ipam.macFromIp(hostIp) } : null,
       ports: list, endpoints,
+      ...(n.vxlan ? { vxlan: vxlanInfo(this.d.host, n.vxlan, overlay) } : {}),
     };
+  }
+
+  /** VXLAN: a static FDB entry, MAC behind the VTEP `vtep` (kept in the state, never aged). */
+  fdbAdd(name: string, mac: string, vtep: string): NetworkRecord {
+    const n = this.d.records.network(name);
+    const overlay = this.d.ports.overlay(name);
+    if (!n.vxlan || !overlay) throw new InvalidArgumentError(`network '${name}' is not a VXLAN network: --vtep entries need one`);
+    const m = normMac(mac);
+    const ip = checkIpv4(vtep, 'VTEP');
+    this.staticEntry(n.id, overlay.id, m, ip);
+    n.vxlan.fdb = [...(n.vxlan.fdb ?? []).filter((f) => f.mac !== m), { mac: m, vtep: ip }];
+    return n;
+  }
+
+  /** Remove a MAC from a network's FDB (a static entry also from the state). */
+  fdbRemove(name: string, mac: string): NetworkRecord {
+    const n = this.d.records.network(name);
+    const m = normMac(mac);
+    const b = parseMac(m);
+    const had = this.d.host.fdb.remove(n.id, n.vlan ?? 0, (b[0] << 8) | b[1], ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) >>> 0);
+    const kept = n.vxlan?.fdb?.filter((f) => f.mac !== m);
+    const inState = n.vxlan?.fdb !== undefined && kept !== undefined && kept.length !== n.vxlan.fdb.length;
+    if (n.vxlan && kept) n.vxlan.fdb = kept;
+    if (!had && !inState) throw new NotFoundError(`MAC ${m} is not in the FDB of '${name}'`);
+    return n;
+  }
+
+  private staticEntry(net: number, port: number, mac: string, vtep: string): void {
+    const b = parseMac(mac);
+    this.d.host.fdb.addStatic(net, 0, (b[0] << 8) | b[1], ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) >>> 0, port, ipValue(vtep));
+  }
+
+  /** VXLAN: add or remove a peer VTEP at run time (the record changes; not saved yet). */
+  async peer(name: string, op: 'add' | 'rm', ip: string): Promise<NetworkRecord> {
+    const n = this.d.records.network(name);
+    if (!n.vxlan) throw new InvalidArgumentError(`network '${name}' is not a VXLAN network`);
+    const addr = checkIpv4(ip, 'peer');
+    const peers = n.vxlan.peers;
+    if (op === 'add') {
+      if (peers.includes(addr)) throw new ConflictError(`${addr} is already a peer of '${name}'`);
+      if (addr === n.vxlan.localIp) throw new InvalidArgumentError(`peer ${addr} is this host's own underlay address`);
+    } else if (!peers.includes(addr)) {
+      throw new NotFoundError(`${addr} is not a peer of '${name}'`);
+    }
+    const next = op === 'add' ? [...peers, addr] : peers.filter((p) => p !== addr);
+    const overlay = this.d.ports.overlay(name);
+    if (overlay) await this.d.host.setVxlanPeers(overlay.id, next);
+    n.vxlan.peers = next;
+    return n;
   }
 }
 
@@ -193,4 +269,16 @@ export function routerView(records: Records, ports: PortBook): RouterView {
       container: c.name, network: c.endpoints[0].network, ip: c.endpoints[0].ip, ports: c.ports ?? [],
     })),
   };
+}
+
+/** A unicast MAC in canonical form, or a clear error. */
+function normMac(mac: string): string {
+  let b: Uint8Array;
+  try {
+    b = parseMac(mac);
+  } catch {
+    throw new InvalidArgumentError(`MAC '${mac}': expected six hex bytes like 02:42:ac:11:00:02`);
+  }
+  if (isMulticast(b, 0)) throw new InvalidArgumentError(`MAC '${mac}' is a multicast/broadcast address: static entries are for one station`);
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }

@@ -2,6 +2,7 @@
 // router's tables, MAC and connection events, captures, live traces and dry runs. Every
 // port and network is named here from the numbers the workers know.
 
+import { ipText } from '../../dataplane/vxlan/header';
 import type {
   ConntrackEntryInfo, FdbEntryInfo, NeighEntryInfo, PortStatsInfo, StreamSession, TraceResult,
 } from '../types';
@@ -61,7 +62,9 @@ export class Observer {
       .map((e) => ({
         network: nets.get(e.net) ?? `#${e.net}`, mac: e.mac, vlan: e.vlan,
         port: names.get(e.port)?.port ?? `#${e.port}`, portId: e.port, container: names.get(e.port)?.container,
-        ageSeconds: Math.max(0, now - e.lastSeen),
+        ageSeconds: e.static ? 0 : Math.max(0, now - e.lastSeen),
+        ...(e.vtep ? { vtep: ipText(e.vtep) } : {}),
+        ...(e.static ? { static: true } : {}),
       }))
       .sort((a, b) => a.network.localeCompare(b.network) || a.port.localeCompare(b.port) || a.mac.localeCompare(b.mac));
   }

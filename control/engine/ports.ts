@@ -54,6 +54,21 @@ export class PortBook {
     this.byTrunk.delete(device);
   }
 
+  // VXLAN: each VXLAN network's overlay port (docs/VXLAN.md).
+  private readonly byOverlay = new Map<string, PortHandle>();
+
+  overlay(network: string): PortHandle | undefined {
+    return this.byOverlay.get(network);
+  }
+
+  setOverlay(network: string, port: PortHandle): void {
+    this.byOverlay.set(network, port);
+  }
+
+  deleteOverlay(network: string): void {
+    this.byOverlay.delete(network);
+  }
+
   trunkPorts(): IterableIterator<PortHandle> {
     return this.byTrunk.values();
   }
@@ -66,6 +81,7 @@ export class PortBook {
       m.set(p.id, { port: p.name, network, container });
     }
     for (const p of this.byTrunk.values()) m.set(p.id, { port: p.name, network: 'trunk' });
+    for (const [network, p] of this.byOverlay) m.set(p.id, { port: p.name, network });
     return m;
   }
 }

@@ -25,6 +25,12 @@
 // the port with the most entries (Open vSwitch's policy: the flooding port pays, not its
 // neighbours). The victim is the next entry of that port found by a rotating cursor, so the
 // cost is a short scan, not a sort. Counters: learned, moved, evicted, aged, failed.
+//
+// VXLAN (docs/VXLAN.md): an entry on an overlay port also holds the remote VTEP (IPv4) the
+// MAC lives behind (word W_VTEP, 0 for a local port), set by learnVtep() from decapsulated
+// frames and read by egress with lookupVtep(). Static entries (`vsw fdb add`, addStatic())
+// have lastSeen FDB_STATIC: learning refreshes never overwrite it and aging never removes
+// them; a frame of the MAC seen on another port still moves it (the MAC really went there).
 
 import { macToStringHiLo } from '../wire/mac';
 import { lockWord, unlockWord } from './lock';
@@ -37,6 +43,7 @@ const W_HI_VLAN = 3;   // first 2 bytes of the MAC | VLAN << 16
 const W_NET = 4;       // network id
 const W_PORT = 5;      // port id
 const W_SEEN = 6;      // last seen, whole seconds
+const W_VTEP = 7;      // remote VTEP of an overlay entry (IPv4), 0 = local
 const ENTRY_WORDS = 8;
 
 const H_LOCK = 0;
@@ -57,6 +64,9 @@ export const LEARN_NEW = 1;
 export const LEARN_MOVED = 2;
 export const LEARN_FAILED = 3;
 
+/** lastSeen of a static entry: never aged, never refreshed. */
+export const FDB_STATIC = 0x7fffffff;
+
 export interface FdbConfig {
   maxEntries: number;      // total cap
   maxPerPort: number;      // per-port cap
@@ -72,6 +82,10 @@ export interface FdbEntry {
   mac: string;
   port: number;
   lastSeen: number;
+  /** Remote VTEP (IPv4 as a signed 32-bit number) of an overlay entry; 0 = a local port. */
+  vtep?: number;
+  /** Added by hand (vsw fdb add): never aged. */
+  static?: boolean;
 }
 
 /** What changed in the table (for `vsw events`). */
@@ -194,7 +208,8 @@ export class Fdb {
       if (e[b + W_PORT] === port) {
         // Known on this port: refresh only (no lock; a racing aging pass at worst deletes
         // it and the next frame learns it again).
-        if (e[b + W_SEEN] !== now) e[b + W_SEEN] = now;
+        const seen = e[b + W_SEEN];
+        if (seen !== now && seen !== FDB_STATIC) e[b + W_SEEN] = now;
         return LEARN_REFRESHED;
       }
     }
@@ -214,7 +229,7 @@ export class Fdb {
       let b = found * ENTRY_WORDS;
       const old = e[b + W_PORT];
       if (old === port) {
-        e[b + W_SEEN] = now;
+        if (e[b + W_SEEN] !== FDB_STATIC || now === FDB_STATIC) e[b + W_SEEN] = now;
         return LEARN_REFRESHED;
       }
       if (this.perPort[port] >= this.cfg.maxPerPort) {
@@ -225,6 +240,7 @@ export class Fdb {
       Atomics.add(e, b + W_SEQ, 1);
       e[b + W_PORT] = port;
       e[b + W_SEEN] = now;
+      e[b + W_VTEP] = 0;
       Atomics.add(e, b + W_SEQ, 1);
       this.perPort[old]--;
       this.perPort[port]++;
@@ -247,6 +263,7 @@ export class Fdb {
     e[b + W_NET] = net;
     e[b + W_PORT] = port;
     e[b + W_SEEN] = now;
+    e[b + W_VTEP] = 0;
     e[b + W_STATE] = USED;
     Atomics.add(e, b + W_SEQ, 1);
     this.perPort[port]++;
@@ -346,6 +363,8 @@ export class Fdb {
       out.push({
         net: e[b + W_NET], vlan: hiVlan >>> 16, macHi, macLo, mac: macToStringHiLo(macHi, macLo),
         port: e[b + W_PORT], lastSeen: e[b + W_SEEN],
+        ...(e[b + W_VTEP] !== 0 ? { vtep: e[b + W_VTEP] } : {}),
+        ...(e[b + W_SEEN] === FDB_STATIC ? { static: true } : {}),
       });
     }
     return out;
@@ -354,6 +373,91 @@ export class Fdb {
   /** Entries currently held for `port`. */
   portEntries(port: number): number {
     return this.perPort[port];
+  }
+
+  // --- VXLAN: entries behind a remote VTEP (docs/VXLAN.md) ---
+
+  /**
+   * learn() for a frame decapsulated from `vtep` on overlay port `port`, and remember the
+   * VTEP (a static entry keeps its own). Returns what learn() returned.
+   */
+  learnVtep(net: number, vlan: number, macHi: number, macLo: number, port: number, vtep: number, now: number): number {
+    const r = this.learn(net, vlan, macHi, macLo, port, now);
+    if (r === LEARN_FAILED) return r;
+    const i = this.find(net, macHi | (vlan << 16), macLo | 0);
+    if (i < 0) return r;
+    const b = i * ENTRY_WORDS;
+    const e = this.e;
+    if (e[b + W_VTEP] === (vtep | 0) || e[b + W_PORT] !== port || e[b + W_SEEN] === FDB_STATIC) return r;
+    this.lock();
+    try {
+      const j = this.find(net, macHi | (vlan << 16), macLo | 0);
+      if (j >= 0) {
+        const c = j * ENTRY_WORDS;
+        Atomics.add(e, c + W_SEQ, 1);
+        e[c + W_VTEP] = vtep | 0;
+        Atomics.add(e, c + W_SEQ, 1);
+      }
+    } finally {
+      this.unlock();
+    }
+    return r;
+  }
+
+  /** Remove the learned (not static) entries of overlay port `port` behind `vtep` (a peer removed). */
+  flushVtep(port: number, vtep: number): number {
+    return this.removeWhere((b) => this.e[b + W_PORT] === port && this.e[b + W_VTEP] === (vtep | 0) && this.e[b + W_SEEN] !== FDB_STATIC, -1);
+  }
+
+  /** The remote VTEP of (net, vlan, mac), or 0 when unknown or local. Lock-free. */
+  lookupVtep(net: number, vlan: number, macHi: number, macLo: number): number {
+    const hiVlan = macHi | (vlan << 16);
+    const lo = macLo | 0;
+    for (;;) {
+      const i = this.find(net, hiVlan, lo);
+      if (i < 0) return 0;
+      const b = i * ENTRY_WORDS;
+      const seq = Atomics.load(this.e, b + W_SEQ);
+      const vtep = this.e[b + W_VTEP];
+      const same = this.e[b + W_MAC_LO] === lo && this.e[b + W_HI_VLAN] === hiVlan && this.e[b + W_NET] === net;
+      if ((seq & 1) === 0 && Atomics.load(this.e, b + W_SEQ) === seq && same) return vtep;
+    }
+  }
+
+  /** A static entry: (net, vlan, mac) on `port` (behind `vtep` when not 0), never aged. */
+  addStatic(net: number, vlan: number, macHi: number, macLo: number, port: number, vtep: number): number {
+    const hiVlan = macHi | (vlan << 16);
+    const lo = macLo | 0;
+    this.lock();
+    try {
+      const r = this.learnLocked(net, hiVlan, lo, port, FDB_STATIC);
+      const i = this.find(net, hiVlan, lo);
+      if (i >= 0) {
+        const b = i * ENTRY_WORDS;
+        Atomics.add(this.e, b + W_SEQ, 1);
+        this.e[b + W_SEEN] = FDB_STATIC;
+        this.e[b + W_VTEP] = vtep | 0;
+        Atomics.add(this.e, b + W_SEQ, 1);
+      }
+      return r;
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Remove (net, vlan, mac), static or learned. true when it was there. */
+  remove(net: number, vlan: number, macHi: number, macLo: number): boolean {
+    const hiVlan = macHi | (vlan << 16);
+    const lo = macLo | 0;
+    this.lock();
+    try {
+      const i = this.find(net, hiVlan, lo);
+      if (i < 0) return false;
+      this.deleteLocked(i);
+      return true;
+    } finally {
+      this.unlock();
+    }
   }
 
   counters(): FdbCounters {

@@ -222,7 +222,10 @@ describe('buildMetricsRegistry', () => {
       'vsw_conntrack_created_total counter', 'vsw_conntrack_expired_total counter', 'vsw_conntrack_removed_total counter',
       'vsw_conntrack_refused_total counter', 'vsw_dns_queries_total counter', 'vsw_dns_punt_lost_total counter',
       'vsw_dns_upstream_total counter',
-      'vsw_capture_lost_total counter', 'vsw_stream_skipped_total counter', 'vsw_networks gauge', 'vsw_containers gauge',
+      'vsw_capture_lost_total counter', 'vsw_stream_skipped_total counter',
+      'vsw_vxlan_rx_packets_total counter', 'vsw_vxlan_rx_bytes_total counter', 'vsw_vxlan_tx_packets_total counter',
+      'vsw_vxlan_tx_bytes_total counter', 'vsw_vxlan_peers gauge', 'vsw_vxlan_remote_macs gauge',
+      'vsw_networks gauge', 'vsw_containers gauge',
     ]);
     // No router in this engine: its families report nothing but prom-client's zeros.
     expect(lines.filter((l) => /^vsw_(neigh|conntrack|dns)_/.test(l) && !l.endsWith(' 0'))).toEqual([]);
