@@ -11,10 +11,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkInfo } from '../../control/types';
 import {
-  addNetns, background, cleanupPrefix, CLI, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
+  background, cleanupPrefix, CLI, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
   NODE, runPrefix, shOk, startDaemon, waitFor, type Background,
 } from '../fixtures/harness';
-import { runContainer } from '../fixtures/topology';
+import { linkOutside, runContainer } from '../fixtures/topology';
 import { udpFrame } from '../fixtures/frames';
 import { CT_FORWARDER_PORT_MAX, CT_FORWARDER_PORT_MIN } from '../../dataplane/tables/conntrack';
 
@@ -79,10 +79,7 @@ describe.skipIf(!isRoot)('DNS forwarding out of the uplink (root)', () => {
     d = await startDaemon({
       prefix: P, workers: 2,
       setup: async (hostNs) => {
-        await addNetns(OUT);
-        await shOk('ip', ['link', 'add', 'up0', 'netns', hostNs, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUT]);
-        await shOk('ip', ['-n', OUT, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'eth0']);
-        await shOk('ip', ['-n', OUT, 'link', 'set', 'eth0', 'up']);
+        await linkOutside(hostNs, OUT, OUTSIDE_IP);
         await shOk('ip', ['-n', OUT, 'link', 'set', 'lo', 'up']);
         await shOk('ip', ['-n', OUT, 'addr', 'add', `${RESOLVER}/32`, 'dev', 'lo']);
         // The daemon's side: the device only; no address, no route (lo for the metrics).

@@ -11,10 +11,10 @@ import * as path from 'node:path';
 import type { ConntrackEntryInfo, ContainerInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo } from '../../control/types';
 import { icmpEcho } from '../fixtures/frames';
 import {
-  addNetns, background, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
+  background, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
   ROOT, runPrefix, shOk, startDaemon, waitFor, type Background,
 } from '../fixtures/harness';
-import { dropCount, ping, portStats, runContainer, waitForStats } from '../fixtures/topology';
+import { dropCount, linkOutside, ping, portStats, runContainer, waitForStats } from '../fixtures/topology';
 
 const P = runPrefix('g');
 const OUT = `${P}-out`;
@@ -142,10 +142,7 @@ describe.skipIf(!isRoot)('hostile containers: port security, ICMP error rate (ro
     d = await startDaemon({
       prefix: P, workers: 2,
       setup: async (hostNs) => {
-        await addNetns(OUT);
-        await shOk('ip', ['link', 'add', 'up0', 'netns', hostNs, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUT]);
-        await shOk('ip', ['-n', OUT, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'eth0']);
-        await shOk('ip', ['-n', OUT, 'link', 'set', 'eth0', 'up']);
+        await linkOutside(hostNs, OUT, OUTSIDE_IP);
         await shOk('ip', ['-n', hostNs, 'link', 'set', 'up0', 'up']);
         echo = background('ip', ['netns', 'exec', OUT, 'python3', '-u', OUTSIDE_PY, 'udpecho', '9999'], 600_000);
       },

@@ -11,10 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ConntrackEntryInfo, ContainerInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo } from '../../control/types';
 import {
-  addNetns, background, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
+  background, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT,
   CLI, NODE, ROOT, runPrefix, shOk, startDaemon, waitFor, type Background,
 } from '../fixtures/harness';
-import { eventsStream, ping, runContainer } from '../fixtures/topology';
+import { eventsStream, linkOutside, ping, runContainer } from '../fixtures/topology';
 
 const P = runPrefix('l');
 const OUT = `${P}-out`;
@@ -64,10 +64,7 @@ describe.skipIf(!isRoot)('router: gateway, NAT, published ports, DNS (root)', ()
     d = await startDaemon({
       prefix: P, workers: 2,
       setup: async (hostNs) => {
-        await addNetns(OUT);
-        await shOk('ip', ['link', 'add', 'up0', 'netns', hostNs, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUT]);
-        await shOk('ip', ['-n', OUT, 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'eth0']);
-        await shOk('ip', ['-n', OUT, 'link', 'set', 'eth0', 'up']);
+        await linkOutside(hostNs, OUT, OUTSIDE_IP);
         // The host's own address on the shared link: the daemon's upstream DNS traffic uses it.
         await shOk('ip', ['-n', hostNs, 'addr', 'add', `${HOST_UPLINK_IP}/24`, 'dev', 'up0']);
         await shOk('ip', ['-n', hostNs, 'link', 'set', 'up0', 'up']);
