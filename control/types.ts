@@ -314,7 +314,7 @@ export interface Engine {
   /** VXLAN (docs/VXLAN.md): add or remove a peer VTEP of a network (vsw network peer add|rm). */
   vxlanPeer?(network: string, op: 'add' | 'rm', ip: string): Promise<NetworkInfo>;
   /** A static FDB entry (vsw fdb add NET MAC --vtep IP), and its removal (vsw fdb rm NET MAC). */
-  fdbAdd?(network: string, mac: string, vtep: string): Promise<FdbEntryInfo>;
+  fdbAdd?(network: string, mac: string, vtep: string, ip?: string): Promise<FdbEntryInfo>;
   fdbRemove?(network: string, mac: string): Promise<void>;
 }
 

@@ -378,6 +378,20 @@ export class DataplaneHost {
     return this.overlays.get(id)?.arp?.counters(this.clock());
   }
 
+  /**
+   * A static ARP proxy entry of an overlay port (`fdb add ... --ip`): ip -> mac, or with
+   * mac's entries removed when ip is undefined. false: the port has no proxy, or refused.
+   */
+  vxlanArpStatic(id: number, mac: string, ip?: string): boolean {
+    const a = this.overlays.get(id)?.arp;
+    if (a === undefined) return false;
+    const b = mac.split(':').map((x) => parseInt(x, 16));
+    const hi = (b[0] << 8) | b[1];
+    const lo = ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) >>> 0;
+    a.removeStatic(hi, lo);
+    return ip === undefined || a.addStatic(ipValue(ip), hi, lo);
+  }
+
   /** Change what a port carries (a trunk, as networks come and go). */
   async setPortVlans(id: number, vlans: PortVlans): Promise<void> {
     const h = this.portsById.get(id);

@@ -13,7 +13,7 @@ import type { NetworkRecord } from './records';
 import * as ipam from '../ipam';
 
 export type VxlanRecord = NonNullable<NetworkRecord['vxlan']>;
-export type VxlanHost = Pick<DataplaneHost, 'addVxlan' | 'removeVxlan' | 'setVxlanPeers' | 'vxlanPeerCounters' | 'vxlanArpProxy' | 'port' | 'ports'>;
+export type VxlanHost = Pick<DataplaneHost, 'addVxlan' | 'removeVxlan' | 'setVxlanPeers' | 'vxlanPeerCounters' | 'vxlanArpProxy' | 'vxlanArpStatic' | 'port' | 'ports'>;
 
 interface IpAddr {
   ifname: string;

@@ -30,7 +30,7 @@
 // longer behind a VTEP), local (requests for a local container's or the switch's address,
 // left to their owner).
 
-import { Neigh, NEIGH_REACHABLE, neighBytes, type NeighConfig } from '../tables/neigh';
+import { Neigh, NEIGH_LEARN_FAILED, NEIGH_LEARN_REFUSED, NEIGH_REACHABLE, neighBytes, type NeighConfig } from '../tables/neigh';
 import type { L3Snapshot } from '../tables/l3';
 import type { Packet } from '../packet';
 import type { StageContext } from '../stages/stage';
@@ -55,6 +55,8 @@ const C_WORDS = 4;
 /** What the main thread gives the workers (in the overlay port's VxlanSpec). */
 export interface ArpProxySpec {
   table: SharedArrayBuffer;
+  /** Static entries (`vsw fdb add NET MAC --vtep IP --ip ADDR`): never aged, never learned over. */
+  statics: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   maxEntries: number;
   /** Entries unconfirmed for longer are not used (the FDB's agingSeconds). */
@@ -74,7 +76,7 @@ export interface ArpProxyEntry { ip: string; mac: string; ageSeconds: number }
 /** A new spec (main thread, workers/host.ts addVxlan). */
 export function arpProxySpec(agingSeconds: number, maxEntries = ARP_PROXY_ENTRIES): ArpProxySpec {
   const cfg = neighConfig(agingSeconds, maxEntries);
-  return { table: new SharedArrayBuffer(neighBytes(cfg)), counters: new SharedArrayBuffer(C_WORDS * 4), maxEntries, agingSeconds };
+  return { table: new SharedArrayBuffer(neighBytes(cfg)), statics: new SharedArrayBuffer(neighBytes(cfg)), counters: new SharedArrayBuffer(C_WORDS * 4), maxEntries, agingSeconds };
 }
 
 function neighConfig(agingSeconds: number, maxEntries: number): NeighConfig {
@@ -87,8 +89,12 @@ export const L3_ARP_PROXY_REPLY = outcome('arp-proxy-reply', (name, t) => `${nam
 /** A request for a remote address the proxy could not answer: flooded to the peers as without it. */
 export const L3_ARP_PROXY_FLOOD = outcome('arp-proxy-flood', (name, t) => `${name}:${t.egress}`);
 
+/** The confirmation time of a static entry: always fresh (now - STATIC_T < 0). */
+const STATIC_T = 0x7fffffff;
+
 export class ArpProxy {
   readonly table: Neigh;
+  readonly statics: Neigh;
   readonly agingSeconds: number;
   /** The network and its overlay port (set by the worker loop). */
   net = -1;
@@ -108,6 +114,7 @@ export class ArpProxy {
 
   constructor(spec: ArpProxySpec) {
     this.table = new Neigh(neighConfig(spec.agingSeconds, spec.maxEntries), spec.table);
+    this.statics = new Neigh(neighConfig(spec.agingSeconds, spec.maxEntries), spec.statics);
     this.agingSeconds = spec.agingSeconds;
     this.c = new Int32Array(spec.counters, 0, C_WORDS);
   }
@@ -170,8 +177,9 @@ export class ArpProxy {
     if (tpa === (a.spa >>> 0) || tpa === 0 || tpa >>> 24 === 127 || tpa >>> 28 >= 0xe) return false;
     this.lastIp = tpa;
     if (this.local.has(tpa)) { this.count(ctx, C_LOCAL); return false; }
-    const t = this.table;
-    const fresh = t.lookup(0, tpa, ctx.now) && t.state === NEIGH_REACHABLE;
+    const st = this.statics;
+    const t = st.lookup(0, tpa, ctx.now) ? st : this.table;
+    const fresh = (t === st || t.lookup(0, tpa, ctx.now)) && t.state === NEIGH_REACHABLE;
     const hi = t.hi;
     const lo = t.lo;
     // The FDB must still hold the MAC behind this network's overlay port.
@@ -216,9 +224,22 @@ export class ArpProxy {
     };
   }
 
-  /** The fresh entries (what an answer may use, before the FDB check). */
+  /** The fresh entries (what an answer may use, before the FDB check); static ones first, age -1. */
   entries(now: number): ArpProxyEntry[] {
-    return this.table.list(now).filter((e) => e.state === NEIGH_REACHABLE)
-      .map((e) => ({ ip: ipToString(e.ip), mac: macToStringHiLo(e.macHi, e.macLo), ageSeconds: e.ageSeconds }));
+    const fixed = this.statics.list(now).map((e) => ({ ip: ipToString(e.ip), mac: macToStringHiLo(e.macHi, e.macLo), ageSeconds: -1 }));
+    const known = new Set(fixed.map((e) => e.ip));
+    return [...fixed, ...this.table.list(now).filter((e) => e.state === NEIGH_REACHABLE && !known.has(ipToString(e.ip)))
+      .map((e) => ({ ip: ipToString(e.ip), mac: macToStringHiLo(e.macHi, e.macLo), ageSeconds: e.ageSeconds }))];
+  }
+
+  /** Main thread: a static entry ip -> MAC (false: refused, a multicast/zero MAC or the table full). */
+  addStatic(ip: number, macHi: number, macLo: number): boolean {
+    const r = this.statics.learn(0, ip, macHi, macLo, STATIC_T);
+    return r !== NEIGH_LEARN_FAILED && r !== NEIGH_LEARN_REFUSED;
+  }
+
+  /** Main thread: remove the static entries of a MAC. */
+  removeStatic(macHi: number, macLo: number): void {
+    for (const e of this.statics.list(0)) if (e.macHi === macHi && e.macLo === macLo >>> 0) this.statics.remove(0, e.ip);
   }
 }

@@ -377,6 +377,16 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
       const after = (await a.vswJson<NetworkInfo>(['network', 'inspect', 'arp'])).vxlan?.arp;
       expect(after?.answered).toBeGreaterThanOrEqual(1);
 
+      // A static entry with --ip (a station that never sends): answered from it; refused on a network without the proxy.
+      const noProxy = await a.vsw(['fdb', 'add', 'ov', '02:00:00:00:80:99', '--vtep', IP_B, '--ip', '10.77.0.99']);
+      expect(noProxy.code).not.toBe(0);
+      expect(noProxy.stderr).toMatch(/--ip needs a network created with --arp-proxy/);
+      await a.vswOk(['fdb', 'add', 'arp', '02:00:00:00:80:99', '--vtep', IP_B, '--ip', '10.80.0.99']);
+      const st = await execInOpts(A3, ['arping', '-c', '1', '-w', '3', '-I', 'eth0', '10.80.0.99'], { timeoutMs: 10_000 });
+      expect(st.code, st.stdout + st.stderr).toBe(0);
+      expect(st.stdout.toLowerCase()).toContain('02:00:00:00:80:99');
+      await a.vswOk(['fdb', 'rm', 'arp', '02:00:00:00:80:99']);
+
       // B has no proxy: its container's request for A3 crosses the underlay as before.
       await execIn(B3, 'ip', 'neigh', 'flush', 'dev', 'eth0');
       const cap2 = await capture(U, 'ua', ['-v', 'udp', 'port', '4789']);

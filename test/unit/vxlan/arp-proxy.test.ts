@@ -173,6 +173,20 @@ describe('ARP proxy (VXLAN --arp-proxy)', () => {
     expect(s.proxy.counters(s.ctx.now)).toEqual(before);
   });
 
+  it('static entries (fdb add --ip): answered without any learning, never aged, removed with their MAC; still need the FDB entry', () => {
+    const s = setup();
+    const m = parts(B);
+    expect(s.proxy.addStatic(ip(B_IP), m.hi, m.lo)).toBe(true);
+    expect(s.proxy.addStatic(ip('10.77.0.70'), 0x0100, 0x5e000001)).toBe(false); // multicast MAC refused
+    expect(runFrame(s.pipe, s.ctx, whoHasB(), LOCAL_PORT).out).toBe(OUT_FLOOD); // no FDB entry behind a VTEP yet
+    s.fdb.addStatic(NET, 0, m.hi, m.lo, OVERLAY, VTEP_B);
+    s.ctx.now += 100 * AGING;
+    expect(runFrame(s.pipe, s.ctx, whoHasB(), LOCAL_PORT).out).toBe(LOCAL_PORT);
+    expect(s.proxy.entries(s.ctx.now)).toEqual([{ ip: B_IP, mac: B, ageSeconds: -1 }]);
+    s.proxy.removeStatic(m.hi, m.lo);
+    expect(runFrame(s.pipe, s.ctx, whoHasB(), LOCAL_PORT).out).toBe(OUT_FLOOD);
+  });
+
   it('is off without a proxy for the network: flooded as before', () => {
     const s = setup();
     fromOverlay(s, arpReply({ srcMac: B, srcIp: B_IP, dstMac: A, dstIp: A_IP }));
