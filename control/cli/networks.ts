@@ -63,7 +63,7 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
       io.out(`${info.name}\n`);
     });
 
-  tableCommand<NetworkInfo>(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER, vxlan=VNI,peers=N)',
+  tableCommand<NetworkInfo>(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER, vxlan=VNI,peers=N, arp-proxy)',
     '/networks', networksTable).alias('list');
 
   sub(network, 'inspect', 'Show a network as JSON: subnet, gateway (IP, MAC), settings, ports, endpoints with IP, MAC and aliases')

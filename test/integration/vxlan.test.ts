@@ -351,6 +351,7 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
       const na = await a.vswJson<NetworkInfo>(['network', 'inspect', 'arp']);
       expect(na.vxlan).toMatchObject({ vni: 300, arpProxy: true, arp: { answered: 0, flooded: 0 } });
       expect((await b.vswJson<NetworkInfo>(['network', 'inspect', 'arp'])).vxlan?.arpProxy).toBe(false);
+      expect((await a.vswOk(['network', 'ls'])).stdout).toMatch(/^arp .*vxlan=300,peers=1,arp-proxy/m);
       // First contact: B3's address is not known on A yet, the request is flooded (and
       // B3's frames teach A its address).
       expect((await ping(A3, ip[B3], 2, ['-W', '3'])).received).toBe(2);
