@@ -41,6 +41,7 @@ export function networkFlags(n: NetworkInfo): string {
   if (n.dnsOrder !== undefined && n.dnsOrder !== 'rotate') flags.push(`dns=${n.dnsOrder}`);
   if (n.portSecurity === false) flags.push('port-security=off');
   if (n.vxlan) flags.push(`vxlan=${n.vxlan.vni}`, `peers=${n.vxlan.peers.length}`);
+  if (n.vxlan?.arpProxy === true) flags.push('arp-proxy');
   return flags.join(',');
 }
 

@@ -55,6 +55,8 @@ export interface VxlanCreate {
   /** This host's underlay address (default: the source address toward the first peer, else the first global address). */
   underlayIp?: string;
   peers?: string[];
+  /** Answer ARP for known remote stations on this host instead of flooding it to the peers (default false). */
+  arpProxy?: boolean;
 }
 
 /** A network's VXLAN segment as the API shows it. */
@@ -68,6 +70,10 @@ export interface VxlanInfo {
   vtepPort: string;
   /** Per-VTEP counters of inner frames ('other': VTEPs that are not configured peers). */
   counters: { peer: string; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[];
+  /** --arp-proxy (docs/VXLAN.md "ARP proxy"). */
+  arpProxy: boolean;
+  /** With arpProxy: ARP requests answered locally, flooded (remote address not known), left to a local owner; fresh entries. */
+  arp?: { answered: number; flooded: number; local: number; entries: number };
 }
 
 export type DnsOrder = 'rotate' | 'random' | 'fixed';
@@ -308,7 +314,7 @@ export interface Engine {
   /** VXLAN (docs/VXLAN.md): add or remove a peer VTEP of a network (vsw network peer add|rm). */
   vxlanPeer?(network: string, op: 'add' | 'rm', ip: string): Promise<NetworkInfo>;
   /** A static FDB entry (vsw fdb add NET MAC --vtep IP), and its removal (vsw fdb rm NET MAC). */
-  fdbAdd?(network: string, mac: string, vtep: string): Promise<FdbEntryInfo>;
+  fdbAdd?(network: string, mac: string, vtep: string, ip?: string): Promise<FdbEntryInfo>;
   fdbRemove?(network: string, mac: string): Promise<void>;
 }
 

@@ -276,6 +276,8 @@ export function traceDryRun(frame: Uint8Array, inPort: number,
 export function vxlanSteps(p: Packet, ctx: StageContext): TraceStep[] {
   const out: TraceStep[] = [];
   if (p.vtep !== 0) out.push({ stage: 'vxlan', text: `decap from VTEP ${vtepText(p.vtep)}` });
+  const arp = p.netId >= 0 ? ctx.arpProxy?.[p.netId]?.traceText(p) : undefined;
+  if (arp != null) out.push({ stage: 'vxlan', text: arp });
   if (p.out >= 0 && p.netId >= 0) {
     const vtep = ctx.fdb.lookupVtep(p.netId, 0, p.dstHi, p.dstLo);
     if (vtep !== 0 && ctx.fdb.lookup(p.netId, 0, p.dstHi, p.dstLo) === p.out) out.push({ stage: 'vxlan', text: `encap to VTEP ${vtepText(vtep)}` });

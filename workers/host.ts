@@ -13,6 +13,7 @@
 import { loadIo, KIND_PACKET, KIND_TAP, KIND_UDP, SLOT, type Io } from './io';
 import { MAX_PEERS, peerCounterBytes, sumPeerCounters, type VxlanSpec } from '../dataplane/vxlan/port';
 import { ipValue } from '../dataplane/vxlan/header';
+import { ArpProxy, arpProxySpec, type ArpProxyCounters } from '../dataplane/vxlan/arp-proxy';
 import { NO_NET } from '../dataplane/tables/ports';
 import { Fdb, fdbBytes, type FdbConfig, type FdbEntry, type FdbCounters } from '../dataplane/tables/fdb';
 import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-ring';
@@ -77,6 +78,8 @@ export interface VxlanPortSpec {
   peers: string[];
   /** The network's host-port and gateway MACs: this host's own, never sent or learned across. */
   localMacs: string[];
+  /** --arp-proxy: answer ARP for known remote stations locally (dataplane/vxlan/arp-proxy.ts). */
+  arpProxy?: boolean;
 }
 
 /** Counters of one VTEP an overlay port talks to (inner frame bytes). */
@@ -105,6 +108,8 @@ interface Overlay {
   /** peer address -> counter slot (1..MAX_PEERS-1; 0 counts the others). */
   peers: Map<string, number>;
   counters: SharedArrayBuffer;
+  /** --arp-proxy: the main thread's view of the workers' table and counters. */
+  arp?: ArpProxy;
 }
 
 /** A port as this thread sends on it (DNS answers, ARP probes), through egress. */
@@ -271,11 +276,12 @@ export class DataplaneHost {
         return { hi: (b[0] << 8) | b[1], lo: ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) >>> 0 };
       }),
     };
+    if (spec.arpProxy === true) vx.arpProxy = arpProxySpec(this.opts.fdb.agingSeconds);
     const owner = this.portsById.get(v.id)?.worker ?? 0;
     const handle: PortHandle = { id, name: spec.name, kind: 'vxlan', netId: spec.netId, vnet: false, worker: owner, fd: v.tx, vlans };
     this.portTable.add(id, spec.name, spec.netId, vlans);
     this.portsById.set(id, handle);
-    this.overlays.set(id, { vtep: v, vni: spec.vni, peers, counters: peerSab });
+    this.overlays.set(id, { vtep: v, vni: spec.vni, peers, counters: peerSab, arp: vx.arpProxy ? new ArpProxy(vx.arpProxy) : undefined });
     counters.clearPortCounters(this.pool.slots, id);
     try {
       await this.pool.broadcast(() => ({
@@ -365,6 +371,25 @@ export class DataplaneHost {
       return { peer, rxPackets, rxBytes, txPackets, txBytes };
     };
     return [...[...o.peers].map(([p, s]) => row(p, s)), row('other', 0)];
+  }
+
+  /** An overlay port's ARP proxy counters (--arp-proxy), or undefined when it has none. */
+  vxlanArpProxy(id: number): ArpProxyCounters | undefined {
+    return this.overlays.get(id)?.arp?.counters(this.clock());
+  }
+
+  /**
+   * A static ARP proxy entry of an overlay port (`fdb add ... --ip`): ip -> mac, or with
+   * mac's entries removed when ip is undefined. false: the port has no proxy, or refused.
+   */
+  vxlanArpStatic(id: number, mac: string, ip?: string): boolean {
+    const a = this.overlays.get(id)?.arp;
+    if (a === undefined) return false;
+    const b = mac.split(':').map((x) => parseInt(x, 16));
+    const hi = (b[0] << 8) | b[1];
+    const lo = ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) >>> 0;
+    a.removeStatic(hi, lo);
+    return ip === undefined || a.addStatic(ipValue(ip), hi, lo);
   }
 
   /** Change what a port carries (a trunk, as networks come and go). */

@@ -18,6 +18,7 @@
 import type { Io } from './io';
 import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED } from './io';
 import { VxlanPort } from '../dataplane/vxlan/port';
+import type { ArpProxy } from '../dataplane/vxlan/arp-proxy';
 import { markTcpGso, repairPartialChecksum, useChecksum } from '../dataplane/vxlan/segment';
 import { coalesce } from '../dataplane/vxlan/gro';
 import { parseVxlan, VX_RUNT, VXLAN_HDR_LEN, VXLAN_OUTER_LEN } from '../dataplane/vxlan/header';
@@ -26,7 +27,7 @@ import { writeEmptyVnetHdr } from '../dataplane/wire/vnet';
 import type { Fdb } from '../dataplane/tables/fdb';
 import { PortTable } from '../dataplane/tables/ports';
 import { Packet } from '../dataplane/packet';
-import { L3Table } from '../dataplane/tables/l3';
+import { L3Table, type L3Snapshot } from '../dataplane/tables/l3';
 import { WorkerDns } from '../dataplane/l3/dns';
 import { Taps } from './taps';
 import type { Neigh } from '../dataplane/tables/neigh';
@@ -122,6 +123,9 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   private readonly slotEnd = (i: number): number => (Math.floor(this.vxVnet[i] / SLOT) + 1) * SLOT;
   /** Each VTEP socket's overlay ports, by VNI. */
   private readonly vnis = new Map<number, Map<number, LoopPort>>();
+  /** ARP proxies by network id (--arp-proxy), shared with the stages (StageContext.arpProxy). */
+  private readonly arpProxies: (ArpProxy | undefined)[] = [];
+  private lastL3: L3Snapshot | undefined;
   private readonly packets: Packet[] = Array.from({ length: MAX_BATCH }, () => new Packet());
 
   private pollFds = new Int32Array(1);
@@ -140,7 +144,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     const nativeSum = deps.io.onesSum;
     if (typeof nativeSum === 'function') useChecksum((b, o, l, i) => nativeSum.call(deps.io, b, o, l, i));
     this.ctx = {
-      fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false,
+      fdb: deps.fdb, ports: this.ports, now: this.clock(), dryRun: false, arpProxy: this.arpProxies,
       l3: deps.l3 ? {
         table: this.l3table, neigh: deps.l3.neigh, ct: deps.l3.ct, emit: this.emitter(),
         dns: new WorkerDns(deps.stats.subarray(dnsCountersOffset(deps.maxPorts), dnsCountersOffset(deps.maxPorts) + DNS_WORDS)),
@@ -248,6 +252,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
       const vx = new VxlanPort(m.vxlan, this.d.worker, VX_QUEUE);
       vx.net = m.netId;
+      if (vx.arp !== null) this.addArpProxy(vx.arp, m.id, m.netId);
       const q: LoopPort = {
         id: m.id, form: FORM_VXLAN, fd: m.fd, kind: m.kind, vnet: false, rx: false, vx,
         capture: this.taps.wire[m.id] !== undefined, txOffs: new Int32Array(VX_QUEUE), txLens: new Int32Array(VX_QUEUE), txN: 0,
@@ -273,10 +278,13 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     } else if (m.type === 'removePort') {
       const vx = this.egress.port(m.id)?.vx;
       if (vx !== undefined) this.vnis.get(vx.vtep)?.delete(vx.vni);
+      if (vx?.arp != null && this.arpProxies[vx.net] === vx.arp) this.arpProxies[vx.net] = undefined;
       this.ports.remove(m.id);
       this.egress.detach(m.id);
     } else if (m.type === 'l3') {
       this.l3table.load(m.snapshot);
+      this.lastL3 = m.snapshot;
+      for (const a of this.arpProxies) a?.load(m.snapshot);
       this.ctx.l3?.dns?.load(m.snapshot.dns ?? { nets: [], endpoints: [] });
       return;
     } else if (m.type === 'taps') {
@@ -287,6 +295,14 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       return;
     }
     this.rebuildPollSet();
+  }
+
+  /** --arp-proxy on an overlay port's network: the forward stage answers ARP from it (dataplane/vxlan/arp-proxy.ts). */
+  private addArpProxy(a: ArpProxy, port: number, net: number): void {
+    a.net = net;
+    a.overlay = port;
+    a.load(this.lastL3);
+    this.arpProxies[net] = a;
   }
 
   private rebuildPollSet(): void {
@@ -403,6 +419,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       vx.countRx(addr, ethLen);
       // Learn where the MAC lives (a valid station address only; parse drops the others).
       if ((buf[eth + 6] & 1) === 0 && (sHi | sLo) !== 0) fdb.learnVtep(vx.net, 0, sHi, sLo, q.id, addr, this.ctx.now);
+      if (vx.arp !== null) vx.arp.learnFrame(buf, eth, ethLen, this.ctx.now);
       // A decapsulated frame has complete checksums: an all-zero virtio-net header in front
       // (in the VXLAN header's place) makes it a vnet frame no port needs to copy.
       if (!gso) {

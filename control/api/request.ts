@@ -145,10 +145,10 @@ export function networkCreate(b: Record<string, unknown>): NetworkCreate {
 function vxlanCreate(v: unknown): VxlanCreate {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InvalidArgumentError("field 'vxlan' must be an object");
   const b = v as Record<string, unknown>;
-  checkFields(b, ['vni', 'port', 'underlayIp', 'peers']);
+  checkFields(b, ['vni', 'port', 'underlayIp', 'peers', 'arpProxy']);
   const vni = optInt(b, 'vni');
   if (vni === undefined) throw new InvalidArgumentError("field 'vxlan.vni' is required");
-  return compact<VxlanCreate>({ vni, port: optInt(b, 'port'), underlayIp: optString(b, 'underlayIp'), peers: optStringArray(b, 'peers') });
+  return compact<VxlanCreate>({ vni, port: optInt(b, 'port'), underlayIp: optString(b, 'underlayIp'), peers: optStringArray(b, 'peers'), arpProxy: optBool(b, 'arpProxy') });
 }
 
 export function trunkCreate(b: Record<string, unknown>): TrunkCreate {

@@ -123,8 +123,8 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
     // VXLAN: POST /fdb {network, mac, vtep} (a static entry); DELETE /fdb?net=NAME&mac=MAC
     if (a === 'fdb' && segs.length === 1 && method === 'POST' && engine.fdbAdd) {
       const b = json();
-      checkFields(b, ['network', 'mac', 'vtep']);
-      return send(res, 201, await engine.fdbAdd(reqString(b, 'network'), reqString(b, 'mac'), reqString(b, 'vtep')));
+      checkFields(b, ['network', 'mac', 'vtep', 'ip']);
+      return send(res, 201, await engine.fdbAdd(reqString(b, 'network'), reqString(b, 'mac'), reqString(b, 'vtep'), optString(b, 'ip')));
     }
     if (a === 'fdb' && segs.length === 1 && method === 'DELETE' && engine.fdbRemove) {
       await engine.fdbRemove(url.searchParams.get('net') ?? '', url.searchParams.get('mac') ?? '');

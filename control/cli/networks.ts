@@ -35,9 +35,10 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
     .addOption(new Option('--vxlan-port <port>', 'with --vxlan: UDP port of the tunnel (default 4789)').argParser(integer()))
     .addOption(new Option('--underlay-ip <ip>', "with --vxlan: this host's address to send from and listen on (default: the source address toward the first peer)"))
     .addOption(new Option('--peer <ip>', 'with --vxlan: a remote VTEP that gets broadcast and unknown traffic (repeatable)').argParser(repeatable((s: string) => s)))
+    .addOption(new Option('--arp-proxy', 'with --vxlan: answer ARP for remote containers this host knows (learned from the overlay) instead of flooding it to every peer (default off)'))
     .action(async (name: string, o: {
       subnet?: string; gateway?: string; ipRange?: string; mtu?: number; internal?: boolean; icc?: boolean; dnsOrder?: DnsOrder;
-      vlan?: number; portSecurity?: boolean; vxlan?: number; vxlanPort?: number; underlayIp?: string; peer?: string[];
+      vlan?: number; portSecurity?: boolean; vxlan?: number; vxlanPort?: number; underlayIp?: string; peer?: string[]; arpProxy?: boolean;
     }, cmd: Command) => {
       const spec: NetworkCreate = { name };
       if (o.subnet !== undefined) spec.subnet = o.subnet;
@@ -54,14 +55,15 @@ export function addNetworkCommands(program: Command, { io, done, sub, client, ta
         if (o.vxlanPort !== undefined) spec.vxlan.port = o.vxlanPort;
         if (o.underlayIp !== undefined) spec.vxlan.underlayIp = o.underlayIp;
         if (o.peer !== undefined) spec.vxlan.peers = o.peer;
-      } else if (o.vxlanPort !== undefined || o.underlayIp !== undefined || o.peer !== undefined) {
-        return usageError(cmd, '--vxlan-port, --underlay-ip and --peer need --vxlan VNI');
+        if (o.arpProxy === true) spec.vxlan.arpProxy = true;
+      } else if (o.vxlanPort !== undefined || o.underlayIp !== undefined || o.peer !== undefined || o.arpProxy === true) {
+        return usageError(cmd, '--vxlan-port, --underlay-ip, --peer and --arp-proxy need --vxlan VNI');
       }
       const info = await client(cmd).post<NetworkInfo>('/networks', spec);
       io.out(`${info.name}\n`);
     });
 
-  tableCommand<NetworkInfo>(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER, vxlan=VNI,peers=N)',
+  tableCommand<NetworkInfo>(network, 'ls', 'List networks (NAME ID SUBNET GATEWAY MTU ENDPOINTS DEFAULT FLAGS: vlan=ID, internal, no-icc, dns=ORDER, vxlan=VNI,peers=N, arp-proxy)',
     '/networks', networksTable).alias('list');
 
   sub(network, 'inspect', 'Show a network as JSON: subnet, gateway (IP, MAC), settings, ports, endpoints with IP, MAC and aliases')

@@ -20,8 +20,9 @@ export function addObserveCommands(program: Command, { io, sub, client, print, t
     .argument('<network>', 'network name')
     .argument('<mac>', 'MAC address, e.g. 02:42:0a:4d:00:05')
     .requiredOption('--vtep <ip>', "the remote VTEP's underlay address")
-    .action(async (net: string, mac: string, o: { vtep: string }, cmd: Command) => {
-      await client(cmd).post<FdbEntryInfo>('/fdb', { network: net, mac, vtep: o.vtep });
+    .option('--ip <addr>', "the station's IPv4 address too, for a network with --arp-proxy (ARP for it is answered locally)")
+    .action(async (net: string, mac: string, o: { vtep: string; ip?: string }, cmd: Command) => {
+      await client(cmd).post<FdbEntryInfo>('/fdb', { network: net, mac, vtep: o.vtep, ...(o.ip !== undefined ? { ip: o.ip } : {}) });
     });
   sub(fdb, 'rm', 'Remove a MAC entry (static or learned) from a network')
     .alias('remove')

@@ -271,9 +271,9 @@ export class VswEngine implements Engine {
     });
   }
 
-  fdbAdd(network: string, mac: string, vtep: string): Promise<FdbEntryInfo> {
+  fdbAdd(network: string, mac: string, vtep: string, ip?: string): Promise<FdbEntryInfo> {
     return this.serial(async () => {
-      const n = this.networks.fdbAdd(network, mac, vtep);
+      const n = this.networks.fdbAdd(network, mac, vtep, ip);
       this.save();
       const m = n.vxlan?.fdb?.[n.vxlan.fdb.length - 1].mac;
       const e = this.observer.fdb(network).find((x) => x.mac === m);

@@ -125,7 +125,10 @@ export class Networks {
         });
         if (overlay) {
           this.d.ports.setOverlay(n.name, overlay);
-          for (const f of n.vxlan.fdb ?? []) this.staticEntry(n.id, overlay.id, f.mac, f.vtep);
+          for (const f of n.vxlan.fdb ?? []) {
+            this.staticEntry(n.id, overlay.id, f.mac, f.vtep);
+            if (f.ip !== undefined) this.d.host.vxlanArpStatic(overlay.id, f.mac, f.ip);
+          }
         }
       }
     } catch (e) {
@@ -190,14 +193,23 @@ export class Networks {
   }
 
   /** VXLAN: a static FDB entry, MAC behind the VTEP `vtep` (kept in the state, never aged). */
-  fdbAdd(name: string, mac: string, vtep: string): NetworkRecord {
+  fdbAdd(name: string, mac: string, vtep: string, addr?: string): NetworkRecord {
     const n = this.d.records.network(name);
     const overlay = this.d.ports.overlay(name);
     if (!n.vxlan || !overlay) throw new InvalidArgumentError(`network '${name}' is not a VXLAN network: --vtep entries need one`);
     const m = normMac(mac);
     const ip = checkIpv4(vtep, 'VTEP');
+    // --ip: the station's address too, for the ARP proxy (docs/VXLAN.md "ARP proxy").
+    let station: string | undefined;
+    if (addr !== undefined) {
+      if (n.vxlan.arpProxy !== true) throw new InvalidArgumentError(`network '${name}' has no ARP proxy: --ip needs a network created with --arp-proxy`);
+      station = checkIpv4(addr, 'station address');
+      if (!ipam.cidrContains(n.subnet, station)) throw new InvalidArgumentError(`station address ${station} is not in the subnet ${n.subnet} of '${name}'`);
+      if (parseMac(m)[0] & 1) throw new InvalidArgumentError(`MAC ${m} is a multicast or broadcast address`);
+    }
     this.staticEntry(n.id, overlay.id, m, ip);
-    n.vxlan.fdb = [...(n.vxlan.fdb ?? []).filter((f) => f.mac !== m), { mac: m, vtep: ip }];
+    this.d.host.vxlanArpStatic(overlay.id, m, station);
+    n.vxlan.fdb = [...(n.vxlan.fdb ?? []).filter((f) => f.mac !== m), { mac: m, vtep: ip, ...(station !== undefined ? { ip: station } : {}) }];
     return n;
   }
 
@@ -210,6 +222,8 @@ export class Networks {
     const kept = n.vxlan?.fdb?.filter((f) => f.mac !== m);
     const inState = n.vxlan?.fdb !== undefined && kept !== undefined && kept.length !== n.vxlan.fdb.length;
     if (n.vxlan && kept) n.vxlan.fdb = kept;
+    const overlay = this.d.ports.overlay(name);
+    if (overlay) this.d.host.vxlanArpStatic(overlay.id, m);
     if (!had && !inState) throw new NotFoundError(`MAC ${m} is not in the FDB of '${name}'`);
     return n;
   }

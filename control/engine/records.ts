@@ -21,7 +21,7 @@ export type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gatewa
   /** Port security on its container ports; absent: true. */
   portSecurity?: boolean;
   /** A VXLAN overlay segment (docs/VXLAN.md); absent = a host-local network. */
-  vxlan?: { vni: number; port: number; localIp: string; peers: string[]; fdb?: { mac: string; vtep: string }[] };
+  vxlan?: { vni: number; port: number; localIp: string; peers: string[]; fdb?: { mac: string; vtep: string; ip?: string }[]; arpProxy?: boolean };
 };
 
 /** An 802.1Q trunk as stored. */

@@ -13,7 +13,7 @@ import type { NetworkRecord } from './records';
 import * as ipam from '../ipam';
 
 export type VxlanRecord = NonNullable<NetworkRecord['vxlan']>;
-export type VxlanHost = Pick<DataplaneHost, 'addVxlan' | 'removeVxlan' | 'setVxlanPeers' | 'vxlanPeerCounters' | 'port' | 'ports'>;
+export type VxlanHost = Pick<DataplaneHost, 'addVxlan' | 'removeVxlan' | 'setVxlanPeers' | 'vxlanPeerCounters' | 'vxlanArpProxy' | 'vxlanArpStatic' | 'port' | 'ports'>;
 
 interface IpAddr {
   ifname: string;
@@ -76,7 +76,8 @@ export async function checkVxlan(spec: VxlanCreate, mtu: number | undefined, vla
   if (peers.includes(localIp)) throw new InvalidArgumentError(`peer ${localIp} is this host's own underlay address`);
   const inner = mtu ?? local.mtu - VXLAN_OVERHEAD;
   if (inner < 68) throw new InvalidArgumentError(`MTU ${inner} is too small (the underlay ${local.dev} has MTU ${local.mtu}; VXLAN takes 50 bytes)`);
-  return { rec: { vni, port, localIp, peers }, mtu: inner };
+  if (spec.arpProxy !== undefined && typeof spec.arpProxy !== 'boolean') throw new InvalidArgumentError('VXLAN arpProxy: expected true or false');
+  return { rec: { vni, port, localIp, peers, ...(spec.arpProxy === true ? { arpProxy: true } : {}) }, mtu: inner };
 }
 
 /** Open the network's overlay port; the errors a user can act on are said plainly. */
@@ -85,7 +86,7 @@ export async function openOverlay(host: VxlanHost, n: NetworkRecord): Promise<Po
   try {
     return await host.addVxlan({
       name: `vxlan${n.id}`, netId: n.id, vni: vx.vni, localIp: vx.localIp, port: vx.port, mtu: n.mtu, peers: vx.peers,
-      localMacs: [ipam.macFromIp(ipam.hostPortIp(n.subnet)), ipam.macFromIp(n.gateway)],
+      localMacs: [ipam.macFromIp(ipam.hostPortIp(n.subnet)), ipam.macFromIp(n.gateway)], arpProxy: vx.arpProxy === true,
     });
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -97,9 +98,13 @@ export async function openOverlay(host: VxlanHost, n: NetworkRecord): Promise<Po
 
 export function vxlanInfo(host: VxlanHost, vx: VxlanRecord, overlay: PortHandle | undefined): VxlanInfo {
   const vtep = host.ports().find((p) => p.kind === 'vtep' && p.name === `vtep-${vx.port}`);
-  return {
+  const info: VxlanInfo = {
     vni: vx.vni, port: vx.port, localIp: vx.localIp, peers: [...vx.peers],
     overlayPort: overlay?.name ?? '', vtepPort: vtep?.name ?? '',
     counters: overlay ? host.vxlanPeerCounters(overlay.id) : [],
+    arpProxy: vx.arpProxy === true,
   };
+  const arp = vx.arpProxy === true && overlay ? host.vxlanArpProxy(overlay.id) : undefined;
+  if (arp !== undefined) info.arp = arp;
+  return info;
 }

@@ -10,6 +10,7 @@ import type { L3Table } from '../tables/l3';
 import type { Neigh } from '../tables/neigh';
 import type { Conntrack } from '../tables/conntrack';
 import type { WorkerDns } from '../l3/dns';
+import type { ArpProxy } from '../vxlan/arp-proxy';
 
 /**
  * Frames the router makes (ARP requests, ICMP errors) and frames it hands to the main thread.
@@ -53,6 +54,8 @@ export interface StageContext {
   dryRun: boolean;
   /** The router's tables; null = a pure L2 switch (no gateway). */
   l3: L3Context | null;
+  /** ARP proxies of VXLAN networks with --arp-proxy, by network id (dataplane/vxlan/arp-proxy.ts); absent = none. */
+  arpProxy?: (ArpProxy | undefined)[];
 }
 
 export interface Stage {

@@ -12,6 +12,8 @@
 // worker writes only its own), MAX_PEERS rows of PEER_WORDS: rx packets, rx bytes, tx
 // packets, tx bytes (inner frame bytes). The main thread sums the regions.
 
+import { ArpProxy, type ArpProxySpec } from './arp-proxy';
+
 export const MAX_PEERS = 64;
 export const PEER_RX_PKTS = 0;
 export const PEER_RX_BYTES = 1;
@@ -39,6 +41,8 @@ export interface VxlanSpec {
   localMacs: { hi: number; lo: number }[];
   /** Per-peer counters (peerCounterBytes). */
   counters: SharedArrayBuffer;
+  /** --arp-proxy: the network's table of remote stations (dataplane/vxlan/arp-proxy.ts); absent = off. */
+  arpProxy?: ArpProxySpec;
 }
 
 export class VxlanPort {
@@ -59,6 +63,8 @@ export class VxlanPort {
   private readonly macHi: Int32Array;
   private readonly macLo: Int32Array;
   readonly counters: Float64Array;
+  /** ARP answered locally for remote stations (--arp-proxy), or null. */
+  readonly arp: ArpProxy | null;
 
   constructor(spec: VxlanSpec, worker: number, queue: number) {
     this.vni = spec.vni;
@@ -75,6 +81,7 @@ export class VxlanPort {
     this.counters = spec.counters.byteLength >= (worker + 1) * words * 8
       ? new Float64Array(spec.counters, worker * words * 8, words)
       : new Float64Array(words);
+    this.arp = spec.arpProxy !== undefined ? new ArpProxy(spec.arpProxy) : null;
   }
 
   setPeers(peers: { addr: number; slot: number }[]): void {

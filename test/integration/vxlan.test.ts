@@ -31,6 +31,8 @@ const A1 = `${PA}-a1`;
 const A2 = `${PA}-a2`;
 const B1 = `${PB}-b1`;
 const B2 = `${PB}-b2`;
+const A3 = `${PA}-a3`;
+const B3 = `${PB}-b3`;
 const IP_A = '192.168.77.1';
 const IP_B = '192.168.77.2';
 const IP_C = '192.168.77.3';
@@ -334,6 +336,71 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
     expect(m.stdout).toMatch(/vsw_port_drops_total\{port="vtep-4789",network="",container="",kind="vtep",reason="vxlan-bad-vni"\} 1/);
   }, 90_000);
 
+  it('--arp-proxy: ARP for a known remote container is answered on this host, no ARP request crosses the underlay; off, it crosses', async () => {
+    const usage = await a.vsw(['network', 'create', '--arp-proxy', '--subnet', '10.81.0.0/24', 'noarp']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--arp-proxy need --vxlan VNI/);
+    await a.vswOk(['network', 'create', '--vxlan', '300', '--arp-proxy', '--peer', IP_B, '--subnet', '10.80.0.0/24', '--ip-range', '10.80.0.0/26', 'arp']);
+    await b.vswOk(['network', 'create', '--vxlan', '300', '--peer', IP_A, '--subnet', '10.80.0.0/24', '--ip-range', '10.80.0.64/26', 'arp']);
+    try {
+      for (const [d, name] of [[a, A3], [b, B3]] as const) {
+        const e = await runEndpoint(d, name, { network: 'arp', cmd: ['sleep', '900'] });
+        ip[name] = e.ip;
+        mac[name] = e.mac;
+      }
+      const na = await a.vswJson<NetworkInfo>(['network', 'inspect', 'arp']);
+      expect(na.vxlan).toMatchObject({ vni: 300, arpProxy: true, arp: { answered: 0, flooded: 0 } });
+      expect((await b.vswJson<NetworkInfo>(['network', 'inspect', 'arp'])).vxlan?.arpProxy).toBe(false);
+      expect((await a.vswOk(['network', 'ls'])).stdout).toMatch(/^arp .*vxlan=300,peers=1,arp-proxy/m);
+      // First contact: B3's address is not known on A yet, the request is flooded (and
+      // B3's frames teach A its address).
+      expect((await ping(A3, ip[B3], 2, ['-W', '3'])).received).toBe(2);
+      const first = (await a.vswJson<NetworkInfo>(['network', 'inspect', 'arp'])).vxlan?.arp;
+      expect(first?.flooded).toBeGreaterThanOrEqual(1);
+      expect(first?.entries).toBeGreaterThanOrEqual(1);
+
+      // Known now: A3 forgets B3's MAC and asks again; A answers, nothing crosses.
+      await execIn(A3, 'ip', 'neigh', 'flush', 'dev', 'eth0');
+      const who = (x: string): RegExp => new RegExp(`Request who-has ${x.replace(/\./g, '\\.')} `);
+      const cap = await capture(U, 'ua', ['-v', 'udp', 'port', '4789']);
+      const tr = vswStream(a, ['trace', '--port', A3, '--filter', 'arp', '-c', '1']);
+      await tr.waitLine(/^vsw: tracing port /);
+      const ar = await execInOpts(A3, ['arping', '-c', '1', '-w', '3', '-I', 'eth0', ip[B3]], { timeoutMs: 10_000 });
+      expect(ar.code, ar.stdout + ar.stderr).toBe(0);
+      expect(ar.stdout.toLowerCase()).toContain(mac[B3].toLowerCase());
+      await tr.wait(15_000);
+      expect(tr.stdout()).toMatch(new RegExp(`arp-proxy-reply: ${ip[B3].replace(/\./g, '\\.')} is-at ${mac[B3]}`));
+      // A ping after it crosses (the marker the capture waits for); B3 answers it.
+      expect((await ping(A3, ip[B3], 1, ['-W', '3'])).received).toBe(1);
+      const lines = (await cap.stop((l) => l.some((x) => /ICMP echo reply/.test(x)))).join('\n');
+      expect(lines).toMatch(/ICMP echo request/);
+      expect(lines).not.toMatch(who(ip[B3]));
+      const after = (await a.vswJson<NetworkInfo>(['network', 'inspect', 'arp'])).vxlan?.arp;
+      expect(after?.answered).toBeGreaterThanOrEqual(1);
+
+      // A static entry with --ip (a station that never sends): answered from it; refused on a network without the proxy.
+      const noProxy = await a.vsw(['fdb', 'add', 'ov', '02:00:00:00:80:99', '--vtep', IP_B, '--ip', '10.77.0.99']);
+      expect(noProxy.code).not.toBe(0);
+      expect(noProxy.stderr).toMatch(/--ip needs a network created with --arp-proxy/);
+      await a.vswOk(['fdb', 'add', 'arp', '02:00:00:00:80:99', '--vtep', IP_B, '--ip', '10.80.0.99']);
+      const st = await execInOpts(A3, ['arping', '-c', '1', '-w', '3', '-I', 'eth0', '10.80.0.99'], { timeoutMs: 10_000 });
+      expect(st.code, st.stdout + st.stderr).toBe(0);
+      expect(st.stdout.toLowerCase()).toContain('02:00:00:00:80:99');
+      await a.vswOk(['fdb', 'rm', 'arp', '02:00:00:00:80:99']);
+
+      // B has no proxy: its container's request for A3 crosses the underlay as before.
+      await execIn(B3, 'ip', 'neigh', 'flush', 'dev', 'eth0');
+      const cap2 = await capture(U, 'ua', ['-v', 'udp', 'port', '4789']);
+      const br = await execInOpts(B3, ['arping', '-c', '1', '-w', '3', '-I', 'eth0', ip[A3]], { timeoutMs: 10_000 });
+      expect(br.code, br.stdout + br.stderr).toBe(0);
+      const lines2 = (await cap2.stop((l) => l.some((x) => who(ip[A3]).test(x)))).join('\n');
+      expect(lines2).toMatch(who(ip[A3]));
+    } finally {
+      await b.vsw(['rm', '-f', B3]);
+      await b.vsw(['network', 'rm', 'arp']);
+    }
+  }, 90_000);
+
   it('removing one of two VXLAN networks on a VTEP keeps the other working; the last one closes the socket', async () => {
     await a.vswOk(['rm', '-f', A2]);
     await a.vswOk(['network', 'rm', 'ov2']);
@@ -361,6 +428,8 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
     await a.restart();
     const n = await a.vswJson<NetworkInfo>(['network', 'inspect', 'ov']);
     expect(n.vxlan).toMatchObject({ vni: 100, localIp: IP_A, peers: [IP_B, IP_C] });
+    // --arp-proxy is kept in the state.
+    expect((await a.vswJson<NetworkInfo>(['network', 'inspect', 'arp'])).vxlan?.arpProxy).toBe(true);
     const rows = await a.vswJson<FdbEntryInfo[]>(['fdb', 'ov', '--format', 'json']);
     expect(rows.find((e) => e.mac === '02:00:00:00:56:78')).toMatchObject({ vtep: IP_B, static: true });
     await waitFor('A1 to reach B1 and C1 again', async () =>
