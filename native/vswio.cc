@@ -1593,41 +1593,99 @@ napi_value SendVxlan(napi_env env, napi_callback_info info) {
   struct mmsghdr bm[kSendChunk];
   struct iovec bio[kSendChunk];
   struct sockaddr_in bto[kSendChunk];
+  int32_t baddr[kSendChunk];
+  size_t bseg[kSendChunk], btotal[kSendChunk];
+  int bcnt[kSendChunk];
+  bool bshort[kSendChunk];
+  char bcbuf[kSendChunk][CMSG_SPACE(sizeof(uint16_t))];
   int sent = 0;
   for (int32_t j = 0; j < count; j++) {
     uint8_t* p = buf + offs[j];
     int fd = socks[((p[0] << 8) | p[1]) % nsocks];
     if (segs[j] == 0 || (size_t)segs[j] >= (size_t)(lens[j] - 8)) {
-      // A run of plain datagrams on the same socket: one sendmmsg.
-      int n = 0;
+      // A run of plain datagrams on the same socket: one sendmmsg. Consecutive datagrams of
+      // one size to one address (a TCP stream without offloads, a UDP flood) are one message
+      // with UDP_SEGMENT (the last may be shorter): one skb for the kernel instead of many.
+      int n = 0, nm = 0;
       while (n < kSendChunk && j + n < count) {
         uint8_t* q = buf + offs[j + n];
         if (socks[((q[0] << 8) | q[1]) % nsocks] != fd ||
             (segs[j + n] != 0 && (size_t)segs[j + n] < (size_t)(lens[j + n] - 8)))
           break;
+        size_t l = (size_t)(lens[j + n] - 8);
+        int32_t a = addrs[j + n];
         bio[n].iov_base = q + 8;
-        bio[n].iov_len = (size_t)(lens[j + n] - 8);
-        memset(&bto[n], 0, sizeof bto[n]);
-        bto[n].sin_family = AF_INET;
-        bto[n].sin_port = htons((uint16_t)dport);
-        bto[n].sin_addr.s_addr = htonl((uint32_t)addrs[j + n]);
-        memset(&bm[n], 0, sizeof bm[n]);
-        bm[n].msg_hdr.msg_name = &bto[n];
-        bm[n].msg_hdr.msg_namelen = sizeof bto[n];
-        bm[n].msg_hdr.msg_iov = &bio[n];
-        bm[n].msg_hdr.msg_iovlen = 1;
+        bio[n].iov_len = l;
+        if (nm > 0) {
+          int k = nm - 1;
+          if (a == baddr[k] && !bshort[k] && l <= bseg[k] && btotal[k] + l <= 65507 &&
+              bcnt[k] < kGroMax) {
+            bcnt[k]++;
+            btotal[k] += l;
+            if (l < bseg[k]) bshort[k] = true;
+            bm[k].msg_hdr.msg_iovlen = (size_t)bcnt[k];
+            n++;
+            continue;
+          }
+        }
+        memset(&bto[nm], 0, sizeof bto[nm]);
+        bto[nm].sin_family = AF_INET;
+        bto[nm].sin_port = htons((uint16_t)dport);
+        bto[nm].sin_addr.s_addr = htonl((uint32_t)a);
+        memset(&bm[nm], 0, sizeof bm[nm]);
+        bm[nm].msg_hdr.msg_name = &bto[nm];
+        bm[nm].msg_hdr.msg_namelen = sizeof bto[nm];
+        bm[nm].msg_hdr.msg_iov = &bio[n];
+        bm[nm].msg_hdr.msg_iovlen = 1;
+        baddr[nm] = a;
+        bseg[nm] = l;
+        btotal[nm] = l;
+        bcnt[nm] = 1;
+        bshort[nm] = false;
+        nm++;
         n++;
       }
+      for (int k = 0; k < nm; k++) {
+        if (bcnt[k] < 2) continue;
+        memset(bcbuf[k], 0, sizeof bcbuf[k]);
+        bm[k].msg_hdr.msg_control = bcbuf[k];
+        bm[k].msg_hdr.msg_controllen = sizeof bcbuf[k];
+        struct cmsghdr* c = CMSG_FIRSTHDR(&bm[k].msg_hdr);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t gs = (uint16_t)bseg[k];
+        memcpy(CMSG_DATA(c), &gs, sizeof gs);
+      }
       int done = 0;
-      while (done < n) {
-        int r = sendmmsg(fd, bm + done, (unsigned)(n - done), MSG_DONTWAIT);
-        if (r > 0) { done += r; sent += r; continue; }
+      while (done < nm) {
+        int r = sendmmsg(fd, bm + done, (unsigned)(nm - done), MSG_DONTWAIT);
+        if (r > 0) {
+          for (int k = done; k < done + r; k++) sent += bcnt[k];
+          done += r;
+          continue;
+        }
         int e = r == 0 ? EAGAIN : errno;
         if (e == EINTR) continue;
         if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) return Int(env, sent);
+        if (bcnt[done] > 1 && (e == EIO || e == EINVAL || e == EMSGSIZE || e == EOPNOTSUPP)) {
+          // No UDP GSO on this path: the message's datagrams one by one.
+          struct msghdr one = bm[done].msg_hdr;
+          one.msg_control = nullptr;
+          one.msg_controllen = 0;
+          one.msg_iovlen = 1;
+          for (int k = 0; k < bcnt[done]; k++) {
+            one.msg_iov = bm[done].msg_hdr.msg_iov + k;
+            int e2 = SendOne(fd, &one);
+            if (e2 == 0) sent++;
+            else if (e2 == EAGAIN || e2 == EWOULDBLOCK || e2 == ENOBUFS) return Int(env, sent);
+          }
+          done++;
+          continue;
+        }
         if (IsFrameError(e) || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN ||
             e == EPERM || e == EACCES || IsGone(e) || e == ECONNREFUSED || e == EIO) {
-          done++;  // this datagram cannot go: skip it
+          done++;  // this message cannot go: skip it
           continue;
         }
         char what[48];

@@ -166,4 +166,35 @@ describe.skipIf(process.getuid?.() !== 0)('sendVxlan (addon, loopback)', () => {
       for (const fd of s.pool ?? []) io.close(fd);
     }
   });
+  it('plain datagrams of one size to one address are batched (UDP_SEGMENT) and arrive one by one', async () => {
+    const io = loadIo();
+    const rx = dgram.createSocket('udp4');
+    await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
+    const dport = rx.address().port;
+    const got: number[] = [];
+    const done = new Promise<void>((resolve) => rx.on('message', (m) => {
+      got.push(m.length * 1000 + m[0]);
+      if (got.length === 5) resolve();
+    }));
+    const s = io.openUdp('127.0.0.1', dport + 1 > 65535 ? dport - 1 : dport + 1);
+    try {
+      const buf = new Uint8Array(1 << 16);
+      // Entries as egress queues them: UDP header (source port) + datagram, one after another.
+      const sizes = [500, 500, 500, 200, 500]; // 3 equal + a shorter last: one message; then one more
+      const offs: number[] = [];
+      let at = 0;
+      sizes.forEach((l, i) => { offs.push(at); buf[at] = 0xc0; buf[at + 1] = 0x01; buf[at + 8] = i; at += 8 + l; });
+      const n = sizes.length;
+      const sent = io.sendVxlan!(Int32Array.from(s.pool ?? []), buf, Int32Array.from(offs), Int32Array.from(sizes.map((l) => l + 8)),
+        new Int32Array(n).fill(ipValue('127.0.0.1')), new Int32Array(n), n, dport);
+      expect(sent).toBe(n);
+      await done;
+      expect(got).toEqual(sizes.map((l, i) => l * 1000 + i));
+    } finally {
+      rx.close();
+      io.close(s.rx);
+      io.close(s.tx);
+      for (const fd of s.pool ?? []) io.close(fd);
+    }
+  });
 });
