@@ -1238,7 +1238,8 @@ napi_value SetMac(napi_env env, napi_callback_info info) {
 // VXLAN underlay (docs/VXLAN.md): openUdp(localIp, port), recvUdp(...), sendUdp(...).
 //
 // Receive: a UDP socket bound to LOCAL_IP:port (the kernel delivers the datagrams of every
-// VNI on that port to it; no ICMP port unreachable goes back). Send: a raw IPPROTO_UDP
+// VNI on that port to it; no ICMP port unreachable goes back), with UDP_GRO. Send: a pool of
+// UDP sockets (source ports 49152 up) with UDP GSO, sendVxlan; the fallback, a raw IPPROTO_UDP
 // socket bound to LOCAL_IP: vsw writes the UDP header itself (source port from a hash of
 // the inner flow, checksum 0) and the kernel adds the IP header, routes, resolves the next
 // hop (ARP) and fragments -- the daemon namespace's IP stack, as for any UDP sender. The

@@ -187,6 +187,9 @@ export interface Io {
    * localIp:port (non-blocking, 8 MB SO_RCVBUF), and `tx`, a raw IPPROTO_UDP socket bound to
    * localIp whose datagrams start with the UDP header the caller writes (the kernel adds the
    * IP header, routes and resolves the next hop); a BPF filter keeps `tx` from receiving.
+   * `rx` has UDP_GRO (recvUdp splits GRO'd buffers). `pool`: up to 8 UDP sockets bound to
+   * localIp with source ports 49152 up (the first free), for sendVxlan (UDP GSO); when
+   * empty, `tx` sends.
    * Throws e.g. "openUdp(10.0.0.9:4789): bind: Cannot assign requested address"
    * (code EADDRNOTAVAIL: the address is not on this host) or code EADDRINUSE.
    */
