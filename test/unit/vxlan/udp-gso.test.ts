@@ -13,6 +13,7 @@ import { l4Checksum } from '../../../dataplane/wire/ipv4';
 import { internetChecksum } from '../../../dataplane/wire/checksum';
 import { portRows, statsBytes } from '../../../workers/shared';
 import { loadIo } from '../../../workers/io';
+import { coalesce } from '../../../dataplane/vxlan/gro';
 import { MemoryWire } from '../../fixtures/memory-io';
 import { tcpFrame, withVnet } from '../../fixtures/frames';
 
@@ -196,5 +197,47 @@ describe.skipIf(process.getuid?.() !== 0)('sendVxlan (addon, loopback)', () => {
       io.close(s.tx);
       for (const fd of s.pool ?? []) io.close(fd);
     }
+  });
+});
+
+describe('receive coalescing over a UDP GRO buffer (datagrams back to back, FLAG_PACKED)', () => {
+  const seg = (seq: number, payload: number, flags = 0x10): Uint8Array =>
+    tcpFrame({ srcMac: B, dstMac: A, srcIp: '10.77.0.64', dstIp: '10.77.0.2', srcPort: 5201, dstPort: 40000, flags, seq, ack: 7, window: 500, payload: new Uint8Array(payload).map((_, i) => (seq + i) & 0xff) });
+  // One 64 KiB slot: 8 bytes of headroom, then datagrams (VXLAN header + frame) of `stride` bytes.
+  function packedSlot(frames: Uint8Array[], stride: number) {
+    const buf = new Uint8Array(1 << 16);
+    const n = frames.length;
+    const vnet = new Int32Array(n); const len = new Int32Array(n); const port = new Int32Array(n); const gso = new Uint8Array(n); const packed = new Uint8Array(n);
+    frames.forEach((f, i) => {
+      const d = 8 + i * stride; // the datagram (its VXLAN header)
+      buf.set(f, d + 8);
+      vnet[i] = d + 8 - 10; len[i] = f.length; port[i] = 3; packed[i] = i > 0 ? 1 : 0;
+    });
+    return { buf, vnet, len, port, gso, packed, n, end: (): number => buf.length };
+  }
+
+  it('merges the datagrams of one GRO buffer in place into one super frame', () => {
+    const frames = [seg(1000, 1398), seg(2398, 1398), seg(3796, 1398), seg(5194, 300, 0x18)];
+    const b = packedSlot(frames, 8 + 54 + 1398);
+    expect(coalesce(b.buf, b.vnet, b.len, b.port, b.gso, b.n, b.end, b.packed)).toBe(3);
+    expect([...b.port]).toEqual([3, -1, -1, -1]);
+    const e = b.vnet[0] + 10;
+    expect(b.len[0]).toBe(54 + 3 * 1398 + 300);
+    const payload = b.buf.subarray(e + 54, e + b.len[0]);
+    for (let i = 0; i < payload.length; i++) if (payload[i] !== ((1000 + i) & 0xff)) throw new Error(`byte ${i}`);
+    expect(b.gso[0]).toBe(1);
+  });
+
+  it('a packed datagram whose predecessor stays a frame of its own does not head a run (its header would overwrite it)', () => {
+    // The first carries PSH: it heads nothing and stays; 1 and 2 would merge, but 1 cannot
+    // head a run (0 is alive: 1's header would land on 0's last bytes), and so neither can 2.
+    const frames = [seg(1000, 1398, 0x18), seg(2398, 1398), seg(3796, 1398)];
+    const b = packedSlot(frames, 8 + 54 + 1398);
+    const before = b.buf.slice();
+    expect(coalesce(b.buf, b.vnet, b.len, b.port, b.gso, b.n, b.end, b.packed)).toBe(0);
+    expect([...b.port]).toEqual([3, 3, 3]);
+    expect(Buffer.from(b.buf).equals(Buffer.from(before))).toBe(true);
+    // Without the packed flags the same bytes would be merged (1 heads 2).
+    expect(coalesce(b.buf, b.vnet, b.len, b.port, b.gso, b.n, b.end)).toBe(1);
   });
 });
