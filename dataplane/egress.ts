@@ -56,7 +56,9 @@ import { ETH_HDR_LEN, ETHERTYPE_VLAN } from './wire/ethernet';
 import { pushTag, VLAN_TAG_LEN } from './wire/vlan';
 import { VNET_HDR_LEN, writeEmptyVnetHdr, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_TCPV4 } from './wire/vnet';
 import { macHi, macLo } from './wire/mac';
-import { flowSourcePort, VXLAN_OUTER_LEN, writeOuter } from './vxlan/header';
+import { flowSourcePort, VXLAN_HDR_LEN, VXLAN_OUTER_LEN, writeOuter, writeVxlanHeader } from './vxlan/header';
+import { UDP_HDR_LEN } from './wire/udp';
+import { writeU16 } from './wire/bytes';
 import { finishChecksum, planTcp4, SegPlan, segmentLength, writeSegment } from './vxlan/segment';
 import type { VxlanPort } from './vxlan/port';
 
@@ -127,6 +129,10 @@ const TX_REFUSED = DROP['tx-refused'];
 const TX_ERROR = DROP['tx-error'];
 const VX_HOST_MAC = DROP['vxlan-host-mac'];
 const VX_NO_GSO = DROP['vxlan-no-gso'];
+/** Segments per UDP GSO send (the kernel's UDP_MAX_SEGMENTS is 64 before Linux 6.9, 128 after). */
+const VX_GSO_MAX = 64;
+/** Bytes per UDP GSO send at most: the largest UDP payload over IPv4 (65535 - 20 - 8); more is EMSGSIZE. */
+const VX_GSO_BYTES = 65507;
 
 export class Egress<P extends EgressPort = EgressPort> {
   readonly buf: Uint8Array;
@@ -399,13 +405,14 @@ export class Egress<P extends EgressPort = EgressPort> {
         return true;
       }
       const sport = flowSourcePort(buf, eth, ethLen);
+      if (vx.socks.length > 0 && plan.segments > 1) return this.putVxlanGso(q, vx, eth, plan, sport, dst);
       for (let k = 0; k < plan.segments; k++) {
         const segLen = segmentLength(plan, k);
         const s = this.scratch(VXLAN_OUTER_LEN + segLen);
         if (s < 0) return false;
         writeSegment(buf, eth, plan, k, buf, s + VXLAN_OUTER_LEN);
         writeOuter(buf, s, sport, vx.dport, vx.vni, segLen);
-        this.toVteps(q, vx, s, VXLAN_OUTER_LEN + segLen, segLen, dst);
+        this.toVteps(q, vx, s, VXLAN_OUTER_LEN + segLen, segLen, dst, 0);
       }
       return true;
     }
@@ -417,21 +424,55 @@ export class Egress<P extends EgressPort = EgressPort> {
       finishChecksum(buf, inner, ethLen, buf[off + 6] | (buf[off + 7] << 8), buf[off + 8] | (buf[off + 9] << 8));
     }
     writeOuter(buf, s, flowSourcePort(buf, inner, ethLen), vx.dport, vx.vni, ethLen);
-    this.toVteps(q, vx, s, VXLAN_OUTER_LEN + ethLen, ethLen, dst);
+    this.toVteps(q, vx, s, VXLAN_OUTER_LEN + ethLen, ethLen, dst, 0);
+    return true;
+  }
+
+  /**
+   * A GSO frame toward a VTEP with UDP send sockets (UDP GSO, io.sendVxlan): up to
+   * VX_GSO_MAX segments and VX_GSO_BYTES per entry (a 64 KB frame is two entries), written back to back behind one UDP header, each
+   * VXLAN header + segment exactly `seg` bytes (the last may be shorter); the kernel cuts
+   * the entry into datagrams (or hands it whole to a veth).
+   */
+  private putVxlanGso(q: P, vx: VxlanPort, eth: number, plan: SegPlan, sport: number, dst: number): boolean {
+    const buf = this.buf;
+    const seg = VXLAN_HDR_LEN + plan.hdrLen + plan.mss;
+    // At most 64 segments and 65507 bytes (the largest UDP payload) per send.
+    const per = Math.max(1, Math.min(VX_GSO_MAX, Math.floor(VX_GSO_BYTES / seg)));
+    for (let k0 = 0; k0 < plan.segments; k0 += per) {
+      const k1 = Math.min(plan.segments, k0 + per);
+      let need = UDP_HDR_LEN;
+      for (let k = k0; k < k1; k++) need += VXLAN_HDR_LEN + segmentLength(plan, k);
+      const s = this.scratch(need);
+      if (s < 0) return false;
+      let at = s + UDP_HDR_LEN;
+      let inner = 0;
+      for (let k = k0; k < k1; k++) {
+        writeVxlanHeader(buf, at, vx.vni);
+        const l = writeSegment(buf, eth, plan, k, buf, at + VXLAN_HDR_LEN);
+        inner += l;
+        at += VXLAN_HDR_LEN + l;
+      }
+      writeU16(buf, s, sport);
+      writeU16(buf, s + 2, vx.dport);
+      writeU16(buf, s + 4, 0);
+      writeU16(buf, s + 6, 0);
+      this.toVteps(q, vx, s, need, inner, dst, k1 - k0 > 1 ? seg : 0);
+    }
     return true;
   }
 
   /** Queue one datagram to `dst`, or (dst 0) once per peer: the same bytes each time. */
-  private toVteps(q: P, vx: VxlanPort, off: number, len: number, inner: number, dst: number): void {
+  private toVteps(q: P, vx: VxlanPort, off: number, len: number, inner: number, dst: number, seg: number): void {
     if (dst !== 0) {
-      this.enqueueTo(q, vx, off, len, dst, vx.slotOf(dst), inner);
+      this.enqueueTo(q, vx, off, len, dst, vx.slotOf(dst), inner, seg);
       return;
     }
     const addrs = vx.peerAddrs;
-    for (let i = 0; i < addrs.length; i++) this.enqueueTo(q, vx, off, len, addrs[i], vx.peerSlots[i], inner);
+    for (let i = 0; i < addrs.length; i++) this.enqueueTo(q, vx, off, len, addrs[i], vx.peerSlots[i], inner, seg);
   }
 
-  private enqueueTo(q: P, vx: VxlanPort, off: number, len: number, addr: number, slot: number, inner: number): void {
+  private enqueueTo(q: P, vx: VxlanPort, off: number, len: number, addr: number, slot: number, inner: number, seg: number): void {
     if (q.txN === q.txOffs.length) this.flush();
     if (q.txN === 0) this.dirty.push(q);
     const j = q.txN;
@@ -440,6 +481,7 @@ export class Egress<P extends EgressPort = EgressPort> {
     vx.txAddrs[j] = addr;
     vx.txSlots[j] = slot;
     vx.txInner[j] = inner;
+    vx.txSegs[j] = seg;
     q.txN = j + 1;
   }
 

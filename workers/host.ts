@@ -98,6 +98,8 @@ interface Vtep {
   /** Its port id (the rx socket is a port without a network: where malformed datagrams are counted). */
   id: number;
   tx: number;
+  /** UDP send sockets (UDP GSO; io.sendVxlan), source ports 49152 up; empty: tx sends. */
+  pool: number[];
   refs: number;
 }
 
@@ -270,7 +272,7 @@ export class DataplaneHost {
     spec.peers.forEach((p, i) => peers.set(p, i + 1));
     const peerSab = new SharedArrayBuffer(peerCounterBytes(this.opts.workers));
     const vx: VxlanSpec = {
-      vni: spec.vni, port: spec.port, vtep: v.id, mtu: spec.mtu, peers: peerList(peers), counters: peerSab,
+      vni: spec.vni, port: spec.port, vtep: v.id, mtu: spec.mtu, peers: peerList(peers), counters: peerSab, socks: v.pool,
       localMacs: spec.localMacs.map((m) => {
         const b = m.split(':').map((x) => parseInt(x, 16));
         return { hi: (b[0] << 8) | b[1], lo: ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) >>> 0 };
@@ -305,7 +307,7 @@ export class DataplaneHost {
     this.portsById.set(id, handle);
     this.pool.slots[owner].rxPorts++;
     counters.clearPortCounters(this.pool.slots, id);
-    const v: Vtep = { key, id, tx: s.tx, refs: 0 };
+    const v: Vtep = { key, id, tx: s.tx, pool: s.pool ?? [], refs: 0 };
     this.vteps.set(key, v);
     try {
       await this.pool.broadcast((w) => ({
@@ -322,6 +324,7 @@ export class DataplaneHost {
     this.vteps.delete(v.key);
     await this.removePort(v.id);
     this.io.close(v.tx);
+    for (const fd of v.pool) this.io.close(fd);
   }
 
   /** Close an overlay port (and its VTEP socket when no other network uses it). */
@@ -533,7 +536,10 @@ export class DataplaneHost {
       this.egress.detach(h.id);
       if (h.kind !== 'vxlan') this.io.close(h.fd); // an overlay port's fd is its VTEP's tx socket
     }
-    for (const v of this.vteps.values()) this.io.close(v.tx);
+    for (const v of this.vteps.values()) {
+      this.io.close(v.tx);
+      for (const fd of v.pool) this.io.close(fd);
+    }
     this.vteps.clear();
     this.overlays.clear();
     this.portsById.clear();

@@ -39,6 +39,13 @@ export const FLAG_VLAN = 2;
  * no room): a receive-queue-full drop rather than a slot too small.
  */
 export const FLAG_CUT = 4;
+/**
+ * recvUdp() flags[i] bit: a datagram split from a UDP GRO buffer, not its first: it has no
+ * headroom of its own (the bytes before its VXLAN header are the previous datagram's tail).
+ */
+export const FLAG_PACKED = 8;
+/** recvUdp() entries per message at most (a GRO'd buffer of up to 64 datagrams): arrays of MAX_BATCH * this take a full batch. */
+export const UDP_GRO_MAX = 64;
 
 /**
  * Default bytes per receive-ring frame: 76 B of headers (vnet included), so frames of up to
@@ -180,10 +187,23 @@ export interface Io {
    * localIp:port (non-blocking, 8 MB SO_RCVBUF), and `tx`, a raw IPPROTO_UDP socket bound to
    * localIp whose datagrams start with the UDP header the caller writes (the kernel adds the
    * IP header, routes and resolves the next hop); a BPF filter keeps `tx` from receiving.
+   * `rx` has UDP_GRO (recvUdp splits GRO'd buffers). `pool`: up to 8 UDP sockets bound to
+   * localIp with source ports 49152 up (the first free), for sendVxlan (UDP GSO); when
+   * empty, `tx` sends.
    * Throws e.g. "openUdp(10.0.0.9:4789): bind: Cannot assign requested address"
    * (code EADDRNOTAVAIL: the address is not on this host) or code EADDRINUSE.
    */
-  openUdp(localIp: string, port: number): { rx: number; tx: number };
+  openUdp(localIp: string, port: number): { rx: number; tx: number; pool?: number[] };
+  /**
+   * Sends VXLAN datagrams through openUdp's `pool` of UDP sockets (source ports 49152 up):
+   * entry j is buf[offs[j], +lens[j]) laid out as for sendUdp (the UDP header first, of
+   * which only the source port is read: it picks socks[sport % socks.length]) to
+   * addrs[j]:dport. segs[j] > 0: the bytes after the UDP header are datagrams of segs[j]
+   * bytes back to back (the last may be shorter), sent as one sendmsg with UDP_SEGMENT (UDP
+   * GSO), or one by one where the device cannot. Returns how many entries the kernel took.
+   */
+  sendVxlan?(socks: Int32Array, buf: Uint8Array, offs: Int32Array, lens: Int32Array, addrs: Int32Array,
+    segs: Int32Array, count: number, dport: number): number;
   /**
    * Receives up to `max` (capped at MAX_BATCH) datagrams with recvmmsg: datagram i at
    * offs[i] = i*slot + UDP_RX_HEADROOM, lens[i] bytes, its IPv4 source address (host

@@ -16,12 +16,13 @@
 // had arrived on that port. Malformed datagrams are named drops on the VTEP socket's port.
 
 import type { Io } from './io';
-import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED } from './io';
+import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED, FLAG_PACKED, UDP_GRO_MAX } from './io';
 import { VxlanPort } from '../dataplane/vxlan/port';
 import type { ArpProxy } from '../dataplane/vxlan/arp-proxy';
 import { markTcpGso, repairPartialChecksum, useChecksum } from '../dataplane/vxlan/segment';
 import { coalesce } from '../dataplane/vxlan/gro';
-import { parseVxlan, VX_RUNT, VXLAN_HDR_LEN, VXLAN_OUTER_LEN } from '../dataplane/vxlan/header';
+import { parseVxlan, VX_RUNT, VXLAN_HDR_LEN } from '../dataplane/vxlan/header';
+import { UDP_HDR_LEN } from '../dataplane/wire/udp';
 import { macHi, macLo } from '../dataplane/wire/mac';
 import { writeEmptyVnetHdr } from '../dataplane/wire/vnet';
 import type { Fdb } from '../dataplane/tables/fdb';
@@ -114,12 +115,17 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   private readonly rxLens = new Int32Array(MAX_BATCH);
   private readonly rxFlags = new Uint8Array(MAX_BATCH);
   /** Source addresses of received VXLAN datagrams. */
-  private readonly rxAddrs = new Int32Array(MAX_BATCH);
+  // --- serveVtep (UDP GRO: a batch of MAX_BATCH reads can be up to UDP_GRO_MAX datagrams each) ---
+  private readonly vtOffs = new Int32Array(MAX_BATCH * UDP_GRO_MAX);
+  private readonly vtLens = new Int32Array(MAX_BATCH * UDP_GRO_MAX);
+  private readonly vtFlags = new Uint8Array(MAX_BATCH * UDP_GRO_MAX);
+  private readonly vtPacked = new Uint8Array(MAX_BATCH * UDP_GRO_MAX);
+  private readonly rxAddrs = new Int32Array(MAX_BATCH * UDP_GRO_MAX);
   /** A decapsulated batch: each frame's virtio-net header offset, length, overlay port (-1: dropped or merged), GSO mark. */
-  private readonly vxVnet = new Int32Array(MAX_BATCH);
-  private readonly vxLen = new Int32Array(MAX_BATCH);
-  private readonly vxPort = new Int32Array(MAX_BATCH);
-  private readonly vxGso = new Uint8Array(MAX_BATCH);
+  private readonly vxVnet = new Int32Array(MAX_BATCH * UDP_GRO_MAX);
+  private readonly vxLen = new Int32Array(MAX_BATCH * UDP_GRO_MAX);
+  private readonly vxPort = new Int32Array(MAX_BATCH * UDP_GRO_MAX);
+  private readonly vxGso = new Uint8Array(MAX_BATCH * UDP_GRO_MAX);
   private readonly slotEnd = (i: number): number => (Math.floor(this.vxVnet[i] / SLOT) + 1) * SLOT;
   /** Each VTEP socket's overlay ports, by VNI. */
   private readonly vnis = new Map<number, Map<number, LoopPort>>();
@@ -372,7 +378,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     const buf = this.rxBuf;
     let n: number;
     try {
-      n = io.recvUdp(vtep.fd, buf, SLOT, MAX_BATCH, this.rxOffs, this.rxLens, this.rxFlags, this.rxAddrs);
+      n = io.recvUdp(vtep.fd, buf, SLOT, MAX_BATCH, this.vtOffs, this.vtLens, this.vtFlags, this.rxAddrs);
     } catch {
       stats[vtep.id * ST_ROW + ST_DROP0 + DROP['rx-error']]++;
       vtep.rx = false;
@@ -391,13 +397,15 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     const vxLen = this.vxLen;
     const vxPort = this.vxPort;
     const vxGso = this.vxGso;
+    const packed = this.vtPacked;
     for (let i = 0; i < n; i++) {
       vxPort[i] = -1;
-      const off = this.rxOffs[i];
-      const len = this.rxLens[i];
+      const off = this.vtOffs[i];
+      const len = this.vtLens[i];
       stats[vrow + ST_RX_PKTS]++;
       stats[vrow + ST_RX_BYTES] += len;
-      if ((this.rxFlags[i] & FLAG_TRUNCATED) !== 0) { stats[vrow + ST_DROP0 + DROP['vxlan-oversize']]++; continue; }
+      packed[i] = this.vtFlags[i] & FLAG_PACKED;
+      if ((this.vtFlags[i] & FLAG_TRUNCATED) !== 0) { stats[vrow + ST_DROP0 + DROP['vxlan-oversize']]++; continue; }
       const vni = parseVxlan(buf, off, len);
       if (vni < 0) {
         stats[vrow + ST_DROP0 + (vni === VX_RUNT ? DROP['vxlan-runt'] : DROP['vxlan-bad-flags'])]++;
@@ -410,7 +418,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       const ethLen = len - VXLAN_HDR_LEN;
       // Larger than the MTU: a TCP super frame is passed on as one (a GSO header), anything else is dropped.
       const gso = ethLen > vx.mtu + 18;
-      if (gso && !markTcpGso(buf, eth - VNET_HDR_LEN, eth, ethLen, vx.mtu)) { stats[vrow + ST_DROP0 + DROP['vxlan-oversize']]++; continue; }
+      if (gso && (packed[i] !== 0 || !markTcpGso(buf, eth - VNET_HDR_LEN, eth, ethLen, vx.mtu))) { stats[vrow + ST_DROP0 + DROP['vxlan-oversize']]++; continue; }
       const row = q.id * ST_ROW;
       const sHi = macHi(buf, eth + 6);
       const sLo = macLo(buf, eth + 6);
@@ -424,7 +432,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       // (in the VXLAN header's place) makes it a vnet frame no port needs to copy.
       if (!gso) {
         repairPartialChecksum(buf, eth, ethLen);
-        writeEmptyVnetHdr(buf, eth - VNET_HDR_LEN);
+        if (packed[i] === 0) writeEmptyVnetHdr(buf, eth - VNET_HDR_LEN); // packed: after coalescing, below
       }
       stats[row + ST_RX_PKTS]++;
       stats[row + ST_RX_BYTES] += ethLen;
@@ -438,11 +446,20 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       vxGso[i] = gso ? 1 : 0;
     }
     // Consecutive segments of one TCP flow become one super frame (dataplane/vxlan/gro.ts).
-    coalesce(buf, vx2, vxLen, vxPort, vxGso, n, this.slotEnd);
+    coalesce(buf, vx2, vxLen, vxPort, vxGso, n, this.slotEnd, packed);
+    let c = 0;
     for (let i = 0; i < n; i++) {
       if (vxPort[i] < 0) continue;
-      const p = this.packets[i];
-      p.reset(buf, vx2[i], vxLen[i] + VNET_HDR_LEN, true, vxPort[i], 0);
+      if (c === this.packets.length) { egress.flush(); egress.reset(); c = 0; }
+      const p = this.packets[c++];
+      if (packed[i] !== 0 && vxGso[i] === 0 && vxPort[i - 1] >= 0) {
+        // Split from a GRO buffer, the datagram before it still a frame: no room for a
+        // virtio-net header, so it goes on as a plain Ethernet frame (checksums complete).
+        p.reset(buf, vx2[i] + VNET_HDR_LEN, vxLen[i], false, vxPort[i], 0);
+      } else {
+        if (packed[i] !== 0 && vxGso[i] === 0) writeEmptyVnetHdr(buf, vx2[i]);
+        p.reset(buf, vx2[i], vxLen[i] + VNET_HDR_LEN, true, vxPort[i], 0);
+      }
       p.vtep = this.rxAddrs[i];
       if (this.tapping) {
         this.taps.begin(p);
@@ -467,18 +484,26 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     const vx = q.vx;
     if (vx !== undefined) {
       const sentAt = q.capture ? performance.timeOrigin + performance.now() : 0;
-      const sent = this.d.io.sendUdp(q.fd, this.rxBuf, q.txOffs, q.txLens, vx.txAddrs, q.txN);
+      const io = this.d.io;
+      const sent = vx.socks.length > 0 && io.sendVxlan !== undefined
+        ? io.sendVxlan(vx.socks, this.rxBuf, q.txOffs, q.txLens, vx.txAddrs, vx.txSegs, q.txN, vx.dport)
+        : io.sendUdp(q.fd, this.rxBuf, q.txOffs, q.txLens, vx.txAddrs, q.txN);
       const ring = this.d.capture;
       if (q.capture && ring) {
         // The inner frames (what a capture on the overlay port shows), once per frame, not per replica.
         let last = -1;
         for (let j = 0; j < sent; j++) {
-          const o = q.txOffs[j] + VXLAN_OUTER_LEN;
-          if (o === last) continue;
-          last = o;
-          const l = q.txLens[j] - VXLAN_OUTER_LEN;
-          const mask = this.taps.wireMask(q.id, this.rxBuf, o, l);
-          if (mask !== 0) ring.push(this.rxBuf, o, l, q.id, DIR_TX, sentAt, mask);
+          if (q.txOffs[j] === last) continue;
+          last = q.txOffs[j];
+          // A UDP GSO entry (txSegs > 0): datagrams of txSegs bytes behind one UDP header.
+          const seg = vx.socks.length > 0 ? vx.txSegs[j] : 0;
+          const end = q.txOffs[j] + q.txLens[j];
+          for (let d = q.txOffs[j] + UDP_HDR_LEN; d < end; d += seg > 0 ? seg : end) {
+            const o = d + VXLAN_HDR_LEN;
+            const l = Math.min(seg > 0 ? seg : end, end - d) - VXLAN_HDR_LEN;
+            const mask = this.taps.wireMask(q.id, this.rxBuf, o, l);
+            if (mask !== 0) ring.push(this.rxBuf, o, l, q.id, DIR_TX, sentAt, mask);
+          }
         }
       }
       return sent;

@@ -14,7 +14,9 @@
 // partial checksum of the result does not hide corruption.
 //
 // In place and without allocation: payloads are appended to the first frame of the run in
-// its own receive slot (64 KiB); merged-away frames get port -1.
+// its own receive slot (64 KiB); merged-away frames get port -1. The datagrams of one UDP GRO
+// read (recvUdp, FLAG_PACKED) lie back to back in one slot: appending moves bytes backward
+// only, so a run over them is merged in place too.
 
 import { readU16, readU32, writeU16 } from '../wire/bytes';
 import { fold, onesSum } from '../wire/checksum';
@@ -72,12 +74,15 @@ function follows(buf: Uint8Array, h: number, j: number, seq: number): boolean {
  * how many frames were merged away.
  */
 export function coalesce(buf: Uint8Array, vnet: Int32Array, len: Int32Array, port: Int32Array, gso: Uint8Array, n: number,
-  slotEnd: (i: number) => number): number {
+  slotEnd: (i: number) => number, packed?: Uint8Array): number {
   let merged = 0;
   let i = 0;
   while (i < n) {
     const hp = port[i] >= 0 && gso[i] === 0 ? candidate(buf, vnet[i] + VNET_HDR_LEN, len[i]) : 0;
     if (hp === 0 || buf[vnet[i] + VNET_HDR_LEN + TCP + 13] !== 0x10) { i++; continue; }
+    // A datagram split from a UDP GRO buffer (packed[i]): its header would overwrite the
+    // previous datagram's tail, so it heads a run only when that one was merged away.
+    if (packed !== undefined && packed[i] !== 0 && i > 0 && port[i - 1] >= 0) { i++; continue; }
     const h = vnet[i] + VNET_HDR_LEN;
     let verified = false;
     let total = readU16(buf, h + IP + 2);
@@ -124,6 +129,7 @@ export function coalesce(buf: Uint8Array, vnet: Int32Array, len: Int32Array, por
       le16(v + 6, TCP);
       le16(v + 8, 16);
       len[i] = ETH_HDR_LEN + total;
+      gso[i] = 1; // it has its GSO header now
     }
     i = j;
   }

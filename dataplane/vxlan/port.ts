@@ -43,6 +43,8 @@ export interface VxlanSpec {
   counters: SharedArrayBuffer;
   /** --arp-proxy: the network's table of remote stations (dataplane/vxlan/arp-proxy.ts); absent = off. */
   arpProxy?: ArpProxySpec;
+  /** The VTEP's UDP send sockets (io.sendVxlan, UDP GSO); none: the raw socket (io.sendUdp). */
+  socks?: number[];
 }
 
 export class VxlanPort {
@@ -60,6 +62,10 @@ export class VxlanPort {
   /** Counter slot of each queued datagram, and its inner length (counted once sent). */
   readonly txSlots: Int32Array;
   readonly txInner: Int32Array;
+  /** UDP GSO segment size of each queued entry (0: one datagram); used only with `socks`. */
+  readonly txSegs: Int32Array;
+  /** The VTEP's UDP send sockets; empty: send through the raw socket, one datagram per entry. */
+  readonly socks: Int32Array;
   private readonly macHi: Int32Array;
   private readonly macLo: Int32Array;
   readonly counters: Float64Array;
@@ -75,6 +81,8 @@ export class VxlanPort {
     this.txAddrs = new Int32Array(queue);
     this.txSlots = new Int32Array(queue);
     this.txInner = new Int32Array(queue);
+    this.txSegs = new Int32Array(queue);
+    this.socks = Int32Array.from(spec.socks ?? []);
     this.macHi = Int32Array.from(spec.localMacs.map((m) => m.hi));
     this.macLo = Int32Array.from(spec.localMacs.map((m) => m.lo | 0));
     const words = MAX_PEERS * PEER_WORDS;
