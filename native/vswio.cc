@@ -1239,7 +1239,7 @@ napi_value SetMac(napi_env env, napi_callback_info info) {
 //
 // Receive: a UDP socket bound to LOCAL_IP:port (the kernel delivers the datagrams of every
 // VNI on that port to it; no ICMP port unreachable goes back), with UDP_GRO. Send: a pool of
-// UDP sockets (source ports 49152 up) with UDP GSO, sendVxlan; the fallback, a raw IPPROTO_UDP
+// UDP sockets (source ports 49153 up) with UDP GSO, sendVxlan; the fallback, a raw IPPROTO_UDP
 // socket bound to LOCAL_IP: vsw writes the UDP header itself (source port from a hash of
 // the inner flow, checksum 0) and the kernel adds the IP header, routes, resolves the next
 // hop (ARP) and fragments -- the daemon namespace's IP stack, as for any UDP sender. The
@@ -1337,10 +1337,12 @@ napi_value OpenUdp(napi_env env, napi_callback_info info) {
   // kernel cuts it into datagrams, or passes it whole as a GSO skb to a veth). UDP GSO needs
   // the UDP checksum (SO_NO_CHECK with UDP_SEGMENT is EINVAL), so these datagrams carry one.
   // None opened (ports all taken): the raw socket above sends everything, as before.
+  // The pool starts at 49153, not 49152: tcpdump decodes UDP from port 49152 as Broadcom's
+  // LI shim (BCM-LI) and would not show those datagrams as VXLAN.
   napi_value pool;
   napi_create_array(env, &pool);
   uint32_t np = 0;
-  for (int p = 49152; p <= 65535 && np < (uint32_t)kUdpPool; p++) {
+  for (int p = 49153; p <= 65535 && np < (uint32_t)kUdpPool; p++) {
     int u = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u < 0) break;
     sa.sin_port = htons((uint16_t)p);

@@ -394,7 +394,7 @@ describe.skipIf(!isRoot)('VXLAN overlay networks across vsw and kernel hosts (ro
       const br = await execInOpts(B3, ['arping', '-c', '1', '-w', '3', '-I', 'eth0', ip[A3]], { timeoutMs: 10_000 });
       expect(br.code, br.stdout + br.stderr).toBe(0);
       const lines2 = (await cap2.stop((l) => l.some((x) => who(ip[A3]).test(x)))).join('\n');
-      expect(lines2).toMatch(who(ip[A3]));
+      expect(lines2, lines2).toMatch(who(ip[A3]));
     } finally {
       await b.vsw(['rm', '-f', B3]);
       await b.vsw(['network', 'rm', 'arp']);
