@@ -355,16 +355,26 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
       stats[row + ST_RX_PKTS]++;
       stats[row + ST_RX_BYTES] += this.rxLens[i] - hdr;
-      if (this.tapping) {
-        this.taps.begin(p);
-        this.pipeline.run(p, this.ctx);
-        this.taps.end(p, this.ctx);
-      } else {
-        this.pipeline.run(p, this.ctx);
-      }
-      egress.deliver(p);
+      this.forwardOne(p);
     }
-    egress.flush();
+    this.endBatch();
+  }
+
+  /** One received frame through the pipeline (and the taps, when any are set) to egress. */
+  private forwardOne(p: Packet): void {
+    if (this.tapping) {
+      this.taps.begin(p);
+      this.pipeline.run(p, this.ctx);
+      this.taps.end(p, this.ctx);
+    } else {
+      this.pipeline.run(p, this.ctx);
+    }
+    this.egress.deliver(p);
+  }
+
+  /** After a batch: send what egress queued, and wake the main thread if frames were punted. */
+  private endBatch(): void {
+    this.egress.flush();
     if (this.punted) {
       this.punted = false;
       Atomics.add(this.d.ctrl, CTRL_PUNT, 1);
@@ -461,21 +471,9 @@ export class WorkerLoop implements TxDevice<LoopPort> {
         p.reset(buf, vx2[i], vxLen[i] + VNET_HDR_LEN, true, vxPort[i], 0);
       }
       p.vtep = this.rxAddrs[i];
-      if (this.tapping) {
-        this.taps.begin(p);
-        this.pipeline.run(p, this.ctx);
-        this.taps.end(p, this.ctx);
-      } else {
-        this.pipeline.run(p, this.ctx);
-      }
-      egress.deliver(p);
+      this.forwardOne(p);
     }
-    egress.flush();
-    if (this.punted) {
-      this.punted = false;
-      Atomics.add(this.d.ctrl, CTRL_PUNT, 1);
-      Atomics.notify(this.d.ctrl, CTRL_PUNT);
-    }
+    this.endBatch();
     return n;
   }
 
