@@ -69,3 +69,31 @@ export function emptySpec(seed = 1): ImpairSpec {
     rate: 0, burst: 0, limit: DEFAULT_LIMIT, limitBytes: DEFAULT_LIMIT_BYTES, seed,
   };
 }
+
+/** Largest pool the delay queue may be given (bytes). */
+export const MAX_LIMIT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * What is wrong with a spec read from elsewhere (state.json, a replay snapshot): the first
+ * field out of range, as 'loss: 1.5 is not a fraction from 0 to 1'; undefined when it is good.
+ * (The control plane's parser (control/impair.ts) only ever makes good ones.)
+ */
+export function checkSpec(s: ImpairSpec): string | undefined {
+  const fraction = (name: string, v: number | undefined): string | undefined =>
+    (v === undefined || !(v >= 0 && v <= 1) ? `${name}: ${v} is not a fraction from 0 to 1` : undefined);
+  const within = (name: string, v: number, min: number, max: number): string | undefined =>
+    (!(v >= min && v <= max) ? `${name}: ${v} is not from ${min} to ${max}` : undefined);
+  const m = s.lossModel;
+  const model = m === undefined ? [] : m.kind === 'gilbert'
+    ? [fraction('lossModel.p', m.p), fraction('lossModel.r', m.r), fraction('lossModel.lossBad', m.lossBad), fraction('lossModel.lossGood', m.lossGood)]
+    : [fraction('lossModel.p13', m.p13), fraction('lossModel.p31', m.p31), fraction('lossModel.p32', m.p32), fraction('lossModel.p23', m.p23), fraction('lossModel.p14', m.p14)];
+  return [
+    within('delay', s.delay, 0, 60_000), within('jitter', s.jitter, 0, 60_000),
+    DISTRIBUTIONS.includes(s.distribution) ? undefined : `distribution: ${s.distribution} is not one of ${DISTRIBUTIONS.join(', ')}`,
+    fraction('loss', s.loss), fraction('duplicate', s.duplicate), fraction('corrupt', s.corrupt), fraction('reorder', s.reorder),
+    ...model,
+    within('gap', s.gap, 1, 1_000_000), within('rate', s.rate, 0, 1e12), within('burst', s.burst, 0, MAX_LIMIT_BYTES),
+    within('limit', s.limit, 1, 100_000), within('limitBytes', s.limitBytes, 65_600, MAX_LIMIT_BYTES),
+    within('seed', s.seed, 0, 0xffffffff),
+  ].find((x) => x !== undefined);
+}
