@@ -196,7 +196,7 @@ export function impairText(s: ImpairSpec): string {
   if (s.duplicate > 0) out.push(`duplicate ${pct(s.duplicate)}`);
   if (s.corrupt > 0) out.push(`corrupt ${pct(s.corrupt)}`);
   if (s.reorder > 0) out.push(`reorder ${pct(s.reorder)}${s.gap > 1 ? ` gap ${s.gap}` : ''}`);
-  if (s.rate > 0) out.push(`rate ${rateText(s.rate)}${s.burst > 0 ? ` burst ${s.burst}b` : ''}`);
+  if (s.rate > 0) out.push(`rate ${rateText(s.rate)}${s.burst > 0 ? ` burst ${s.burst % 1024 === 0 ? `${s.burst / 1024}k` : s.burst}` : ''}`);
   if (s.limit !== DEFAULT_LIMIT) out.push(`limit ${s.limit}`);
   return out.join(' ');
 }
