@@ -12,7 +12,6 @@
 import * as path from 'node:path';
 
 const BATCH = 64;
-const SLOT = 65536 + 64;
 const HEADROOM = 4;
 
 interface LoopLike { serve(p: unknown): number; port(id: number): unknown; control(): void }
