@@ -211,7 +211,6 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       if (ready > 0) {
         if (this.revents[0] !== 0) this.control();
         this.ctx.now = this.clock();
-        this.egress.now = t0;
         const ports = this.pollPorts;
         for (let i = 0; i < ports.length; i++) {
           if (this.revents[i + 1] !== 0) this.serve(ports[i]);
@@ -383,6 +382,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     if (n === 0) return 0;
     stats[this.wk + WK_BATCHES]++;
     stats[this.wk + WK_FRAMES] += n;
+    this.egress.now = performance.now(); // the batch's time, for impairment
     this.forward(port, n);
     return n;
   }
@@ -546,6 +546,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     const byVni = this.vnis.get(vtep.id);
     const egress = this.egress;
     egress.reset();
+    egress.now = performance.now();
     const at = this.d.capture ? performance.timeOrigin + performance.now() : 0;
     const vx2 = this.vxVnet;
     const vxLen = this.vxLen;
