@@ -156,7 +156,8 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   /** Copy a frame released by an in-direction impairment into the next receive slot. */
   private readonly inSink = (pool: Uint8Array, off: number, len: number, delay: number, flags: number): void => {
     const i = this.relN++;
-    const at = i * SLOT + RX_HEADROOM;
+    // Where recv() puts a frame (headroom for a VLAN tag), unless it is too long for that.
+    const at = i * SLOT + (len <= SLOT - RX_HEADROOM ? RX_HEADROOM : 0);
     this.rxBuf.set(pool.subarray(off, off + len), at);
     this.rxOffs[i] = at;
     this.rxLens[i] = len;

@@ -100,6 +100,15 @@ describe.skipIf(!isRoot)('vsw impair: link impairment with real clients', () => 
     await rm();
   }, 60_000);
 
+  it('--direction in delays what the port receives (A\'s requests), before the pipeline', async () => {
+    await d.vswOk(['impair', 'set', A, '--direction', 'in', '--delay', '10ms']);
+    const r = await pingRtt(ep[B].ip, 50, '0.01');
+    expect(r.seqs.size, r.out).toBe(50);
+    // 10 % of the delay, plus up to 1 ms of poll() granularity (whole milliseconds, rounded up).
+    expect(Math.abs(r.avg - 10), r.out).toBeLessThan(2);
+    await d.vswOk(['impair', 'rm', A]);
+  }, 30_000);
+
   it('vsw trace shows what impairment did to a frame', async () => {
     await set(['--delay', '15ms']);
     const t = vswStream(d, ['trace', '--port', A, '--filter', 'icmp', '--count', '1', '--format', 'json']);
