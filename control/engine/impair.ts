@@ -21,6 +21,8 @@ export interface ImpairDeps {
   store: Saver;
   /** A port id from a port name, container or CONTAINER:NETWORK (control/engine/observe.ts). */
   resolve: (spec: string) => number;
+  /** The uplink's device (--uplink), which `uplink` names; absent: the daemon has none. */
+  uplink?: string;
 }
 
 /** What each direction of a record sends to the workers: `in` has its own generator (seed + 1). */
@@ -42,8 +44,9 @@ export class Impairs {
   /** The port a request names: `uplink` as well as what resolve() knows. Not an overlay or VTEP port. */
   private portOf(spec: string): { id: number; name: string } {
     const { host } = this.d;
+    const up = this.d.uplink;
     const id = spec === 'uplink'
-      ? host.ports().find((p) => p.netId === UPLINK_NET)?.id ?? -1
+      ? (up === undefined ? undefined : host.ports().find((p) => p.name === up)?.id) ?? -1
       : this.d.resolve(spec);
     const h = id < 0 ? undefined : host.port(id);
     if (h === undefined) throw new NotFoundError(spec === 'uplink' ? 'the daemon has no uplink (--uplink)' : `no port '${spec}'`);

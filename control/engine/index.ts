@@ -99,7 +99,9 @@ export class VswEngine implements Engine {
     const captures = new CaptureHub(dataplane, () => this.observer.tapNames());
     this.observer = new Observer({ records, ports, host: dataplane, captures, router, events });
     this.trunks = new Trunks({ records, ports, host: dataplane, events, store: saver });
-    this.impairs = new Impairs({ records, ports, host: dataplane, store: saver, resolve: (p) => this.observer.resolvePortId(p) });
+    this.impairs = new Impairs({
+      records, ports, host: dataplane, store: saver, resolve: (p) => this.observer.resolvePortId(p), uplink: opts.uplink,
+    });
     this.networks = new Networks({ records, ports, host: dataplane, events, router, trunks: this.trunks });
     this.endpoints = new Endpoints({ records, ports, host: dataplane, events });
     this.supervisor = new Supervisor({

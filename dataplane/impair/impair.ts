@@ -158,8 +158,8 @@ export class Impairment {
   private shape(t: number, bytes: number): number {
     let at = t;
     if (at > this.bucketAt) {
+      // (The first frame: bucketAt is -Infinity, the bucket starts full.)
       this.tokens = Math.min(this.burst, this.tokens + (at - this.bucketAt) * this.bytesPerMs);
-      if (!Number.isFinite(this.tokens)) this.tokens = this.burst;
       this.bucketAt = at;
     } else {
       at = this.bucketAt;
