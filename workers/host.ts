@@ -10,6 +10,7 @@
 // learns visible to the other at once. A port is removed in two steps: every worker drops
 // it (and acknowledges), then its fd is closed, so no worker can send to a reused fd.
 
+import type { ImpairSpec } from '../dataplane/impair/spec';
 import { loadIo, KIND_PACKET, KIND_TAP, KIND_UDP, SLOT, type Io } from './io';
 import { MAX_PEERS, peerCounterBytes, sumPeerCounters, type VxlanSpec } from '../dataplane/vxlan/port';
 import { ipValue } from '../dataplane/vxlan/header';
@@ -403,6 +404,12 @@ export class DataplaneHost {
     h.vlans = vlans;
     h.netId = vlans.untagged;
     await this.pool.broadcast(() => ({ type: 'vlans', seq: 0, id, vlans }));
+  }
+
+  /** A port's link impairment (dataplane/impair/): each direction's spec, or absent for none. */
+  async setImpair(id: number, spec: { in?: ImpairSpec; out?: ImpairSpec }): Promise<void> {
+    if (!this.portsById.has(id)) throw new Error(`no port ${id}`);
+    await this.pool.broadcast(() => ({ type: 'impair', seq: 0, id, in: spec.in, out: spec.out }));
   }
 
   ports(): PortHandle[] {

@@ -10,6 +10,7 @@ import type { NeighConfig } from '../dataplane/tables/neigh';
 import type { ConntrackConfig } from '../dataplane/tables/conntrack';
 import type { PortGuard, PortVlans } from '../dataplane/tables/ports';
 import type { VxlanSpec } from '../dataplane/vxlan/port';
+import type { ImpairSpec } from '../dataplane/impair/spec';
 
 export interface WorkerInit {
   index: number;
@@ -70,6 +71,15 @@ export interface VlansMsg {
   vlans: PortVlans;
 }
 
+/** A port's link impairment (vsw impair), each direction replaced as a whole; absent = none. */
+export interface ImpairMsg {
+  type: 'impair';
+  seq: number;
+  id: number;
+  in?: ImpairSpec;
+  out?: ImpairSpec;
+}
+
 export interface RemovePortMsg {
   type: 'removePort';
   seq: number;
@@ -91,7 +101,7 @@ export interface L3Msg {
   snapshot: L3Snapshot;
 }
 
-export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg | VxlanPeersMsg;
+export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg | VxlanPeersMsg | ImpairMsg;
 
 export interface ReadyMsg { type: 'ready'; worker: number }
 export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string }

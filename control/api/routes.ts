@@ -9,7 +9,7 @@ import { PORT_HEADER, type Engine } from '../types';
 import { methodNotAllowed, notFound, send, sendError } from './answer';
 import {
   checkFields, compact, containerCreate, countParam, flag, networkCreate, optString, optStringArray, parseJsonObject, readBody,
-  reqString, splitPath, trunkCreate,
+  reqString, splitPath, trunkCreate, impairRequest,
 } from './request';
 import { serveEvents, serveStream } from './stream';
 
@@ -184,6 +184,21 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
           { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined }),
         (session) => ({ 'content-type': 'application/vnd.tcpdump.pcap', [PORT_HEADER]: session.port }), pcapHeader());
       return;
+    }
+
+    // Link impairment: GET /impair; POST /impair {port, delay, ...}; DELETE /impair/PORT
+    if (a === 'impair' && engine.impairSet && engine.impairRemove && engine.impairList) {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.impairList());
+        return send(res, 200, await engine.impairSet(impairRequest(json())));
+      }
+      if (segs.length === 2) {
+        route(['DELETE']);
+        await engine.impairRemove(name);
+        return send(res, 204);
+      }
+      throw notFound(pathname);
     }
 
     if (a === 'stats' && segs.length === 1) {
