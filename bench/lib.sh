@@ -57,6 +57,8 @@ proc_ticks(){ # proc_ticks PID...: utime+stime ticks of the processes (all threa
     if v=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null); then s=$((s + v)); fi
   done
   echo "$s"; }
+proc_wait_ns(){ # proc_wait_ns PID...: nanoseconds the processes' threads spent runnable but waiting for a CPU (schedstat)
+  local p; for p in "$@"; do [ -n "$p" ] && cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{s+=$2} END{printf "%.0f\n", s}'; }
 
 # lock_held: whether this shell inherited an open descriptor of $LOCK, as under
 # `flock /tmp/vsw-bench.lock bash bench/e2e.sh`: the whole run already holds the lock, and
@@ -69,25 +71,27 @@ LOCK_HELD=; if lock_held; then LOCK_HELD=1; fi
 
 # timed OUT PIDS cmd...: run cmd under the bench lock (taken per run, unless the whole run
 # holds it: lock_held); stdout in OUT, stderr in OUT.err,
-# "wall= sys_cpu= proc_cpu= rc=" in OUT.cpu (CPU in cores over the run's wall time; PIDS:
-# comma-separated processes whose CPU is proc_cpu, or - for none). cmd may be a shell
+# "wall= sys_cpu= proc_cpu= proc_wait= rc=" in OUT.cpu (CPU in cores over the run's wall time;
+# PIDS: comma-separated processes whose CPU is proc_cpu, or - for none; proc_wait: the time
+# their threads were ready to run but had no CPU, in cores likewise). cmd may be a shell
 # function. cmd's own failure is recorded as rc=, not returned: the caller reads OUT.
 timed(){ local out=$1 pids=$2; shift 2
   ( if [ -z "${LOCK_HELD:-}" ]; then exec 8<>"$LOCK" && flock 8 || exit 1; fi
-    local t0 t1 b0 b1 p0 p1 rc=0 list=${pids//,/ }
+    local t0 t1 b0 b1 p0 p1 q0 q1 rc=0 list=${pids//,/ }
     [ "$pids" = - ] && list=
     # shellcheck disable=SC2086
-    t0=$(date +%s.%N); b0=$(sys_ticks); p0=$(proc_ticks $list)
+    t0=$(date +%s.%N); b0=$(sys_ticks); p0=$(proc_ticks $list); q0=$(proc_wait_ns $list)
     "$@" >"$out" 2>"$out.err" || rc=$?
     # shellcheck disable=SC2086
-    t1=$(date +%s.%N); b1=$(sys_ticks); p1=$(proc_ticks $list)
-    awk -v t0="$t0" -v t1="$t1" -v b=$((b1 - b0)) -v p=$((p1 - p0)) -v hz="$HZ" -v rc=$rc -v pids="$pids" \
-      'BEGIN{w=t1-t0; printf "wall=%.3f sys_cpu=%.3f proc_cpu=%s rc=%d\n", w, b/hz/w, (pids=="-"?"nan":sprintf("%.3f",p/hz/w)), rc}' >"$out.cpu"
+    t1=$(date +%s.%N); b1=$(sys_ticks); p1=$(proc_ticks $list); q1=$(proc_wait_ns $list)
+    awk -v t0="$t0" -v t1="$t1" -v b=$((b1 - b0)) -v p=$((p1 - p0)) -v q=$((q1 - q0)) -v hz="$HZ" -v rc=$rc -v pids="$pids" \
+      'BEGIN{w=t1-t0; printf "wall=%.3f sys_cpu=%.3f proc_cpu=%s proc_wait=%s rc=%d\n", w, b/hz/w,
+        (pids=="-"?"nan":sprintf("%.3f",p/hz/w)), (pids=="-"?"nan":sprintf("%.3f",q/1e9/w)), rc}' >"$out.cpu"
   ); }
 cpuf(){ sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$1.cpu"; }             # cpuf OUT FIELD: a field of OUT.cpu
 rec_cpu(){ # rec_cpu ROW TEST REP OUT: the daemon's CPU (vsw row) and the system's, of run OUT
   local row=$1 test=$2 r=$3 f=$4
-  if [ "$row" = vsw ]; then rec "$row" "${test}_proccpu" "$r" "$(cpuf "$f" proc_cpu)"; fi
+  if [ "$row" = vsw ]; then rec "$row" "${test}_proccpu" "$r" "$(cpuf "$f" proc_cpu)"; rec "$row" "${test}_procwait" "$r" "$(cpuf "$f" proc_wait)"; fi
   rec "$row" "${test}_syscpu" "$r" "$(cpuf "$f" sys_cpu)"; }
 
 # ------------------------------------------------------------ packages, build

@@ -1,10 +1,11 @@
 // The summary of an e2e.sh run: one row per metric with the kernel bridge's median, vsw's,
-// their ratio and the peers' anchors; the issue's bar; the routed tests' checks; vsw's drops
+// their ratio and the peers' anchors; the issue's bar (bars.ts, as the charts draw it); the routed tests' checks; vsw's drops
 // per test; the run's notes. As plain text (summary.txt, stdout), markdown (summary.md) and
 // JSON (summary.json: every series with its median).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BARS, barText, meetsBar } from './bars';
 import { Results, fixed, median, readConditions, runShape, textTable } from './results';
 
 /** [metric key, label, decimals] */
@@ -43,6 +44,7 @@ export const TESTS: readonly [string, string][] = [['tcp_def', 'TCP default'], [
   ['w1_fwd', 'vsw 1 worker trafgen'], ['w1_tcp', 'vsw 1 worker TCP'], ['nat10', 'NAT 10 flows'], ['nat10000', 'NAT 10000 flows'],
   ['dns1', 'DNS 1 name'], ['dns10000', 'DNS 10000 names']];
 for (const [t, l] of TESTS) if (!/^dns\d*$/.test(t)) METRICS.push([`${t}_proccpu`, `vsw daemon CPU (cores), ${l}`, 2]);
+for (const [t, l] of TESTS) METRICS.push([`${t}_procwait`, `vsw threads ready but without a CPU (cores), ${l}`, 2]);
 for (const [t, l] of TESTS) METRICS.push([`${t}_syscpu`, `system CPU (cores of 2), ${l}`, 2]);
 
 // Peers measured by ../shared/anchors/peers.sh on this machine (peers-2026-11-22.txt, medians
@@ -85,19 +87,18 @@ export function metricRows(res: Results): MetricRow[] {
   return rows;
 }
 
-/** The issue's bar: vsw against the kernel bridge and Open vSwitch. */
+/** The issue's bar (bars.ts), judged on the medians of the run: vsw against the kernel of the same run. */
 export function issueBar(res: Results): Verdict[] {
   const bar: Verdict[] = [];
-  const bTcp = res.median('bridge', 'tcp_def_gbps'), vTcp = res.median('vsw', 'tcp_def_gbps');
-  if (bTcp !== null && vTcp !== null)
-    bar.push([`TCP >= half the kernel bridge (${fixed(vTcp, 2)} vs ${fixed(bTcp / 2, 2)} Gbit/s)`, vTcp >= bTcp / 2]);
-  const bFw = res.median('bridge', 'mac1_rx_kpps'), vFw = res.median('vsw', 'mac1_rx_kpps');
-  if (bFw !== null && vFw !== null)
-    bar.push([`forwarding >= kernel bridge (1 MAC rx ${fixed(vFw, 0)} vs ${fixed(bFw, 0)} kpps)`, vFw >= bFw]);
-  const vSp = res.median('vsw', 'sockperf_avg_us');
-  if (vSp !== null) bar.push([`sockperf latency < Open vSwitch's 66 us (${fixed(vSp, 1)} us)`, vSp < 66]);
-  const vPg = res.median('vsw', 'ping_avg_ms');
-  if (vPg !== null) bar.push([`ping avg < Open vSwitch's 0.216 ms (${fixed(vPg, 3)} ms)`, vPg < 0.216]);
+  for (const [m, label, d] of METRICS) {
+    const b = BARS[m];
+    if (!b) continue;
+    const k = res.median('bridge', m), v = res.median('vsw', m);
+    const ok = meetsBar(b, k, v);
+    if (ok === null) continue;
+    const fig = b.kind === 'ratio' ? `vsw/kernel ${(v! / k!).toFixed(2)} (${fixed(v, d)} vs ${fixed(k, d)})` : `vsw ${fixed(v, d)}`;
+    bar.push([`${label}: ${fig}, bar ${barText(b)}`, ok]);
+  }
   return bar;
 }
 
