@@ -30,6 +30,7 @@
 #        ping sockperf mac1 mac1000 nat_tcp_def nat_tcp_off dns", ROWS="bridge vsw",
 #        WORKERS=2 (vsw --workers), PORT_SECURITY=off (the vsw L2 network's; l2.sh), DNS_T=10 (dns: seconds per run), DNSPERF_OPTS="-c 4 -q 100
 #        -Q 200000 -t 2" (dns, same for both rows), TAPS_CONDS (taps: a subset of "a1 b c d e a2"),
+#        PERF=1 (a perf profile of the daemon in every vsw run: perf.TEST.REP.txt),
 #        RESULTS=bench/results, LOCK=/tmp/vsw-bench.lock (shared with peers.sh: timed runs
 #        never overlap another benchmark's; under `flock $LOCK bash bench/e2e.sh` the run
 #        holds it throughout), BUILD=1 forces `npm run build` first.
@@ -128,6 +129,21 @@ vsw_snapshot(){ # vsw_snapshot TEST [l2|l3]: per-port counters after a test (the
     vsw stats --format json >"$f" 2>/dev/null || note vsw "vsw stats after $1 failed"
   fi; }
 
+# PERF=1: a CPU profile of the vsw daemon during each vsw run (perf record -g, 499 Hz), kept as
+# perf.TEST.REP.data with its flat top (perf.TEST.REP.txt: shared object and symbol, >= 1 %;
+# the JavaScript is [unknown] in node's anonymous JIT memory). Off by default.
+PERF_PID=; PERF_OUT=
+perf_start(){ local pid=$VSW_PID
+  [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null || return 0
+  if is_l3 "$1"; then pid=$VSWN_PID; elif [ "$1" = scale_w1 ]; then pid=$VSWW_PID; fi
+  [ -n "$pid" ] || return 0
+  PERF_OUT=$RES/perf.$1.$2
+  perf record -q -F 499 -g -p "$pid" -o "$PERF_OUT.data" >/dev/null 2>"$PERF_OUT.err" & PERF_PID=$!; }
+perf_stop(){ [ -n "$PERF_PID" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true   # perf ends on SIGINT, writing its file
+  perf report -i "$PERF_OUT.data" --stdio --no-children -g none --sort dso,sym --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 >"$PERF_OUT.txt" || true
+  PERF_PID=; }
+
 # test_rows TEST: the rows it runs on (the L2 ones, or the routed ones)
 test_rows(){ if is_l3 "$1"; then echo "$ROWS_L3"; else echo "$ROWS"; fi; }
 # est_step TEST: the seconds one row of one rep of TEST takes (est_TEST of its family file, if any)
@@ -157,7 +173,9 @@ run_test(){ local t=$1 r row order d0 rows hns=vb-vh est nrows
     for row in $order; do
       progress_step "$est" "$t: rep $r/$REPS, row $row ($(( (r - 1) * nrows + $(idx_of "$row" $order) ))/$((REPS * nrows)) of this test; T=$T s)"
       if [ "$row" = vsw ]; then
+        perf_start "$t" "$r"
         d0=$(sock_drops $hns); "m_$t" "$row" "$r"; rec vsw "${t}_kdrops" "$r" $(( $(sock_drops $hns) - d0 ))
+        perf_stop
       else "m_$t" "$row" "$r"; fi
     done
   done
