@@ -28,8 +28,10 @@
 #   --scale-only  only the scale tests
 #   env: T=5 seconds per test run, REPS=3 (medians are reported), TESTS="tcp_def tcp_off udp
 #        ping sockperf mac1 mac1000 nat_tcp_def nat_tcp_off dns", ROWS="bridge vsw",
-#        WORKERS=2 (vsw --workers), PORT_SECURITY=off (the vsw L2 network's; l2.sh), DNS_T=10 (dns: seconds per run), DNSPERF_OPTS="-c 4 -q 100
-#        -Q 200000 -t 2" (dns, same for both rows), TAPS_CONDS (taps: a subset of "a1 b c d e a2"),
+#        WORKERS=2 (vsw --workers), PORT_SECURITY=off (the vsw L2 network's; l2.sh), VSW_ARGS
+#        (more options of the L2 daemon, e.g. "--fdb-max-per-port 16384"), DNS_T=10 (dns:
+#        seconds per run), DNSPERF_OPTS="-c 4 -q 100 -Q 200000 -t 2" (dns, same for both
+#        rows), TAPS_CONDS (taps: a subset of "a1 b c d e a2"),
 #        PERF=1 (a perf profile of the daemon in every vsw run: perf.TEST.REP.txt),
 #        RESULTS=bench/results, LOCK=/tmp/vsw-bench.lock (shared with peers.sh: timed runs
 #        never overlap another benchmark's; under `flock $LOCK bash bench/e2e.sh` the run
@@ -219,7 +221,7 @@ trap 'cleanup' EXIT; trap 'exit 130' INT TERM
 VSW_PID=; VSWN_PID=; DNSMASQ_PID=; DAEMON_PID=
 
 { echo "$(date -Is) kernel $(uname -r), $(nproc) CPUs, node $(node --version); T=$T s per run (+1 s iperf3 -O 1 for TCP), REPS=$REPS (medians); MTU 1500, IPv6 off"
-  echo "vsw $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n "$(git status --porcelain -- control dataplane workers native 2>/dev/null)" ] && echo ' (+ uncommitted changes)'), --workers $WORKERS; iperf3 $(iperf3 --version | awk 'NR==1{print $2}'), tcp_congestion_control=$(sysctl -n net.ipv4.tcp_congestion_control)"
+  echo "vsw $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n "$(git status --porcelain -- control dataplane workers native 2>/dev/null)" ] && echo ' (+ uncommitted changes)'), --workers $WORKERS${VSW_ARGS:+ $VSW_ARGS}; iperf3 $(iperf3 --version | awk 'NR==1{print $2}'), tcp_congestion_control=$(sysctl -n net.ipv4.tcp_congestion_control)"
   if [ "$NEED_L2" = 1 ]; then echo "tests after tcp_off run with offloads off in the containers (as in peers.sh); trafgen -P 1, 60-byte frames; vsw L2 network --port-security $PORT_SECURITY"; fi
   if [ "$NEED_L3" = 1 ]; then echo "routed: kernel = bridge + iptables MASQUERADE ($(iptables --version | awk '{print $2, $3}')) + dnsmasq $(dnsmasq --version | awk 'NR==1{print $3}'); vsw = second daemon with --uplink; nat_tcp_off: offloads off in the client container; dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p') -l $DNS_T $DNSPERF_OPTS, query 'svc A' (4 addresses)"; fi
   echo "load avg at start: $(cut -d' ' -f1-3 /proc/loadavg); busiest processes: $(ps -eo pcpu=,comm= --sort=-pcpu | awk 'NR<=4{printf "%s%s %s%%", (NR>1?", ":""), $2, $1}')"; } >"$RES/conditions.txt"

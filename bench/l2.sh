@@ -57,7 +57,8 @@ up_bridge(){
 }
 up_vsw(){
   ns_init vb-vh || return 1
-  start_daemon vb-vh "$SOCK" vsw --default-subnet 10.89.9.0/24 || return 1
+  # shellcheck disable=SC2086
+  start_daemon vb-vh "$SOCK" vsw --default-subnet 10.89.9.0/24 ${VSW_ARGS:-} || return 1   # VSW_ARGS: e2e.sh
   VSW_PID=$DAEMON_PID
   l2_net vsw || return 1
   local i a b
