@@ -60,12 +60,21 @@ proc_ticks(){ # proc_ticks PID...: utime+stime ticks of the processes (all threa
 proc_wait_ns(){ # proc_wait_ns PID...: nanoseconds the processes' threads spent runnable but waiting for a CPU (schedstat)
   local p; for p in "$@"; do [ -n "$p" ] && cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{s+=$2} END{printf "%.0f\n", s}'; }
 
-# lock_held: whether this shell inherited an open descriptor of $LOCK, as under
-# `flock /tmp/vsw-bench.lock bash bench/e2e.sh`: the whole run already holds the lock, and
-# locking the same file again through a descriptor of our own would wait on ourselves.
-lock_held(){ local f want
+# lock_held: whether the run already holds $LOCK, as under `flock /tmp/vsw-bench.lock bash
+# bench/e2e.sh` (this shell inherited the locked descriptor) or `flock ... npm run bench`
+# (npm passes no descriptor on, but the lock's holder in /proc/locks is one of our
+# ancestors): locking the same file again through a descriptor of our own would wait on ourselves.
+lock_held(){ local f want ino holder p
   want=$(readlink -f "$LOCK" 2>/dev/null) || return 1
   for f in /proc/$$/fd/*; do [ "$(readlink -f "$f" 2>/dev/null)" = "$want" ] && return 0; done
+  ino=$(stat -c %i "$want" 2>/dev/null) || return 1
+  for holder in $(awk -v i=":$ino" '$2 == "FLOCK" && substr($6, length($6) - length(i) + 1) == i {print $5}' /proc/locks); do
+    p=$$
+    while [ "$p" -gt 1 ]; do
+      [ "$p" = "$holder" ] && return 0
+      p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) || break
+    done
+  done
   return 1; }
 LOCK_HELD=; if lock_held; then LOCK_HELD=1; fi
 
