@@ -72,7 +72,8 @@ lock_held(){ local f want ino holder p
     p=$$
     while [ "$p" -gt 1 ]; do
       [ "$p" = "$holder" ] && return 0
-      p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) || break
+      p=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f2) || break   # the field after state (a name may hold blanks)
+      [ -n "$p" ] || break
     done
   done
   return 1; }
