@@ -15,7 +15,9 @@
 #                                                            and a second vsw daemon (docs/BENCH-L3.md)
 #   bench/taps.sh        taps (not in the default TESTS)     what `vsw capture` and live `vsw trace` cost,
 #                                                            vsw row only (docs/BENCH-TAPS.md)
-# Shared helpers: bench/lib.sh. Tables: bench/summary.ts (built to dist/bench/summary.js).
+#   bench/scale.sh       scale_* mac10000 (--scale)          how it grows: containers, source MACs, workers,
+#                                                            NAT flows, DNS names (docs/PERF.md)
+# Shared helpers: bench/lib.sh. Tables and charts: bench/summary.ts (built to dist/bench/summary.js).
 #
 # During each run: the vsw daemon's CPU (utime+stime of the process, all threads, / wall,
 # in cores; dnsmasq's for the kernel row of `dns`) and the whole system's busy CPU (cores,
