@@ -372,6 +372,8 @@ export interface Engine {
   removeAttachment(endpoint: string): Promise<void>;
   /** Replace the endpoint's published ports. */
   publishAttachment(endpoint: string, publish: PortMapping[]): Promise<AttachmentInfo>;
+  /** Give a sandbox's container the name its runtime gives it (in-process: the Docker driver). */
+  renameSandbox(owner: AttachmentOwner, sandbox: string, name: string): Promise<void>;
   /** 802.1Q trunks (vsw trunk ls/add/rm). */
   listTrunks(): TrunkInfo[];
   addTrunk(spec: TrunkCreate): Promise<TrunkInfo>;
@@ -400,4 +402,7 @@ export interface DaemonOptions {
   uplinkVlan?: number;       // --uplink-vlan ID: frames on the uplink are 802.1Q-tagged with ID
   dns?: string[];            // --dns IP[:PORT] (repeatable): upstream resolvers; default: resolv.conf
   conntrackMax?: number;     // --conntrack-max N: tracked connections (default 65536)
+  dockerPlugin?: string;     // --docker-plugin [NAME]: serve Docker's network and IPAM plugin protocol as NAME (control/docker/)
+  dockerPluginDir?: string;  // --docker-plugin-dir DIR: where NAME.sock goes (default /run/docker/plugins)
+  dockerHost?: string;       // --docker-host unix:///PATH: dockerd's API, for Docker's network and container names
 }

@@ -26,6 +26,7 @@ import * as netns from '../netns';
 import type { Router } from '../router';
 import type { AttachmentRecord, ContainerRecord, EndpointRecord, NetworkRecord, Records, Saver } from './records';
 import type { Endpoints } from './endpoints';
+import type { PortBook } from './ports';
 import { checkDnsNames } from './names';
 import { validAliases } from './containers';
 import { normMac } from './networks';
@@ -33,6 +34,7 @@ import { armedWhile, crashPoint } from '../crash';
 
 export interface AttachmentDeps {
   records: Records;
+  ports: Pick<PortBook, 'endpoint' | 'setEndpoint' | 'deleteEndpoint'>;
   endpoints: Pick<Endpoints, 'open' | 'unplug'>;
   events: Pick<EventBus, 'emit'>;
   router: Pick<Router, 'checkPublish'>;
@@ -173,6 +175,32 @@ export class Attachments {
     if (spec.aliases !== undefined && !sameSet(validAliases(spec.aliases), info.aliases)) diff('aliases', spec.aliases, info.aliases);
     if (spec.publish !== undefined && !samePorts(spec.publish, info.publish)) diff('publish', spec.publish, info.publish);
     return info;
+  }
+
+  /**
+   * A sandbox's container gets the name its runtime gives it (the Docker driver learns a
+   * container's name only after its Join, at a dockerd restart). Refused as a new name
+   * would be; the ports keep running under the new name.
+   */
+  async rename(owner: AttachmentCreate['owner'], sandbox: string, name: string): Promise<void> {
+    const { records, ports } = this.d;
+    const c = records.state.containers.find((x) => x.sandbox === sandbox && x.mode === owner);
+    if (!c) throw new NotFoundError(`no ${owner} sandbox '${sandbox}'`);
+    if (c.name === name) return;
+    ipam.validName(name, 'container name');
+    if (records.state.containers.some((x) => x.name === name)) throw new ConflictError(`container '${name}' already exists`);
+    checkDnsNames(name, c.endpoints, records.state.containers.filter((x) => x !== c));
+    for (const e of c.endpoints) {
+      const port = ports.endpoint(e.network, c.name);
+      ports.deleteEndpoint(e.network, c.name);
+      if (port) ports.setEndpoint(e.network, name, port);
+    }
+    const old = c.name;
+    c.name = name;
+    this.d.store.save();
+    await this.d.syncRouter();
+    this.d.events.emit('container-remove', { container: old });
+    this.d.events.emit('container-start', { container: name, mode: c.mode, network: c.endpoints[0]?.network, ip: c.endpoints[0]?.ip });
   }
 
   async remove(endpoint: string): Promise<void> {

@@ -59,7 +59,8 @@ export class Containers {
       name: c.name, id: c.id, mode: c.mode, netns: c.netns, sharedWith: c.sharedWith, sandbox: c.sandbox,
       networks: c.endpoints.map((e) => endpointInfo(this.d.records, this.d.ports, c, e)), cmd: c.cmd, detach: c.detach, rm: c.rm,
       status, pid: c.pid, exitCode: c.exitCode, created: c.created,
-      ports: c.ports ?? [], links: c.links ?? [],
+      // An attachment's published ports are its endpoints' (attachments.ts).
+      ports: c.ports ?? c.endpoints.flatMap((e) => e.attachment?.publish ?? []), links: c.links ?? [],
     };
   }
 

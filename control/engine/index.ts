@@ -108,7 +108,7 @@ export class VswEngine implements Engine {
       syncRouter: () => this.syncRouter(), processes: this.supervisor,
     });
     this.attachments = new Attachments({
-      records, endpoints: this.endpoints, events, router, store: saver, syncRouter: () => this.syncRouter(),
+      records, ports, endpoints: this.endpoints, events, router, store: saver, syncRouter: () => this.syncRouter(),
     });
   }
 
@@ -273,6 +273,10 @@ export class VswEngine implements Engine {
 
   publishAttachment(endpoint: string, publish: PortMapping[]): Promise<AttachmentInfo> {
     return this.serial(() => this.attachments.publish(endpoint, publish));
+  }
+
+  renameSandbox(owner: AttachmentCreate['owner'], sandbox: string, name: string): Promise<void> {
+    return this.serial(() => this.attachments.rename(owner, sandbox, name));
   }
 
   // ---------------------------------------------------------------- 802.1Q trunks
