@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { DEFAULT_SOCKET } from '../client';
 import { VswError } from '../errors';
 import type { DaemonOptions } from '../types';
+import { isValidName } from '../ipam';
 import { usageError, socketOf, type Cli } from './common';
 import { ifName, integer, ipv4, metricsAddr, nonEmpty, parseDnsServer, parseUplinkIp, repeatable, uplinkProblem } from './options';
 
@@ -63,7 +64,7 @@ export function addDaemonCommand(program: Command, { sub, done }: Cli): void {
       if (o.dockerPlugin === undefined && (o.dockerPluginDir !== undefined || o.dockerHost !== undefined)) {
         usageError(cmd, `${o.dockerHost !== undefined ? '--docker-host' : '--docker-plugin-dir'} needs --docker-plugin`);
       }
-      if (typeof o.dockerPlugin === 'string' && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(o.dockerPlugin)) {
+      if (typeof o.dockerPlugin === 'string' && !isValidName(o.dockerPlugin)) {
         usageError(cmd, `--docker-plugin ${o.dockerPlugin}: a plugin name is 1 to 63 characters from [A-Za-z0-9_.-]`);
       }
       if (o.dockerHost !== undefined && !/^(unix:\/\/)?\//.test(o.dockerHost)) usageError(cmd, `--docker-host ${o.dockerHost}: expected unix:///PATH`);

@@ -15,12 +15,13 @@
 // body; an unknown call is a 404 (Docker: "not implemented"), a refusal is {"Err"} (network
 // driver) or {"Error"} (IPAM) with the reason, and nothing of a refused call is kept.
 
-import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Engine } from '../types';
-import { ConflictError, VswError } from '../errors';
+import { VswError } from '../errors';
+import { listenUnix } from '../api/index';
+import { parseJsonObject, readBody } from '../api/request';
+import { isValidName } from '../ipam';
 import { DockerDriver, type DriverEngine } from './driver';
 import { DockerIpam } from './ipam';
 import { DockerStore } from './state';
@@ -29,7 +30,6 @@ import { PLUGIN_CONTENT_TYPE, PluginError } from './protocol';
 
 export const DEFAULT_PLUGIN_DIR = '/run/docker/plugins';
 export const DEFAULT_PLUGIN_NAME = 'vsw';
-const MAX_BODY = 1024 * 1024;
 
 export interface DockerPluginOptions {
   name: string;
@@ -70,47 +70,19 @@ export function pluginHandlers(engine: DriverEngine & Pick<Engine, 'info'>, stor
   return { driver, ipam, call };
 }
 
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => { size += c.length; if (size <= MAX_BODY) chunks.push(c); });
-    req.on('end', () => (size > MAX_BODY ? reject(new PluginError(`vsw: request body over ${MAX_BODY} bytes`)) : resolve(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', reject);
-  });
-}
-
-/** A socket file nobody listens on (left by a daemon killed with -9) may be replaced. */
-function inUse(sock: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(sock);
-    c.once('connect', () => { c.destroy(); resolve(true); });
-    c.once('error', () => resolve(false));
-  });
-}
-
 export async function startDockerPlugin(engine: Engine, o: DockerPluginOptions, log: (line: string) => void): Promise<DockerPlugin> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(o.name)) throw new VswError(`invalid plugin name '${o.name}'`, 'E_INVALID_ARGUMENT', 400);
+  if (!isValidName(o.name)) throw new VswError(`invalid plugin name '${o.name}'`, 'E_INVALID_ARGUMENT', 400);
   const store = new DockerStore(o.stateDir);
   const { driver, call } = pluginHandlers(engine, store, o.dockerHost ? new Dockerd(o.dockerHost) : undefined, log);
   const socket = path.join(o.dir, `${o.name}.sock`);
-  if (!fs.existsSync(o.dir)) fs.mkdirSync(o.dir, { recursive: true, mode: 0o700 });
-  if (fs.existsSync(socket)) {
-    if (await inUse(socket)) throw new ConflictError(`${socket} is in use (another vsw daemon, or another plugin named '${o.name}')`);
-    fs.rmSync(socket, { force: true });
-  }
   const server = http.createServer((req, res) => {
     void (async () => {
       let status = 200;
       let out: unknown;
       try {
         const text = await readBody(req);
-        let body: Record<string, unknown> = {};
-        if (text.trim() !== '') {
-          const v = JSON.parse(text) as unknown;
-          if (v && typeof v === 'object' && !Array.isArray(v)) body = v as Record<string, unknown>;
-        }
         if (process.env.VSW_DOCKER_DEBUG) log(`plugin ${req.url}: ${text}`);
+        const body = parseJsonObject(text);
         ({ status, body: out } = await call(new URL(req.url ?? '/', 'http://docker').pathname, body));
       } catch (e) {
         out = { Err: `vsw: bad request: ${(e as Error).message}` };
@@ -120,19 +92,11 @@ export async function startDockerPlugin(engine: Engine, o: DockerPluginOptions, 
       res.end(payload);
     })();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socket, () => { server.off('error', reject); resolve(); });
-  });
-  fs.chmodSync(socket, 0o600);
+  const served = await listenUnix(server, socket, { what: 'the Docker plugin socket', owner: `a plugin named '${o.name}' (another vsw daemon?)` });
   log(`docker plugin '${o.name}': ${socket} (NetworkDriver, IpamDriver)${o.dockerHost ? `, names from ${o.dockerHost}` : ''}`);
   return {
     socket,
     driver,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      fs.rmSync(socket, { force: true });
-    }),
+    close: () => served.close(),
   };
 }

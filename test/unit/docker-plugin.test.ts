@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pluginHandlers } from '../../control/docker/index';
+import * as http from 'http';
+import { pluginHandlers, startDockerPlugin } from '../../control/docker/index';
 import { portMappings } from '../../control/docker/driver';
 import { DockerStore } from '../../control/docker/state';
 import { FakeEngine } from '../fixtures/fake-engine';
@@ -166,5 +167,25 @@ describe('the Docker plugin', () => {
       await call('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Options: { RequestAddressType: 'com.docker.network.gateway' } });
       expect(await call('/NetworkDriver.CreateNetwork', createNetwork())).toEqual({});
     });
+  });
+
+  it('the socket: root-only, the protocol\'s content type, refused while another plugin of the name serves it, removed at close', async () => {
+    const o = { name: 'vswtest', dir: path.join(dir, 'plugins'), stateDir: path.join(dir, 'state') };
+    const p = await startDockerPlugin(engine, o, () => undefined);
+    expect(p.socket).toBe(path.join(dir, 'plugins', 'vswtest.sock'));
+    expect(fs.statSync(p.socket).mode & 0o777).toBe(0o600);
+    const answer = await new Promise<{ type?: string; body: string }>((resolve, reject) => {
+      const req = http.request({ socketPath: p.socket, method: 'POST', path: '/Plugin.Activate', agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ type: res.headers['content-type'], body: Buffer.concat(chunks).toString() }));
+      });
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(answer).toEqual({ type: 'application/vnd.docker.plugins.v1+json', body: '{"Implements":["NetworkDriver","IpamDriver"]}' });
+    await expect(startDockerPlugin(engine, o, () => undefined)).rejects.toThrow(`a plugin named 'vswtest' (another vsw daemon?) is already listening on ${p.socket}`);
+    await p.close();
+    expect(fs.existsSync(p.socket)).toBe(false);
   });
 });
