@@ -123,6 +123,7 @@ describe('the engine\'s attachments', () => {
   let saves: number;
   let opened: string[];
   let att: InstanceType<typeof Attachments>;
+  let book: InstanceType<typeof PortBook>;
   const published: { container: string; ports: unknown[] }[] = [];
 
   beforeEach(() => {
@@ -143,10 +144,15 @@ describe('the engine\'s attachments', () => {
       }],
     };
     published.length = 0;
+    book = new PortBook();
     const deps: Deps = {
       records,
+      ports: book,
       endpoints: {
-        open: async (c, n, e) => { opened.push(`${c.name} ${n.name} ${e.hostIf}`); },
+        open: async (c, n, e) => {
+          opened.push(`${c.name} ${n.name} ${e.hostIf}`);
+          book.setEndpoint(n.name, c.name, { id: opened.length, name: e.hostIf } as never);
+        },
         unplug: async (_c, e) => { opened.push(`unplug ${e.hostIf}`); },
       },
       events: { emit: () => undefined },
@@ -242,6 +248,17 @@ describe('the engine\'s attachments', () => {
     expect((await att.publish(CNI.endpoint, [])).publish).toEqual([]);
     expect(view()).toEqual([]);
     await expect(att.publish('nope', [])).rejects.toThrow("attachment 'nope' not found");
+  });
+
+  it('renameSandbox: the container takes the runtime\'s name, its ports follow; a name taken or colliding is refused', async () => {
+    const a = (await att.create({ owner: 'docker', endpoint: 'E1', sandbox: '/x/netns/abc', name: 'docker-abc', network: 'bridge' })).attachment;
+    await expect(att.rename('docker', '/x/netns/abc', 'web')).rejects.toThrow("container 'web' already exists");
+    await expect(att.rename('docker', '/x/netns/abc', 'WWW')).rejects.toThrow("would answer to the DNS name 'WWW'");
+    await expect(att.rename('docker', '/x/netns/nope', 'app')).rejects.toThrow("no docker sandbox '/x/netns/nope'");
+    await att.rename('docker', '/x/netns/abc', 'app');
+    expect(att.inspect('E1')).toMatchObject({ name: 'app', hostIf: a.hostIf });
+    expect(book.endpoint('bridge', 'app')?.name).toBe(a.hostIf);
+    expect(book.endpoint('bridge', 'docker-abc')).toBeUndefined();
   });
 
   it('state.json: an attachment record must have its fields; two with one key are refused', async () => {
