@@ -160,6 +160,21 @@ describe.skipIf(missing !== undefined)('Docker on vsw: the remote network driver
     expect((await d.vsw(['network', 'inspect', NET2])).code).not.toBe(0);
   }, 120_000);
 
+  it('--ipam-driver vsw: the pool, the gateway and the container addresses come from vsw; released with the network', async () => {
+    const net3 = `${P}n3`;
+    await dk.dockerOk(['network', 'create', '-d', 'vsw', '--ipam-driver', 'vsw', '--subnet', '10.79.0.0/24', net3]);
+    const r = await dk.docker(['network', 'create', '-d', 'vsw', '--ipam-driver', 'vsw', '--subnet', '10.79.0.128/25', `${P}n4`]);
+    expect(r.stderr).toContain('overlaps');
+    await dk.dockerOk(['run', '-d', '--name', `${P}c3`, '--network', net3, IMAGE, 'sleep', '600']);
+    expect(await ipOf(`${P}c3`, net3)).toBe('10.79.0.2');
+    expect((await dk.dockerOk(['exec', `${P}c3`, 'ping', '-c', '1', '-W', '3', '10.79.0.1'])).stdout).toContain('1 packets received');
+    await dk.dockerOk(['rm', '-f', `${P}c3`]);
+    await dk.dockerOk(['network', 'rm', net3]);
+    // The pool is free again.
+    await dk.dockerOk(['network', 'create', '-d', 'vsw', '--ipam-driver', 'vsw', '--subnet', '10.79.0.128/25', `${P}n4`]);
+    await dk.dockerOk(['network', 'rm', `${P}n4`]);
+  }, 120_000);
+
   it('kill -9 of the vsw daemon and a restart: the pings resume', async () => {
     await d.kill9();
     expect(await pings(B, A, 1)).not.toBeNull();
