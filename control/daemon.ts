@@ -10,6 +10,7 @@ import { VswEngine } from './engine/index';
 import { startApi } from './api/index';
 import { initMountNamespace } from './netns';
 import { buildMetricsRegistry, startMetricsServer, type MetricsServer } from './metrics';
+import { DEFAULT_PLUGIN_DIR, startDockerPlugin, type DockerPlugin } from './docker/index';
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const log = (line: string): void => { process.stderr.write(`vsw: ${line}\n`); };
@@ -42,6 +43,19 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     await metrics?.close();
     throw e;
   }
+  let plugin: DockerPlugin | undefined;
+  if (opts.dockerPlugin !== undefined) {
+    try {
+      plugin = await startDockerPlugin(engine, {
+        name: opts.dockerPlugin, dir: opts.dockerPluginDir ?? DEFAULT_PLUGIN_DIR, stateDir: opts.stateDir, dockerHost: opts.dockerHost,
+      }, log);
+    } catch (e) {
+      await api.close();
+      await engine.stop();
+      await metrics?.close();
+      throw e;
+    }
+  }
   const def = engine.inspectNetwork(engine.info().defaultNetwork);
   log(`daemon ready (pid ${process.pid}): socket ${opts.socket}, state ${opts.stateDir}, ${opts.workers} worker(s)`);
   if (metrics) log(`metrics: ${metrics.url} (Prometheus text format)`);
@@ -54,6 +68,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       stopping = true;
       log(`${sig}: stopping`);
       void (async () => {
+        try { await plugin?.close(); } catch (e) { log(`closing the docker plugin: ${(e as Error).message}`); }
         try { await api.close(); } catch (e) { log(`closing the API: ${(e as Error).message}`); }
         try { await metrics?.close(); } catch (e) { log(`closing the metrics server: ${(e as Error).message}`); }
         try { await engine.stop(); } catch (e) { log(`stopping the dataplane: ${(e as Error).message}`); }

@@ -23,14 +23,6 @@ export interface ApiServer {
 // Socket setup
 
 export async function startApi(engine: Engine, socketPath: string): Promise<ApiServer> {
-  const dir = path.dirname(socketPath);
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    throw new SystemError(`cannot create the API socket directory ${dir}: ${(e as Error).message}`);
-  }
-  await removeStaleSocket(socketPath);
-
   const server = http.createServer((req, res) => {
     handle(engine, req, res).catch((e) => {
       // handle() answers every error itself; this is the last line of defence.
@@ -47,15 +39,31 @@ export async function startApi(engine: Engine, socketPath: string): Promise<ApiS
       socket.destroy();
     }
   });
+  return listenUnix(server, socketPath, { what: 'the API socket', owner: 'a vsw daemon' });
+}
 
-  await listen(server, socketPath);
+/**
+ * Serve `server` on a root-only Unix socket (the API's, the Docker plugin's): its directory
+ * made 0700 when absent, a socket file left by a process that died replaced (a live one is
+ * a ConflictError naming `owner`), the socket 0600, and removed at close() if it is still
+ * ours. `what` names the socket in errors.
+ */
+export async function listenUnix(server: http.Server, socketPath: string, names: { what: string; owner: string }): Promise<ApiServer> {
+  const dir = path.dirname(socketPath);
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new SystemError(`cannot create the directory of ${names.what} ${dir}: ${(e as Error).message}`);
+  }
+  await removeStaleSocket(socketPath, names);
+  await listen(server, socketPath, names.what);
   let ino: number | undefined;
   try {
     fs.chmodSync(socketPath, 0o600);
     ino = fs.statSync(socketPath).ino;
   } catch (e) {
     await new Promise<void>((r) => server.close(() => r()));
-    throw new SystemError(`cannot secure the API socket ${socketPath}: ${(e as Error).message}`);
+    throw new SystemError(`cannot secure ${names.what} ${socketPath}: ${(e as Error).message}`);
   }
 
   let closing: Promise<void> | undefined;
@@ -79,12 +87,12 @@ export async function startApi(engine: Engine, socketPath: string): Promise<ApiS
   };
 }
 
-function listen(server: http.Server, socketPath: string): Promise<void> {
+function listen(server: http.Server, socketPath: string, what: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException): void => {
       reject(e.code === 'EADDRINUSE'
-        ? new ConflictError(`the API socket ${socketPath} is already in use`)
-        : new SystemError(`cannot listen on the API socket ${socketPath}: ${e.message}`));
+        ? new ConflictError(`${what} ${socketPath} is already in use`)
+        : new SystemError(`cannot listen on ${what} ${socketPath}: ${e.message}`));
     };
     server.once('error', onError);
     // The socket is created by bind() inside listen(): a restrictive umask closes the window
@@ -104,16 +112,16 @@ function listen(server: http.Server, socketPath: string): Promise<void> {
 }
 
 /** A socket file left by a daemon that died is removed; a live one is a conflict. */
-async function removeStaleSocket(socketPath: string): Promise<void> {
+async function removeStaleSocket(socketPath: string, names: { what: string; owner: string }): Promise<void> {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(socketPath);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new SystemError(`cannot check the API socket ${socketPath}: ${(e as Error).message}`);
+    throw new SystemError(`cannot check ${names.what} ${socketPath}: ${(e as Error).message}`);
   }
   if (!st.isSocket()) {
-    throw new ConflictError(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
+    throw new ConflictError(`${socketPath} exists and is not a socket; remove it or choose another path for ${names.what}`);
   }
   const alive = await new Promise<boolean>((resolve) => {
     const s = net.connect(socketPath);
@@ -122,12 +130,12 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
     s.once('connect', () => done(true));
     s.once('error', (e: NodeJS.ErrnoException) => done(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT'));
   });
-  if (alive) throw new ConflictError(`a vsw daemon is already listening on ${socketPath}`);
+  if (alive) throw new ConflictError(`${names.owner} is already listening on ${socketPath}`);
   try {
     fs.unlinkSync(socketPath);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new SystemError(`cannot remove the stale API socket ${socketPath}: ${(e as Error).message}`);
+      throw new SystemError(`cannot remove the stale ${names.what.replace(/^the /, '')} ${socketPath}: ${(e as Error).message}`);
     }
   }
 }

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { DEFAULT_SOCKET } from '../client';
 import { VswError } from '../errors';
 import type { DaemonOptions } from '../types';
+import { isValidName } from '../ipam';
 import { usageError, socketOf, type Cli } from './common';
 import { ifName, integer, ipv4, metricsAddr, nonEmpty, parseDnsServer, parseUplinkIp, repeatable, uplinkProblem } from './options';
 
@@ -51,11 +52,22 @@ export function addDaemonCommand(program: Command, { sub, done }: Cli): void {
     .option('--uplink-vlan <id>', 'the uplink is an 802.1Q trunk of one VLAN: its frames are tagged with ID both ways (1 to 4094)', integer(1, 4094))
     .option('--dns <ip[:port]>', "upstream resolver for the embedded DNS (repeatable; default: the nameservers of the daemon's /etc/resolv.conf)", repeatable(parseDnsServer))
     .option('--conntrack-max <n>', `maximum tracked connections (NAT), 1 to ${CONNTRACK_MAX_LIMIT}`, integer(1, CONNTRACK_MAX_LIMIT), DAEMON_DEFAULTS.conntrackMax)
+    .option('--docker-plugin [name]', 'also be Docker\'s network and IPAM plugin NAME (default vsw): `docker network create -d NAME` (README "Docker")')
+    .option('--docker-plugin-dir <dir>', 'where the plugin socket NAME.sock goes (default /run/docker/plugins, where dockerd looks)', nonEmpty('--docker-plugin-dir'))
+    .option('--docker-host <url>', 'dockerd\'s API socket (unix:///run/docker.sock), to show Docker\'s network and container names (without it: docker-ID)', nonEmpty('--docker-host'))
     .action(async (o: {
       stateDir: string; socket?: string; workers: number; defaultSubnet?: string; defaultNetwork: string;
       fdbAging: number; fdbMax: number; fdbMaxPerPort: number; metrics?: string;
       uplink?: string; uplinkIp?: string; uplinkGateway?: string; uplinkVlan?: number; dns?: string[]; conntrackMax: number;
+      dockerPlugin?: string | true; dockerPluginDir?: string; dockerHost?: string;
     }, cmd: Command) => {
+      if (o.dockerPlugin === undefined && (o.dockerPluginDir !== undefined || o.dockerHost !== undefined)) {
+        usageError(cmd, `${o.dockerHost !== undefined ? '--docker-host' : '--docker-plugin-dir'} needs --docker-plugin`);
+      }
+      if (typeof o.dockerPlugin === 'string' && !isValidName(o.dockerPlugin)) {
+        usageError(cmd, `--docker-plugin ${o.dockerPlugin}: a plugin name is 1 to 63 characters from [A-Za-z0-9_.-]`);
+      }
+      if (o.dockerHost !== undefined && !/^(unix:\/\/)?\//.test(o.dockerHost)) usageError(cmd, `--docker-host ${o.dockerHost}: expected unix:///PATH`);
       const problem = uplinkProblem(o) ?? (o.uplinkVlan !== undefined && o.uplink === undefined ? '--uplink-vlan needs --uplink DEV' : undefined);
       if (problem) usageError(cmd, problem);
       const opts: DaemonOptions = {
@@ -77,6 +89,11 @@ export function addDaemonCommand(program: Command, { sub, done }: Cli): void {
         if (o.uplinkVlan !== undefined) opts.uplinkVlan = o.uplinkVlan;
       }
       if (o.dns !== undefined) opts.dns = o.dns;
+      if (o.dockerPlugin !== undefined) {
+        opts.dockerPlugin = o.dockerPlugin === true ? 'vsw' : o.dockerPlugin;
+        if (o.dockerPluginDir !== undefined) opts.dockerPluginDir = path.resolve(o.dockerPluginDir);
+        if (o.dockerHost !== undefined) opts.dockerHost = o.dockerHost;
+      }
       await loadDaemon().runDaemon(opts);
       daemonStopped = true; // do not wait for stray handles
       done(0);

@@ -164,7 +164,8 @@ describe('help and usage errors', () => {
     expect(neigh).toMatch(/--format <format>/);
     expect(conntrack).toContain('PROTO STATE ORIG REPLY KIND NETWORK EXPIRES PKTS');
     expect(conntrack).toMatch(/--format <format>/);
-    for (const o of ['--uplink <dev>', '--uplink-ip <cidr>', '--uplink-gateway <ip>', '--dns <ip[:port]>', '--conntrack-max <n>']) {
+    for (const o of ['--uplink <dev>', '--uplink-ip <cidr>', '--uplink-gateway <ip>', '--dns <ip[:port]>', '--conntrack-max <n>',
+      '--docker-plugin [name]', '--docker-plugin-dir <dir>', '--docker-host <url>']) {
       expect(daemon).toContain(` ${o} `);
     }
     expect(daemon).toMatch(/--conntrack-max <n> [^]*\(default: 65536\)/);
@@ -236,6 +237,10 @@ describe('help and usage errors', () => {
       [['daemon', '--dns', 'dns.google'], [/Expected IP\[:PORT\]/]],
       [['daemon', '--conntrack-max', '0'], [/option '--conntrack-max <n>' argument '0' is invalid\. Must be from 1 to 16777216\./]],
       [['daemon', '--conntrack-max', 'lots'], [/Not an integer/]],
+      [['daemon', '--docker-host', 'unix:///run/docker.sock'], [/--docker-host needs --docker-plugin/]],
+      [['daemon', '--docker-plugin-dir', '/tmp/x'], [/--docker-plugin-dir needs --docker-plugin/]],
+      [['daemon', '--docker-plugin', 'my/plugin'], [/--docker-plugin my\/plugin: a plugin name is 1 to 63 characters/]],
+      [['daemon', '--docker-plugin', '--docker-host', 'tcp://10.0.0.1:2375'], [/--docker-host tcp:\/\/10\.0\.0\.1:2375: expected unix:\/\/\/PATH/]],
     ];
     const results = await Promise.all(cases.map(([a]) => vsw(a)));
     results.forEach((r, i) => {
