@@ -9,6 +9,7 @@ import { addTrunkCommands } from './trunks';
 import { addContainerCommands } from './containers';
 import { addObserveCommands } from './observe';
 import { addDaemonCommand } from './daemon';
+import { addCniCommands } from './cni';
 
 /**
  * Build the commander program. `done(code)` receives the exit code chosen by an action
@@ -40,5 +41,6 @@ Run 'vsw COMMAND --help' for the options of a command.`);
   addContainerCommands(program, cli);
   addObserveCommands(program, cli);
   addDaemonCommand(program, cli);
+  addCniCommands(program, cli);
   return program;
 }
