@@ -19,6 +19,7 @@
 // Exit codes: 0 success, 1 an error (its JSON on stdout). The daemon not answering is 11
 // ("try again later"): the runtime may retry.
 
+import * as fs from 'fs';
 import { Client } from '../client';
 import { VswError } from '../errors';
 import { cidrContains, parseCidr } from '../ipam';
@@ -145,6 +146,7 @@ function ipamAddress(r: CniResult, net: NetworkInfo, type: string): string {
 
 async function add(req: CniRequest, env: NodeJS.ProcessEnv): Promise<CniResult> {
   const cfg = req.config;
+  if (!fs.existsSync(req.netns)) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_NETNS ${req.netns} does not exist`);
   const c = new Client(cfg.socket);
   const net = await ensureNetwork(c, req);
   const delegate = cfg.ipam ? { type: cfg.ipam.type, dirs: req.path, env, stdin: req.stdin } : undefined;

@@ -12,7 +12,13 @@ import { fakeIpam, network, startFakeDaemon, type FakeDaemon } from './fake-daem
 
 let tmp: string;
 let d: FakeDaemon;
-beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vsw-cni-')); });
+let NETNS: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vsw-cni-'));
+  // Stands for /run/netns/X: ADD only checks that the path exists (the daemon enters it).
+  NETNS = path.join(tmp, 'netns');
+  fs.writeFileSync(NETNS, '');
+});
 afterAll(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
 beforeEach(async () => {
   d = await startFakeDaemon(tmp);
@@ -21,7 +27,6 @@ beforeEach(async () => {
 afterEach(async () => { await d.close(); });
 
 const ID = 'a'.repeat(64);
-const NETNS = '/run/netns/vscn-test';
 
 function env(command: string, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {
@@ -180,6 +185,7 @@ describe('bad input: the spec\'s error, nothing asked of the daemon', () => {
     ['no CNI_CONTAINERID', () => [conf(), { CNI_CONTAINERID: undefined }], 4, /CNI_CONTAINERID is not set/],
     ['a bad CNI_CONTAINERID', () => [conf(), { CNI_CONTAINERID: '../x' }], 4, /CNI_CONTAINERID/],
     ['no CNI_NETNS on ADD', () => [conf(), { CNI_NETNS: undefined }], 4, /CNI_NETNS is not set/],
+    ['a CNI_NETNS that does not exist', () => [conf(), { CNI_NETNS: '/run/netns/vscn-none' }], 4, /CNI_NETNS \/run\/netns\/vscn-none does not exist/],
     ['a CNI_IFNAME too long', () => [conf(), { CNI_IFNAME: 'a-very-long-ifname' }], 4, /CNI_IFNAME/],
     ['an unknown CNI_COMMAND', () => [conf(), { CNI_COMMAND: 'GC' }], 4, /CNI_COMMAND 'GC' is not one of/],
   ];
