@@ -4,6 +4,7 @@
 
 import * as http from 'http';
 import { DaemonUnreachableError, errorFromJson, VswError } from './errors';
+import type { AttachmentCreate, AttachmentInfo, PortMapping } from './types';
 
 export const DEFAULT_SOCKET = '/run/vsw/vsw.sock';
 
@@ -33,6 +34,47 @@ export class Client {
 
   async del(path: string): Promise<void> {
     await this.request('DELETE', path);
+  }
+
+  put<T>(path: string, body?: unknown): Promise<T> {
+    return this.request('PUT', path, body ?? {}) as Promise<T>;
+  }
+
+  // Attachments (docs/DESIGN.md "Attachments"): the runtimes' plugins use these.
+
+  listAttachments(): Promise<AttachmentInfo[]> {
+    return this.get<AttachmentInfo[]>('/attachments');
+  }
+
+  /** The attachment, or undefined when the daemon does not know it. */
+  async attachment(endpoint: string): Promise<AttachmentInfo | undefined> {
+    try {
+      return await this.get<AttachmentInfo>(`/attachments/${encodeURIComponent(endpoint)}`);
+    } catch (e) {
+      if (e instanceof VswError && e.code === 'E_NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  /** Make it (or get the same one back: idempotent for the same fields). */
+  attach(spec: AttachmentCreate): Promise<AttachmentInfo> {
+    return this.post<AttachmentInfo>('/attachments', spec);
+  }
+
+  /** Remove it; false when it was not there (already removed: as good as done). */
+  async detach(endpoint: string): Promise<boolean> {
+    try {
+      await this.del(`/attachments/${encodeURIComponent(endpoint)}`);
+      return true;
+    } catch (e) {
+      if (e instanceof VswError && e.code === 'E_NOT_FOUND') return false;
+      throw e;
+    }
+  }
+
+  /** Replace its published ports. */
+  publishAttachment(endpoint: string, publish: PortMapping[]): Promise<AttachmentInfo> {
+    return this.put<AttachmentInfo>(`/attachments/${encodeURIComponent(endpoint)}/publish`, { publish });
   }
 
   /** One request; resolves with the parsed JSON answer (undefined for an empty body). */

@@ -1,7 +1,8 @@
 // Crash points, for the crash-safety tests (test/integration/crash.test.ts): with
 // VSW_CRASH_AT=POINT in its environment the daemon kills itself with SIGKILL, as `kill -9`
 // would (no handler runs, nothing is cleaned up), when a container creation (or a
-// `network connect`: the veth and address points) reaches POINT.
+// `network connect`: the veth and address points; an attachment: all but after-netns)
+// reaches POINT.
 // Without the variable a crash point costs one comparison. docs/RELIABILITY.md says what a
 // restart does with what each point leaves behind.
 

@@ -32,16 +32,21 @@ export const isValidName = isValidNameImpl;
 /** True when the pid exists and is not a zombie. */
 export const pidAlive = pidAliveImpl;
 
-/** `ip [-n NS] args...` argument vector. */
-function nsArgs(netns: string | undefined | null, args: string[]): string[] {
-  return netns ? ['-n', netns, ...args] : args;
+/**
+ * The command line of `ip args...` in namespace NS: `ip -n NS` for a named one, `nsenter
+ * --net=PATH ip` for one given by its path (a runtime's sandbox: /proc/PID/ns/net,
+ * /var/run/netns/cni-..., which `ip -n` does not take).
+ */
+function nsArgs(netns: string | undefined | null, args: string[]): { cmd: string; argv: string[] } {
+  if (netns && netns.startsWith('/')) return { cmd: 'nsenter', argv: [`--net=${netns}`, '--', IP, ...args] };
+  return { cmd: IP, argv: netns ? ['-n', netns, ...args] : args };
 }
 
 /** Re-class an `ip` failure by its message. */
 function classify(err: unknown): unknown {
   if (!(err instanceof SystemError)) return err;
   const m = err.message;
-  if (/Cannot find device|does not exist|No such device|Cannot open network namespace|Invalid "netns" value/i.test(m)) {
+  if (/Cannot find device|does not exist|No such device|Cannot open network namespace|Invalid "netns" value|nsenter: cannot open/i.test(m)) {
     return new NotFoundError(m);
   }
   if (/File exists/.test(m)) return new ConflictError(m);
@@ -50,7 +55,8 @@ function classify(err: unknown): unknown {
 
 async function ip(args: string[], netns?: string | null): Promise<string> {
   try {
-    return (await run(IP, nsArgs(netns, args))).stdout;
+    const { cmd, argv } = nsArgs(netns, args);
+    return (await run(cmd, argv)).stdout;
   } catch (err) {
     throw classify(err);
   }
@@ -58,7 +64,8 @@ async function ip(args: string[], netns?: string | null): Promise<string> {
 
 async function ipJson<T>(args: string[], netns?: string | null): Promise<T> {
   try {
-    return await runJson<T>(IP, nsArgs(netns, ['-j', ...args]));
+    const { cmd, argv } = nsArgs(netns, ['-j', ...args]);
+    return await runJson<T>(cmd, argv);
   } catch (err) {
     throw classify(err);
   }
@@ -219,8 +226,9 @@ export function netnsPath(name: string): string {
   return `${NETNS_DIR}/${name}`;
 }
 
-/** True when /run/netns/NAME exists. */
+/** True when /run/netns/NAME exists (or, for an absolute path, that file). */
 export function netnsExists(name: string): boolean {
+  if (name.startsWith('/')) return fs.existsSync(name);
   if (!isValidNameImpl(name)) return false;
   return fs.existsSync(netnsPath(name));
 }
@@ -302,9 +310,9 @@ export async function netnsPids(name: string): Promise<number[]> {
 
 // ---- names ---------------------------------------------------------------------------
 
-/** `vsw` + 8 hex chars of sha256(seed): stable for a seed, 11 chars (Linux allows 15). */
-export function hostIfName(seed: string): string {
-  return `vsw${createHash('sha256').update(seed).digest('hex').slice(0, 8)}`;
+/** `vsw` (or `prefix`) + 8 hex chars of sha256(seed): stable for a seed, 11 chars (Linux allows 15). */
+export function hostIfName(seed: string, prefix = 'vsw'): string {
+  return `${prefix}${createHash('sha256').update(seed).digest('hex').slice(0, 8)}`;
 }
 
 /** The first ethN (N = 0, 1, ...) not present in the namespace. */
@@ -458,11 +466,12 @@ export async function disableIpv6(ifname: string, hostNetns?: string): Promise<v
 
 /**
  * Create a veth pair: HOSTIF (in the daemon's namespace, or hostNetns) and INNERIF inside
- * the container namespace NETNS, both with MTU `mtu`:
+ * the container namespace NETNS (a name, or an absolute path), both with MTU `mtu`:
  *   ip link add HOSTIF mtu M type veth peer name INNERIF netns NETNS mtu M
  * then IPv6 is disabled on the host end and the host end is set up. The inner end stays
- * down until configureEndpoint. ConflictError when HOSTIF or INNERIF already exists; on a
- * later failure the pair is removed again.
+ * down until configureEndpoint. NETNS '' leaves the inner end beside the host end (for a
+ * runtime that moves it itself: Docker), with `innerMac` when given. ConflictError when
+ * HOSTIF or INNERIF already exists; on a later failure the pair is removed again.
  */
 export async function createVeth(
   hostIf: string,
@@ -470,16 +479,18 @@ export async function createVeth(
   mtu: number,
   innerIf = 'eth0',
   hostNetns?: string,
+  innerMac?: string,
 ): Promise<void> {
-  if (!netnsExists(netns)) throw new NotFoundError(`network namespace '${netns}' does not exist`);
+  if (netns !== '' && !netnsExists(netns)) throw new NotFoundError(`network namespace '${netns}' does not exist`);
   if (await linkExists(hostIf, hostNetns)) {
     throw new ConflictError(`interface '${hostIf}' already exists${hostNetns ? ` in namespace '${hostNetns}'` : ''}`);
   }
-  if (await linkExists(innerIf, netns)) {
-    throw new ConflictError(`interface '${innerIf}' already exists in namespace '${netns}'`);
+  if (await linkExists(innerIf, netns === '' ? hostNetns : netns)) {
+    throw new ConflictError(`interface '${innerIf}' already exists in namespace '${netns === '' ? hostNetns ?? 'of the daemon' : netns}'`);
   }
   const m = String(mtu);
-  await ip(['link', 'add', hostIf, 'mtu', m, 'type', 'veth', 'peer', 'name', innerIf, 'netns', netns, 'mtu', m], hostNetns);
+  const peer = [innerIf, ...(netns === '' ? [] : ['netns', netns]), 'mtu', m, ...(innerMac ? ['address', innerMac] : [])];
+  await ip(['link', 'add', hostIf, 'mtu', m, 'type', 'veth', 'peer', 'name', ...peer], hostNetns);
   try {
     await disableIpv6(hostIf, hostNetns);
     await linkUp(hostIf, hostNetns);

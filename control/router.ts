@@ -229,7 +229,7 @@ export class Router {
       const n = view.networks.find((x) => x.name === pub.network);
       if (!n) continue;
       pub.ports.forEach((m, i) => {
-        const key = `${pub.container}/${i}`;
+        const key = `${pub.container}/${pub.network}/${i}`;
         const sig = `${pub.network}|${pub.ip}|${m.hostIp}|${m.hostPort}|${m.containerPort}|${m.proto}`;
         let rec = this.mappingIds.get(key);
         if (rec && rec.sig !== sig) { this.host.ct.removeMapping(rec.id); rec = undefined; }

@@ -135,7 +135,62 @@ export interface NetworkInfo {
   vxlan?: VxlanInfo;
 }
 
-export type ContainerMode = 'bridge' | 'none' | 'host' | 'container';
+/** docker, cni: a sandbox another runtime made, on vsw networks through attachments. */
+export type ContainerMode = 'bridge' | 'none' | 'host' | 'container' | AttachmentOwner;
+
+/** The runtimes that attach their sandboxes to vsw networks (POST /attachments). */
+export type AttachmentOwner = 'docker' | 'cni';
+export const ATTACHMENT_OWNERS: readonly AttachmentOwner[] = ['docker', 'cni'];
+
+/**
+ * POST /attachments: an endpoint on a vsw network for a sandbox vsw did not make (a Docker
+ * or CNI container). docs/DESIGN.md "Attachments" says what each field does.
+ */
+export interface AttachmentCreate {
+  owner: AttachmentOwner;
+  /** Unique key: Docker's EndpointID; CNI's `${containerId}/${ifname}`. */
+  endpoint: string;
+  /** Groups the endpoints of one container: Docker's SandboxKey, CNI's container id. */
+  sandbox: string;
+  /** The container's name in vsw ps, fdb, stats, trace, capture, events. */
+  name: string;
+  network: string;
+  /** Absent: allocated by vsw's IPAM. */
+  ip?: string;
+  /** Absent: vsw's MAC for the address. */
+  mac?: string;
+  /** The inner end's name (absent: vsw picks one, `vsi` + 8 hex chars). */
+  ifname?: string;
+  /** Absolute path of the sandbox's network namespace: the inner end is moved there and
+   *  configured. Absent: it stays in the daemon's namespace, down and unconfigured. */
+  netns?: string;
+  /** With netns: a default route via the gateway (default true). */
+  defaultRoute?: boolean;
+  /** Default: the network's MTU. */
+  mtu?: number;
+  aliases?: string[];
+  publish?: PortMapping[];
+}
+
+export interface AttachmentInfo {
+  owner: AttachmentOwner;
+  endpoint: string;
+  sandbox: string;
+  name: string;
+  network: string;
+  ip: string;
+  prefixLen: number;
+  gateway: string;
+  mac: string;
+  mtu: number;
+  /** The veth end that is the switch port (in the daemon's namespace). */
+  hostIf: string;
+  /** The other end: in `netns` when given, else in the daemon's namespace for the runtime to move. */
+  innerIf: string;
+  netns?: string;
+  aliases: string[];
+  publish: PortMapping[];
+}
 
 export interface ContainerCreate {
   name: string;
@@ -161,6 +216,8 @@ export interface ContainerInfo {
   netns: string;
   /** For mode 'container': whose namespace is shared. */
   sharedWith?: string;
+  /** For modes docker and cni: the runtime's sandbox (AttachmentCreate.sandbox). */
+  sandbox?: string;
   networks: EndpointInfo[];
   cmd: string[];
   detach: boolean;
@@ -307,6 +364,14 @@ export interface Engine {
   conntrack(): ConntrackEntryInfo[];
   /** Connect with DNS aliases (network connect --alias). */
   connectWith(network: string, container: string, opts: { ip?: string; aliases?: string[] }): Promise<EndpointInfo>;
+  /** Attachments: endpoints of sandboxes another runtime made (Docker, CNI). */
+  listAttachments(): AttachmentInfo[];
+  inspectAttachment(endpoint: string): AttachmentInfo;
+  /** created false: the same endpoint was already there with the same fields. */
+  createAttachment(spec: AttachmentCreate): Promise<{ attachment: AttachmentInfo; created: boolean }>;
+  removeAttachment(endpoint: string): Promise<void>;
+  /** Replace the endpoint's published ports. */
+  publishAttachment(endpoint: string, publish: PortMapping[]): Promise<AttachmentInfo>;
   /** 802.1Q trunks (vsw trunk ls/add/rm). */
   listTrunks(): TrunkInfo[];
   addTrunk(spec: TrunkCreate): Promise<TrunkInfo>;

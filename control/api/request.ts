@@ -4,7 +4,7 @@
 import * as http from 'http';
 import { InvalidArgumentError } from '../errors';
 import { checkAliasesJson, checkLinksJson, checkPublishJson } from '../publish';
-import { DNS_ORDERS, type ContainerCreate, type DnsOrder, type NetworkCreate, type TrunkCreate, type VxlanCreate } from '../types';
+import { ATTACHMENT_OWNERS, DNS_ORDERS, type AttachmentCreate, type AttachmentOwner, type ContainerCreate, type DnsOrder, type NetworkCreate, type TrunkCreate, type VxlanCreate } from '../types';
 import { HttpError, notFound } from './answer';
 
 /** Largest request body accepted (413 beyond). */
@@ -177,6 +177,33 @@ export function containerCreate(b: Record<string, unknown>): ContainerCreate {
     publish: opt('publish', checkPublishJson),
     aliases: opt('aliases', checkAliasesJson),
     links: opt('links', checkLinksJson),
+  });
+}
+
+/** POST /attachments (docs/DESIGN.md "Attachments"): JSON types checked here, meaning in the engine. */
+export function attachmentCreate(b: Record<string, unknown>): AttachmentCreate {
+  checkFields(b, ['owner', 'endpoint', 'sandbox', 'name', 'network', 'ip', 'mac', 'ifname', 'netns', 'defaultRoute', 'mtu',
+    'aliases', 'publish']);
+  const owner = reqString(b, 'owner');
+  if (!ATTACHMENT_OWNERS.includes(owner as AttachmentOwner)) {
+    throw new InvalidArgumentError(`field 'owner' must be one of ${ATTACHMENT_OWNERS.join(', ')}`);
+  }
+  const opt = <T>(field: string, check: (v: unknown) => T): T | undefined =>
+    (b[field] === undefined || b[field] === null ? undefined : check(b[field]));
+  return compact<AttachmentCreate>({
+    owner: owner as AttachmentOwner,
+    endpoint: reqString(b, 'endpoint'),
+    sandbox: reqString(b, 'sandbox'),
+    name: reqString(b, 'name'),
+    network: reqString(b, 'network'),
+    ip: optString(b, 'ip'),
+    mac: optString(b, 'mac'),
+    ifname: optString(b, 'ifname'),
+    netns: optString(b, 'netns'),
+    defaultRoute: optBool(b, 'defaultRoute'),
+    mtu: optInt(b, 'mtu'),
+    aliases: opt('aliases', checkAliasesJson),
+    publish: opt('publish', checkPublishJson),
   });
 }
 

@@ -4,11 +4,11 @@
 import * as http from 'http';
 import { pcapHeader, pcapRecord } from '../pcap';
 import { InvalidArgumentError } from '../errors';
-import { checkAliasesJson } from '../publish';
+import { checkAliasesJson, checkPublishJson } from '../publish';
 import { PORT_HEADER, type Engine } from '../types';
 import { methodNotAllowed, notFound, send, sendError } from './answer';
 import {
-  checkFields, compact, containerCreate, countParam, flag, networkCreate, optString, optStringArray, parseJsonObject, readBody,
+  attachmentCreate, checkFields, compact, containerCreate, countParam, flag, networkCreate, optString, optStringArray, parseJsonObject, readBody,
   reqString, splitPath, trunkCreate,
 } from './request';
 import { serveEvents, serveStream } from './stream';
@@ -102,6 +102,30 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
         }
         await engine.containerExited(name, code);
         return send(res, 204);
+      }
+      throw notFound(pathname);
+    }
+
+    // Attachments: endpoints of sandboxes another runtime made (Docker, CNI).
+    if (a === 'attachments') {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.listAttachments());
+        const r = await engine.createAttachment(attachmentCreate(json()));
+        return send(res, r.created ? 201 : 200, r.attachment);
+      }
+      if (segs.length === 2) {
+        route(['GET', 'DELETE']);
+        if (method === 'GET') return send(res, 200, engine.inspectAttachment(name));
+        await engine.removeAttachment(name);
+        return send(res, 204);
+      }
+      if (action === 'publish') {
+        route(['PUT']);
+        const b = json();
+        checkFields(b, ['publish']);
+        if (b.publish === undefined || b.publish === null) throw new InvalidArgumentError("field 'publish' is required");
+        return send(res, 200, await engine.publishAttachment(name, checkPublishJson(b.publish)));
       }
       throw notFound(pathname);
     }

@@ -65,6 +65,11 @@ function netnsMountVisible(name: string): boolean {
 export async function runInContainer(client: Client, io: CliIo, info: ContainerInfo, argv: string[]): Promise<number> {
   let file: string;
   let args: string[];
+  if (info.mode === 'docker' || info.mode === 'cni') {
+    // Another runtime's sandbox (an attachment): its namespace is not a vsw name.
+    io.err(`vsw: container '${info.name}' is a ${info.mode} container: enter it with its runtime (${info.mode === 'docker' ? 'docker exec' : 'e.g. podman exec'})\n`);
+    return 125;
+  }
   if (info.netns !== '') {
     const ip = findExecutable('ip', SBIN);
     if (typeof ip === 'number') {

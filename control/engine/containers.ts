@@ -16,7 +16,7 @@ import { removeContainerEtc } from '../etc';
 import * as ipam from '../ipam';
 import * as netns from '../netns';
 import type { Router } from '../router';
-import type { ContainerRecord, NetworkRecord, Records, Saver } from './records';
+import { isAttached, runtimeName, type ContainerRecord, type NetworkRecord, type Records, type Saver } from './records';
 import type { PortBook } from './ports';
 import type { Endpoints } from './endpoints';
 import { endpointInfo } from './networks';
@@ -56,7 +56,7 @@ export class Containers {
     // A 'creating' record never gets here (list, inspect); create answers once it is made.
     const status = c.status === 'creating' ? 'created' : c.status;
     return {
-      name: c.name, id: c.id, mode: c.mode, netns: c.netns, sharedWith: c.sharedWith,
+      name: c.name, id: c.id, mode: c.mode, netns: c.netns, sharedWith: c.sharedWith, sandbox: c.sandbox,
       networks: c.endpoints.map((e) => endpointInfo(this.d.records, this.d.ports, c, e)), cmd: c.cmd, detach: c.detach, rm: c.rm,
       status, pid: c.pid, exitCode: c.exitCode, created: c.created,
       ports: c.ports ?? [], links: c.links ?? [],
@@ -150,6 +150,7 @@ export class Containers {
     const { records, endpoints } = this.d;
     const n = records.network(network);
     const c = records.container(container);
+    refuseAttached(c, 'connected to a network by vsw');
     if (c.mode !== 'bridge' && c.mode !== 'none') {
       throw new ConflictError(`container '${container}' uses ${c.mode === 'host' ? 'the host network' : `the network namespace of '${c.sharedWith}'`} and cannot be connected to a network`);
     }
@@ -172,6 +173,7 @@ export class Containers {
     const { records, endpoints } = this.d;
     records.network(network);
     const c = records.container(container);
+    refuseAttached(c, 'disconnected by vsw');
     const e = c.endpoints.find((x) => x.network === network);
     if (!e) throw new NotFoundError(`container '${container}' is not connected to network '${network}'`);
     await endpoints.unplug(c, e);
@@ -193,6 +195,7 @@ export class Containers {
   async remove(name: string, force: boolean): Promise<void> {
     const { records } = this.d;
     const c = records.container(name);
+    refuseAttached(c, 'removed by vsw');
     if (c.status === 'creating') {
       // Left by a creation that could not be undone at start: remove what vsw made of it.
       if (!force) throw new ConflictError(`container '${name}' was never fully made: use rm -f to remove what there is of it`);
@@ -253,6 +256,13 @@ export class Containers {
     records.state.containers = records.state.containers.filter((x) => x !== c);
     this.d.events.emit('container-remove', { container: c.name });
   }
+}
+
+/** A docker or cni container is its runtime's: vsw does not change it behind its back. */
+function refuseAttached(c: ContainerRecord, what: string): void {
+  if (!isAttached(c)) return;
+  const who = runtimeName(c.mode);
+  throw new ConflictError(`container '${c.name}' is ${who}'s (a ${c.mode} container) and cannot be ${what}: ${who} owns it (${c.mode === 'docker' ? 'docker rm, docker network disconnect' : 'remove it with its runtime'})`);
 }
 
 /** --alias values: DNS-name-like, no duplicates. */

@@ -1,6 +1,7 @@
 // A container's endpoint on a network: a veth pair whose inner end is configured in the
 // container (address, MAC, routes) and whose host end is a switch port. Also the
-// container's /etc/netns files, which follow its endpoints.
+// container's /etc/netns files, which follow its endpoints. Attachments (attachments.ts)
+// make their veths themselves and share open() and unplug().
 
 import type { EventBus } from '../events';
 import { writeContainerEtc } from '../etc';
@@ -47,6 +48,11 @@ export class Endpoints {
     await netns.configureEndpoint(c.netns, e.innerIf, {
       mac: e.mac, ip: e.ip, prefixLen: ipam.parseCidr(n.subnet, 32).prefixLen, gateway: n.gateway, mtu: n.mtu, defaultRoute,
     });
+    await this.open(c, n, e);
+  }
+
+  /** Open the veth's host end as the endpoint's switch port (port security on), and say so. */
+  async open(c: ContainerRecord, n: NetworkRecord, e: EndpointRecord): Promise<void> {
     const guard = portGuard(n, e);
     const port = await this.d.host.addPort({ name: e.hostIf, kind: 'afpacket', netId: n.id, vlan: n.vlan ?? 0, ...(guard ? { guard } : {}) });
     this.d.ports.setEndpoint(n.name, c.name, port);

@@ -7,6 +7,7 @@
 //   networks.ts   networks and their host TAPs; what the router is told
 //   endpoints.ts  a container's veth pairs and /etc/netns files
 //   containers.ts create, connect, disconnect, remove
+//   attachments.ts endpoints of sandboxes another runtime made (Docker, CNI)
 //   supervise.ts  detached commands
 //   names.ts      DNS name collisions between containers
 //   recovery.ts   re-attaching containers after a restart
@@ -23,7 +24,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
-  ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, EndpointInfo, Engine, FdbEntryInfo, NetworkCreate,
+  AttachmentCreate, AttachmentInfo, PortMapping, ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, EndpointInfo, Engine, FdbEntryInfo, NetworkCreate,
   NetworkInfo, PortStatsInfo, TraceResult, NeighEntryInfo, ConntrackEntryInfo, StreamSession, TrunkCreate, TrunkInfo,
 } from '../types';
 import { CaptureHub } from '../capture';
@@ -38,6 +39,7 @@ import { PortBook } from './ports';
 import { Networks, routerView } from './networks';
 import { Endpoints } from './endpoints';
 import { Containers, validAliases } from './containers';
+import { Attachments } from './attachments';
 import { Supervisor } from './supervise';
 import { recoverContainers } from './recovery';
 import { Trunks } from './trunks';
@@ -64,6 +66,7 @@ export class VswEngine implements Engine {
   private readonly ports = new PortBook();
   private readonly networks: Networks;
   private readonly containers: Containers;
+  private readonly attachments: Attachments;
   private readonly supervisor: Supervisor;
   private readonly endpoints: Endpoints;
   private readonly trunks: Trunks;
@@ -103,6 +106,9 @@ export class VswEngine implements Engine {
     this.containers = new Containers({
       records, ports, endpoints: this.endpoints, events, router, store: saver, logDir,
       syncRouter: () => this.syncRouter(), processes: this.supervisor,
+    });
+    this.attachments = new Attachments({
+      records, endpoints: this.endpoints, events, router, store: saver, syncRouter: () => this.syncRouter(),
     });
   }
 
@@ -245,6 +251,28 @@ export class VswEngine implements Engine {
 
   removeContainer(name: string, force: boolean): Promise<void> {
     return this.serial(() => this.containers.remove(name, force));
+  }
+
+  // ---------------------------------------------------------------- attachments
+
+  listAttachments(): AttachmentInfo[] {
+    return this.attachments.list();
+  }
+
+  inspectAttachment(endpoint: string): AttachmentInfo {
+    return this.attachments.inspect(endpoint);
+  }
+
+  createAttachment(spec: AttachmentCreate): Promise<{ attachment: AttachmentInfo; created: boolean }> {
+    return this.serial(() => this.attachments.create(spec));
+  }
+
+  removeAttachment(endpoint: string): Promise<void> {
+    return this.serial(() => this.attachments.remove(endpoint));
+  }
+
+  publishAttachment(endpoint: string, publish: PortMapping[]): Promise<AttachmentInfo> {
+    return this.serial(() => this.attachments.publish(endpoint, publish));
   }
 
   // ---------------------------------------------------------------- 802.1Q trunks

@@ -12,7 +12,7 @@ import type { Router, RouterView } from '../router';
 import { checkVid } from '../vlan';
 import type { DataplaneHost, PortHandle } from '../../workers/host';
 import { UPLINK_NET } from '../../dataplane/tables/neigh';
-import type { ContainerRecord, EndpointRecord, NetworkRecord, Records } from './records';
+import { isAttached, runtimeName, type ContainerRecord, type EndpointRecord, type NetworkRecord, type Records } from './records';
 import type { PortBook } from './ports';
 import { checkIpv4, checkVxlan, openOverlay, vxlanInfo, type VxlanHost } from './vxlan';
 import { NotFoundError } from '../errors';
@@ -145,6 +145,10 @@ export class Networks {
     const n = records.network(name);
     if (n.default) throw new ConflictError(`'${name}' is the default network and cannot be removed`);
     const users = records.state.containers.filter((c) => c.endpoints.some((e) => e.network === name));
+    const foreign = users.find(isAttached);
+    if (foreign) {
+      throw new ConflictError(`network '${name}' has endpoints of ${runtimeName(foreign.mode)}'s container '${foreign.name}': ${runtimeName(foreign.mode)} owns them (remove the container there first)`);
+    }
     if (users.length > 0) {
       throw new ConflictError(`network '${name}' has active endpoints (${users.map((c) => c.name).join(', ')}): disconnect or remove them first`);
     }
@@ -279,20 +283,26 @@ export function routerView(records: Records, ports: PortBook): RouterView {
       container: c.name, network: e.network, ip: e.ip, portId: ports.endpoint(e.network, c.name)?.id ?? -1,
       aliases: e.aliases ?? [],
     }))),
-    published: containers.filter((c) => (c.ports ?? []).length > 0 && c.endpoints.length > 0).map((c) => ({
-      container: c.name, network: c.endpoints[0].network, ip: c.endpoints[0].ip, ports: c.ports ?? [],
-    })),
+    published: [
+      ...containers.filter((c) => (c.ports ?? []).length > 0 && c.endpoints.length > 0).map((c) => ({
+        container: c.name, network: c.endpoints[0].network, ip: c.endpoints[0].ip, ports: c.ports ?? [],
+      })),
+      // An attachment publishes per endpoint (Docker: the sandbox's gateway endpoint).
+      ...containers.flatMap((c) => c.endpoints.filter((e) => (e.attachment?.publish ?? []).length > 0).map((e) => ({
+        container: c.name, network: e.network, ip: e.ip, ports: e.attachment?.publish ?? [],
+      }))),
+    ],
   };
 }
 
 /** A unicast MAC in canonical form, or a clear error. */
-function normMac(mac: string): string {
+export function normMac(mac: string): string {
   let b: Uint8Array;
   try {
     b = parseMac(mac);
   } catch {
     throw new InvalidArgumentError(`MAC '${mac}': expected six hex bytes like 02:42:ac:11:00:02`);
   }
-  if (isMulticast(b, 0)) throw new InvalidArgumentError(`MAC '${mac}' is a multicast/broadcast address: static entries are for one station`);
+  if (isMulticast(b, 0)) throw new InvalidArgumentError(`MAC '${mac}' is a multicast/broadcast address: it cannot name one station`);
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }

@@ -41,6 +41,24 @@ export interface EndpointRecord {
   hostIf: string;
   innerIf: string;
   aliases?: string[];
+  /** Present on an endpoint of a docker or cni container (attachments.ts). */
+  attachment?: AttachmentRecord;
+}
+
+/** What an attachment adds to its endpoint record (the API's AttachmentCreate, as made). */
+export interface AttachmentRecord {
+  /** Its key (Docker's EndpointID, CNI's CONTAINERID/IFNAME). */
+  endpoint: string;
+  /**
+   * 'creating': the intent, saved before the veth is made; a daemon killed half-way
+   * deletes the veth at the next start and forgets the endpoint (recovery.ts).
+   */
+  status: 'creating' | 'created';
+  mtu: number;
+  /** Absent: the inner end was left in the daemon's namespace for the runtime to move. */
+  netns?: string;
+  defaultRoute: boolean;
+  publish?: PortMapping[];
 }
 
 export interface ContainerRecord {
@@ -49,6 +67,8 @@ export interface ContainerRecord {
   mode: ContainerMode;
   netns: string;
   sharedWith?: string;
+  /** Modes docker and cni: the runtime's sandbox key (attachments.ts). */
+  sandbox?: string;
   endpoints: EndpointRecord[];
   cmd: string[];
   detach: boolean;
@@ -81,8 +101,14 @@ export interface State {
  */
 type Shape = 'string' | 'boolean' | 'number' | 'integer' | readonly string[] | { list: Shape } | { [field: string]: Shape };
 
+const MAPPING: Shape = { hostIp: 'string', hostPort: 'integer', containerPort: 'integer', proto: ['tcp', 'udp'] };
+const ATTACHMENT: Shape = {
+  endpoint: 'string', status: ['creating', 'created'], mtu: 'integer', 'netns?': 'string', defaultRoute: 'boolean',
+  'publish?': { list: MAPPING },
+};
 const ENDPOINT: Shape = {
   network: 'string', ip: 'string', mac: 'string', hostIf: 'string', innerIf: 'string', 'aliases?': { list: 'string' },
+  'attachment?': ATTACHMENT,
 };
 const NETWORK: Shape = {
   name: 'string', id: 'integer', subnet: 'string', gateway: 'string', ipRange: 'string', mtu: 'integer',
@@ -90,10 +116,11 @@ const NETWORK: Shape = {
   'dnsOrder?': ['rotate', 'random', 'fixed'], 'vlan?': 'integer',
 };
 const CONTAINER: Shape = {
-  name: 'string', id: 'string', mode: ['bridge', 'none', 'host', 'container'], netns: 'string', 'sharedWith?': 'string',
+  name: 'string', id: 'string', mode: ['bridge', 'none', 'host', 'container', 'docker', 'cni'], netns: 'string', 'sharedWith?': 'string',
+  'sandbox?': 'string',
   endpoints: { list: ENDPOINT }, cmd: { list: 'string' }, detach: 'boolean', rm: 'boolean',
   status: ['creating', 'created', 'running', 'exited'], 'pid?': 'integer', 'exitCode?': 'number', created: 'string',
-  'ports?': { list: { hostIp: 'string', hostPort: 'integer', containerPort: 'integer', proto: ['tcp', 'udp'] } },
+  'ports?': { list: MAPPING },
   'links?': { list: { name: 'string', 'alias?': 'string' } },
 };
 const TRUNK: Shape = {
@@ -162,7 +189,8 @@ export function checkState(v: unknown): string | undefined {
     }
     return undefined;
   };
-  return dup(s.networks, 'networks') ?? dup(s.containers, 'containers');
+  const keys = s.containers.flatMap((c) => c.endpoints.flatMap((e) => (e.attachment ? [{ name: e.attachment.endpoint }] : [])));
+  return dup(s.networks, 'networks') ?? dup(s.containers, 'containers') ?? dup(keys, 'attachment endpoints');
 }
 
 /** The state in memory (replaced as a whole when it is loaded), with its lookups. */
@@ -187,6 +215,14 @@ export class Records {
     return c;
   }
 
+  /** The container and endpoint of an attachment, by its key; undefined when unknown. */
+  attachment(endpoint: string): { c: ContainerRecord; e: EndpointRecord & { attachment: AttachmentRecord } } | undefined {
+    for (const c of this.state.containers) {
+      for (const e of c.endpoints) if (e.attachment?.endpoint === endpoint) return { c, e: e as EndpointRecord & { attachment: AttachmentRecord } };
+    }
+    return undefined;
+  }
+
   trunks(): TrunkRecord[] {
     return this.state.trunks ?? [];
   }
@@ -195,6 +231,16 @@ export class Records {
   netNames(): Map<number, string> {
     return new Map(this.state.networks.map((n) => [n.id, n.name]));
   }
+}
+
+/** Who owns a container of mode docker/cni, for refusals: "Docker", "the CNI runtime". */
+export function runtimeName(mode: ContainerMode): string {
+  return mode === 'docker' ? 'Docker' : 'the CNI runtime';
+}
+
+/** A container another runtime made (attachments.ts). */
+export function isAttached(c: Pick<ContainerRecord, 'mode'>): boolean {
+  return c.mode === 'docker' || c.mode === 'cni';
 }
 
 /** Run one change at a time, in arrival order. */

@@ -9,6 +9,8 @@
 //   - alive: re-attached with the same address and MAC (a veth pair someone deleted is made
 //     again; a veth pair made for it that no record lists, left by a `network connect` the
 //     daemon died in, is deleted).
+//   - a docker or cni container (attachments.ts): its endpoints one by one
+//     (recoverAttachments): host ends that still exist are switch ports again.
 // One container that cannot be undone or re-attached never stops the daemon from starting:
 // it is reported in the log and skipped (kept in the state, `vsw rm -f` removes it).
 
@@ -17,11 +19,11 @@ import * as path from 'node:path';
 import { removeContainerEtc } from '../etc';
 import * as netns from '../netns';
 import type { Endpoints } from './endpoints';
-import type { ContainerRecord, Records } from './records';
+import { isAttached, runtimeName, type ContainerRecord, type EndpointRecord, type Records } from './records';
 
 export interface RecoveryDeps {
   records: Records;
-  endpoints: Pick<Endpoints, 'plug'>;
+  endpoints: Pick<Endpoints, 'plug' | 'open'>;
   /** Where detached commands log: LOGDIR/NAME.log. */
   logDir: string;
 }
@@ -78,6 +80,10 @@ export async function recoverContainers(d: RecoveryDeps, log: (line: string) => 
   const byName = new Map(records.state.containers.map((c) => [c.name, c]));
   for (const c of records.state.containers) {
     if (c.status === 'creating') continue;
+    if (isAttached(c)) {
+      if (await recoverAttachments(c, d, log)) keep.push(c);
+      continue;
+    }
     const owner = c.mode === 'container' ? byName.get(c.sharedWith ?? '') : c;
     const ownerNs = owner && owner.mode !== 'host' ? owner.netns : undefined;
     const stale = ownerNs !== undefined && netns.netnsStale(ownerNs);
@@ -120,6 +126,39 @@ export async function recoverContainers(d: RecoveryDeps, log: (line: string) => 
   records.state.containers = records.state.containers.filter((c) => keep.includes(c))
     .filter((c) => c.mode !== 'container' || keep.some((o) => o.name === c.sharedWith));
   await removeStrayEnds(records, log);
+}
+
+/**
+ * A docker or cni container's endpoints (attachments.ts): the runtime made the sandbox and
+ * moved the inner ends, so only the host ends are ours. An endpoint whose creation was
+ * interrupted is undone (its host end deleted, the peer goes with it); one whose host end
+ * is gone (the runtime tore the sandbox down meanwhile) is forgotten; the others are
+ * switch ports again, as they were. False when none is left (the container goes too).
+ */
+async function recoverAttachments(c: ContainerRecord, d: RecoveryDeps, log: (line: string) => void): Promise<boolean> {
+  const kept: EndpointRecord[] = [];
+  for (const e of c.endpoints) {
+    const n = d.records.state.networks.find((x) => x.name === e.network);
+    const id = e.attachment?.endpoint ?? '?';
+    try {
+      if (!e.attachment || e.attachment.status === 'creating' || !n) {
+        await netns.deleteLink(e.hostIf);
+        log(`container ${c.name}: attachment ${id} on network ${e.network}: ${n ? 'its creation was interrupted (the daemon stopped half-way); removed what was made of it' : 'its network is gone; removed'}`);
+        continue;
+      }
+      if (!(await netns.linkExists(e.hostIf))) {
+        log(`container ${c.name}: attachment ${id}: its veth ${e.hostIf} is gone (${runtimeName(c.mode)} removed the sandbox?); forgotten`);
+        continue;
+      }
+      kept.push(e);
+      await d.endpoints.open(c, n, e);
+      log(`container ${c.name}: attachment ${id} on network ${n.name} re-attached`);
+    } catch (err) {
+      log(`container ${c.name}: attachment ${id}: cannot re-attach it (${msg(err)}): kept, not switched; DELETE /attachments/${encodeURIComponent(id)} removes it`);
+    }
+  }
+  c.endpoints = kept;
+  return kept.length > 0;
 }
 
 /**

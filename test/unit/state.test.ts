@@ -140,7 +140,7 @@ describe('StateStore with the engine\'s shape check (checkState)', () => {
     ['a network id is text', (s) => { s.networks[0].id = '0'; }, "networks[0].id: expected an integer, got string '0'"],
     ['a subnet is a number', (s) => { s.networks[0].subnet = 10; }, 'networks[0].subnet: expected a string, got number'],
     ['an mtu is fractional', (s) => { s.networks[0].mtu = 1500.5; }, 'networks[0].mtu: expected an integer, got 1500.5'],
-    ['an unknown mode', (s) => { s.containers[0].mode = 'bridged'; }, "containers[0].mode: expected one of bridge, none, host, container, got string 'bridged'"],
+    ['an unknown mode', (s) => { s.containers[0].mode = 'bridged'; }, "containers[0].mode: expected one of bridge, none, host, container, docker, cni, got string 'bridged'"],
     ['endpoints is an object', (s) => { s.containers[0].endpoints = {}; }, 'containers[0].endpoints: expected an array, got an object'],
     ['an endpoint is null', (s) => { s.containers[0].endpoints = [null]; }, 'containers[0].endpoints[0]: expected an object, got null'],
     ['an alias is a number', (s) => { s.containers[0].endpoints[0].aliases = [7]; }, 'containers[0].endpoints[0].aliases[0]: expected a string, got number'],
