@@ -23,8 +23,7 @@ import * as fs from 'fs';
 import { Client } from '../client';
 import { VswError } from '../errors';
 import { cidrContains, parseCidr } from '../ipam';
-import type { NetworkCreate, NetworkInfo } from '../types';
-import { createAttachment, deleteAttachment, getAttachment, type AttachmentCreate, type AttachmentInfo } from './attachments';
+import type { AttachmentCreate, AttachmentInfo, NetworkCreate, NetworkInfo } from '../types';
 import { attachmentName, configVersion, decodeStdin, readCommand, readRequest, type CniRequest } from './config';
 import { ipamAdd, ipamCheck, ipamDel } from './delegate';
 import { inspectInterface, type InterfaceState } from './inspect';
@@ -172,7 +171,7 @@ async function add(req: CniRequest, env: NodeJS.ProcessEnv): Promise<CniResult> 
   if (cfg.mtu !== undefined) spec.mtu = cfg.mtu;
   let att: AttachmentInfo;
   try {
-    att = await createAttachment(c, spec);
+    att = await c.attach(spec);
   } catch (e) {
     if (delegate) await ipamDel(delegate).catch(() => undefined);
     throw daemonError(e, `attaching ${req.ifname} of ${req.containerId} to the vsw network ${cfg.network}`);
@@ -193,9 +192,9 @@ async function add(req: CniRequest, env: NodeJS.ProcessEnv): Promise<CniResult> 
 async function del(req: CniRequest, env: NodeJS.ProcessEnv): Promise<void> {
   const c = new Client(req.config.socket);
   try {
-    await deleteAttachment(c, endpointOf(req));
+    await c.detach(endpointOf(req)); // false: already gone, as good as done
   } catch (e) {
-    if (!isNotFound(e)) throw daemonError(e, `detaching ${req.ifname} of ${req.containerId}`);
+    throw daemonError(e, `detaching ${req.ifname} of ${req.containerId}`);
   }
   if (req.config.ipam) await ipamDel({ type: req.config.ipam.type, dirs: req.path, env, stdin: req.stdin });
 }
@@ -206,13 +205,13 @@ async function check(req: CniRequest, env: NodeJS.ProcessEnv, deps: CniDeps): Pr
     throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `CHECK is not part of cniVersion ${cfg.cniVersion} (it came with 0.4.0)`);
   }
   const c = new Client(cfg.socket);
-  let att: AttachmentInfo;
+  let att: AttachmentInfo | undefined;
   try {
-    att = await getAttachment(c, endpointOf(req));
+    att = await c.attachment(endpointOf(req));
   } catch (e) {
-    if (isNotFound(e)) throw new CniError(CNI_ERR.VSW_NOT_FOUND, `vsw has no attachment ${endpointOf(req)}: ${req.ifname} of ${req.containerId} is not on a vsw network`);
     throw daemonError(e, `checking ${endpointOf(req)}`);
   }
+  if (!att) throw new CniError(CNI_ERR.VSW_NOT_FOUND, `vsw has no attachment ${endpointOf(req)}: ${req.ifname} of ${req.containerId} is not on a vsw network`);
   const mismatch = (msg: string): CniError => new CniError(CNI_ERR.VSW_CHECK_MISMATCH, msg);
   if (att.network !== cfg.network) throw mismatch(`${endpointOf(req)} is on the vsw network ${att.network}, not ${cfg.network}`);
   const address = `${att.ip}/${att.prefixLen}`;

@@ -9,6 +9,7 @@
 import { spawnSync } from 'child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../control/client';
+import type { AttachmentInfo } from '../../control/types';
 import { installVswCni, REFERENCE_PLUGINS, startPodman, type Podman } from '../fixtures/cni';
 import {
   background, cleanupPrefix, Daemon, describeResult, execIn, isRoot, NEEDS_ROOT, runPrefix, sh, shOk, startDaemon, waitFor,
@@ -31,7 +32,7 @@ describe.skipIf(!havePodman)('podman with the CNI backend on vsw (root)', () => 
   let pod: Podman;
   const c = (s: string): string => `${P}-${s}`;
   const ipOf: Record<string, string> = {};
-  const attachments = (): Promise<{ name: string; hostIf: string; ip: string }[]> => new Client(d.sock).get('/attachments');
+  const attachments = (): Promise<AttachmentInfo[]> => new Client(d.sock).listAttachments();
   const exec = (name: string, cmd: string[]): ReturnType<Podman['run']> => pod.run(['exec', name, ...cmd], { timeoutMs: 30_000 });
 
   beforeAll(async () => {

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../control/client';
+import type { AttachmentInfo } from '../../control/types';
 import { installVswCni, REFERENCE_PLUGINS, runConflist, runPlugin, type PluginCall } from '../fixtures/cni';
 import {
   addNetns, cleanupPrefix, Daemon, describeResult, execIn, isRoot, NEEDS_ROOT, runPrefix, sh, startDaemon,
@@ -41,7 +42,7 @@ describe.skipIf(!isRoot)('vsw-cni by hand, as a runtime runs it (root)', () => {
     return { mac: l?.address ?? '', addrs: (l?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`) };
   };
   const hostLinks = async (): Promise<string> => (await execIn(d.hostNs, 'ip', '-o', 'link')).stdout;
-  const attachments = (): Promise<{ endpoint: string; name: string; hostIf: string }[]> => new Client(d.sock).get('/attachments');
+  const attachments = (): Promise<AttachmentInfo[]> => new Client(d.sock).listAttachments();
 
   beforeAll(async () => {
     d = await startDaemon({ prefix: P, workers: 1 });

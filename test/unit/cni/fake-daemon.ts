@@ -5,8 +5,7 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
-import type { AttachmentCreate, AttachmentInfo } from '../../../control/cni/attachments';
-import type { NetworkInfo } from '../../../control/types';
+import type { AttachmentCreate, AttachmentInfo, NetworkInfo } from '../../../control/types';
 
 export interface Logged {
   method: string;
