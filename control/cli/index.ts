@@ -10,6 +10,7 @@ import { addContainerCommands } from './containers';
 import { addObserveCommands } from './observe';
 import { addDaemonCommand } from './daemon';
 import { addImpairCommands } from './impair';
+import { addCniCommands } from './cni';
 
 /**
  * Build the commander program. `done(code)` receives the exit code chosen by an action
@@ -42,5 +43,6 @@ Run 'vsw COMMAND --help' for the options of a command.`);
   addObserveCommands(program, cli);
   addImpairCommands(program, cli);
   addDaemonCommand(program, cli);
+  addCniCommands(program, cli);
   return program;
 }
