@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { VswError } from '../errors';
 import { formatEvent } from '../events';
 import { conntrackTable, fdbTable, neighTable, statsTable } from '../format';
-import { readPcap } from '../pcap';
+import { readPcap } from '../pcap-read';
 import { PORT_HEADER, type ConntrackEntryInfo, type FdbEntryInfo, type NeighEntryInfo, type PortStatsInfo, type TraceResult, type VswEvent } from '../types';
 import { enc, usageError, type Cli } from './common';
 import { filterExpr, formatOption, integer, stageName, type Format } from './options';

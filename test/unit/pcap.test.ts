@@ -3,7 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pcapHeader, pcapRecord, readPcap } from '../../control/pcap';
+import { pcapHeader, pcapRecord } from '../../control/pcap';
+import { readPcap } from '../../control/pcap-read';
 import { icmpEcho } from '../fixtures/frames';
 
 const f1 = icmpEcho({ srcMac: '02:42:0a:00:00:02', dstMac: '02:42:0a:00:00:03', srcIp: '10.0.0.2', dstIp: '10.0.0.3', id: 1, seq: 1 });
