@@ -160,13 +160,24 @@ export function uncarriable(r: Pick<PcapRecord, 'data' | 'origLen'>, max: number
   return undefined;
 }
 
-/** Count the records of a file (reading it once, in chunks): for progress and for checking a file whole before using it. */
-export function countPcap(file: string): number {
+/** What a whole read of a file found: its records, and the first and last timestamps (ms since the epoch). */
+export interface PcapScan {
+  records: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+/** Read a file once, in chunks (checking it whole before it is used): for progress and time left. */
+export function scanPcap(file: string): PcapScan {
   const r = PcapReader.open(file);
   try {
-    let n = 0;
-    while (r.next() !== null) n++;
-    return n;
+    const s: PcapScan = { records: 0, firstMs: 0, lastMs: 0 };
+    for (let f = r.next(); f !== null; f = r.next()) {
+      const t = f.sec * 1000 + f.nsec / 1e6;
+      if (s.records++ === 0) s.firstMs = t;
+      s.lastMs = Math.max(s.lastMs, t);
+    }
+    return s;
   } finally {
     r.close();
   }

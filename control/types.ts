@@ -3,7 +3,9 @@
 
 import type { TraceResult } from '../dataplane/trace';
 import type { VswEvent } from './events';
-export type { TraceResult, VswEvent };
+import type { InjectProgress, InjectSpec, InjectSummary } from './inject';
+import type { Snapshot } from './snapshot';
+export type { TraceResult, VswEvent, InjectProgress, InjectSpec, InjectSummary, Snapshot };
 
 /** Trailer of capture and trace streams: records lost (rings full, or the client too slow). */
 export const LOST_TRAILER = 'x-vsw-lost';
@@ -316,6 +318,10 @@ export interface Engine {
   /** A static FDB entry (vsw fdb add NET MAC --vtep IP), and its removal (vsw fdb rm NET MAC). */
   fdbAdd?(network: string, mac: string, vtep: string, ip?: string): Promise<FdbEntryInfo>;
   fdbRemove?(network: string, mac: string): Promise<void>;
+  /** vsw inject (control/inject.ts): a capture's frames as if received on a port; progress until the summary. */
+  inject?(spec: InjectSpec, progress: (p: InjectProgress) => void, stopped: () => boolean): Promise<InjectSummary>;
+  /** vsw snapshot (control/snapshot.ts): what decides forwarding, as a versioned document. */
+  snapshot?(): Snapshot;
 }
 
 /** Options of `vsw daemon` (parsed by control/cli/daemon.ts, run by control/daemon.ts). */

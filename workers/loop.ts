@@ -16,7 +16,7 @@
 // had arrived on that port. Malformed datagrams are named drops on the VTEP socket's port.
 
 import type { Io } from './io';
-import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED, FLAG_PACKED, UDP_GRO_MAX } from './io';
+import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED, FLAG_PACKED, UDP_GRO_MAX, RX_HEADROOM } from './io';
 import { VxlanPort } from '../dataplane/vxlan/port';
 import type { ArpProxy } from '../dataplane/vxlan/arp-proxy';
 import { markTcpGso, repairPartialChecksum, useChecksum } from '../dataplane/vxlan/segment';
@@ -27,7 +27,7 @@ import { macHi, macLo } from '../dataplane/wire/mac';
 import { writeEmptyVnetHdr } from '../dataplane/wire/vnet';
 import type { Fdb } from '../dataplane/tables/fdb';
 import { PortTable } from '../dataplane/tables/ports';
-import { Packet } from '../dataplane/packet';
+import { OUT_DROP, OUT_LOCAL, Packet } from '../dataplane/packet';
 import { L3Table, type L3Snapshot } from '../dataplane/tables/l3';
 import { WorkerDns } from '../dataplane/l3/dns';
 import { Taps } from './taps';
@@ -38,7 +38,7 @@ import { DROP } from '../dataplane/drops';
 import type { Emitter, StageContext } from '../dataplane/stages/stage';
 import { Egress, FORM_ETHERNET, FORM_VNET, FORM_VXLAN, type EgressPort, type TxDevice } from '../dataplane/egress';
 import { VNET_HDR_LEN } from '../dataplane/wire/vnet';
-import type { ToWorker, AckMsg } from './protocol';
+import type { ToWorker, AckMsg, InjectTally } from './protocol';
 import { DIR_RX, DIR_TX, type CaptureRing } from './capture-ring';
 import {
   CTRL_PUNT, CTRL_STOP, DNS_WORDS, dnsCountersOffset, portRows, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS,
@@ -61,6 +61,8 @@ const SCRATCH_BYTES = 1024 * 1024;
 /** Transmit queue of an overlay port: replicas and segments, sent in batches of this many. */
 const VX_QUEUE = 256;
 const GEN_OFF = SLOT * MAX_BATCH;
+/** The longest frame inject() takes (a receive slot, less its headroom and a virtio-net header). */
+export const maxInjectLen = SLOT - RX_HEADROOM - VNET_HDR_LEN;
 const SCRATCH_OFF = GEN_OFF + GEN_SLOTS * GEN_SLOT;
 
 /** A port as this worker sees it: its device, and (EgressPort) its form and transmit queue. */
@@ -244,16 +246,18 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     this.d.io.eventfdDrain(this.d.eventfd);
     for (let m = this.d.receive(); m !== undefined; m = this.d.receive()) {
       let error: string | undefined;
+      let tally: InjectTally | undefined;
       try {
-        this.apply(m);
+        if (m.type === 'inject') tally = this.inject(m.id, m.frames, m.lens);
+        else this.apply(m);
       } catch (e) {
         error = (e as Error).message;
       }
-      this.d.reply({ type: 'ack', worker: this.d.worker, seq: m.seq, error });
+      this.d.reply({ type: 'ack', worker: this.d.worker, seq: m.seq, error, ...(tally ? { tally } : {}) });
     }
   }
 
-  apply(m: ToWorker): void {
+  apply(m: Exclude<ToWorker, { type: 'inject' }>): void {
     if (m.type === 'addPort' && m.vxlan !== undefined) {
       this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
       const vx = new VxlanPort(m.vxlan, this.d.worker, VX_QUEUE);
@@ -340,6 +344,42 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     stats[this.wk + WK_FRAMES] += n;
     this.forward(port, n);
     return n;
+  }
+
+  /**
+   * Frames that come from elsewhere (vsw inject, vsw replay) handled exactly as if `portId`
+   * had received them: copied into the receive slots (behind an all-zero virtio-net header
+   * when the port has one), then forward()ed like a received batch -- counters, captures,
+   * traces, pipeline, egress. `frames` holds them back to back, `lens` their lengths (at most
+   * MAX_BATCH, each at most maxInjectLen). Returns what the pipeline decided for them.
+   */
+  inject(portId: number, frames: Uint8Array, lens: ArrayLike<number>, tally: InjectTally = { forwarded: 0, local: 0, drops: [] }): InjectTally {
+    const port = this.egress.port(portId);
+    if (port === undefined || port.kind === KIND_UDP) throw new Error(`port ${portId} cannot take injected frames${port ? ' (a VXLAN port)' : ': not attached'}`);
+    const n = lens.length;
+    if (n > MAX_BATCH) throw new RangeError(`at most ${MAX_BATCH} frames per injected batch`);
+    const hdr = port.vnet ? VNET_HDR_LEN : 0;
+    let from = 0;
+    for (let i = 0; i < n; i++) {
+      const len = lens[i];
+      if (len > maxInjectLen || from + len > frames.length) throw new RangeError(`injected frame ${i} is too long or cut (${len} bytes)`);
+      const off = i * SLOT + RX_HEADROOM;
+      if (hdr > 0) writeEmptyVnetHdr(this.rxBuf, off);
+      this.rxBuf.set(frames.subarray(from, from + len), off + hdr);
+      from += len;
+      this.rxOffs[i] = off;
+      this.rxLens[i] = len + hdr;
+      this.rxFlags[i] = 0;
+    }
+    this.ctx.now = this.clock();
+    this.forward(port, n);
+    for (let i = 0; i < n; i++) {
+      const p = this.packets[i];
+      if (p.out === OUT_DROP) tally.drops[p.drop] = (tally.drops[p.drop] ?? 0) + 1;
+      else if (p.out === OUT_LOCAL) tally.local++;
+      else tally.forwarded++;
+    }
+    return tally;
   }
 
   /** Decide and send frames [0, n) of the receive buffer, received on `port`. */

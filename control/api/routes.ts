@@ -8,10 +8,11 @@ import { checkAliasesJson } from '../publish';
 import { PORT_HEADER, type Engine } from '../types';
 import { methodNotAllowed, notFound, send, sendError } from './answer';
 import {
-  checkFields, compact, containerCreate, countParam, flag, networkCreate, optString, optStringArray, parseJsonObject, readBody,
+  checkFields, compact, containerCreate, countParam, flag, networkCreate, optInt, optString, optStringArray, parseJsonObject, readBody,
   reqString, splitPath, trunkCreate,
 } from './request';
-import { serveEvents, serveStream } from './stream';
+import { serveEvents, serveInject, serveStream } from './stream';
+import type { InjectSpec, InjectTiming } from '../inject';
 
 /** Frames one dry-run trace request may carry. */
 export const MAX_TRACE_FRAMES = 1000;
@@ -183,6 +184,23 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
         (emit) => engine.startCapture(port, (frame, timeMs) => emit(pcapRecord(frame, timeMs)),
           { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined }),
         (session) => ({ 'content-type': 'application/vnd.tcpdump.pcap', [PORT_HEADER]: session.port }), pcapHeader());
+      return;
+    }
+
+    if (a === 'snapshot' && segs.length === 1 && engine.snapshot) {
+      route(['GET']);
+      return send(res, 200, engine.snapshot());
+    }
+
+    if (a === 'inject' && segs.length === 1 && engine.inject) {
+      route(['POST']);
+      const b = json();
+      checkFields(b, ['port', 'pcap', 'timing', 'rate', 'loop', 'filter']);
+      const spec = compact<InjectSpec>({
+        port: reqString(b, 'port'), pcap: reqString(b, 'pcap'), timing: (optString(b, 'timing') ?? 'original') as InjectTiming,
+        rate: optInt(b, 'rate'), loop: optInt(b, 'loop'), filter: optString(b, 'filter'),
+      });
+      await serveInject(res, (progress, stopped) => engine.inject!(spec, progress, stopped));
       return;
     }
 

@@ -9,6 +9,7 @@ import { addTrunkCommands } from './trunks';
 import { addContainerCommands } from './containers';
 import { addObserveCommands } from './observe';
 import { addDaemonCommand } from './daemon';
+import { addExperimentCommands } from './experiments';
 
 /**
  * Build the commander program. `done(code)` receives the exit code chosen by an action
@@ -39,6 +40,7 @@ Run 'vsw COMMAND --help' for the options of a command.`);
   addTrunkCommands(program, cli);
   addContainerCommands(program, cli);
   addObserveCommands(program, cli);
+  addExperimentCommands(program, cli);
   addDaemonCommand(program, cli);
   return program;
 }

@@ -28,7 +28,9 @@ import type {
 } from '../types';
 import { CaptureHub } from '../capture';
 import { EventBus, type VswEvent } from '../events';
-import { ConflictError } from '../errors';
+import { ConflictError, InvalidArgumentError } from '../errors';
+import { runInject, type InjectProgress, type InjectSpec, type InjectSummary } from '../inject';
+import type { Snapshot } from '../snapshot';
 import { StateStore } from '../state';
 import * as ipam from '../ipam';
 import { Router, upstreamsFrom } from '../router';
@@ -346,5 +348,17 @@ export class VswEngine implements Engine {
 
   traceDryRun(port: string, frames: string[]): TraceResult[] {
     return this.observer.traceDryRun(port, frames);
+  }
+
+  snapshot(): Snapshot {
+    return this.observer.snapshot();
+  }
+
+  /** vsw inject: the capture's frames go to the worker that receives from the port (control/inject.ts). */
+  inject(spec: InjectSpec, progress: (p: InjectProgress) => void, stopped: () => boolean): Promise<InjectSummary> {
+    const id = this.resolvePortId(spec.port);
+    const port = this.host.port(id);
+    if (port === undefined || port.kind === 'vxlan' || port.kind === 'vtep') throw new InvalidArgumentError(`port ${spec.port}: frames can be injected on container, host, trunk and uplink ports only`);
+    return runInject(spec, port.name, (frames, lens) => this.host.inject(id, frames, lens), progress, stopped);
   }
 }

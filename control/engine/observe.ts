@@ -18,6 +18,7 @@ import { UPLINK_NET } from '../../dataplane/tables/neigh';
 import { STAGE_CHOICES, stageIndex } from '../../dataplane/stages/names';
 import type { Records } from './records';
 import { portRefs, type PortBook } from './ports';
+import { takeSnapshot, type Snapshot } from '../snapshot';
 
 /** What observation reads from the dataplane host. */
 export type ObservedHost = DryRunTables & Pick<DataplaneHost, 'ports' | 'port' | 'portCounters' | 'fdbEntries' | 'drainEvents'>;
@@ -139,6 +140,16 @@ export class Observer {
       port: (id) => label.get(id) ?? `#${id}`,
       network: (id) => netName.get(id) ?? `#${id}`,
     };
+  }
+
+  /** What decides forwarding, for vsw replay (control/snapshot.ts). */
+  snapshot(): Snapshot {
+    const { host, records } = this.d;
+    return takeSnapshot({
+      host, refs: this.refs(),
+      networks: records.state.networks.map((n) => ({ id: n.id, name: n.name })),
+      containers: records.state.containers.map((c) => ({ name: c.name, networks: c.endpoints.map((e) => e.network) })),
+    });
   }
 
   traceDryRun(port: string, frames: string[]): TraceResult[] {
