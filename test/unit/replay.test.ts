@@ -36,12 +36,19 @@ const out2 = icmpEcho({ srcMac: WEB.mac, dstMac: NET.gwMac, srcIp: WEB.ip, dstIp
 const upGwArp = arpReply({ srcMac: UP.gwMac, srcIp: UP.gw, dstMac: UP.mac, dstIp: UP.ip });
 const late = icmpEcho({ srcMac: WEB.mac, dstMac: DB.mac, srcIp: WEB.ip, dstIp: DB.ip, id: 7, seq: 2 });
 
-function inputs(): { port: string; file: string }[] {
+function inputs(natId?: number): { port: string; file: string }[] {
+  // The answer from the outside, to the id NAT gave the second ping (learnt from a first run).
+  const back = natId === undefined ? [] : [[T0 + 1.001, icmpEcho({ srcMac: UP.gwMac, dstMac: UP.mac, srcIp: OUTSIDE, dstIp: UP.ip, id: natId, seq: 2, reply: true })] as [number, Uint8Array]];
   return [
     { port: 'web', file: pcapFile('web.in.pcap', [[T0, arpReq], [T0 + 0.002, ping], [T0 + 0.01, dnsLocal], [T0 + 0.02, dnsOther], [T0 + 0.03, out1], [T0 + 1, out2], [T0 + 400, late]]) },
     { port: 'db', file: pcapFile('db.in.pcap', [[T0 + 0.001, arpRep], [T0 + 0.003, pong]]) },
-    { port: UP.name, file: pcapFile('up.in.pcap', [[T0 + 0.5, upGwArp]]) },
+    { port: UP.name, file: pcapFile('up.in.pcap', [[T0 + 0.5, upGwArp], ...back]) },
   ];
+}
+
+/** Every file of a directory, by name. */
+function filesOf(d: string): Map<string, Buffer> {
+  return new Map(fs.readdirSync(d).sort().map((f) => [f, fs.readFileSync(path.join(d, f))]));
 }
 
 beforeAll(() => {
@@ -51,12 +58,95 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('vsw replay', () => {
+  let natId = -1;
   let s: ReplaySummary;
-  it('runs a session through the snapshot\'s switch', () => {
-    s = runReplay({ snapshot: at('snap.json'), inputs: inputs(), out: at('a'), trace: true });
-    console.log(JSON.stringify(s, null, 1));
-    for (const f of ['vsw0.pcap', `${WEB.name}.pcap`, `${DB.name}.pcap`, `${UP.name}.pcap`, 'punted.pcap']) console.log(f, framesOf(at(`a/${f}`)).length);
-    console.log(fs.readFileSync(at('a/trace.txt'), 'utf8').slice(0, 3000));
-    void HOST_PORT;
+  beforeAll(() => {
+    runReplay({ snapshot: at('snap.json'), inputs: inputs(), out: at('probe'), trace: false });
+    const nat = readPcap(fs.readFileSync(at(`probe/${UP.name}.pcap`)))[1].data;
+    natId = (nat[38] << 8) | nat[39]; // ICMP echo id: Ethernet 14 + IPv4 20 + 4
+    s = runReplay({ snapshot: at('snap.json'), inputs: inputs(natId), out: at('a'), trace: true });
+  });
+
+  it('forwards, answers, routes and NATs as the switch does', () => {
+    const out = (port: string): string[] => framesOf(at(`a/${port}.pcap`));
+    // db: the flooded ARP request, the ping; 400 s later the MAC table has forgotten db (aging
+    // 300 s), so the late ping is flooded: to db and to the host port.
+    expect(out(DB.name)).toEqual([arpReq, ping, late].map(hexOf));
+    expect(out('vsw0')).toEqual([arpReq, late].map(hexOf));
+    const web = out(WEB.name);
+    expect(web.slice(0, 2)).toEqual([arpRep, pong].map(hexOf));
+    expect(web).toHaveLength(4); // + the DNS answer for 'db' (by the worker), the outside's echo reply (NAT undone)
+    const answer = Buffer.from(web[2], 'hex');
+    expect(answer.subarray(26, 34).equals(Buffer.from([10, 89, 0, 1, 10, 89, 0, 2]))).toBe(true);
+    expect(answer.subarray(answer.length - 4).equals(Buffer.from([10, 89, 0, 3]))).toBe(true);
+    const back = Buffer.from(web[3], 'hex');
+    expect([...back.subarray(26, 34)]).toEqual([203, 0, 113, 9, 10, 89, 0, 2]);
+    expect((back[38] << 8) | back[39]).toBe(9);
+    // The uplink: ARP for its next hop (the first ping's neighbour miss), then the second ping, masqueraded.
+    const up = out(UP.name).map((h) => Buffer.from(h, 'hex'));
+    expect(up[0].readUInt16BE(12)).toBe(0x0806);
+    expect([...up[1].subarray(26, 34)]).toEqual([198, 51, 100, 2, 203, 0, 113, 9]);
+    expect(framesOf(at('a/punted.pcap'))).toEqual([hexOf(dnsOther)]);
+    expect(s.dropped).toEqual({ 'neigh-miss': 1 });
+    expect(s.punted).toBe(1);
+    expect(s.frames).toBe(11);
+    const drops = JSON.parse(fs.readFileSync(at('a/drops.json'), 'utf8')) as ReplaySummary;
+    expect(drops.ports.find((p) => p.port === WEB.name)?.drops).toEqual({ 'neigh-miss': 1 });
+  });
+
+  it('stamps each frame it sends with the virtual time of the frame that caused it', () => {
+    const times = readPcap(fs.readFileSync(at(`a/${DB.name}.pcap`))).map((f) => f.time - T0);
+    expect(times.map((t) => Math.round(t * 1000))).toEqual([0, 2, 400_000]);
+  });
+
+  it('traces every frame in vsw trace\'s words, at virtual times', () => {
+    const trace = fs.readFileSync(at('a/trace.txt'), 'utf8');
+    expect(trace.match(/^2023-11-14T22:\d\d:\d\d\.\d{3}Z port /gm)).toHaveLength(11);
+    expect(trace).toContain('2023-11-14T22:13:20.000Z port vswaaaa0001 (web)\nframe   02:42:0a:59:00:02 > ff:ff:ff:ff:ff:ff, ARP request who-has 10.89.0.3 tell 10.89.0.2');
+    expect(trace).toContain('dns-punt: 10.89.0.2:40001 > 10.89.0.1:53');
+  });
+
+  it('gives byte-identical outputs on every run', () => {
+    runReplay({ snapshot: at('snap.json'), inputs: inputs(natId), out: at('b'), trace: true });
+    const a = filesOf(at('a'));
+    const b = filesOf(at('b'));
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    expect([...a.keys()]).toEqual(['drops.json', 'punted.pcap', 'trace.txt', 'up0.pcap', 'vsw0.pcap', 'vswaaaa0001.pcap', 'vswbbbb0001.pcap']);
+    for (const [name, bytes] of a) expect(b.get(name)!.equals(bytes), name).toBe(true);
+  });
+
+  it('merges inputs by time, ties by port id then --in order', () => {
+    // Two broadcasts at the same instant, db's file given first: web (port 1) goes first.
+    const bw = arpRequest({ srcMac: WEB.mac, srcIp: WEB.ip, targetIp: '10.89.0.77' });
+    const bd = arpRequest({ srcMac: DB.mac, srcIp: DB.ip, targetIp: '10.89.0.78' });
+    const bd2 = arpRequest({ srcMac: DB.mac, srcIp: DB.ip, targetIp: '10.89.0.79' });
+    const ins = [
+      { port: 'db', file: pcapFile('tie-db.pcap', [[T0 + 5, bd]]) },
+      { port: WEB.name, file: pcapFile('tie-web.pcap', [[T0 + 5, bw]]) },
+      { port: 'db:bridge', file: pcapFile('tie-db2.pcap', [[T0 + 5, bd2], [T0 + 1, bd2]]) },
+    ];
+    const r = runReplay({ snapshot: at('snap.json'), inputs: ins, out: at('tie'), trace: false });
+    expect(framesOf(at('tie/vsw0.pcap'))).toEqual([bw, bd, bd2, bd2].map(hexOf));
+    // A record that goes back in time is taken at the time already reached.
+    expect(readPcap(fs.readFileSync(at('tie/vsw0.pcap'))).map((f) => f.time - T0)).toEqual([5, 5, 5, 5]);
+    expect(r.frames).toBe(4);
+  });
+
+  it('counts frames a capture cannot carry, and refuses bad input before writing anything', () => {
+    const cut = Buffer.concat([pcapHeader(), pcapRecord(ping, T0 * 1000)]);
+    cut.writeUInt32LE(ping.length + 10, 24 + 12); // on the wire longer than captured
+    fs.writeFileSync(at('cut.pcap'), cut);
+    const r = runReplay({ snapshot: at('snap.json'), inputs: [{ port: 'web', file: at('cut.pcap') }], out: at('cut'), trace: false });
+    expect(r.notSent['snap-cut']).toBe(1);
+    expect(r.injected).toBe(0);
+    fs.writeFileSync(at('trunc.pcap'), cut.subarray(0, cut.length - 5));
+    expect(() => runReplay({ snapshot: at('snap.json'), inputs: [{ port: 'web', file: at('trunc.pcap') }], out: at('never'), trace: false }))
+      .toThrow(/trunc\.pcap: truncated frame at byte 24/);
+    expect(() => runReplay({ snapshot: at('snap.json'), inputs: [{ port: 'nope', file: at('cut.pcap') }], out: at('never'), trace: false }))
+      .toThrow(/no port or container named 'nope'/);
+    fs.writeFileSync(at('bad.json'), '{"format":"vsw-snapshot","version":99}');
+    expect(() => runReplay({ snapshot: at('bad.json'), inputs: [{ port: 'web', file: at('cut.pcap') }], out: at('never'), trace: false }))
+      .toThrow(/snapshot version 99; this vsw reads version 1/);
+    expect(fs.existsSync(at('never'))).toBe(false);
   });
 });
