@@ -25,13 +25,19 @@ export function pcapHeader(snaplen = PCAP_SNAPLEN): Buffer {
   return b;
 }
 
+/** Milliseconds since the epoch (with a fraction) as a record's seconds and microseconds. */
+export function splitMs(timeMs: number): [number, number] {
+  const sec = Math.floor(timeMs / 1000);
+  return [sec, Math.min(999_999, Math.floor((timeMs - sec * 1000) * 1000))];
+}
+
 /** One record: header and data (cut to snaplen). */
 export function pcapRecord(frame: Uint8Array, timeMs: number, snaplen = PCAP_SNAPLEN): Buffer {
   const incl = Math.min(frame.length, snaplen);
   const b = Buffer.alloc(RECORD_LEN + incl);
-  const sec = Math.floor(timeMs / 1000);
+  const [sec, usec] = splitMs(timeMs);
   b.writeUInt32LE(sec, 0);
-  b.writeUInt32LE(Math.min(999_999, Math.floor((timeMs - sec * 1000) * 1000)), 4);
+  b.writeUInt32LE(usec, 4);
   b.writeUInt32LE(incl, 8);
   b.writeUInt32LE(frame.length, 12);
   b.set(frame.subarray(0, incl), RECORD_LEN);
@@ -64,6 +70,12 @@ export class PcapWriter {
     this.n += RECORD_LEN;
     this.put(data, off, len);
     this.frames++;
+  }
+
+  /** One whole frame, stamped in milliseconds since the epoch. */
+  writeMs(frame: Uint8Array, timeMs: number): void {
+    const [sec, usec] = splitMs(timeMs);
+    this.write(frame, 0, frame.length, sec, usec);
   }
 
   private put(data: Uint8Array, off: number, len: number): void {

@@ -265,6 +265,20 @@ export interface PortStatsInfo {
   drops: Record<string, number>;   // reason -> count (only non-zero reasons)
 }
 
+/** Which frames of a port a capture takes: received (in), sent (out), or both. */
+export type CaptureDirection = 'in' | 'out' | 'both';
+export const CAPTURE_DIRECTIONS: readonly CaptureDirection[] = ['in', 'out', 'both'];
+
+/** One line of GET /capture?all=1: a frame of some port, received (in) or sent (out). */
+export interface CapturedLine {
+  port: string;
+  dir: 'in' | 'out';
+  /** Milliseconds since the epoch, with a fraction. */
+  timeMs: number;
+  /** The Ethernet frame, hex. */
+  frame: string;
+}
+
 /** A capture or live trace in progress. */
 export interface StreamSession {
   stop(): Promise<void>;
@@ -297,7 +311,10 @@ export interface Engine {
    *  a stage, the frames received on the port as they are after that pipeline stage; with a
    *  filter, only those it matches (dataplane/filter.ts). */
   startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
-    opts?: { stage?: string; filter?: string }): Promise<StreamSession & { port: string }>;
+    opts?: { stage?: string; filter?: string; direction?: CaptureDirection }): Promise<StreamSession & { port: string }>;
+  /** Every port's frames on the wire, each named by port and direction (capture --all-ports). */
+  startCaptureAll?(onFrame: (frame: Uint8Array, timeMs: number, port: string, dir: 'in' | 'out') => void,
+    opts?: { filter?: string }): Promise<StreamSession>;
   /** Live trace of the frames arriving on a port (or in a network, or anywhere) that match. */
   startTrace(opts: { port?: string; network?: string; filter?: string; count?: number },
     onTrace: (r: TraceResult) => void): Promise<StreamSession>;

@@ -265,7 +265,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       if (vx.arp !== null) this.addArpProxy(vx.arp, m.id, m.netId);
       const q: LoopPort = {
         id: m.id, form: FORM_VXLAN, fd: m.fd, kind: m.kind, vnet: false, rx: false, vx,
-        capture: this.taps.wire[m.id] !== undefined, txOffs: new Int32Array(VX_QUEUE), txLens: new Int32Array(VX_QUEUE), txN: 0,
+        capture: this.taps.onWire(m.id), txOffs: new Int32Array(VX_QUEUE), txLens: new Int32Array(VX_QUEUE), txN: 0,
       };
       this.egress.attach(q);
       let byVni = this.vnis.get(vx.vtep);
@@ -280,7 +280,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       this.ports.setGuard(m.id, m.guard ?? null);
       this.egress.attach({
         id: m.id, form: m.vnet ? FORM_VNET : FORM_ETHERNET, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx,
-        capture: this.taps.wire[m.id] !== undefined, txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
+        capture: this.taps.onWire(m.id), txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
       });
     } else if (m.type === 'vlans') {
       this.ports.setVlans(m.id, m.vlans);
@@ -299,7 +299,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       return;
     } else if (m.type === 'taps') {
       this.taps.load(m.sessions, m.names, (id) => this.ports.name(id));
-      for (const p of this.egress.attached()) p.capture = this.taps.wire[p.id] !== undefined;
+      for (const p of this.egress.attached()) p.capture = this.taps.onWire(p.id);
       this.tapping = this.taps.inPipeline;
       this.pipeline.tracer = this.tapping ? this.taps : null;
       return;

@@ -5,7 +5,7 @@ import * as http from 'http';
 import { pcapHeader, pcapRecord } from '../pcap';
 import { InvalidArgumentError } from '../errors';
 import { checkAliasesJson } from '../publish';
-import { PORT_HEADER, type Engine } from '../types';
+import { CAPTURE_DIRECTIONS, PORT_HEADER, type CaptureDirection, type CapturedLine, type Engine } from '../types';
 import { methodNotAllowed, notFound, send, sendError } from './answer';
 import {
   checkFields, compact, containerCreate, countParam, flag, networkCreate, optInt, optString, optStringArray, parseJsonObject, readBody,
@@ -178,11 +178,26 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
 
     if (a === 'capture' && segs.length === 1) {
       route(['GET']);
+      const opt = (k: string): string | undefined => url.searchParams.get(k) || undefined;
+      if (flag(url.searchParams.get('all'), 'all')) {
+        // Every port: NDJSON, one CapturedLine per frame (port, direction, time, hex).
+        if (!engine.startCaptureAll) throw notFound(pathname);
+        if (opt('port') || opt('stage') || opt('direction')) throw new InvalidArgumentError("'all' captures every port on the wire, both directions: no port, stage or direction");
+        await serveStream(res, 'capture', countParam(url),
+          (emit) => engine.startCaptureAll!((frame, timeMs, port, dir) =>
+            emit(`${JSON.stringify({ port, dir, timeMs, frame: Buffer.from(frame).toString('hex') } satisfies CapturedLine)}\n`), { filter: opt('filter') }),
+          () => ({ 'content-type': 'application/x-ndjson' }), '', { ndjson: true });
+        return;
+      }
       const port = url.searchParams.get('port');
       if (!port) throw new InvalidArgumentError("query parameter 'port' is required");
+      const direction = opt('direction');
+      if (direction !== undefined && !CAPTURE_DIRECTIONS.includes(direction as CaptureDirection)) {
+        throw new InvalidArgumentError(`direction must be one of ${CAPTURE_DIRECTIONS.join(', ')}`);
+      }
       await serveStream(res, 'capture', countParam(url),
         (emit) => engine.startCapture(port, (frame, timeMs) => emit(pcapRecord(frame, timeMs)),
-          { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined }),
+          { stage: opt('stage'), filter: opt('filter'), direction: direction as CaptureDirection | undefined }),
         (session) => ({ 'content-type': 'application/vnd.tcpdump.pcap', [PORT_HEADER]: session.port }), pcapHeader());
       return;
     }

@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
   ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, EndpointInfo, Engine, FdbEntryInfo, NetworkCreate,
-  NetworkInfo, PortStatsInfo, TraceResult, NeighEntryInfo, ConntrackEntryInfo, StreamSession, TrunkCreate, TrunkInfo,
+  NetworkInfo, PortStatsInfo, TraceResult, NeighEntryInfo, ConntrackEntryInfo, StreamSession, TrunkCreate, TrunkInfo, CaptureDirection,
 } from '../types';
 import { CaptureHub } from '../capture';
 import { EventBus, type VswEvent } from '../events';
@@ -337,8 +337,13 @@ export class VswEngine implements Engine {
   }
 
   startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
-    opts: { stage?: string; filter?: string } = {}): Promise<StreamSession & { port: string }> {
+    opts: { stage?: string; filter?: string; direction?: CaptureDirection } = {}): Promise<StreamSession & { port: string }> {
     return this.observer.startCapture(port, onFrame, opts);
+  }
+
+  startCaptureAll(onFrame: (frame: Uint8Array, timeMs: number, port: string, dir: 'in' | 'out') => void,
+    opts: { filter?: string } = {}): Promise<StreamSession> {
+    return this.observer.startCaptureAll(onFrame, opts);
   }
 
   startTrace(opts: { port?: string; network?: string; filter?: string; count?: number },

@@ -4,7 +4,7 @@
 
 import { ipText } from '../../dataplane/vxlan/header';
 import type {
-  ConntrackEntryInfo, FdbEntryInfo, NeighEntryInfo, PortStatsInfo, StreamSession, TraceResult,
+  CaptureDirection, ConntrackEntryInfo, FdbEntryInfo, NeighEntryInfo, PortStatsInfo, StreamSession, TraceResult,
 } from '../types';
 import type { CaptureHub } from '../capture';
 import { emitConntrack, type EventBus } from '../events';
@@ -13,6 +13,7 @@ import type { Router } from '../router';
 import { dryRun, parseHexFrame, portLabel, resolvePort, type DryRunTables, type PortRef } from '../trace';
 import type { DataplaneHost } from '../../workers/host';
 import type { TapNames } from '../../workers/taps';
+import { DIR_RX, DIR_TX } from '../../workers/capture-ring';
 import type { TraceNames } from '../../dataplane/trace';
 import { UPLINK_NET } from '../../dataplane/tables/neigh';
 import { STAGE_CHOICES, stageIndex } from '../../dataplane/stages/names';
@@ -103,15 +104,29 @@ export class Observer {
   }
 
   async startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
-    opts: { stage?: string; filter?: string } = {}): Promise<StreamSession & { port: string }> {
+    opts: { stage?: string; filter?: string; direction?: CaptureDirection } = {}): Promise<StreamSession & { port: string }> {
     const id = this.resolvePortId(port);
     const stage = opts.stage === undefined || opts.stage === '' ? -1 : stageIndex(opts.stage);
     if (opts.stage && stage < 0) throw new InvalidArgumentError(`no stage '${opts.stage}': one of ${STAGE_CHOICES.join(', ')}`);
-    const session = await this.d.captures.openCapture(id, { stage, filter: opts.filter ?? '' }, onFrame);
+    const dir = opts.direction ?? 'both';
+    if (dir !== 'both' && stage >= 0) throw new InvalidArgumentError('direction goes with a capture on the wire (a --stage capture sees received frames only)');
+    const want = dir === 'in' ? DIR_RX : dir === 'out' ? DIR_TX : -1;
+    const session = await this.d.captures.openCapture(id, { stage, filter: opts.filter ?? '' },
+      (frame, timeMs, _port, d) => { if (want < 0 || d === want) onFrame(frame, timeMs); });
     return {
       port: this.d.host.port(id)?.name ?? port, stop: () => session.stop(), lost: () => session.lost(),
       skipped: (n) => this.d.captures.readerSkipped(n),
     };
+  }
+
+  /** Every port's frames on the wire, each with its port's name and direction (capture --all-ports). */
+  async startCaptureAll(onFrame: (frame: Uint8Array, timeMs: number, port: string, dir: 'in' | 'out') => void,
+    opts: { filter?: string } = {}): Promise<StreamSession> {
+    const session = await this.d.captures.openCapture(-1, { stage: -1, filter: opts.filter ?? '' }, (frame, timeMs, port, d) => {
+      const name = this.d.host.port(port)?.name ?? `#${port}`;
+      onFrame(frame, timeMs, name, d === DIR_TX ? 'out' : 'in');
+    });
+    return { stop: () => session.stop(), lost: () => session.lost(), skipped: (n) => this.d.captures.readerSkipped(n) };
   }
 
   /** Live trace: every frame that matches (port or network, and filter), through every stage. */
