@@ -14,6 +14,12 @@ import {
 import { serveEvents, serveInject, serveStream } from './stream';
 import type { InjectSpec, InjectTiming } from '../inject';
 
+/**
+ * The bound of a capture --all-ports client (api/stream.ts): a recorded session's bursts
+ * (every port, both directions, as hex) fit in it; past it frames are skipped and counted.
+ */
+export const CAPTURE_ALL_QUEUE_BYTES = 32 << 20;
+
 /** Frames one dry-run trace request may carry. */
 export const MAX_TRACE_FRAMES = 1000;
 
@@ -186,7 +192,7 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
         await serveStream(res, 'capture', countParam(url),
           (emit) => engine.startCaptureAll!((frame, timeMs, port, dir) =>
             emit(`${JSON.stringify({ port, dir, timeMs, frame: Buffer.from(frame).toString('hex') } satisfies CapturedLine)}\n`), { filter: opt('filter') }),
-          () => ({ 'content-type': 'application/x-ndjson' }), '', { ndjson: true });
+          () => ({ 'content-type': 'application/x-ndjson' }), '', { ndjson: true, queueBytes: CAPTURE_ALL_QUEUE_BYTES });
         return;
       }
       const port = url.searchParams.get('port');

@@ -6,7 +6,7 @@ import { pcapHeader, pcapRecord } from '../../control/pcap';
 import { readPcap } from '../../control/pcap-read';
 import { runReplay, type ReplaySummary } from '../../control/replay';
 import { arpReply, arpRequest, icmpEcho, udpFrame } from '../fixtures/frames';
-import { DB, dnsQuery, HOST_PORT, NET, UP, WEB, writeTestSnapshot } from '../fixtures/snapshot';
+import { DB, dnsQuery, NET, UP, WEB, writeTestSnapshot } from '../fixtures/snapshot';
 
 const T0 = 1_700_000_000;
 const OUTSIDE = '203.0.113.9';
