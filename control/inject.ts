@@ -15,6 +15,7 @@
 import { compileFilter, FilterError, type CompiledFilter } from '../dataplane/filter';
 import { DROP_REASONS } from '../dataplane/drops';
 import { MAX_BATCH } from '../workers/io';
+import { copyBytes } from '../dataplane/wire/bytes';
 import { maxInjectLen } from '../workers/loop';
 import type { InjectTally } from '../workers/protocol';
 import { scanPcap, PcapReader, uncarriable, type Uncarriable } from './pcap-read';
@@ -146,7 +147,7 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
         done++;
         const why = uncarriable(f, maxInjectLen);
         if (why !== undefined) { sum.notSent[why]++; continue; }
-        if (filter !== null && !filter.match(f.data, 0, f.data.length)) { sum.filteredOut++; continue; }
+        if (filter !== null && !filter.match(f.buf, f.at, f.len)) { sum.filteredOut++; continue; }
         // When this frame is due, in ms of clock(); -1: now.
         let due = -1;
         const t = f.sec * 1000 + f.nsec / 1e6;
@@ -158,14 +159,14 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
           due = t0 + (sentTotal * 1000) / spec.rate!;
         }
         const wait = due - clock();
-        if (wait >= MIN_SLEEP_MS || lens.length === MAX_BATCH || used + f.data.length > batch.length) {
+        if (wait >= MIN_SLEEP_MS || lens.length === MAX_BATCH || used + f.len > batch.length) {
           await flush();
           const w = due - clock();
           if (w >= MIN_SLEEP_MS) await new Promise((res) => setTimeout(res, w));
         }
-        batch.set(f.data, used);
-        used += f.data.length;
-        lens.push(f.data.length);
+        copyBytes(batch, used, f.buf, f.at, f.len);
+        used += f.len;
+        lens.push(f.len);
         sentTotal++;
         if (clock() >= nextProgress) {
           nextProgress = clock() + PROGRESS_MS;

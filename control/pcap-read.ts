@@ -26,16 +26,25 @@ const CHUNK = 1 << 20;
 /** Where the bytes come from: read up to len bytes into buf at `at`; 0 at the end. */
 export type ByteSource = (buf: Buffer, at: number, len: number) => number;
 
-/** One record. `data` is a view into the reader's buffer: copy it to keep it past next(). */
-export interface PcapRecord {
+/**
+ * One record. Its bytes are buf[at, at + len) of the reader's buffer (`data`: a view made on
+ * demand): copy them to keep them past next().
+ */
+export class PcapRecord {
   /** Seconds since the epoch, and the nanoseconds within that second (exact, either file kind). */
-  sec: number;
-  nsec: number;
-  data: Uint8Array;
-  /** Length on the wire (data is shorter when the capture cut it). */
-  origLen: number;
+  sec = 0;
+  nsec = 0;
+  buf: Buffer = Buffer.alloc(0);
+  at = 0;
+  len = 0;
+  /** Length on the wire (len is less when the capture cut it). */
+  origLen = 0;
   /** Where the record header starts in the file. */
-  offset: number;
+  offset = 0;
+
+  get data(): Uint8Array {
+    return this.buf.subarray(this.at, this.at + this.len);
+  }
 }
 
 export interface PcapFileHeader {
@@ -53,7 +62,7 @@ export class PcapReader {
   /** File offset of buf[start]. */
   private pos = 0;
   private eof = false;
-  private readonly rec: PcapRecord = { sec: 0, nsec: 0, data: new Uint8Array(0), origLen: 0, offset: 0 };
+  private readonly rec = new PcapRecord();
 
   constructor(private readonly src: ByteSource, readonly name = 'pcap') {
     this.fill(GLOBAL_LEN);
@@ -99,10 +108,8 @@ export class PcapReader {
     if (avail === 0) return null;
     if (avail < RECORD_LEN) throw new InvalidArgumentError(`${this.name}: truncated record header at byte ${this.pos}`);
     const b = this.buf;
-    const s = this.start;
     const le = this.header.littleEndian;
-    const u32 = (o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-    const incl = u32(s + 8);
+    const incl = le ? b.readUInt32LE(this.start + 8) : b.readUInt32BE(this.start + 8);
     if (incl > PCAP_SNAPLEN) throw new InvalidArgumentError(`${this.name}: record at byte ${this.pos} claims ${incl} bytes (more than ${PCAP_SNAPLEN}): a damaged file`);
     if (avail < RECORD_LEN + incl) {
       this.fill(RECORD_LEN + incl);
@@ -110,12 +117,14 @@ export class PcapReader {
     }
     const at = this.start;
     const r = this.rec;
-    r.sec = u32(at);
-    const frac = u32(at + 4);
+    r.sec = le ? b.readUInt32LE(at) : b.readUInt32BE(at);
+    const frac = le ? b.readUInt32LE(at + 4) : b.readUInt32BE(at + 4);
     r.nsec = this.header.nano ? frac : frac * 1000;
     if (r.nsec >= 1e9) throw new InvalidArgumentError(`${this.name}: record at byte ${this.pos} has a fraction of a second out of range (${frac})`);
-    r.origLen = u32(at + 12);
-    r.data = b.subarray(at + RECORD_LEN, at + RECORD_LEN + incl);
+    r.origLen = le ? b.readUInt32LE(at + 12) : b.readUInt32BE(at + 12);
+    r.buf = b;
+    r.at = at + RECORD_LEN;
+    r.len = incl;
     r.offset = this.pos;
     this.start += RECORD_LEN + incl;
     this.pos += RECORD_LEN + incl;
@@ -153,10 +162,10 @@ export function memorySource(bytes: Uint8Array): ByteSource {
 export type Uncarriable = 'snap-cut' | 'runt' | 'oversize';
 
 /** A record vsw cannot send: cut by the capture's snap length, shorter than an Ethernet header, or over `max` bytes. */
-export function uncarriable(r: Pick<PcapRecord, 'data' | 'origLen'>, max: number): Uncarriable | undefined {
-  if (r.data.length < r.origLen) return 'snap-cut';
-  if (r.data.length < 14) return 'runt';
-  if (r.data.length > max) return 'oversize';
+export function uncarriable(r: Pick<PcapRecord, 'len' | 'origLen'>, max: number): Uncarriable | undefined {
+  if (r.len < r.origLen) return 'snap-cut';
+  if (r.len < 14) return 'runt';
+  if (r.len > max) return 'oversize';
   return undefined;
 }
 

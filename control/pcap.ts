@@ -4,6 +4,7 @@
 // nanosecond timestamps, Ethernet link type only; anything else is a clear error).
 
 import * as fs from 'fs';
+import { copyBytes } from '../dataplane/wire/bytes';
 
 export const LINKTYPE_ETHERNET = 1;
 const MAGIC_US = 0xa1b2c3d4;
@@ -61,15 +62,18 @@ export class PcapWriter {
 
   /** One record: frame bytes [off, off+len) of `data`. */
   write(data: Uint8Array, off: number, len: number, sec: number, usec: number): void {
-    if (this.n + RECORD_LEN > this.buf.length) this.flush();
+    if (this.n + RECORD_LEN + len > this.buf.length) this.flush();
     const b = this.buf;
-    b.writeUInt32LE(sec >>> 0, this.n);
-    b.writeUInt32LE(usec, this.n + 4);
-    b.writeUInt32LE(len, this.n + 8);
-    b.writeUInt32LE(len, this.n + 12);
-    this.n += RECORD_LEN;
-    this.put(data, off, len);
+    const n = this.n;
+    b.writeUInt32LE(sec >>> 0, n);
+    b.writeUInt32LE(usec, n + 4);
+    b.writeUInt32LE(len, n + 8);
+    b.writeUInt32LE(len, n + 12);
+    this.n = n + RECORD_LEN;
     this.frames++;
+    if (len > b.length - this.n) { this.put(data, off, len); return; }
+    copyBytes(b, this.n, data, off, len);
+    this.n += len;
   }
 
   /** One whole frame, stamped in milliseconds since the epoch. */

@@ -35,7 +35,7 @@ import { VNET_HDR_LEN } from '../dataplane/wire/vnet';
 import { UPLINK_NET } from '../dataplane/tables/neigh';
 import { WorkerLoop, maxInjectLen } from '../workers/loop';
 import { CaptureRing, captureRingBytes, DIR_TRACE } from '../workers/capture-ring';
-import { CTRL_WORDS, MAX_PORTS, statsBytes } from '../workers/shared';
+import { CTRL_PUNT, CTRL_WORDS, MAX_PORTS, statsBytes } from '../workers/shared';
 import { KIND_PACKET, KIND_TAP, type Io } from '../workers/io';
 import { portCounters } from '../workers/host-counters';
 import type { AckMsg, InjectTally, ToWorker } from '../workers/protocol';
@@ -174,9 +174,11 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
   const punt = new CaptureRing(new SharedArrayBuffer(captureRingBytes(1 << 20)));
   const taps = o.trace ? new CaptureRing(new SharedArrayBuffer(captureRingBytes(4 << 20))) : undefined;
   const inbox: ToWorker[] = [];
+  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+  let punts = 0;
   const refused: string[] = [];
   const loop = new WorkerLoop({
-    io: new ReplayIo(writers, vnet, clock), fdb, ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)), stats,
+    io: new ReplayIo(writers, vnet, clock), fdb, ctrl, stats,
     eventfd: -1, maxPorts: MAX_PORTS, worker: 0, clock: () => clock.sec,
     receive: () => inbox.shift(), reply: (m: AckMsg) => { if (m.error) refused.push(m.error); },
     capture: taps, l3: { neigh, ct }, punt,
@@ -245,10 +247,12 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
       if (why !== undefined) {
         summary.notSent[why]++;
       } else {
-        lens[0] = r.data.length;
-        loop.inject(best.port, r.data, lens, tally);
+        lens[0] = r.len;
+        loop.inject(best.port, r.buf, lens, tally, r.at);
         summary.injected++;
-        drainPunts(punt, punted, clock);
+        // The loop counts its punts in the control words (CTRL_PUNT): look at the ring only then.
+        const p = Atomics.load(ctrl, CTRL_PUNT);
+        if (p !== punts) { punts = p; drainPunts(punt, punted, clock); }
         if (taps) drainTraces(taps, traceFd, clock);
       }
       best.head = best.reader.next();

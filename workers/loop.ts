@@ -25,6 +25,7 @@ import { parseVxlan, VX_RUNT, VXLAN_HDR_LEN } from '../dataplane/vxlan/header';
 import { UDP_HDR_LEN } from '../dataplane/wire/udp';
 import { macHi, macLo } from '../dataplane/wire/mac';
 import { writeEmptyVnetHdr } from '../dataplane/wire/vnet';
+import { copyBytes } from '../dataplane/wire/bytes';
 import type { Fdb } from '../dataplane/tables/fdb';
 import { PortTable } from '../dataplane/tables/ports';
 import { OUT_DROP, OUT_LOCAL, Packet } from '../dataplane/packet';
@@ -350,22 +351,23 @@ export class WorkerLoop implements TxDevice<LoopPort> {
    * Frames that come from elsewhere (vsw inject, vsw replay) handled exactly as if `portId`
    * had received them: copied into the receive slots (behind an all-zero virtio-net header
    * when the port has one), then forward()ed like a received batch -- counters, captures,
-   * traces, pipeline, egress. `frames` holds them back to back, `lens` their lengths (at most
+   * traces, pipeline, egress. `frames` holds them back to back from `start`, `lens` their lengths (at most
    * MAX_BATCH, each at most maxInjectLen). Returns what the pipeline decided for them.
    */
-  inject(portId: number, frames: Uint8Array, lens: ArrayLike<number>, tally: InjectTally = { forwarded: 0, local: 0, drops: [] }): InjectTally {
+  inject(portId: number, frames: Uint8Array, lens: ArrayLike<number>, tally: InjectTally = { forwarded: 0, local: 0, drops: [] },
+    start = 0): InjectTally {
     const port = this.egress.port(portId);
     if (port === undefined || port.kind === KIND_UDP) throw new Error(`port ${portId} cannot take injected frames${port ? ' (a VXLAN port)' : ': not attached'}`);
     const n = lens.length;
     if (n > MAX_BATCH) throw new RangeError(`at most ${MAX_BATCH} frames per injected batch`);
     const hdr = port.vnet ? VNET_HDR_LEN : 0;
-    let from = 0;
+    let from = start;
     for (let i = 0; i < n; i++) {
       const len = lens[i];
       if (len > maxInjectLen || from + len > frames.length) throw new RangeError(`injected frame ${i} is too long or cut (${len} bytes)`);
       const off = i * SLOT + RX_HEADROOM;
       if (hdr > 0) writeEmptyVnetHdr(this.rxBuf, off);
-      this.rxBuf.set(frames.subarray(from, from + len), off + hdr);
+      copyBytes(this.rxBuf, off + hdr, frames, from, len);
       from += len;
       this.rxOffs[i] = off;
       this.rxLens[i] = len + hdr;

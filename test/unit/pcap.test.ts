@@ -90,9 +90,9 @@ describe('pcap', () => {
     const frac = Buffer.from(file); frac.writeUInt32LE(1_000_000, 24 + 4);
     expect(() => readPcap(frac, 'f.pcap')).toThrow(/f\.pcap: record at byte 24 has a fraction of a second out of range/);
     expect(() => PcapReader.open('/nonexistent/x.pcap')).toThrow(/cannot read \/nonexistent\/x\.pcap/);
-    expect(uncarriable({ data: new Uint8Array(10), origLen: 10 }, 100)).toBe('runt');
-    expect(uncarriable({ data: new Uint8Array(200), origLen: 200 }, 100)).toBe('oversize');
-    expect(uncarriable({ data: new Uint8Array(60), origLen: 60 }, 100)).toBeUndefined();
+    expect(uncarriable({ len: 10, origLen: 10 }, 100)).toBe('runt');
+    expect(uncarriable({ len: 200, origLen: 200 }, 100)).toBe('oversize');
+    expect(uncarriable({ len: 60, origLen: 60 }, 100)).toBeUndefined();
   });
 
   const tcpdump = spawnSync('tcpdump', ['--version']).status === 0;
