@@ -51,6 +51,7 @@ export function pcapRecord(frame: Uint8Array, timeMs: number, snaplen = PCAP_SNA
  */
 export class PcapWriter {
   private readonly buf = Buffer.allocUnsafe(1 << 20);
+  private readonly view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   private n = 0;
   private readonly fd: number;
   frames = 0;
@@ -65,10 +66,11 @@ export class PcapWriter {
     if (this.n + RECORD_LEN + len > this.buf.length) this.flush();
     const b = this.buf;
     const n = this.n;
-    b.writeUInt32LE(sec >>> 0, n);
-    b.writeUInt32LE(usec, n + 4);
-    b.writeUInt32LE(len, n + 8);
-    b.writeUInt32LE(len, n + 12);
+    const v = this.view;
+    v.setUint32(n, sec >>> 0, true);
+    v.setUint32(n + 4, usec, true);
+    v.setUint32(n + 8, len, true);
+    v.setUint32(n + 12, len, true);
     this.n = n + RECORD_LEN;
     this.frames++;
     if (len > b.length - this.n) { this.put(data, off, len); return; }
