@@ -2,7 +2,7 @@
 // workers (started and messaged by workers/pool.ts), owns the shared tables (FDB, neighbours,
 // connections) and ages them, reads the workers' stats (workers/host-counters.ts) and rings,
 // and sends the few frames this thread makes (sendFrame) through the same egress as the
-// workers (dataplane/egress.ts).
+// workers (dataplane/egress.ts). Injected frames (vsw inject) go to the port's own worker.
 //
 // How the work is split: each port is received by exactly one worker (the one with the
 // fewest ports), and any worker may send on any port. Two containers talking therefore use

@@ -9,6 +9,10 @@
 // (`receive`) when the eventfd in the poll set fires, and the loop ends when the main thread
 // sets the STOP word. poll() has a finite timeout so a stop is seen even when idle.
 //
+// Injected frames (vsw inject, vsw replay: docs/EXPERIMENTS.md) arrive as an `inject`
+// control message (or a direct inject() call offline) and take forward()'s path as if the
+// port had received them.
+//
 // VXLAN (docs/VXLAN.md): a VTEP socket (KIND_UDP, no network) is polled like any port, but
 // serveVtep() decapsulates each datagram first: the VNI picks the network's overlay port
 // (KIND_UDP + FORM_VXLAN, never polled: its fd is the raw sending socket), whose frame it
