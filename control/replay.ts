@@ -30,6 +30,7 @@ import { Neigh } from '../dataplane/tables/neigh';
 import { Conntrack } from '../dataplane/tables/conntrack';
 import { icmpErrors } from '../dataplane/router/icmp-limit';
 import { DROP_REASONS } from '../dataplane/drops';
+import { mulberry32 } from '../dataplane/rng';
 import { formatTrace, type TraceResult } from '../dataplane/trace';
 import { VNET_HDR_LEN } from '../dataplane/wire/vnet';
 import { UPLINK_NET } from '../dataplane/tables/neigh';
@@ -74,18 +75,6 @@ export interface ReplaySummary {
 
 const FD_BASE = 1000;
 const SEED = 0x9e3779b9;
-
-/** A small seeded generator (mulberry32): replay's Math.random. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The virtual clock: the current frame's time. */
 class VirtualClock {
@@ -212,7 +201,7 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
   const lens = [0];
 
   const saved = { random: Math.random, icmp: icmpErrors.clock };
-  Math.random = seeded(SEED);
+  Math.random = mulberry32(SEED);
   icmpErrors.clock = () => clock.ms;
   const inputs: Input[] = ins.map((x, order) => {
     const reader = PcapReader.open(x.file);

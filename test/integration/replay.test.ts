@@ -143,7 +143,6 @@ describe.skipIf(!isRoot)('vsw inject, snapshot, capture --all-ports, replay (roo
     expect(r.code, describeResult('vsw replay', r)).toBe(0);
     const summary = JSON.parse(r.stdout) as ReplaySummary;
     expect(summary.injected).toBe(summary.frames);
-    if (process.env.RP_KEEP) fs.cpSync(tmp, process.env.RP_KEEP, { recursive: true });
     const hex = (file: string): string[] => (fs.existsSync(file) ? readPcap(fs.readFileSync(file)).map((f) => Buffer.from(f.data).toString('hex')) : []);
     let compared = 0;
     for (const f of outs) {
