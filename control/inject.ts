@@ -18,7 +18,7 @@ import { MAX_BATCH } from '../workers/io';
 import { copyBytes } from '../dataplane/wire/bytes';
 import { maxInjectLen } from '../workers/loop';
 import type { InjectTally } from '../workers/protocol';
-import { scanPcap, PcapReader, uncarriable, type Uncarriable } from './pcap-read';
+import { noneUncarriable, scanPcap, PcapReader, uncarriable, type Uncarriable } from './pcap-read';
 import { InvalidArgumentError } from './errors';
 
 export const INJECT_TIMINGS = ['original', 'rate', 'top-speed'] as const;
@@ -108,7 +108,7 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
   const total = scan.records * loops;
   const span = scan.lastMs - scan.firstMs;
   const sum: InjectSummary = {
-    type: 'summary', port: portName, total, sent: 0, filteredOut: 0, notSent: { 'snap-cut': 0, runt: 0, oversize: 0 },
+    type: 'summary', port: portName, total, sent: 0, filteredOut: 0, notSent: noneUncarriable(),
     forwarded: 0, local: 0, dropped: {}, seconds: 0, stopped: false,
   };
   const tally: InjectTally = { forwarded: 0, local: 0, drops: [] };

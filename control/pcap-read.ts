@@ -1,14 +1,17 @@
-// Reading classic pcap files as a stream (vsw inject, vsw replay, trace --dry-run --pcap):
-// a 24-byte global header in either byte order, microsecond (0xa1b2c3d4) or nanosecond
-// (0xa1b23c4d) timestamps, then 16-byte record headers and the bytes. The file is read in
-// chunks into one buffer (memory stays bounded whatever the file's size) and each record's
-// bytes are a view into that buffer, valid until the next call to next().
+// Reading captures as a stream (vsw inject, vsw replay, trace --dry-run --pcap):
+// - classic pcap: a 24-byte global header in either byte order, microsecond (0xa1b2c3d4) or
+//   nanosecond (0xa1b23c4d) timestamps, then 16-byte record headers and the bytes;
+// - pcapng (what tshark and Wireshark write): blocks; a Section Header sets the byte order,
+//   each Interface Description its link type and timestamp resolution (if_tsresol), and
+//   Enhanced and Simple Packet blocks carry the frames; other blocks are skipped.
+// The file is read in chunks into one buffer (memory stays bounded whatever the file's size)
+// and each record's bytes are a view into that buffer, valid until the next call to next().
 //
 // What is wrong with a file is an InvalidArgumentError naming the file and the byte offset:
-// not pcap (pcapng is recognised and refused with how to convert it), a link type other than
-// Ethernet, a record header or frame cut short, a record claiming more than PCAP_SNAPLEN
-// bytes. Whether one frame can be sent (cut by the snap length, oversize) is the caller's
-// question: uncarriable() names the reason.
+// not a capture, a classic file whose link type is not Ethernet, a header, block or frame
+// cut short, a record claiming more than PCAP_SNAPLEN bytes. Whether one frame can be sent
+// (cut by the snap length, not Ethernet in a pcapng with several link types, oversize) is
+// the caller's question: uncarriable() names the reason.
 //
 // control/pcap.ts writes the same format (and its readPcap reads a whole file through this).
 
@@ -22,6 +25,17 @@ const MAGIC_PCAPNG = 0x0a0d0d0a;
 const GLOBAL_LEN = 24;
 const RECORD_LEN = 16;
 const CHUNK = 1 << 20;
+/** The largest pcapng block read: a frame of PCAP_SNAPLEN bytes and room for its options. */
+const MAX_BLOCK = PCAP_SNAPLEN + 4096;
+const NG_SHB = 0x0a0d0d0a;
+const NG_IDB = 1;
+const NG_SPB = 3;
+const NG_EPB = 6;
+const NG_BYTE_ORDER = 0x1a2b3c4d;
+const NG_OPT_TSRESOL = 9;
+
+/** A pcapng interface: its link type, snap length and timestamp units per second. */
+interface NgInterface { linkType: number; snaplen: number; perSec: number }
 
 /** Where the bytes come from: read up to len bytes into buf at `at`; 0 at the end. */
 export type ByteSource = (buf: Buffer, at: number, len: number) => number;
@@ -41,6 +55,8 @@ export class PcapRecord {
   origLen = 0;
   /** Where the record header starts in the file. */
   offset = 0;
+  /** The frame's link type (a classic file has one; a pcapng one per interface). */
+  linkType = LINKTYPE_ETHERNET;
 
   get data(): Uint8Array {
     return this.buf.subarray(this.at, this.at + this.len);
@@ -48,6 +64,8 @@ export class PcapRecord {
 }
 
 export interface PcapFileHeader {
+  /** 'pcapng' for a pcapng file (its byte order and interfaces are per section). */
+  kind: 'pcap' | 'pcapng';
   littleEndian: boolean;
   nano: boolean;
   snaplen: number;
@@ -56,7 +74,10 @@ export interface PcapFileHeader {
 
 export class PcapReader {
   readonly header: PcapFileHeader;
-  private readonly buf = Buffer.allocUnsafe(CHUNK + PCAP_SNAPLEN + RECORD_LEN);
+  private readonly buf = Buffer.allocUnsafe(CHUNK + MAX_BLOCK);
+  /** pcapng: the current section's byte order and interfaces. */
+  private le = true;
+  private ifaces: NgInterface[] = [];
   private start = 0;
   private end = 0;
   /** File offset of buf[start]. */
@@ -73,12 +94,15 @@ export class PcapReader {
     let le: boolean;
     if (m === MAGIC_US || m === MAGIC_NS) le = true;
     else if (b.readUInt32BE(0) === MAGIC_US || b.readUInt32BE(0) === MAGIC_NS) le = false;
-    else if (m === MAGIC_PCAPNG) throw new InvalidArgumentError(`${name}: a pcapng file; vsw reads classic pcap: convert it with 'tshark -r ${name} -F pcap -w OUT.pcap' or 'editcap -F pcap'`);
-    else throw new InvalidArgumentError(`${name}: not a pcap file (magic 0x${m.toString(16)})`);
+    else if (m === MAGIC_PCAPNG) {
+      this.header = { kind: 'pcapng', littleEndian: true, nano: false, snaplen: 0, linkType: LINKTYPE_ETHERNET };
+      this.readSection();
+      return;
+    } else throw new InvalidArgumentError(`${name}: not a pcap file (magic 0x${m.toString(16)})`);
     const u32 = (o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
     const linkType = u32(20) & 0x0fffffff;
     if (linkType !== LINKTYPE_ETHERNET) throw new InvalidArgumentError(`${name}: link type ${linkType} is not Ethernet (1): vsw moves Ethernet frames only`);
-    this.header = { littleEndian: le, nano: u32(0) === MAGIC_NS, snaplen: u32(16), linkType };
+    this.header = { kind: 'pcap', littleEndian: le, nano: u32(0) === MAGIC_NS, snaplen: u32(16), linkType };
     this.start = GLOBAL_LEN;
     this.pos = GLOBAL_LEN;
   }
@@ -103,6 +127,7 @@ export class PcapReader {
 
   /** The next record, or null at the end of the file. */
   next(): PcapRecord | null {
+    if (this.header.kind === 'pcapng') return this.nextNg();
     if (this.end - this.start < RECORD_LEN) this.fill(RECORD_LEN);
     const avail = this.end - this.start;
     if (avail === 0) return null;
@@ -129,6 +154,107 @@ export class PcapReader {
     this.start += RECORD_LEN + incl;
     this.pos += RECORD_LEN + incl;
     return r;
+  }
+
+  /** pcapng: a Section Header Block at start (its byte-order magic says the order). */
+  private readSection(): void {
+    this.fill(28);
+    if (this.end - this.start < 28) throw new InvalidArgumentError(`${this.name}: pcapng section header cut short at byte ${this.pos}`);
+    const b = this.buf;
+    const s = this.start;
+    if (b.readUInt32LE(s + 8) === NG_BYTE_ORDER) this.le = true;
+    else if (b.readUInt32BE(s + 8) === NG_BYTE_ORDER) this.le = false;
+    else throw new InvalidArgumentError(`${this.name}: pcapng section at byte ${this.pos} has no byte-order magic`);
+    const len = this.u32(s + 4);
+    this.block(len);
+    this.ifaces = [];
+    this.skip(len);
+  }
+
+  private u32(o: number): number {
+    return this.le ? this.buf.readUInt32LE(o) : this.buf.readUInt32BE(o);
+  }
+
+  /** Check a block's length and make it all available. */
+  private block(len: number): void {
+    if (len < 12 || len % 4 !== 0 || len > MAX_BLOCK) throw new InvalidArgumentError(`${this.name}: pcapng block at byte ${this.pos} claims ${len} bytes: a damaged file`);
+    this.fill(len);
+    if (this.end - this.start < len) throw new InvalidArgumentError(`${this.name}: truncated block at byte ${this.pos}`);
+  }
+
+  private skip(len: number): void {
+    this.start += len;
+    this.pos += len;
+  }
+
+  private nextNg(): PcapRecord | null {
+    for (;;) {
+      if (this.end - this.start < 8) this.fill(8);
+      const avail = this.end - this.start;
+      if (avail === 0) return null;
+      if (avail < 8) throw new InvalidArgumentError(`${this.name}: truncated block header at byte ${this.pos}`);
+      const s = this.start;
+      const type = this.u32(s);
+      if (type === NG_SHB) { this.readSection(); continue; }
+      const len = this.u32(s + 4);
+      this.block(len);
+      if (type === NG_IDB) {
+        this.ifaces.push(this.readInterface(s, len));
+        this.skip(len);
+        continue;
+      }
+      if (type !== NG_EPB && type !== NG_SPB) { this.skip(len); continue; }
+      const r = this.rec;
+      const epb = type === NG_EPB;
+      const ifc = this.ifaces[epb ? this.u32(s + 8) : 0];
+      if (ifc === undefined) throw new InvalidArgumentError(`${this.name}: packet block at byte ${this.pos} names an interface not described before it`);
+      const orig = this.u32(s + (epb ? 24 : 8));
+      const incl = epb ? this.u32(s + 20) : Math.min(orig, ifc.snaplen > 0 ? ifc.snaplen : orig, len - 16);
+      const at = s + (epb ? 28 : 12);
+      if (at + incl > s + len - 4 || incl > PCAP_SNAPLEN) throw new InvalidArgumentError(`${this.name}: packet block at byte ${this.pos} holds ${incl} bytes in a ${len}-byte block`);
+      if (epb) this.setTime(r, this.u32(s + 12), this.u32(s + 16), ifc.perSec);
+      else { r.sec = 0; r.nsec = 0; } // a Simple Packet Block has no time
+      r.buf = this.buf;
+      r.at = at;
+      r.len = incl;
+      r.origLen = orig;
+      r.offset = this.pos;
+      r.linkType = ifc.linkType;
+      this.skip(len);
+      return r;
+    }
+  }
+
+  private readInterface(s: number, len: number): NgInterface {
+    const linkType = this.le ? this.buf.readUInt16LE(s + 8) : this.buf.readUInt16BE(s + 8);
+    const ifc: NgInterface = { linkType, snaplen: this.u32(s + 12), perSec: 1e6 };
+    // Options: code, length, value padded to 4 bytes; if_tsresol is 10^-v, or 2^-v with the top bit set.
+    for (let o = s + 16; o + 4 <= s + len - 4;) {
+      const code = this.le ? this.buf.readUInt16LE(o) : this.buf.readUInt16BE(o);
+      const olen = this.le ? this.buf.readUInt16LE(o + 2) : this.buf.readUInt16BE(o + 2);
+      if (code === 0) break;
+      if (code === NG_OPT_TSRESOL && olen >= 1) {
+        const v = this.buf[o + 4];
+        ifc.perSec = (v & 0x80) !== 0 ? 2 ** (v & 0x7f) : 10 ** v;
+      }
+      o += 4 + ((olen + 3) & ~3);
+    }
+    if (!(ifc.perSec >= 1 && ifc.perSec <= 1e18)) throw new InvalidArgumentError(`${this.name}: interface at byte ${this.pos} has a timestamp resolution vsw cannot read`);
+    return ifc;
+  }
+
+  /** A 64-bit timestamp in units of 1/perSec s, as seconds and nanoseconds (exact). */
+  private setTime(r: PcapRecord, hi: number, lo: number, perSec: number): void {
+    const t = hi * 4294967296 + lo;
+    if (t <= Number.MAX_SAFE_INTEGER && perSec <= 1e6) {
+      r.sec = Math.floor(t / perSec);
+      r.nsec = Math.floor(((t - r.sec * perSec) * 1e9) / perSec);
+      return;
+    }
+    const big = (BigInt(hi) << 32n) | BigInt(lo);
+    const per = BigInt(perSec);
+    r.sec = Number(big / per);
+    r.nsec = Number(((big % per) * 1_000_000_000n) / per);
   }
 
   /** Make at least `need` bytes available from start (fewer only at the end of the file). */
@@ -159,14 +285,27 @@ export function memorySource(bytes: Uint8Array): ByteSource {
 }
 
 /** Why a frame cannot be sent as it is in the capture, or undefined when it can. */
-export type Uncarriable = 'snap-cut' | 'runt' | 'oversize';
+export type Uncarriable = 'snap-cut' | 'not-ethernet' | 'runt' | 'oversize';
 
-/** A record vsw cannot send: cut by the capture's snap length, shorter than an Ethernet header, or over `max` bytes. */
-export function uncarriable(r: Pick<PcapRecord, 'len' | 'origLen'>, max: number): Uncarriable | undefined {
+/** A record vsw cannot send: cut by the capture's snap length, not Ethernet, shorter than an Ethernet header, or over `max` bytes. */
+export function uncarriable(r: Pick<PcapRecord, 'len' | 'origLen' | 'linkType'>, max: number): Uncarriable | undefined {
   if (r.len < r.origLen) return 'snap-cut';
+  if (r.linkType !== LINKTYPE_ETHERNET) return 'not-ethernet';
   if (r.len < 14) return 'runt';
   if (r.len > max) return 'oversize';
   return undefined;
+}
+
+/** Counts of records not sent, by reason, all zero. */
+export function noneUncarriable(): Record<Uncarriable, number> {
+  return { 'snap-cut': 0, 'not-ethernet': 0, runt: 0, oversize: 0 };
+}
+
+/** The summary line for records not sent, or '' when there were none. */
+export function uncarriableText(n: Record<Uncarriable, number>): string {
+  const total = n['snap-cut'] + n['not-ethernet'] + n.runt + n.oversize;
+  if (total === 0) return '';
+  return `not sent (the capture cannot carry them): ${n['snap-cut']} cut by the snap length, ${n['not-ethernet']} not Ethernet, ${n.runt} runts, ${n.oversize} oversize`;
 }
 
 /** What a whole read of a file found: its records, and the first and last timestamps (ms since the epoch). */

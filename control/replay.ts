@@ -41,7 +41,7 @@ import { KIND_PACKET, KIND_TAP, type Io } from '../workers/io';
 import { portCounters } from '../workers/host-counters';
 import type { AckMsg, InjectTally, ToWorker } from '../workers/protocol';
 import { InvalidArgumentError } from './errors';
-import { PcapReader, scanPcap, uncarriable, type PcapRecord, type Uncarriable } from './pcap-read';
+import { noneUncarriable, PcapReader, scanPcap, uncarriable, uncarriableText, type PcapRecord, type Uncarriable } from './pcap-read';
 import { PcapWriter } from './pcap';
 import { parseSnapshot, snapshotTables, type Snapshot, type SnapshotPort } from './snapshot';
 import { portLabel, resolvePort } from './trace';
@@ -194,7 +194,7 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
   const punted = new PcapWriter(outs.punted);
   const traceFd = taps ? fs.openSync(outs.trace, 'w') : -1;
   const summary: ReplaySummary = {
-    version: 1, frames: 0, injected: 0, notSent: { 'snap-cut': 0, runt: 0, oversize: 0 }, firstTime: 0, lastTime: 0,
+    version: 1, frames: 0, injected: 0, notSent: noneUncarriable(), firstTime: 0, lastTime: 0,
     ports: [], forwarded: 0, local: 0, dropped: {}, punted: 0, skippedPorts: snap.ports.filter((p) => !runnable.includes(p)).map((p) => p.name),
   };
   const tally: InjectTally = { forwarded: 0, local: 0, drops: [] };
@@ -290,8 +290,8 @@ export function replaySummaryText(s: ReplaySummary): string {
     `replayed ${s.injected} of ${s.frames} frames (virtual time ${new Date(s.firstTime * 1000).toISOString()} to ${new Date(s.lastTime * 1000).toISOString()})`,
     `forwarded ${s.forwarded}, taken by the switch ${s.local}, dropped ${drops.reduce((a, [, n]) => a + n, 0)}${drops.length ? `: ${drops.map(([r, n]) => `${r} ${n}`).join(', ')}` : ''}; punted ${s.punted}`,
   ];
-  const notSent = s.notSent['snap-cut'] + s.notSent.runt + s.notSent.oversize;
-  if (notSent > 0) lines.push(`not sent (the capture cannot carry them): ${s.notSent['snap-cut']} cut by the snap length, ${s.notSent.runt} runts, ${s.notSent.oversize} oversize`);
+  const notSent = uncarriableText(s.notSent);
+  if (notSent) lines.push(notSent);
   for (const p of s.ports) if (p.rxPackets || p.txPackets) lines.push(`  ${p.label}: received ${p.rxPackets}, sent ${p.txPackets}`);
   if (s.skippedPorts.length) lines.push(`not replayed (VXLAN): ${s.skippedPorts.join(', ')}`);
   return `${lines.join('\n')}\n`;

@@ -9,6 +9,7 @@ import { VswError } from '../errors';
 import { formatJson } from '../format';
 import type { InjectProgress, InjectSummary } from '../inject';
 import type { Snapshot } from '../snapshot';
+import { uncarriableText } from '../pcap-read';
 import { usageError, type Cli } from './common';
 import { filterExpr, formatOption, integer, type Format } from './options';
 import { followLines, streamRequest } from './stream';
@@ -16,7 +17,7 @@ import { followLines, streamRequest } from './stream';
 export function addExperimentCommands(program: Command, { io, sub, client, print }: Cli): void {
   sub(program, 'inject', "Send a capture's frames into the switch as if a port had received them (the whole pipeline), with progress and a summary")
     .requiredOption('--port <port>', 'the port they arrive on: a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
-    .requiredOption('--pcap <file>', 'a pcap file (Ethernet; microsecond or nanosecond, either byte order); the daemon reads it')
+    .requiredOption('--pcap <file>', 'a pcap or pcapng file (Ethernet frames); the daemon reads it')
     .addOption(new Option('--timing <timing>', "the capture's own spacing between frames (the default)").choices(['original']))
     .option('--rate <pps>', 'instead: this many frames per second', integer(1, 100_000_000))
     .option('--top-speed', 'instead: as fast as the port\'s worker takes them')
@@ -24,8 +25,8 @@ export function addExperimentCommands(program: Command, { io, sub, client, print
     .option('--filter <expr>', "only the frames that match, e.g. 'icmp or arp' (see README: filters)", filterExpr)
     .addOption(formatOption())
     .addHelpText('after', `
-Frames the capture cannot carry (cut by its snap length, shorter than an Ethernet header,
-larger than 64 KiB) are counted and not sent. The summary's forwarded/dropped counts are
+Frames the capture cannot carry (cut by its snap length, not Ethernet, shorter than an
+Ethernet header, larger than 64 KiB) are counted and not sent. The summary's forwarded/dropped counts are
 the pipeline's verdicts on exactly these frames (see vsw stats for the port's totals).`)
     .action(async (o: { port: string; pcap: string; timing?: string; rate?: number; topSpeed?: boolean; loop: number; filter?: string; format: Format }, cmd: Command) => {
       if ([o.timing !== undefined, o.rate !== undefined, o.topSpeed === true].filter((x) => x).length > 1) {
@@ -82,12 +83,12 @@ the pipeline's verdicts on exactly these frames (see vsw stats for the port's to
 /** The summary of `vsw inject` as text. */
 export function injectText(s: InjectSummary): string {
   const drops = Object.entries(s.dropped);
-  const notSent = s.notSent['snap-cut'] + s.notSent.runt + s.notSent.oversize;
   const lines = [
     `sent ${s.sent} of ${s.total} frames to ${s.port} in ${s.seconds} s${s.stopped ? ' (stopped before the end)' : ''}`,
     `forwarded ${s.forwarded}, taken by the switch ${s.local}, dropped ${drops.reduce((a, [, n]) => a + n, 0)}${drops.length ? `: ${drops.map(([r, n]) => `${r} ${n}`).join(', ')}` : ''}`,
   ];
-  if (notSent > 0) lines.push(`not sent (the capture cannot carry them): ${s.notSent['snap-cut']} cut by the snap length, ${s.notSent.runt} runts, ${s.notSent.oversize} oversize`);
+  const notSent = uncarriableText(s.notSent);
+  if (notSent) lines.push(notSent);
   if (s.filteredOut > 0) lines.push(`not matched by --filter: ${s.filteredOut}`);
   return `${lines.join('\n')}\n`;
 }

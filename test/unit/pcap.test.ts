@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pcapHeader, pcapRecord } from '../../control/pcap';
-import { PcapReader, readPcap, scanPcap, uncarriable } from '../../control/pcap-read';
+import { memorySource, PcapReader, readPcap, scanPcap, uncarriable } from '../../control/pcap-read';
 import { icmpEcho } from '../fixtures/frames';
 
 const f1 = icmpEcho({ srcMac: '02:42:0a:00:00:02', dstMac: '02:42:0a:00:00:03', srcIp: '10.0.0.2', dstIp: '10.0.0.3', id: 1, seq: 1 });
@@ -31,7 +31,7 @@ describe('pcap', () => {
 
   it('says what is wrong with a bad file', () => {
     expect(() => readPcap(Buffer.alloc(10), 'x.pcap')).toThrow(/x\.pcap: not a pcap file/);
-    expect(() => readPcap(Buffer.from('0a0d0d0a' + '00'.repeat(40), 'hex'))).toThrow(/pcapng/);
+    expect(() => readPcap(Buffer.from('0a0d0d0a' + '00'.repeat(40), 'hex'))).toThrow(/pcapng section at byte 0 has no byte-order magic/);
     const raw = Buffer.from(pcapHeader()); raw.writeUInt32LE(113, 20);
     expect(() => readPcap(raw)).toThrow(/link type 113/);
     expect(() => readPcap(file.subarray(0, file.length - 3))).toThrow(/truncated frame at byte/);
@@ -84,15 +84,62 @@ describe('pcap', () => {
     expect(r.next()).toBeNull();
   });
 
+  /** A pcapng file: blocks written in one byte order. */
+  function pcapng(le: boolean, blocks: [number, Buffer][]): Buffer {
+    const out: Buffer[] = [];
+    for (const [type, body] of blocks) {
+      const pad = Buffer.alloc((4 - (body.length % 4)) % 4);
+      const len = 12 + body.length + pad.length;
+      const h = Buffer.alloc(8); const t = Buffer.alloc(4);
+      if (le) { h.writeUInt32LE(type, 0); h.writeUInt32LE(len, 4); t.writeUInt32LE(len, 0); } else { h.writeUInt32BE(type, 0); h.writeUInt32BE(len, 4); t.writeUInt32BE(len, 0); }
+      out.push(h, body, pad, t);
+    }
+    return Buffer.concat(out);
+  }
+  const u32 = (le: boolean, ...v: number[]): Buffer => { const b = Buffer.alloc(4 * v.length); v.forEach((x, i) => (le ? b.writeUInt32LE(x >>> 0, 4 * i) : b.writeUInt32BE(x >>> 0, 4 * i))); return b; };
+  const u16 = (le: boolean, ...v: number[]): Buffer => { const b = Buffer.alloc(2 * v.length); v.forEach((x, i) => (le ? b.writeUInt16LE(x, 2 * i) : b.writeUInt16BE(x, 2 * i))); return b; };
+  function ngFile(le: boolean): Buffer {
+    const shb = Buffer.concat([u32(le, 0x1a2b3c4d), u16(le, 1, 0), Buffer.alloc(8, 0xff)]);
+    // Interface 0: Ethernet, nanoseconds (if_tsresol 9); interface 1: link type 113, default microseconds.
+    const idb0 = Buffer.concat([u16(le, 1, 0), u32(le, 0), u16(le, 9, 1), Buffer.from([9, 0, 0, 0]), u16(le, 0, 0)]);
+    const idb1 = Buffer.concat([u16(le, 113, 0), u32(le, 0)]);
+    const ns = 1_700_000_000_123_456_789n;
+    const epb = (ifc: number, hi: number, lo: number, f: Uint8Array, orig = f.length): Buffer => Buffer.concat([u32(le, ifc, hi, lo, f.length, orig), Buffer.from(f)]);
+    return pcapng(le, [
+      [0x0a0d0d0a, shb], [1, idb0], [1, idb1],
+      [6, epb(0, Number(ns >> 32n), Number(ns & 0xffffffffn), f1)],
+      [0xbad, Buffer.from('a custom block, skipped')],
+      [6, epb(1, 0, 5_000_001, f2)],
+      [3, Buffer.concat([u32(le, f2.length), Buffer.from(f2)])],
+    ]);
+  }
+
+  it('reads pcapng in both byte orders: interfaces, resolutions, packet blocks; a non-Ethernet frame is named, not sent', () => {
+    for (const le of [true, false]) {
+      const r = new PcapReader(memorySource(ngFile(le)), 'ng');
+      expect(r.header.kind).toBe('pcapng');
+      const a = r.next()!;
+      expect([a.sec, a.nsec, a.linkType, Buffer.from(a.data).equals(Buffer.from(f1))]).toEqual([1_700_000_000, 123_456_789, 1, true]);
+      const b = r.next()!;
+      expect([b.sec, b.nsec, b.linkType]).toEqual([5, 1000, 113]);
+      expect(uncarriable(b, 65536)).toBe('not-ethernet');
+      const c = r.next()!;
+      expect([c.len, c.linkType, uncarriable(c, 65536)]).toEqual([f2.length, 1, undefined]);
+      expect(r.next()).toBeNull();
+    }
+    const cut = ngFile(true).subarray(0, 120);
+    expect(() => readPcap(cut, 'cut.pcapng')).toThrow(/cut\.pcapng: truncated block at byte/);
+  });
+
   it('names a damaged record and a fraction out of range', () => {
     const big = Buffer.from(file); big.writeUInt32LE(300_000, 24 + 8);
     expect(() => readPcap(big, 'd.pcap')).toThrow(/d\.pcap: record at byte 24 claims 300000 bytes/);
     const frac = Buffer.from(file); frac.writeUInt32LE(1_000_000, 24 + 4);
     expect(() => readPcap(frac, 'f.pcap')).toThrow(/f\.pcap: record at byte 24 has a fraction of a second out of range/);
     expect(() => PcapReader.open('/nonexistent/x.pcap')).toThrow(/cannot read \/nonexistent\/x\.pcap/);
-    expect(uncarriable({ len: 10, origLen: 10 }, 100)).toBe('runt');
-    expect(uncarriable({ len: 200, origLen: 200 }, 100)).toBe('oversize');
-    expect(uncarriable({ len: 60, origLen: 60 }, 100)).toBeUndefined();
+    expect(uncarriable({ len: 10, origLen: 10, linkType: 1 }, 100)).toBe('runt');
+    expect(uncarriable({ len: 200, origLen: 200, linkType: 1 }, 100)).toBe('oversize');
+    expect(uncarriable({ len: 60, origLen: 60, linkType: 1 }, 100)).toBeUndefined();
   });
 
   const tcpdump = spawnSync('tcpdump', ['--version']).status === 0;
