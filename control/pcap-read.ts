@@ -21,7 +21,6 @@ import { LINKTYPE_ETHERNET, PCAP_SNAPLEN } from './pcap';
 
 const MAGIC_US = 0xa1b2c3d4;
 const MAGIC_NS = 0xa1b23c4d;
-const MAGIC_PCAPNG = 0x0a0d0d0a;
 const GLOBAL_LEN = 24;
 const RECORD_LEN = 16;
 const CHUNK = 1 << 20;
@@ -94,7 +93,7 @@ export class PcapReader {
     let le: boolean;
     if (m === MAGIC_US || m === MAGIC_NS) le = true;
     else if (b.readUInt32BE(0) === MAGIC_US || b.readUInt32BE(0) === MAGIC_NS) le = false;
-    else if (m === MAGIC_PCAPNG) {
+    else if (m === NG_SHB) {
       this.header = { kind: 'pcapng', littleEndian: true, nano: false, snaplen: 0, linkType: LINKTYPE_ETHERNET };
       this.readSection();
       return;
