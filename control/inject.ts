@@ -6,7 +6,9 @@
 // which runs them through the whole pipeline like received frames (workers/loop.ts inject).
 //
 // The file is read once to count and check it before anything is sent: a damaged file is an
-// error, not half an injection. Frames a capture cannot carry (cut by its snap length,
+// error, not half an injection. Reading gives the daemon's event loop a turn every
+// SCAN_YIELD records, and sending waits for each batch's answer: a big file does not
+// stall the API or the DNS server. Frames a capture cannot carry (cut by its snap length,
 // shorter than an Ethernet header, longer than a receive slot) are counted and not sent.
 // The tally is per injection, from the pipeline's verdicts of exactly these frames: sent on
 // (unicast or flood), taken by the switch (e.g. an ARP reply to a gateway), dropped by reason.
@@ -18,7 +20,7 @@ import { MAX_BATCH } from '../workers/io';
 import { copyBytes } from '../dataplane/wire/bytes';
 import { maxInjectLen } from '../workers/loop';
 import type { InjectTally } from '../workers/protocol';
-import { noneUncarriable, scanPcap, PcapReader, uncarriable, type Uncarriable } from './pcap-read';
+import { noneUncarriable, scanPcapAsync, PcapReader, SCAN_YIELD, uncarriable, type Uncarriable } from './pcap-read';
 import { InvalidArgumentError } from './errors';
 
 export const INJECT_TIMINGS = ['original', 'rate', 'top-speed'] as const;
@@ -104,7 +106,7 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
   progress: (p: InjectProgress) => void, stopped: () => boolean, clock: () => number = () => performance.now()): Promise<InjectSummary> {
   const filter = checkInjectSpec(spec);
   const loops = spec.loop ?? 1;
-  const scan = scanPcap(spec.pcap);
+  const scan = await scanPcapAsync(spec.pcap);
   const total = scan.records * loops;
   const span = scan.lastMs - scan.firstMs;
   const sum: InjectSummary = {
@@ -137,6 +139,7 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
     progress({ type: 'progress', done, total, sent: sum.sent, rate: Math.round(rate), leftSeconds: Math.round(left * 10) / 10 });
   };
   let sentTotal = 0; // frames handed in so far, over every loop (the rate's schedule)
+  let sinceTurn = 0; // records read since the event loop last had a turn (filtered-out runs never await a batch)
   for (let k = 0; k < loops && !sum.stopped; k++) {
     const r = PcapReader.open(spec.pcap);
     try {
@@ -144,6 +147,7 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
       let loopStart = clock();
       for (let f = r.next(); f !== null; f = r.next()) {
         if (stopped()) { sum.stopped = true; break; }
+        if (++sinceTurn === SCAN_YIELD) { sinceTurn = 0; await new Promise((res) => setImmediate(res)); }
         done++;
         const why = uncarriable(f, maxInjectLen);
         if (why !== undefined) { sum.notSent[why]++; continue; }

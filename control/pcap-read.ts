@@ -319,15 +319,38 @@ export function scanPcap(file: string): PcapScan {
   const r = PcapReader.open(file);
   try {
     const s: PcapScan = { records: 0, firstMs: 0, lastMs: 0 };
-    for (let f = r.next(); f !== null; f = r.next()) {
-      const t = f.sec * 1000 + f.nsec / 1e6;
-      if (s.records++ === 0) s.firstMs = t;
-      s.lastMs = Math.max(s.lastMs, t);
-    }
+    while (scanStep(r, s, Infinity)) { /* to the end */ }
     return s;
   } finally {
     r.close();
   }
+}
+
+/** scanPcap for the daemon: the event loop gets a turn every SCAN_YIELD records. */
+export async function scanPcapAsync(file: string): Promise<PcapScan> {
+  const r = PcapReader.open(file);
+  try {
+    const s: PcapScan = { records: 0, firstMs: 0, lastMs: 0 };
+    while (scanStep(r, s, SCAN_YIELD)) await new Promise((res) => setImmediate(res));
+    return s;
+  } finally {
+    r.close();
+  }
+}
+
+/** Records read between two turns of the event loop (the daemon reads files on its main thread). */
+export const SCAN_YIELD = 50_000;
+
+/** Read up to n records into s; false at the end of the file. */
+function scanStep(r: PcapReader, s: PcapScan, n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const f = r.next();
+    if (f === null) return false;
+    const t = f.sec * 1000 + f.nsec / 1e6;
+    if (s.records++ === 0) s.firstMs = t;
+    s.lastMs = Math.max(s.lastMs, t);
+  }
+  return true;
 }
 
 /** A frame of a whole file read at once (trace --dry-run --pcap: a handful of frames). */
