@@ -146,50 +146,29 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
     return { port: p, file: x.file };
   });
   for (const x of ins) scanPcap(x.file);
-  const tables = snapshotTables(snap);
-  fs.mkdirSync(o.out, { recursive: true });
-
+  // The run's random draws are seeded from here on, before the switch is built: the DNS
+  // registries take their random source when they are made.
+  const saved = { random: Math.random, icmp: icmpErrors.clock };
   const clock = new VirtualClock();
-  const writers: (PcapWriter | undefined)[] = [];
-  const vnet: boolean[] = [];
-  for (const p of runnable) {
-    writers[p.id] = new PcapWriter(path.join(o.out, `${p.name}.pcap`));
-    vnet[p.id] = p.vnet;
+  Math.random = mulberry32(SEED);
+  icmpErrors.clock = () => clock.ms;
+  const restore = (): void => {
+    Math.random = saved.random;
+    icmpErrors.clock = saved.icmp;
+    icmpErrors.refill();
+  };
+  let run: ReturnType<typeof buildSwitch>;
+  try {
+    run = buildSwitch(snap, runnable, clock, o.trace);
+  } catch (e) {
+    restore();
+    throw e;
   }
-  const fdb = new Fdb(snap.tables.fdb.config, tables.fdb);
-  const neigh = new Neigh(snap.tables.neigh.config, tables.neigh);
-  const ct = new Conntrack(snap.tables.conntrack.config, tables.ct);
-  const stats = new Float64Array(new SharedArrayBuffer(statsBytes(MAX_PORTS)));
-  const punt = new CaptureRing(new SharedArrayBuffer(captureRingBytes(1 << 20)));
-  const taps = o.trace ? new CaptureRing(new SharedArrayBuffer(captureRingBytes(4 << 20))) : undefined;
-  const inbox: ToWorker[] = [];
-  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+  const { loop, writers, fdb, neigh, ct, stats, punt, taps, ctrl } = run;
+  // Everything is checked: now the outputs.
+  fs.mkdirSync(o.out, { recursive: true });
+  for (const p of runnable) writers[p.id] = new PcapWriter(path.join(o.out, `${p.name}.pcap`));
   let punts = 0;
-  const refused: string[] = [];
-  const loop = new WorkerLoop({
-    io: new ReplayIo(writers, vnet, clock), fdb, ctrl, stats,
-    eventfd: -1, maxPorts: MAX_PORTS, worker: 0, clock: () => clock.sec,
-    receive: () => inbox.shift(), reply: (m: AckMsg) => { if (m.error) refused.push(m.error); },
-    capture: taps, l3: { neigh, ct }, punt,
-  });
-  for (const p of runnable) {
-    inbox.push({
-      type: 'addPort', seq: 0, id: p.id, name: p.name, fd: FD_BASE + p.id, kind: p.kind === 'tap' ? KIND_TAP : KIND_PACKET,
-      vnet: p.vnet, netId: p.netId, vlans: p.vlans, rx: true, ...(p.guard ? { guard: p.guard } : {}),
-    });
-  }
-  if (snap.l3) inbox.push({ type: 'l3', seq: 0, snapshot: snap.l3 });
-  const netName = new Map(snap.networks.map((n) => [n.id, n.name]));
-  netName.set(UPLINK_NET, 'uplink');
-  if (taps) {
-    inbox.push({
-      type: 'taps', seq: 0, sessions: [{ sid: 0, kind: 'trace', port: -1, net: -1, stage: -1, filter: '', count: 0 }],
-      names: { ports: snap.ports.map((p): [number, string] => [p.id, portLabel(p)]), nets: [...netName] },
-    });
-  }
-  loop.control();
-  if (refused.length > 0) throw new InvalidArgumentError(`snapshot: the switch refused it: ${refused[0]}`);
-
   const outs = { punted: path.join(o.out, 'punted.pcap'), trace: path.join(o.out, 'trace.txt') };
   const punted = new PcapWriter(outs.punted);
   const traceFd = taps ? fs.openSync(outs.trace, 'w') : -1;
@@ -199,10 +178,6 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
   };
   const tally: InjectTally = { forwarded: 0, local: 0, drops: [] };
   const lens = [0];
-
-  const saved = { random: Math.random, icmp: icmpErrors.clock };
-  Math.random = mulberry32(SEED);
-  icmpErrors.clock = () => clock.ms;
   const inputs: Input[] = ins.map((x, order) => {
     const reader = PcapReader.open(x.file);
     return { port: x.port.id, order, reader, head: reader.next() };
@@ -248,9 +223,7 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
     }
     summary.lastTime = clock.sec + clock.nsec / 1e9;
   } finally {
-    Math.random = saved.random;
-    icmpErrors.clock = saved.icmp;
-    icmpErrors.refill();
+    restore();
     for (const i of inputs) i.reader.close();
     for (const w of writers) w?.close();
     summary.punted = punted.frames;
@@ -266,6 +239,47 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
   });
   fs.writeFileSync(path.join(o.out, 'drops.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
+}
+
+/** The snapshot's switch: a WorkerLoop told its ports, router and (with trace) a trace session; writers filled in later. */
+function buildSwitch(snap: Snapshot, runnable: SnapshotPort[], clock: VirtualClock, trace: boolean) {
+  const tables = snapshotTables(snap);
+  const writers: (PcapWriter | undefined)[] = [];
+  const vnet: boolean[] = [];
+  for (const p of runnable) vnet[p.id] = p.vnet;
+  const fdb = new Fdb(snap.tables.fdb.config, tables.fdb);
+  const neigh = new Neigh(snap.tables.neigh.config, tables.neigh);
+  const ct = new Conntrack(snap.tables.conntrack.config, tables.ct);
+  const stats = new Float64Array(new SharedArrayBuffer(statsBytes(MAX_PORTS)));
+  const punt = new CaptureRing(new SharedArrayBuffer(captureRingBytes(1 << 20)));
+  const taps = trace ? new CaptureRing(new SharedArrayBuffer(captureRingBytes(4 << 20))) : undefined;
+  const inbox: ToWorker[] = [];
+  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+  const refused: string[] = [];
+  const loop = new WorkerLoop({
+    io: new ReplayIo(writers, vnet, clock), fdb, ctrl, stats,
+    eventfd: -1, maxPorts: MAX_PORTS, worker: 0, clock: () => clock.sec,
+    receive: () => inbox.shift(), reply: (m: AckMsg) => { if (m.error) refused.push(m.error); },
+    capture: taps, l3: { neigh, ct }, punt,
+  });
+  for (const p of runnable) {
+    inbox.push({
+      type: 'addPort', seq: 0, id: p.id, name: p.name, fd: FD_BASE + p.id, kind: p.kind === 'tap' ? KIND_TAP : KIND_PACKET,
+      vnet: p.vnet, netId: p.netId, vlans: p.vlans, rx: true, ...(p.guard ? { guard: p.guard } : {}),
+    });
+  }
+  if (snap.l3) inbox.push({ type: 'l3', seq: 0, snapshot: snap.l3 });
+  const netName = new Map(snap.networks.map((n) => [n.id, n.name]));
+  netName.set(UPLINK_NET, 'uplink');
+  if (taps) {
+    inbox.push({
+      type: 'taps', seq: 0, sessions: [{ sid: 0, kind: 'trace', port: -1, net: -1, stage: -1, filter: '', count: 0 }],
+      names: { ports: snap.ports.map((p): [number, string] => [p.id, portLabel(p)]), nets: [...netName] },
+    });
+  }
+  loop.control();
+  if (refused.length > 0) throw new InvalidArgumentError(`snapshot: the switch refused it: ${refused[0]}`);
+  return { loop, writers, fdb, neigh, ct, stats, punt, taps, ctrl };
 }
 
 function drainPunts(ring: CaptureRing, out: PcapWriter, clock: VirtualClock): void {

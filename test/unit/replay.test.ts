@@ -115,6 +115,22 @@ describe('vsw replay', () => {
     for (const [name, bytes] of a) expect(b.get(name)!.equals(bytes), name).toBe(true);
   });
 
+  it('draws the DNS \'random\' order from a seeded generator: the same answers every run', () => {
+    writeTestSnapshot(at('random.json'), T0, 'random');
+    const queries = Array.from({ length: 12 }, (_, i): [number, Uint8Array] => [T0 + i,
+      udpFrame({ srcMac: WEB.mac, dstMac: NET.gwMac, srcIp: WEB.ip, dstIp: NET.gw, srcPort: 41000 + i, dstPort: 53, payload: dnsQuery(100 + i, 'svc') })]);
+    const file = pcapFile('svc.pcap', queries);
+    const answers = (out: string): string[] => {
+      runReplay({ snapshot: at('random.json'), inputs: [{ port: 'web', file }], out: at(out), trace: false });
+      // The answer ends with the two A records (16 bytes each): their addresses, in the order given.
+      return framesOf(at(`${out}/${WEB.name}.pcap`)).map((h) => `${h.slice(-40, -32)}|${h.slice(-8)}`);
+    };
+    const a = answers('rand1');
+    expect(a).toHaveLength(12);
+    expect(new Set(a).size).toBe(2); // both orders are drawn...
+    expect(answers('rand2')).toEqual(a); // ...the same way every run
+  });
+
   it('merges inputs by time, ties by port id then --in order', () => {
     // Two broadcasts at the same instant, db's file given first: web (port 1) goes first.
     const bw = arpRequest({ srcMac: WEB.mac, srcIp: WEB.ip, targetIp: '10.89.0.77' });
