@@ -15,27 +15,54 @@
 #                                                            and a second vsw daemon (docs/BENCH-L3.md)
 #   bench/taps.sh        taps (not in the default TESTS)     what `vsw capture` and live `vsw trace` cost,
 #                                                            vsw row only (docs/BENCH-TAPS.md)
-# Shared helpers: bench/lib.sh. Tables: bench/summary.ts (built to dist/bench/summary.js).
+#   bench/scale.sh       scale_* mac10000 (--scale)          how it grows: containers, source MACs, workers,
+#                                                            NAT flows, DNS names (docs/PERF.md)
+# Shared helpers: bench/lib.sh. Tables and charts: bench/summary.ts (built to dist/bench/summary.js).
 #
 # During each run: the vsw daemon's CPU (utime+stime of the process, all threads, / wall,
 # in cores; dnsmasq's for the kernel row of `dns`) and the whole system's busy CPU (cores,
 # from /proc/stat).
 #
-# Usage: bench/e2e.sh [run|cleanup|summary DIR]    (root; `npm run bench` = run)
+# Usage: bench/e2e.sh [run|cleanup|summary DIR] [--quick] [--scale|--scale-only]
+#   (root; `npm run bench` = run, `npm run bench -- --quick` = a first look)
+#   --quick       REPS=1, T=2, DNS_T=2 (unless set in the environment): every test once, short
+#   --scale       the scale tests too (bench/scale.sh: how it grows; "scaling" chart)
+#   --scale-only  only the scale tests
 #   env: T=5 seconds per test run, REPS=3 (medians are reported), TESTS="tcp_def tcp_off udp
 #        ping sockperf mac1 mac1000 nat_tcp_def nat_tcp_off dns", ROWS="bridge vsw",
-#        WORKERS=2 (vsw --workers), DNS_T=10 (dns: seconds per run), DNSPERF_OPTS="-c 4 -q 100
-#        -Q 200000 -t 2" (dns, same for both rows), TAPS_CONDS (taps: a subset of "a1 b c d e a2"),
+#        WORKERS=2 (vsw --workers), PORT_SECURITY=off (the vsw L2 network's; l2.sh), VSW_ARGS
+#        (more options of the L2 daemon, e.g. "--fdb-max-per-port 16384"), DNS_T=10 (dns:
+#        seconds per run), DNSPERF_OPTS="-c 4 -q 100 -Q 200000 -t 2" (dns, same for both
+#        rows), TAPS_CONDS (taps: a subset of "a1 b c d e a2"),
+#        PERF=1 (a perf profile of the daemon in every vsw run: perf.TEST.REP.txt),
 #        RESULTS=bench/results, LOCK=/tmp/vsw-bench.lock (shared with peers.sh: timed runs
-#        never overlap another benchmark's), BUILD=1 forces `npm run build` first.
+#        never overlap another benchmark's; under `flock $LOCK bash bench/e2e.sh` the run
+#        holds it throughout), BUILD=1 forces `npm run build` first.
+# Progress: one line per step on stderr (test, row, repetition i of n, time left; lib.sh
+# progress_step), the total time at the end.
 # Output: a plain table and a markdown table on stdout (taps: its own table after it, also in
 # taps.txt / taps.md); bench/results/<stamp>/ holds raw.tsv (row, metric, rep, value),
 # notes.txt, conditions.txt, every iperf3 JSON / tool output, vsw stats snapshots, the daemon
-# logs, summary.txt, summary.md and summary.json; bench/results/latest links to it.
+# logs, summary.txt, summary.md and summary.json, and one SVG chart per family
+# (chart-*.svg: bench/report/charts.ts); bench/results/latest links to it.
 set -euo pipefail
 SELF=$(readlink -f "$0")
 BENCH=$(dirname "$SELF")
 REPO=$(cd "$BENCH/.." && pwd)
+usage(){ sed -n 's/^# \{0,1\}//; /^Usage:/,/^Progress:/p' "$SELF" | sed '$d'; }
+CMD=run; CMD_ARG=; QUICK=0; SCALE=
+while [ $# -gt 0 ]; do
+  case $1 in
+    run|cleanup) CMD=$1;;
+    summary) CMD=summary; CMD_ARG=${2:-}; [ $# -gt 1 ] && shift;;
+    --quick) QUICK=1;;
+    --scale) SCALE=also;;
+    --scale-only) SCALE=only;;
+    -h|--help) usage; exit 0;;
+    *) echo "e2e.sh: unknown argument '$1'" >&2; usage >&2; exit 2;;
+  esac; shift
+done
+if [ "$QUICK" = 1 ]; then T=${T:-2}; REPS=${REPS:-1}; DNS_T=${DNS_T:-2}; fi
 T=${T:-5}
 REPS=${REPS:-3}
 TESTS=${TESTS:-"tcp_def tcp_off udp ping sockperf mac1 mac1000 nat_tcp_def nat_tcp_off dns"}
@@ -59,16 +86,27 @@ export T REPS
 . "$BENCH/l3.sh"
 # shellcheck source=bench/taps.sh
 . "$BENCH/taps.sh"
-ALL_TESTS="$L2_TESTS $FWD_TESTS $TAPS_TESTS $L3_TESTS"
+# shellcheck source=bench/scale.sh
+. "$BENCH/scale.sh"
+ALL_TESTS="$L2_TESTS $FWD_TESTS $TAPS_TESTS $L3_TESTS $SCALE_TESTS"
+case $SCALE in   # --scale: the scale tests not already asked for, after the others
+  also) for t in $SCALE_TESTS; do case " $TESTS " in *" $t "*) ;; *) TESTS="$TESTS $t";; esac; done;;
+  only) TESTS=$SCALE_TESTS;;
+esac
 
 summary(){ node "$SUMMARY_JS" e2e "$1"; }
 taps_summary(){ node "$SUMMARY_JS" taps "$1"; }
+# charts DIR: the SVG charts of a run (a run whose charts cannot be drawn still has its tables)
+charts(){ node "$SUMMARY_JS" charts "$1" || log "charts of $1 not drawn (the tables above stand)"; }
 
 cleanup(){ # only what this script made: its processes, its vb-* namespaces, their /etc/netns files
+  scale_cleanup
   if [ -d "$RUN" ]; then
     kill_pidfiles "$RUN"/srv-*.pid
-    stop_daemon "$RUN/vswd.pid" "$SOCK" vb-v1 vb-v2
-    stop_daemon "$RUN/vswnd.pid" "$NSOCK" vb-nv1 vb-nv2 vb-nv3 vb-nv4 vb-nv5
+    local p1 p2   # the two daemons stop side by side
+    stop_daemon "$RUN/vswd.pid" "$SOCK" vb-v1 vb-v2 & p1=$!
+    stop_daemon "$RUN/vswnd.pid" "$NSOCK" vb-nv1 vb-nv2 vb-nv3 vb-nv4 vb-nv5 & p2=$!
+    wait "$p1" "$p2" || true   # stop_daemon fails on nothing it is given
   fi
   ns_cleanup $L2_NSS $L3_NSS
   veth_cleanup $L2_LINKS $L3_LINKS
@@ -95,40 +133,75 @@ vsw_snapshot(){ # vsw_snapshot TEST [l2|l3]: per-port counters after a test (the
     vsw stats --format json >"$f" 2>/dev/null || note vsw "vsw stats after $1 failed"
   fi; }
 
+# PERF=1: a CPU profile of the vsw daemon during each vsw run (perf record -g, 499 Hz), kept as
+# perf.TEST.REP.data with its flat top (perf.TEST.REP.txt: shared object and symbol, >= 1 %;
+# the JavaScript is [unknown] in node's anonymous JIT memory). Off by default.
+PERF_PID=; PERF_OUT=
+perf_start(){ local pid=$VSW_PID
+  [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null || return 0
+  if is_l3 "$1"; then pid=$VSWN_PID; elif [ "$1" = scale_w1 ]; then pid=$VSWW_PID; fi
+  [ -n "$pid" ] || return 0
+  PERF_OUT=$RES/perf.$1.$2
+  perf record -q -F 499 -g -p "$pid" -o "$PERF_OUT.data" >/dev/null 2>"$PERF_OUT.err" & PERF_PID=$!; }
+perf_stop(){ [ -n "$PERF_PID" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true   # perf ends on SIGINT, writing its file
+  perf report -i "$PERF_OUT.data" --stdio --no-children -g none --sort dso,sym --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 >"$PERF_OUT.txt" || true
+  PERF_PID=; }
+
+# test_rows TEST: the rows it runs on (the L2 ones, or the routed ones)
+test_rows(){ if is_l3 "$1"; then echo "$ROWS_L3"; else echo "$ROWS"; fi; }
+# est_step TEST: the seconds one row of one rep of TEST takes (est_TEST of its family file, if any)
+est_step(){
+  if declare -F "est_$1" >/dev/null; then "est_$1"; return; fi
+  case $1 in
+    tcp_*|nat_tcp_*) echo $((T + 3));;
+    dns) echo $((DNS_T + 1));;
+    ping) echo 3;;
+    taps) set -- $TAPS_CONDS; echo $(( $# * (2 * T + 6) ));;
+    *) echo $((T + 1));;
+  esac; }
+TEST_OVERHEAD=3   # a test's warm-up, pre/post hooks and stats snapshot, in seconds (progress only)
+est_overhead(){ if declare -F "ovh_$1" >/dev/null; then echo $(( $("ovh_$1") + TEST_OVERHEAD )); else echo "$TEST_OVERHEAD"; fi; }
+
 # run_test TEST: pre_TEST (offloads), a warm-up per row, REPS x every row (m_TEST ROW REP,
 # order reversed on even reps; the vsw row also counts the kernel's drops on its sockets),
 # post_TEST, then the vsw stats snapshot.
-run_test(){ local t=$1 r row order d0 rows=$ROWS hns=vb-vh
-  if is_l3 "$t"; then rows=$ROWS_L3; hns=vb-nvh; fi
+run_test(){ local t=$1 r row order d0 rows hns=vb-vh est nrows
+  rows=$(test_rows "$t"); if is_l3 "$t"; then hns=vb-nvh; fi
   [ -n "$rows" ] || { log "$t: no row set up for it"; return 0; }
-  log "$t (REPS=$REPS, T=$T s)"
+  est=$(est_step "$t"); set -- $rows; nrows=$#
   if declare -F "pre_$t" >/dev/null; then "pre_$t"; fi
   for row in $rows; do if is_l3 "$t"; then l3warm "$row" "$t"; else warm "$row" "$t"; fi; done
   for r in $(seq "$REPS"); do
     order=$rows; if [ $((r % 2)) = 0 ]; then order=$(reversed $rows); fi
     for row in $order; do
+      progress_step "$est" "$t: rep $r/$REPS, row $row ($(( (r - 1) * nrows + $(idx_of "$row" $order) ))/$((REPS * nrows)) of this test; T=$T s)"
       if [ "$row" = vsw ]; then
+        perf_start "$t" "$r"
         d0=$(sock_drops $hns); "m_$t" "$row" "$r"; rec vsw "${t}_kdrops" "$r" $(( $(sock_drops $hns) - d0 ))
+        perf_stop
       else "m_$t" "$row" "$r"; fi
     done
   done
   if declare -F "post_$t" >/dev/null; then "post_$t"; fi
   sleep 1.2   # vsw reads the kernel's per-socket drop counters once a second: let this test's arrive
   vsw_snapshot "$t"
+  progress_extra "$(est_overhead "$t")"
 }
+idx_of(){ local w=$1 i=0 x; shift; for x in "$@"; do i=$((i + 1)); [ "$x" = "$w" ] && { echo $i; return; }; done; echo 0; }
 
 # ------------------------------------------------------------ main
-case "${1:-run}" in
+case $CMD in
   cleanup) cleanup; exit 0;;
-  summary) [ -n "${2:-}" ] || { echo "usage: $0 summary RESULTDIR"; exit 2; }
+  summary) [ -n "$CMD_ARG" ] || { echo "usage: $0 summary RESULTDIR"; exit 2; }
            [ -f "$SUMMARY_JS" ] || { echo "e2e.sh: $SUMMARY_JS is missing: build first (npm run build)" >&2; exit 1; }
-           summary "$2"
-           if grep -q "$(printf '\t')taps_" "$2/raw.tsv" 2>/dev/null; then echo; taps_summary "$2"; fi
+           summary "$CMD_ARG"
+           if grep -q "$(printf '\t')taps_" "$CMD_ARG/raw.tsv" 2>/dev/null; then echo; taps_summary "$CMD_ARG"; fi
+           charts "$CMD_ARG"
            exit 0;;
-  run) ;;
-  *) echo "usage: $0 [run|cleanup|summary RESULTDIR]"; exit 2;;
 esac
 [ "$(id -u)" = 0 ] || { echo "e2e.sh: must run as root (namespaces, veths)" >&2; exit 1; }
+RUN_T0=$(date +%s)
 mkdir -p "$BASE"
 exec 9>"$BASE/e2e.lock"
 flock -n 9 || { echo "e2e.sh: another run holds $BASE/e2e.lock" >&2; exit 1; }
@@ -150,8 +223,8 @@ trap 'cleanup' EXIT; trap 'exit 130' INT TERM
 VSW_PID=; VSWN_PID=; DNSMASQ_PID=; DAEMON_PID=
 
 { echo "$(date -Is) kernel $(uname -r), $(nproc) CPUs, node $(node --version); T=$T s per run (+1 s iperf3 -O 1 for TCP), REPS=$REPS (medians); MTU 1500, IPv6 off"
-  echo "vsw $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n "$(git status --porcelain -- control dataplane workers native 2>/dev/null)" ] && echo ' (+ uncommitted changes)'), --workers $WORKERS; iperf3 $(iperf3 --version | awk 'NR==1{print $2}'), tcp_congestion_control=$(sysctl -n net.ipv4.tcp_congestion_control)"
-  if [ "$NEED_L2" = 1 ]; then echo "tests after tcp_off run with offloads off in the containers (as in peers.sh); trafgen -P 1, 60-byte frames"; fi
+  echo "vsw $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n "$(git status --porcelain -- control dataplane workers native 2>/dev/null)" ] && echo ' (+ uncommitted changes)'), --workers $WORKERS${VSW_ARGS:+ $VSW_ARGS}; iperf3 $(iperf3 --version | awk 'NR==1{print $2}'), tcp_congestion_control=$(sysctl -n net.ipv4.tcp_congestion_control)"
+  if [ "$NEED_L2" = 1 ]; then echo "tests after tcp_off run with offloads off in the containers (as in peers.sh); trafgen -P 1, 60-byte frames; vsw L2 network --port-security $PORT_SECURITY"; fi
   if [ "$NEED_L3" = 1 ]; then echo "routed: kernel = bridge + iptables MASQUERADE ($(iptables --version | awk '{print $2, $3}')) + dnsmasq $(dnsmasq --version | awk 'NR==1{print $3}'); vsw = second daemon with --uplink; nat_tcp_off: offloads off in the client container; dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p') -l $DNS_T $DNSPERF_OPTS, query 'svc A' (4 addresses)"; fi
   echo "load avg at start: $(cut -d' ' -f1-3 /proc/loadavg); busiest processes: $(ps -eo pcpu=,comm= --sort=-pcpu | awk 'NR<=4{printf "%s%s %s%%", (NR>1?", ":""), $2, $1}')"; } >"$RES/conditions.txt"
 echo "svc A" >"$RUN/dns-queries"
@@ -181,14 +254,24 @@ vsw_snapshot start l3
 i0=$(proc_ticks "$VSW_PID" "$VSWN_PID"); sleep 2; i1=$(proc_ticks "$VSW_PID" "$VSWN_PID")
 echo "idle vsw daemons ($(echo ${VSW_PID:+L2} ${VSWN_PID:+routed})): $(awk -v t=$((i1 - i0)) -v hz="$HZ" 'BEGIN{printf "%.3f", t/hz/2}') cores in all over 2 s before the tests" >>"$RES/conditions.txt"
 T_START=$(date +%s)
+steps=0; secs=0
+for t in $TESTS; do
+  set -- $(test_rows "$t"); [ $# -gt 0 ] || continue
+  steps=$((steps + REPS * $#)); secs=$((secs + REPS * $# * $(est_step "$t") + $(est_overhead "$t")))
+done
+progress_plan "$steps" "$secs"
+log "plan: $(echo $TESTS | wc -w) tests, $steps steps (REPS=$REPS, T=$T s), about $(mmss "$secs") (set up in $(mmss $((T_START - RUN_T0))))"
 for t in $TESTS; do run_test "$t"; done
-log "tests took $(( $(date +%s) - T_START )) s"
+T_END=$(date +%s)
+log "tests took $(mmss $((T_END - T_START)))"
 echo "load avg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/conditions.txt"
 cleanup; trap - EXIT
 echo
 summary "$RES"
 case " $TESTS " in *" taps "*) echo; taps_summary "$RES";; esac
+charts "$RES"
 echo
 echo "raw results: $RES"
+echo "total time: $(mmss $(( $(date +%s) - RUN_T0 ))) (set up $(mmss $((T_START - RUN_T0))), tests $(mmss $((T_END - T_START))))"
 # A row that could not be set up is a failed run, even though the other rows were measured.
 [ -z "$FAILED" ] || exit 1

@@ -11,15 +11,16 @@
 
 FWD_TESTS="mac1 mac1000"
 
+# eth0_packets NS tx|rx: the packets eth0 of namespace NS has sent or received
+eth0_packets(){ ip -n "$1" -s -j link show eth0 | jq -e ".[0].stats64.$2.packets"; }
 # trafgen_rate NSRC NSDST CFG -> "tx_pps rx_pps" (eth0 counters of both ends over the run)
 trafgen_rate(){ local ns1=$1 ns2=$2 cfg=$3 tx0 rx0 tx1 rx1 t0 t1
-  ctr(){ ip -n "$1" -s -j link show eth0 | jq -e ".[0].stats64.$2.packets"; }
-  tx0=$(ctr "$ns1" tx) && rx0=$(ctr "$ns2" rx) || return 1
+  tx0=$(eth0_packets "$ns1" tx) && rx0=$(eth0_packets "$ns2" rx) || return 1
   t0=$(date +%s.%N)
   # timeout ends trafgen (status 124): that is its normal end, and the counters say what it sent
   ip netns exec "$ns1" timeout -s INT "$T" trafgen -i "$cfg" -o eth0 --no-sock-mem --notouch-irq -P 1 --no-cpu-stats >/dev/null 2>&1 || true
   t1=$(date +%s.%N); sleep 0.3
-  tx1=$(ctr "$ns1" tx) && rx1=$(ctr "$ns2" rx) || return 1
+  tx1=$(eth0_packets "$ns1" tx) && rx1=$(eth0_packets "$ns2" rx) || return 1
   awk -v w="$(echo "$t1 - $t0" | bc -l)" -v tx=$((tx1 - tx0)) -v rx=$((rx1 - rx0)) 'BEGIN{printf "%.0f %.0f\n", tx/w, rx/w}'
 }
 # mac_cfg ROW N: the trafgen config of N source MACs to c2's MAC (made once per row and N);

@@ -6,7 +6,11 @@
 # 10.89.0.2 -> 10.89.0.3.
 #   bridge  vb-bh (Linux bridge vb-br) + vb-b1, vb-b2 (made here)
 #   vsw     vb-vh (the vsw daemon, entered with nsenter) + vb-v1, vb-v2 (made by the daemon:
-#           `vsw run -d --name vb-vN -- sleep infinity`)
+#           `vsw run -d --network vb-l2 --name vb-vN -- sleep infinity`) on network vb-l2,
+#           made with `--port-security $PORT_SECURITY` (default off: the forwarding tests send
+#           from made-up MACs, 1 to 10000 of them, which a guarded port drops by design as
+#           spoofed-source, and the kernel bridge checks no source either; PORT_SECURITY=on
+#           measures the guard); the daemon's default network gets an unused subnet
 # Container 2 of each row runs an iperf3 server and a sockperf server.
 #
 # Tests (methods from /work/shared/anchors/peers.sh, so the figures compare with its anchors):
@@ -23,6 +27,10 @@ L2_NSS="vb-b1 vb-b2 vb-bh vb-v1 vb-v2 vb-vh"   # every namespace of the L2 topol
 L2_LINKS="vb-bp1 vb-bp2"                      # host ends of its veths (made inside vb-bh)
 SOCK=$RUN/vsw.sock
 SUBNET=10.89.0.0/24
+PORT_SECURITY=${PORT_SECURITY:-off}
+# l2_net CLI: network vb-l2 ($SUBNET, --port-security $PORT_SECURITY) on the daemon that CLI (a function) talks to
+l2_net(){ "$1" network create --subnet "${2:-$SUBNET}" --port-security "$PORT_SECURITY" vb-l2 >>"$RES/vsw-cli.log" 2>&1 \
+  || { note vsw "vsw network create vb-l2 failed: $(tail -1 "$RES/vsw-cli.log")"; return 1; }; }
 IP1=10.89.0.2
 IP2=10.89.0.3
 
@@ -49,15 +57,17 @@ up_bridge(){
 }
 up_vsw(){
   ns_init vb-vh || return 1
-  start_daemon vb-vh "$SOCK" vsw --default-subnet "$SUBNET" || return 1
+  # shellcheck disable=SC2086
+  start_daemon vb-vh "$SOCK" vsw --default-subnet 10.89.9.0/24 ${VSW_ARGS:-} || return 1   # VSW_ARGS: e2e.sh
   VSW_PID=$DAEMON_PID
+  l2_net vsw || return 1
   local i a b
   for i in 1 2; do
-    vsw run -d --name "vb-v$i" -- sleep infinity >>"$RES/vsw-cli.log" 2>&1 \
+    vsw run -d --network vb-l2 --name "vb-v$i" -- sleep infinity >>"$RES/vsw-cli.log" 2>&1 \
       || { note vsw "vsw run vb-v$i failed: $(tail -1 "$RES/vsw-cli.log")"; return 1; }
     nsx "vb-v$i" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 || return 1
   done
-  vsw network inspect bridge >"$RES/vsw-network.json" 2>>"$RES/vsw-cli.log" || { note vsw "vsw network inspect bridge failed"; return 1; }
+  vsw network inspect vb-l2 >"$RES/vsw-network.json" 2>>"$RES/vsw-cli.log" || { note vsw "vsw network inspect vb-l2 failed"; return 1; }
   a=$(jq -r '.endpoints[] | select(.container=="vb-v1") | .ip' "$RES/vsw-network.json")
   b=$(jq -r '.endpoints[] | select(.container=="vb-v2") | .ip' "$RES/vsw-network.json")
   [ "$a" = "$IP1" ] && [ "$b" = "$IP2" ] || { note vsw "unexpected addresses: vb-v1=$a vb-v2=$b"; return 1; }

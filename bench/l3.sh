@@ -37,7 +37,7 @@ UPL_IP=198.51.100.2                          # the uplink / masquerade address
 NMETRICS=127.0.0.1:9469                      # the L3 daemon's metrics, on vb-nvh's own loopback
 
 vswn(){ vsw_at "$NSOCK" "$@"; }              # the L3 daemon's CLI
-is_l3(){ case " $L3_TESTS " in *" $1 "*) return 0;; esac; return 1; }
+is_l3(){ case " $L3_TESTS ${SCALE_L3_TESTS:-} " in *" $1 "*) return 0;; esac; return 1; }   # scale.sh's routed tests too
 
 # ------------------------------------------------------------ topologies
 outside_up(){ # outside_up HOSTNS HOSTEND OUTNS: the uplink veth and the outside server
@@ -132,23 +132,25 @@ dns_ctr(){ local m
   m=$(nsx vb-nvh curl -s --max-time 5 "http://$NMETRICS/metrics" 2>/dev/null) || return 0
   awk '/^vsw_dns_queries_total\{result="local"\}/ {l=$2} /^vsw_dns_queries_total\{result="dropped"\}/ {d=$2}
        /^vsw_dns_punt_lost_total / {p=$2} END {printf "%d %d %d\n", l, p, d}' <<<"$m"; }
-m_dns(){ local row=$1 r=$2 f=$RES/$1.dns.$2.txt pids v c0='' c1=''
+# m_dns ROW REP [QUERIES KEY]: dnsperf over the query file QUERIES (default: `svc A`), metrics KEY_* (default dns_*)
+m_dns(){ local row=$1 r=$2 q=${3:-$RUN/dns-queries} k=${4:-dns} f pids v c0='' c1=''
+  f=$RES/$row.$k.$r.txt
   pids=$(l3pids "$row"); if [ "$row" = bridge ]; then pids=$DNSMASQ_PID; fi
   if [ "$row" = vsw ]; then c0=$(dns_ctr); fi
   # shellcheck disable=SC2086
-  timed "$f" "$pids" timeout $((DNS_T + 30)) ip netns exec "$(l3ns1 "$row")" dnsperf -s "$NGW" -d "$RUN/dns-queries" -l "$DNS_T" $DNSPERF_OPTS
+  timed "$f" "$pids" timeout $((DNS_T + 30)) ip netns exec "$(l3ns1 "$row")" dnsperf -s "$NGW" -d "$q" -l "$DNS_T" $DNSPERF_OPTS
   v=$(sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p' "$f")
   if [ -n "$v" ]; then
-    rec "$row" dns_qps "$r" "$v"
-    rec "$row" dns_lat_us "$r" "$(sed -n 's/.*Average Latency (s): *\([0-9.]*\).*/\1/p' "$f" | awk '{print $1 * 1e6}')"
-    rec "$row" dns_lost_pct "$r" "$(sed -n 's/.*Queries lost: *[0-9]* (\([0-9.]*\)%).*/\1/p' "$f")"
-    v=$(sed -n 's/.*Response codes: *\(.*\)$/\1/p' "$f"); case $v in "NOERROR "*"(100.00%)") ;; *) note "$row" "dns rep $r: response codes: ${v:-none}";; esac
-  else rec "$row" dns_qps "$r" 0; note "$row" "dns rep $r: no result ($(head -2 "$f.err" | tr '\n' ' '))"; fi
-  if [ "$row" = bridge ]; then rec bridge dns_proccpu "$r" "$(cpuf "$f" proc_cpu)"; fi
-  rec_cpu "$row" dns "$r" "$f"
+    rec "$row" "${k}_qps" "$r" "$v"
+    rec "$row" "${k}_lat_us" "$r" "$(sed -n 's/.*Average Latency (s): *\([0-9.]*\).*/\1/p' "$f" | awk '{print $1 * 1e6}')"
+    rec "$row" "${k}_lost_pct" "$r" "$(sed -n 's/.*Queries lost: *[0-9]* (\([0-9.]*\)%).*/\1/p' "$f")"
+    v=$(sed -n 's/.*Response codes: *\(.*\)$/\1/p' "$f"); case $v in "NOERROR "*"(100.00%)") ;; *) note "$row" "$k rep $r: response codes: ${v:-none}";; esac
+  else rec "$row" "${k}_qps" "$r" 0; note "$row" "$k rep $r: no result ($(head -2 "$f.err" | tr '\n' ' '))"; fi
+  if [ "$row" = bridge ]; then rec bridge "${k}_proccpu" "$r" "$(cpuf "$f" proc_cpu)"; fi
+  rec_cpu "$row" "$k" "$r" "$f"
   if [ "$row" = vsw ]; then c1=$(dns_ctr); echo "$c0 -> $c1" >"$f.vswdns"
     # shellcheck disable=SC2086
     set -- $c0 $c1
-    if [ $# = 6 ]; then rec vsw dns_answered "$r" $(( $4 - $1 )); rec vsw dns_punt_lost "$r" $(( $5 - $2 )); rec vsw dns_dropped "$r" $(( $6 - $3 ))
-    else note vsw "dns rep $r: could not read the daemon's DNS counters ($c0 -> $c1)"; fi
+    if [ $# = 6 ]; then rec vsw "${k}_answered" "$r" $(( $4 - $1 )); rec vsw "${k}_punt_lost" "$r" $(( $5 - $2 )); rec vsw "${k}_dropped" "$r" $(( $6 - $3 ))
+    else note vsw "$k rep $r: could not read the daemon's DNS counters ($c0 -> $c1)"; fi
   fi; }

@@ -30,6 +30,24 @@ reversed(){ echo "$@" | tr ' ' '\n' | tac | tr '\n' ' '; }
 rec(){ printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RES/raw.tsv"; }        # rec ROW METRIC REP VALUE
 note(){ printf '%s: %s\n' "$1" "$2" >>"$RES/notes.txt"; log "NOTE $1: $2"; }   # note ROW TEXT
 
+# ------------------------------------------------------------ progress
+# One line per step on stderr (log: a time stamp, then plain text; no terminal control
+# codes, so a CI log reads as a terminal does): which test, which row, repetition i of n,
+# and the time left. The estimate is the plan's seconds (progress_plan) scaled by how long
+# the steps done so far took against their own estimates.
+PROG_N=0; PROG_I=0; PROG_EST=0; PROG_EST_DONE=0; PROG_T0=0
+progress_plan(){ PROG_N=$1; PROG_EST=$2; PROG_I=0; PROG_EST_DONE=0; PROG_T0=$(date +%s); }   # progress_plan STEPS SECONDS
+mmss(){ printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+# progress_step SECONDS TEXT: log the step about to start (its estimate SECONDS is counted as done from the next line on)
+progress_step(){ local est=$1 el left; shift
+  PROG_I=$((PROG_I + 1)); el=$(( $(date +%s) - PROG_T0 ))
+  if [ "$PROG_EST_DONE" -gt 0 ] && [ "$el" -gt 0 ]; then left=$(( (PROG_EST - PROG_EST_DONE) * el / PROG_EST_DONE ))
+  else left=$((PROG_EST - PROG_EST_DONE)); fi
+  [ "$left" -ge 0 ] || left=0
+  log "[$PROG_I/$PROG_N] $*; $(mmss "$el") elapsed, ~$(mmss "$left") left"
+  PROG_EST_DONE=$((PROG_EST_DONE + est)); }
+progress_extra(){ PROG_EST_DONE=$((PROG_EST_DONE + $1)); }   # progress_extra SECONDS: planned work between steps, done
+
 # ------------------------------------------------------------ CPU sampling
 sys_ticks(){ awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }   # busy ticks of the whole system
 proc_ticks(){ # proc_ticks PID...: utime+stime ticks of the processes (all threads); gone or empty PIDs count 0
@@ -39,27 +57,51 @@ proc_ticks(){ # proc_ticks PID...: utime+stime ticks of the processes (all threa
     if v=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null); then s=$((s + v)); fi
   done
   echo "$s"; }
+proc_wait_ns(){ # proc_wait_ns PID...: nanoseconds the processes' threads spent runnable but waiting for a CPU (schedstat)
+  local p; for p in "$@"; do [ -n "$p" ] && cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{s+=$2} END{printf "%.0f\n", s}'; }
 
-# timed OUT PIDS cmd...: run cmd under the bench lock; stdout in OUT, stderr in OUT.err,
-# "wall= sys_cpu= proc_cpu= rc=" in OUT.cpu (CPU in cores over the run's wall time; PIDS:
-# comma-separated processes whose CPU is proc_cpu, or - for none). cmd may be a shell
+# lock_held: whether the run already holds $LOCK, as under `flock /tmp/vsw-bench.lock bash
+# bench/e2e.sh` (this shell inherited the locked descriptor) or `flock ... npm run bench`
+# (npm passes no descriptor on, but the lock's holder in /proc/locks is one of our
+# ancestors): locking the same file again through a descriptor of our own would wait on ourselves.
+lock_held(){ local f want ino holder p
+  want=$(readlink -f "$LOCK" 2>/dev/null) || return 1
+  for f in /proc/$$/fd/*; do [ "$(readlink -f "$f" 2>/dev/null)" = "$want" ] && return 0; done
+  ino=$(stat -c %i "$want" 2>/dev/null) || return 1
+  for holder in $(awk -v i=":$ino" '$2 == "FLOCK" && substr($6, length($6) - length(i) + 1) == i {print $5}' /proc/locks); do
+    p=$$
+    while [ "$p" -gt 1 ]; do
+      [ "$p" = "$holder" ] && return 0
+      p=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f2) || break   # the field after state (a name may hold blanks)
+      [ -n "$p" ] || break
+    done
+  done
+  return 1; }
+LOCK_HELD=; if lock_held; then LOCK_HELD=1; fi
+
+# timed OUT PIDS cmd...: run cmd under the bench lock (taken per run, unless the whole run
+# holds it: lock_held); stdout in OUT, stderr in OUT.err,
+# "wall= sys_cpu= proc_cpu= proc_wait= rc=" in OUT.cpu (CPU in cores over the run's wall time;
+# PIDS: comma-separated processes whose CPU is proc_cpu, or - for none; proc_wait: the time
+# their threads were ready to run but had no CPU, in cores likewise). cmd may be a shell
 # function. cmd's own failure is recorded as rc=, not returned: the caller reads OUT.
 timed(){ local out=$1 pids=$2; shift 2
-  ( flock 8 || exit 1
-    local t0 t1 b0 b1 p0 p1 rc=0 list=${pids//,/ }
+  ( if [ -z "${LOCK_HELD:-}" ]; then exec 8<>"$LOCK" && flock 8 || exit 1; fi
+    local t0 t1 b0 b1 p0 p1 q0 q1 rc=0 list=${pids//,/ }
     [ "$pids" = - ] && list=
     # shellcheck disable=SC2086
-    t0=$(date +%s.%N); b0=$(sys_ticks); p0=$(proc_ticks $list)
+    t0=$(date +%s.%N); b0=$(sys_ticks); p0=$(proc_ticks $list); q0=$(proc_wait_ns $list)
     "$@" >"$out" 2>"$out.err" || rc=$?
     # shellcheck disable=SC2086
-    t1=$(date +%s.%N); b1=$(sys_ticks); p1=$(proc_ticks $list)
-    awk -v t0="$t0" -v t1="$t1" -v b=$((b1 - b0)) -v p=$((p1 - p0)) -v hz="$HZ" -v rc=$rc -v pids="$pids" \
-      'BEGIN{w=t1-t0; printf "wall=%.3f sys_cpu=%.3f proc_cpu=%s rc=%d\n", w, b/hz/w, (pids=="-"?"nan":sprintf("%.3f",p/hz/w)), rc}' >"$out.cpu"
-  ) 8<>"$LOCK"; }
+    t1=$(date +%s.%N); b1=$(sys_ticks); p1=$(proc_ticks $list); q1=$(proc_wait_ns $list)
+    awk -v t0="$t0" -v t1="$t1" -v b=$((b1 - b0)) -v p=$((p1 - p0)) -v q=$((q1 - q0)) -v hz="$HZ" -v rc=$rc -v pids="$pids" \
+      'BEGIN{w=t1-t0; printf "wall=%.3f sys_cpu=%.3f proc_cpu=%s proc_wait=%s rc=%d\n", w, b/hz/w,
+        (pids=="-"?"nan":sprintf("%.3f",p/hz/w)), (pids=="-"?"nan":sprintf("%.3f",q/1e9/w)), rc}' >"$out.cpu"
+  ); }
 cpuf(){ sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$1.cpu"; }             # cpuf OUT FIELD: a field of OUT.cpu
 rec_cpu(){ # rec_cpu ROW TEST REP OUT: the daemon's CPU (vsw row) and the system's, of run OUT
   local row=$1 test=$2 r=$3 f=$4
-  if [ "$row" = vsw ]; then rec "$row" "${test}_proccpu" "$r" "$(cpuf "$f" proc_cpu)"; fi
+  if [ "$row" = vsw ]; then rec "$row" "${test}_proccpu" "$r" "$(cpuf "$f" proc_cpu)"; rec "$row" "${test}_procwait" "$r" "$(cpuf "$f" proc_wait)"; fi
   rec "$row" "${test}_syscpu" "$r" "$(cpuf "$f" sys_cpu)"; }
 
 # ------------------------------------------------------------ packages, build

@@ -58,6 +58,7 @@ try {
     refs: ports.map((p) => ({ id: p.id, name: p.name, network: 'bench', container: `c${p.id}` })),
     networks: [{ id: 0, name: 'bench' }],
     containers: ports.map((p) => ({ name: `c${p.id}`, networks: ['bench'] })),
+    impairments: [],
   });
   fs.writeFileSync(path.join(dir, 'snap.json'), JSON.stringify(snap));
   const ab = udp(MAC_A, MAC_B, '10.89.0.2', '10.89.0.3');

@@ -3,7 +3,7 @@
 
 import { portsText } from './publish';
 import type {
-  ConntrackEntryInfo, ContainerInfo, FdbEntryInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo, TrunkInfo,
+  ConntrackEntryInfo, ContainerInfo, FdbEntryInfo, ImpairInfo, NeighEntryInfo, NetworkInfo, PortStatsInfo, TrunkInfo,
 } from './types';
 
 /** Columns are separated by this many spaces (docker's tabwriter uses 3). */
@@ -146,6 +146,14 @@ export function trunksTable(trunks: TrunkInfo[]): string {
     trunks.map((t) => [
       t.device, t.kind, t.vlans, t.native ?? '', t.networks.map((n) => `${n.name}:${n.vlan}${n.tagged ? '' : '(u)'}`).join(','), t.status,
     ]),
+  );
+}
+
+/** `vsw impair ls`. */
+export function impairTable(rows: ImpairInfo[]): string {
+  return formatTable(
+    ['PORT', 'NETWORK', 'CONTAINER', 'DIRECTION', 'SEED', 'SETTINGS'],
+    rows.map((r) => [r.port, r.network, r.container ?? '', r.direction, r.seed, r.settings]),
   );
 }
 

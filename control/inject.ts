@@ -65,6 +65,8 @@ export interface InjectSummary {
   forwarded: number;
   /** Taken by the switch itself (ARP replies to a gateway, DNS queries it answered...). */
   local: number;
+  /** Held by the port's `in` impairment: decided when released (see vsw stats). */
+  impaired: number;
   /** Dropped by the pipeline, by reason (only non-zero reasons). */
   dropped: Record<string, number>;
   seconds: number;
@@ -111,9 +113,9 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
   const span = scan.lastMs - scan.firstMs;
   const sum: InjectSummary = {
     type: 'summary', port: portName, total, sent: 0, filteredOut: 0, notSent: noneUncarriable(),
-    forwarded: 0, local: 0, dropped: {}, seconds: 0, stopped: false,
+    forwarded: 0, local: 0, impaired: 0, dropped: {}, seconds: 0, stopped: false,
   };
-  const tally: InjectTally = { forwarded: 0, local: 0, drops: [] };
+  const tally: InjectTally = { forwarded: 0, local: 0, impaired: 0, drops: [] };
   const batch = new Uint8Array(MAX_BATCH * maxInjectLen > 4 << 20 ? 4 << 20 : MAX_BATCH * maxInjectLen);
   let used = 0;
   let lens: number[] = [];
@@ -127,6 +129,7 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
     const t = await into(batch.subarray(0, used), lens);
     tally.forwarded += t.forwarded;
     tally.local += t.local;
+    tally.impaired += t.impaired;
     t.drops.forEach((n, i) => { if (n) tally.drops[i] = (tally.drops[i] ?? 0) + n; });
     sum.sent += lens.length;
     used = 0;
@@ -185,6 +188,7 @@ export async function runInject(spec: InjectSpec, portName: string, into: Inject
   say();
   sum.forwarded = tally.forwarded;
   sum.local = tally.local;
+  sum.impaired = tally.impaired;
   tally.drops.forEach((n, i) => { if (n) sum.dropped[DROP_REASONS[i]] = n; });
   sum.seconds = Math.round((clock() - t0) / 10) / 100;
   return sum;

@@ -21,7 +21,10 @@
 // with --trace, trace.txt (every input frame's path, worded as `vsw trace` words it).
 // Frames the daemon's main thread makes itself (its DNS answers, ARP keep-alives of the
 // uplink gateway and of quiet endpoints) are not made: replay runs the workers' part.
-// Link impairment: the snapshot reserves a field; nothing is applied yet.
+// Link impairment: each impaired port gets its settings from the snapshot (its Impairments
+// start afresh from their seeds, dataplane/impair/); their queues are driven by the same
+// virtual clock: before each input frame, and after the last, everything due leaves at its
+// own time (WorkerLoop.releaseDue at each nextImpairDeadline), stamped with that time.
 
 import * as fs from 'fs';
 import * as path from 'path';
@@ -165,6 +168,7 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
     throw e;
   }
   const { loop, writers, fdb, neigh, ct, stats, punt, taps, ctrl } = run;
+  const impaired = snap.impairment.length > 0;
   // Everything is checked: now the outputs.
   fs.mkdirSync(o.out, { recursive: true });
   for (const p of runnable) writers[p.id] = new PcapWriter(path.join(o.out, `${p.name}.pcap`));
@@ -176,7 +180,7 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
     version: 1, frames: 0, injected: 0, notSent: noneUncarriable(), firstTime: 0, lastTime: 0,
     ports: [], forwarded: 0, local: 0, dropped: {}, punted: 0, skippedPorts: snap.ports.filter((p) => !runnable.includes(p)).map((p) => p.name),
   };
-  const tally: InjectTally = { forwarded: 0, local: 0, drops: [] };
+  const tally: InjectTally = { forwarded: 0, local: 0, impaired: 0, drops: [] };
   const lens = [0];
   const inputs: Input[] = ins.map((x, order) => {
     const reader = PcapReader.open(x.file);
@@ -185,6 +189,37 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
   try {
     let aged = -1;
     let first = true;
+    /** The clock reaches (sec, nsec): tables aged at each new second, as the daemon's timer does. */
+    const reach = (sec: number, nsec: number): void => {
+      if (sec > clock.sec || (sec === clock.sec && nsec > clock.nsec)) { clock.sec = sec; clock.nsec = nsec; }
+      if (clock.sec !== aged) {
+        aged = clock.sec;
+        fdb.age(aged);
+        neigh.age(aged);
+        ct.expire(aged);
+      }
+    };
+    /** What the punt ring and the trace ring got, written out at the current time. */
+    const drain = (): void => {
+      // The loop counts its punts in the control words (CTRL_PUNT): look at the ring only then.
+      const p = Atomics.load(ctrl, CTRL_PUNT);
+      if (p !== punts) { punts = p; drainPunts(punt, punted, clock); }
+      if (taps) drainTraces(taps, traceFd, clock);
+    };
+    /** Impaired ports: everything due up to `ms` leaves at its own time (out by egress, in through the pipeline). */
+    const releaseUntil = (ms: number): void => {
+      let last = -1;
+      let same = 0;
+      for (let d = loop.nextImpairDeadline(); d <= ms && d !== Infinity; d = loop.nextImpairDeadline()) {
+        same = d === last ? same + 1 : 0;
+        last = d;
+        if (same > 1_000_000) throw new Error(`replay: an impairment queue does not release what is due at ${d} ms`);
+        const sec = Math.floor(d / 1000);
+        reach(sec, Math.min(999_999_999, Math.round((d - sec * 1000) * 1e6)));
+        loop.releaseDue(Math.max(d, clock.ms));
+        drain();
+      }
+    };
     for (;;) {
       // The earliest head; ties: lower port id, then earlier --in.
       let best: Input | undefined;
@@ -197,30 +232,24 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
       }
       if (best === undefined) break;
       const r = best.head!;
+      if (first) { clock.sec = r.sec; clock.nsec = r.nsec; summary.firstTime = r.sec + r.nsec / 1e9; icmpErrors.refill(); first = false; }
+      if (impaired) releaseUntil(r.sec * 1000 + r.nsec / 1e6);
       // A capture's records are in time order; one that goes back is taken at the time reached.
-      if (first || r.sec > clock.sec || (r.sec === clock.sec && r.nsec > clock.nsec)) { clock.sec = r.sec; clock.nsec = r.nsec; }
-      if (first) { summary.firstTime = clock.sec + clock.nsec / 1e9; icmpErrors.refill(); first = false; }
+      reach(r.sec, r.nsec);
       summary.frames++;
-      if (clock.sec !== aged) {
-        aged = clock.sec;
-        fdb.age(aged);
-        neigh.age(aged);
-        ct.expire(aged);
-      }
       const why = uncarriable(r, maxInjectLen);
       if (why !== undefined) {
         summary.notSent[why]++;
       } else {
         lens[0] = r.len;
-        loop.inject(best.port, r.buf, lens, tally, r.at);
+        loop.inject(best.port, r.buf, lens, tally, r.at, clock.ms);
         summary.injected++;
-        // The loop counts its punts in the control words (CTRL_PUNT): look at the ring only then.
-        const p = Atomics.load(ctrl, CTRL_PUNT);
-        if (p !== punts) { punts = p; drainPunts(punt, punted, clock); }
-        if (taps) drainTraces(taps, traceFd, clock);
+        drain();
       }
       best.head = best.reader.next();
     }
+    // What impairment still holds leaves at its time, after the last input.
+    if (impaired) releaseUntil(Infinity);
     summary.lastTime = clock.sec + clock.nsec / 1e9;
   } finally {
     restore();
@@ -269,6 +298,9 @@ function buildSwitch(snap: Snapshot, runnable: SnapshotPort[], clock: VirtualClo
     });
   }
   if (snap.l3) inbox.push({ type: 'l3', seq: 0, snapshot: snap.l3 });
+  for (const m of snap.impairment) {
+    if (runnable.some((p) => p.id === m.id)) inbox.push({ type: 'impair', seq: 0, id: m.id, ...(m.in ? { in: m.in } : {}), ...(m.out ? { out: m.out } : {}) });
+  }
   const netName = new Map(snap.networks.map((n) => [n.id, n.name]));
   netName.set(UPLINK_NET, 'uplink');
   if (taps) {

@@ -14,7 +14,10 @@
 //   (gzip, base64) with its configuration -- entries, their ages and the NAT port cursor
 //   exactly as the workers see them. The copy is taken while the workers run: an entry
 //   written in that instant may be caught half-made (take the snapshot when it is quiet);
-// - `impairment`: reserved for link impairment settings (null: none; replay applies nothing).
+// - `impairment`: each impaired port's settings as the workers got them (ImpairMsg: the
+//   `in` and `out` ImpairSpec, seeds included; dataplane/impair/spec.ts). What the
+//   impairments hold at that moment (queued frames, token buckets, generator positions) is
+//   not kept: replay starts them afresh from their seeds.
 //
 // Times in the tables are the daemon's clock, seconds since the epoch: the same clock a
 // capture's timestamps are in, which is what lets replay age them with its virtual clock.
@@ -27,6 +30,7 @@ import { conntrackBytes, type ConntrackConfig } from '../dataplane/tables/conntr
 import type { L3Snapshot } from '../dataplane/tables/l3';
 import type { PortGuard, PortTable, PortVlans } from '../dataplane/tables/ports';
 import type { DataplaneHost, PortHandle } from '../workers/host';
+import { checkSpec, type ImpairSpec } from '../dataplane/impair/spec';
 import { InvalidArgumentError } from './errors';
 import type { PortRef } from './trace';
 
@@ -64,8 +68,16 @@ export interface Snapshot {
     neigh: SnapshotTable<NeighConfig>;
     conntrack: SnapshotTable<ConntrackConfig>;
   };
-  /** Reserved for link impairment settings per port; null: none (replay applies nothing). */
-  impairment: null;
+  /** Link impairment per port (vsw impair): what each direction's Impairment was made from. */
+  impairment: SnapshotImpairment[];
+}
+
+export interface SnapshotImpairment {
+  /** The port's id and interface name. */
+  id: number;
+  name: string;
+  in?: ImpairSpec;
+  out?: ImpairSpec;
 }
 
 /** What a snapshot reads of the switch. */
@@ -74,6 +86,7 @@ export interface SnapshotSource {
   refs: PortRef[];
   networks: { id: number; name: string }[];
   containers: { name: string; networks: string[] }[];
+  impairments: SnapshotImpairment[];
 }
 
 function packTable<C>(config: C, sab: SharedArrayBuffer): SnapshotTable<C> {
@@ -123,7 +136,7 @@ export function takeSnapshot(src: SnapshotSource): Snapshot {
       neigh: packTable(host.neigh.cfg, host.neigh.sab),
       conntrack: packTable(host.ct.cfg, host.ct.sab),
     },
-    impairment: null,
+    impairment: src.impairments,
   };
 }
 
@@ -142,6 +155,14 @@ export function parseSnapshot(text: string, name = 'snapshot'): Snapshot {
   if (!Array.isArray(s.networks)) bad('networks');
   if (!Array.isArray(s.containers)) bad('containers');
   if (!Array.isArray(s.ports) || !s.ports.every((p) => p && Number.isInteger(p.id) && typeof p.name === 'string' && p.vlans && Array.isArray(p.vlans.tagged))) bad('ports');
+  if (!Array.isArray(s.impairment)) bad('impairment');
+  for (const m of s.impairment!) {
+    if (!m || !Number.isInteger(m.id) || !s.ports!.some((p) => p.id === m.id)) bad('impairment (a port that is not in ports)');
+    for (const spec of [m.in, m.out]) {
+      const why = spec === undefined ? undefined : checkSpec(spec);
+      if (why !== undefined) throw new InvalidArgumentError(`${name}: impairment of port ${m.name}: ${why}`);
+    }
+  }
   const t = s.tables;
   for (const k of ['fdb', 'neigh', 'conntrack'] as const) {
     if (!t || !t[k] || typeof t[k].data !== 'string' || typeof t[k].config !== 'object') bad(`tables.${k}`);

@@ -5,6 +5,8 @@ import type { TraceResult } from '../dataplane/trace';
 import type { VswEvent } from './events';
 import type { InjectProgress, InjectSpec, InjectSummary } from './inject';
 import type { Snapshot } from './snapshot';
+import type { ImpairSpec } from '../dataplane/impair/spec';
+import type { ImpairRequest } from './impair';
 export type { TraceResult, VswEvent, InjectProgress, InjectSpec, InjectSummary, Snapshot };
 
 /** Trailer of capture and trace streams: records lost (rings full, or the client too slow). */
@@ -223,6 +225,22 @@ export interface TrunkCreate {
   tap?: boolean;
 }
 
+/** A port's link impairment (vsw impair ls). */
+export interface ImpairInfo {
+  /** The port's interface name, and its dataplane id. */
+  port: string;
+  portId: number;
+  /** Its network ('uplink', 'trunk'), and container when it is an endpoint. */
+  network: string;
+  container?: string;
+  direction: 'in' | 'out' | 'both';
+  /** The settings, as `vsw impair set` options (tc-netem style): 'delay 20ms jitter 5ms uniform loss 10%'. */
+  settings: string;
+  seed: number;
+  /** The settings as numbers (ms, fractions, bit/s, bytes, frames): dataplane/impair/spec.ts. */
+  spec: ImpairSpec;
+}
+
 export interface TrunkInfo {
   device: string;
   kind: 'afpacket' | 'tap';
@@ -335,6 +353,10 @@ export interface Engine {
   /** A static FDB entry (vsw fdb add NET MAC --vtep IP), and its removal (vsw fdb rm NET MAC). */
   fdbAdd?(network: string, mac: string, vtep: string, ip?: string): Promise<FdbEntryInfo>;
   fdbRemove?(network: string, mac: string): Promise<void>;
+  /** Link impairment (vsw impair set|rm|ls): set replaces the port's settings as a whole. */
+  impairSet?(req: ImpairRequest): Promise<ImpairInfo>;
+  impairRemove?(port: string): Promise<void>;
+  impairList?(): ImpairInfo[];
   /** vsw inject (control/inject.ts): a capture's frames as if received on a port; progress until the summary. */
   inject?(spec: InjectSpec, progress: (p: InjectProgress) => void, stopped: () => boolean): Promise<InjectSummary>;
   /** vsw snapshot (control/snapshot.ts): what decides forwarding, as a versioned document. */

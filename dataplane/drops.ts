@@ -55,6 +55,14 @@ export const DROP_REASONS = [
   'vxlan-oversize',    // received inner frame larger than the network's MTU + 18 (or the slot)
   'vxlan-host-mac',    // a frame of this host's own network address or gateway (per host, never carried across)
   'vxlan-no-gso',      // a GSO frame vsw cannot segment for the overlay (TCPv6, UDP GSO, bad headers)
+  // Link impairment (dataplane/impair/, vsw impair): counted on the impaired port. Two are
+  // not drops but what impairment did to frames that still left: impair-duplicate (one
+  // more copy sent) and impair-corrupt (sent with one bit flipped).
+  'impair-loss',       // lost on purpose (--loss, --loss-model)
+  'impair-duplicate',  // sent twice (--duplicate): counted, not dropped
+  'impair-corrupt',    // one bit flipped (--corrupt): counted, still sent
+  'impair-queue-full', // the delay queue was full (--limit frames, or its byte pool)
+  'impair-rate',       // waiting for the rate (--rate) when the delay queue was full
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

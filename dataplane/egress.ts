@@ -46,6 +46,12 @@
 // A made frame (router, host) that cannot go is not counted: there is no ingress port to
 // blame, and the router counts its own outcomes.
 //
+// Link impairment (dataplane/impair/, `vsw impair ... --direction out`): a port with an
+// Impairment (EgressPort.impair) takes its frames, in the port's form, into its delay queue
+// instead of its transmit queue (enqueue(): one field check per frame for every other port);
+// the worker loop later calls release(q, now), which copies the frames that are due into
+// scratch and queues them for real. `now` (ms) is set by the loop before each batch.
+//
 // Per frame this costs a verdict switch, one egress-VID lookup per unicast, and one form
 // switch per receiving port; nothing allocates and every call site sees one port shape.
 
@@ -61,6 +67,7 @@ import { UDP_HDR_LEN } from './wire/udp';
 import { writeU16 } from './wire/bytes';
 import { finishChecksum, planTcp4, SegPlan, segmentLength, writeSegment } from './vxlan/segment';
 import type { VxlanPort } from './vxlan/port';
+import type { Impairment, ImpairNote } from './impair/impair';
 
 /** A port's device takes a virtio-net header, then the Ethernet frame. */
 export const FORM_VNET = 0;
@@ -90,6 +97,8 @@ export interface EgressPort {
   txN: number;
   /** FORM_VXLAN: the segment (VNI, peers, per-datagram destinations). */
   readonly vx?: VxlanPort;
+  /** Link impairment of what leaves by this port (vsw impair --direction out); absent = none. */
+  impair?: Impairment;
 }
 
 /** Where queued frames leave: the worker loop (io.send, tx capture), the main thread (io.send). */
@@ -158,6 +167,20 @@ export class Egress<P extends EgressPort = EgressPort> {
   flushes = 0;
   private readonly vteps: VtepLookup | null;
   private readonly plan = new SegPlan();
+  /** The time impairment sees for the frames of this batch, ms (set by the caller). */
+  now = 0;
+  /** When set (a live trace is on), what impairment did to each frame delivered, by port. */
+  notes: ImpairNote[] | null = null;
+  private releasing: P | null = null;
+  /** Queue a released frame: into scratch (its pool is not our buffer), then the transmit queue. */
+  private readonly releaseSink = (pool: Uint8Array, off: number, len: number): void => {
+    const q = this.releasing;
+    if (q === null) return;
+    const at = this.scratch(len);
+    if (at < 0) return;
+    this.buf.set(pool.subarray(off, off + len), at);
+    this.send(q, at, len);
+  };
 
   constructor(o: EgressOptions<P>) {
     const made = o.made ?? { off: 0, slots: 0, slotBytes: 0 };
@@ -368,6 +391,29 @@ export class Egress<P extends EgressPort = EgressPort> {
   }
 
   private enqueue(q: P, off: number, len: number): void {
+    const imp = q.impair;
+    if (imp !== undefined) {
+      imp.offer(this.buf, off, len, formHeaderLen(q.form), this.now);
+      if (this.notes !== null) this.notes.push({ port: q.id, dir: 'out', flags: imp.lastFlags, delay: imp.lastDelay });
+      return;
+    }
+    this.send(q, off, len);
+  }
+
+  /**
+   * An impaired port's frames that are due at `now` (ms), into its transmit queue (at most
+   * what the scratch area holds between flushes; flush() afterwards). Returns how many.
+   */
+  release(q: P, now: number): number {
+    const imp = q.impair;
+    if (imp === undefined) return 0;
+    this.releasing = q;
+    const n = imp.due(now, this.releaseSink);
+    this.releasing = null;
+    return n;
+  }
+
+  private send(q: P, off: number, len: number): void {
     // A full queue (a batch plus made frames) goes out before it overflows.
     if (q.txN === q.txOffs.length) this.flush();
     if (q.txN === 0) this.dirty.push(q);

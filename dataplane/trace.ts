@@ -27,6 +27,7 @@ import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View } from './wire/ipv4';
 import { TcpView } from './wire/tcp';
 import { UdpView } from './wire/udp';
 import { VlanView } from './wire/vlan';
+import { describeImpair, type ImpairNote } from './impair/impair';
 
 /** Names for ports and networks in trace lines (the dataplane knows only numbers). */
 export interface TraceNames {
@@ -283,6 +284,14 @@ export function vxlanSteps(p: Packet, ctx: StageContext): TraceStep[] {
     if (vtep !== 0 && ctx.fdb.lookup(p.netId, 0, p.dstHi, p.dstLo) === p.out) out.push({ stage: 'vxlan', text: `encap to VTEP ${vtepText(vtep)}` });
   }
   return out;
+}
+
+/**
+ * The impairment lines of a live trace: what `vsw impair` did to the frame on a port,
+ * `impair  vswab12 (web) out: delayed 20.3 ms` (in: on arrival, before the stages above).
+ */
+export function impairSteps(notes: readonly ImpairNote[], names: TraceNames): TraceStep[] {
+  return notes.map((n) => ({ stage: 'impair', text: `${names.port(n.port)} ${n.dir}: ${describeImpair(n.flags, n.delay)}` }));
 }
 
 function vtepText(a: number): string {

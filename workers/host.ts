@@ -10,6 +10,7 @@
 // learns visible to the other at once. A port is removed in two steps: every worker drops
 // it (and acknowledges), then its fd is closed, so no worker can send to a reused fd.
 
+import type { ImpairSpec } from '../dataplane/impair/spec';
 import { loadIo, KIND_PACKET, KIND_TAP, KIND_UDP, SLOT, type Io } from './io';
 import { MAX_PEERS, peerCounterBytes, sumPeerCounters, type VxlanSpec } from '../dataplane/vxlan/port';
 import { ipValue } from '../dataplane/vxlan/header';
@@ -406,6 +407,12 @@ export class DataplaneHost {
     await this.pool.broadcast(() => ({ type: 'vlans', seq: 0, id, vlans }));
   }
 
+  /** A port's link impairment (dataplane/impair/): each direction's spec, or absent for none. */
+  async setImpair(id: number, spec: { in?: ImpairSpec; out?: ImpairSpec }): Promise<void> {
+    if (!this.portsById.has(id)) throw new Error(`no port ${id}`);
+    await this.pool.broadcast(() => ({ type: 'impair', seq: 0, id, in: spec.in, out: spec.out }));
+  }
+
   ports(): PortHandle[] {
     return [...this.portsById.values()];
   }
@@ -537,7 +544,7 @@ export class DataplaneHost {
     const h = this.portsById.get(id);
     if (!h) throw new Error(`no port ${id}`);
     const ack = await this.pool.request(h.worker, { type: 'inject', seq: 0, id, frames, lens });
-    return ack.tally ?? { forwarded: 0, local: 0, drops: [] };
+    return ack.tally ?? { forwarded: 0, local: 0, impaired: 0, drops: [] };
   }
 
   /** Stop the workers (they see the STOP word within one poll timeout), close every port. */

@@ -9,6 +9,16 @@
 // (`receive`) when the eventfd in the poll set fires, and the loop ends when the main thread
 // sets the STOP word. poll() has a finite timeout so a stop is seen even when idle.
 //
+// Link impairment (dataplane/impair/, vsw impair): a port impaired `out` has an Impairment
+// on its egress port in every worker (egress queues its frames there); a port impaired `in`
+// has one here, on the worker that receives from it: its frames are counted and captured
+// as received, then offered to it instead of the pipeline. Each delayed frame waits in its
+// port's queue; poll()'s timeout becomes the earliest deadline of this worker's queues, and
+// after every wake-up releaseDue() sends what is due (out: through egress; in: through the
+// pipeline, as a batch copied back into the receive slots), so one port's delay never holds
+// up another port. With no impairment the timeout stays POLL_TIMEOUT_MS: an idle switch
+// stays idle. Impairment's clock is performance.now() (ms, this thread's).
+//
 // Injected frames (vsw inject, vsw replay: docs/EXPERIMENTS.md) arrive as an `inject`
 // control message (or a direct inject() call offline) and take forward()'s path as if the
 // port had received them.
@@ -21,6 +31,8 @@
 
 import type { Io } from './io';
 import { MAX_BATCH, SLOT, KIND_UDP, FLAG_TRUNCATED, FLAG_PACKED, UDP_GRO_MAX, RX_HEADROOM } from './io';
+import { Impairment, IMP_LOST, IMP_QUEUE_FULL, IMP_RATE_FULL, type ImpairNote } from '../dataplane/impair/impair';
+import type { ImpairSpec } from '../dataplane/impair/spec';
 import { VxlanPort } from '../dataplane/vxlan/port';
 import type { ArpProxy } from '../dataplane/vxlan/arp-proxy';
 import { markTcpGso, repairPartialChecksum, useChecksum } from '../dataplane/vxlan/segment';
@@ -79,6 +91,8 @@ export interface LoopPort extends EgressPort {
   rx: boolean;
   /** Copy its frames, both directions, to the capture ring. */
   capture: boolean;
+  /** Link impairment of what it receives (vsw impair --direction in), on its receiving worker; absent = none. */
+  impairIn?: Impairment;
 }
 
 export interface LoopDeps {
@@ -140,6 +154,26 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   private readonly arpProxies: (ArpProxy | undefined)[] = [];
   private lastL3: L3Snapshot | undefined;
   private readonly packets: Packet[] = Array.from({ length: MAX_BATCH }, () => new Packet());
+  /** Ports with an impairment on this worker (either direction): their queues have deadlines. */
+  private impaired: LoopPort[] = [];
+  /** A released batch (direction in): each frame's delay and what impairment did (traces). */
+  private readonly relDelay = new Float64Array(MAX_BATCH);
+  private readonly relFlags = new Uint8Array(MAX_BATCH);
+  private relN = 0;
+  /** Copy a frame released by an in-direction impairment into the next receive slot. */
+  private readonly inSink = (pool: Uint8Array, off: number, len: number, delay: number, flags: number): void => {
+    const i = this.relN++;
+    // Where recv() puts a frame (headroom for a VLAN tag), unless it is too long for that.
+    const at = i * SLOT + (len <= SLOT - RX_HEADROOM ? RX_HEADROOM : 0);
+    this.rxBuf.set(pool.subarray(off, off + len), at);
+    this.rxOffs[i] = at;
+    this.rxLens[i] = len;
+    this.rxFlags[i] = 0;
+    this.relDelay[i] = delay;
+    this.relFlags[i] = flags;
+  };
+  /** What impairment did to the frame being traced (reused; filled only when a trace is on). */
+  private readonly notes: ImpairNote[] = [];
 
   private pollFds = new Int32Array(1);
   private pollPorts: LoopPort[] = [];
@@ -175,19 +209,26 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     const { io, ctrl, stats } = this.d;
     let nextKernelStats = 0;
     while (Atomics.load(ctrl, CTRL_STOP) === 0) {
-      const ready = io.poll(this.pollFds, this.pollFds.length, POLL_TIMEOUT_MS, this.revents);
+      const ready = io.poll(this.pollFds, this.pollFds.length, this.impaired.length === 0 ? POLL_TIMEOUT_MS : this.impairTimeout(), this.revents);
       stats[this.wk + WK_ITERATIONS]++;
       const t0 = performance.now();
       if (t0 >= nextKernelStats) {
         nextKernelStats = t0 + KERNEL_STATS_MS;
         this.collectKernelDrops();
       }
-      if (ready <= 0) continue;
-      if (this.revents[0] !== 0) this.control();
-      this.ctx.now = this.clock();
-      const ports = this.pollPorts;
-      for (let i = 0; i < ports.length; i++) {
-        if (this.revents[i + 1] !== 0) this.serve(ports[i]);
+      if (ready > 0) {
+        if (this.revents[0] !== 0) this.control();
+        this.ctx.now = this.clock();
+        const ports = this.pollPorts;
+        for (let i = 0; i < ports.length; i++) {
+          if (this.revents[i + 1] !== 0) this.serve(ports[i]);
+        }
+      } else if (this.impaired.length === 0) {
+        continue;
+      }
+      if (this.impaired.length > 0) {
+        this.ctx.now = this.clock();
+        this.releaseDue(performance.now());
       }
       stats[this.wk + WK_BUSY_MS] += performance.now() - t0;
     }
@@ -290,12 +331,16 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     } else if (m.type === 'vlans') {
       this.ports.setVlans(m.id, m.vlans);
       return;
+    } else if (m.type === 'impair') {
+      this.setImpair(m.id, m.in ?? null, m.out ?? null);
+      return;
     } else if (m.type === 'removePort') {
       const vx = this.egress.port(m.id)?.vx;
       if (vx !== undefined) this.vnis.get(vx.vtep)?.delete(vx.vni);
       if (vx?.arp != null && this.arpProxies[vx.net] === vx.arp) this.arpProxies[vx.net] = undefined;
       this.ports.remove(m.id);
       this.egress.detach(m.id);
+      this.impaired = this.impaired.filter((p) => p.id !== m.id);
     } else if (m.type === 'l3') {
       this.l3table.load(m.snapshot);
       this.lastL3 = m.snapshot;
@@ -347,6 +392,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     if (n === 0) return 0;
     stats[this.wk + WK_BATCHES]++;
     stats[this.wk + WK_FRAMES] += n;
+    this.egress.now = performance.now(); // the batch's time, for impairment
     this.forward(port, n);
     return n;
   }
@@ -356,10 +402,11 @@ export class WorkerLoop implements TxDevice<LoopPort> {
    * had received them: copied into the receive slots (behind an all-zero virtio-net header
    * when the port has one), then forward()ed like a received batch -- counters, captures,
    * traces, pipeline, egress. `frames` holds them back to back from `start`, `lens` their lengths (at most
-   * MAX_BATCH, each at most maxInjectLen). Returns what the pipeline decided for them.
+   * MAX_BATCH, each at most maxInjectLen); `nowMs` the batch's time for impairment (replay:
+   * virtual). Returns what the pipeline decided for them.
    */
-  inject(portId: number, frames: Uint8Array, lens: ArrayLike<number>, tally: InjectTally = { forwarded: 0, local: 0, drops: [] },
-    start = 0): InjectTally {
+  inject(portId: number, frames: Uint8Array, lens: ArrayLike<number>, tally: InjectTally = { forwarded: 0, local: 0, impaired: 0, drops: [] },
+    start = 0, nowMs = performance.now()): InjectTally {
     const port = this.egress.port(portId);
     if (port === undefined || port.kind === KIND_UDP) throw new Error(`port ${portId} cannot take injected frames${port ? ' (a VXLAN port)' : ': not attached'}`);
     const n = lens.length;
@@ -378,7 +425,10 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       this.rxFlags[i] = 0;
     }
     this.ctx.now = this.clock();
+    this.egress.now = nowMs; // the batch's time, for impairment
     this.forward(port, n);
+    // A port impaired `in` holds them: their verdicts come when they are released.
+    if (port.impairIn !== undefined) { tally.impaired += n; return tally; }
     for (let i = 0; i < n; i++) {
       const p = this.packets[i];
       if (p.out === OUT_DROP) tally.drops[p.drop] = (tally.drops[p.drop] ?? 0) + 1;
@@ -388,14 +438,26 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     return tally;
   }
 
-  /** Decide and send frames [0, n) of the receive buffer, received on `port`. */
+  /**
+   * Decide and send frames [0, n) of the receive buffer, received on `port` (counted and
+   * captured as received; a port impaired `in` offers them to its impairment instead).
+   */
   forward(port: LoopPort, n: number): void {
     const { stats } = this.d;
     const row = port.id * ST_ROW;
     const hdr = port.vnet ? VNET_HDR_LEN : 0;
     if (port.capture) this.captureBatch(port, this.rxOffs, this.rxLens, n, DIR_RX);
-    const egress = this.egress;
-    egress.reset();
+    const imp = port.impairIn;
+    if (imp !== undefined) {
+      for (let i = 0; i < n; i++) {
+        stats[row + ST_RX_PKTS]++;
+        stats[row + ST_RX_BYTES] += this.rxLens[i] - hdr;
+        imp.offer(this.rxBuf, this.rxOffs[i], this.rxLens[i], hdr, this.egress.now);
+        if (this.tapping && (imp.lastFlags & (IMP_LOST | IMP_QUEUE_FULL | IMP_RATE_FULL)) !== 0) this.traceInDrop(port, i, imp.lastFlags);
+      }
+      return;
+    }
+    this.egress.reset();
     for (let i = 0; i < n; i++) {
       const p = this.packets[i];
       p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
@@ -407,15 +469,109 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   }
 
   /** One received frame through the pipeline (and the taps, when any are set) to egress. */
-  private forwardOne(p: Packet): void {
+  private forwardOne(p: Packet, rel = -1): void {
     if (this.tapping) {
       this.taps.begin(p);
       this.pipeline.run(p, this.ctx);
-      this.taps.end(p, this.ctx);
+      // What impairment does to it (a delay on the way in, out by an impaired port) is part of its trace.
+      const notes = this.notes;
+      notes.length = 0;
+      if (rel >= 0) notes.push({ port: p.inPort, dir: 'in', flags: this.relFlags[rel], delay: this.relDelay[rel] });
+      this.egress.notes = this.taps.tracing ? notes : null;
+      this.egress.deliver(p);
+      this.egress.notes = null;
+      this.taps.end(p, this.ctx, notes);
     } else {
       this.pipeline.run(p, this.ctx);
+      this.egress.deliver(p);
     }
-    this.egress.deliver(p);
+  }
+
+  /** A traced frame impairment dropped on the way in: its trace says so (it never reaches the pipeline). */
+  private traceInDrop(port: LoopPort, i: number, flags: number): void {
+    const p = this.packets[0];
+    p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, this.rxFlags[i]);
+    this.taps.begin(p);
+    if (!this.taps.tracing) return;
+    p.dropWith(DROP[(flags & IMP_LOST) !== 0 ? 'impair-loss' : (flags & IMP_RATE_FULL) !== 0 ? 'impair-rate' : 'impair-queue-full']);
+    this.notes.length = 0;
+    this.notes.push({ port: port.id, dir: 'in', flags, delay: 0 });
+    this.taps.end(p, this.ctx, this.notes);
+  }
+
+  /** When the next frame this worker's impairment queues hold is due (ms); Infinity: none waits (replay drives releaseDue by it). */
+  nextImpairDeadline(): number {
+    let next = Infinity;
+    for (const p of this.impaired) {
+      if (p.impair !== undefined) next = Math.min(next, p.impair.nextDeadline());
+      if (p.impairIn !== undefined) next = Math.min(next, p.impairIn.nextDeadline());
+    }
+    return next;
+  }
+
+  /** poll()'s timeout: until the earliest deadline of this worker's impairment queues (ms, at most POLL_TIMEOUT_MS). */
+  private impairTimeout(): number {
+    const next = this.nextImpairDeadline();
+    if (next === Infinity) return POLL_TIMEOUT_MS;
+    const wait = next - performance.now();
+    return wait <= 0 ? 0 : Math.min(POLL_TIMEOUT_MS, Math.ceil(wait));
+  }
+
+  /**
+   * Send what this worker's impairment queues hold that is due at `now` (ms): out by
+   * egress, in through the pipeline (up to a batch per port and call: the rest at the next).
+   */
+  releaseDue(now: number): void {
+    const egress = this.egress;
+    egress.now = now;
+    this.ctx.now = this.clock(); // the stages' whole seconds (in-direction frames run the pipeline)
+    let out = false;
+    egress.reset();
+    for (const p of this.impaired) {
+      if (p.impair !== undefined && egress.release(p, now) > 0) out = true;
+    }
+    if (out) egress.flush();
+    for (const p of this.impaired) this.releaseIn(p, now);
+  }
+
+  /** One batch of the frames `port`'s in-direction impairment holds that are due at `now`: through the pipeline. */
+  private releaseIn(port: LoopPort, now: number): number {
+    const imp = port.impairIn;
+    if (imp === undefined || imp.nextDeadline() > now) return 0;
+    this.relN = 0;
+    imp.due(now, this.inSink, MAX_BATCH);
+    const n = this.relN;
+    this.egress.reset();
+    for (let i = 0; i < n; i++) {
+      const p = this.packets[i];
+      p.reset(this.rxBuf, this.rxOffs[i], this.rxLens[i], port.vnet, port.id, 0);
+      this.forwardOne(p, i);
+    }
+    this.endBatch();
+    return n;
+  }
+
+  /** Everything `port`'s impairments hold, sent now (their settings change). */
+  private releaseAll(port: LoopPort): void {
+    const egress = this.egress;
+    egress.now = performance.now();
+    egress.reset();
+    if (egress.release(port, Infinity) > 0) egress.flush();
+    while (this.releaseIn(port, Infinity) > 0) { /* a batch at a time */ }
+  }
+
+  /**
+   * Set (or, null, remove) a port's impairments. Frames the old ones still hold leave at
+   * once: a change of settings loses nothing.
+   */
+  private setImpair(id: number, inSpec: ImpairSpec | null, outSpec: ImpairSpec | null): void {
+    const q = this.egress.port(id);
+    if (q === undefined) throw new Error(`no port ${id}`);
+    const count = (reason: number): void => { this.d.stats[id * ST_ROW + ST_DROP0 + reason]++; };
+    this.releaseAll(q);
+    q.impair = outSpec === null ? undefined : new Impairment(outSpec, count);
+    q.impairIn = inSpec === null || !q.rx ? undefined : new Impairment(inSpec, count);
+    this.impaired = this.egress.attached().filter((p) => p.impair !== undefined || p.impairIn !== undefined);
   }
 
   /** After a batch: send what egress queued, and wake the main thread if frames were punted. */
@@ -448,6 +604,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     const byVni = this.vnis.get(vtep.id);
     const egress = this.egress;
     egress.reset();
+    egress.now = performance.now();
     const at = this.d.capture ? performance.timeOrigin + performance.now() : 0;
     const vx2 = this.vxVnet;
     const vxLen = this.vxLen;

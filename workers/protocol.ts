@@ -10,6 +10,7 @@ import type { NeighConfig } from '../dataplane/tables/neigh';
 import type { ConntrackConfig } from '../dataplane/tables/conntrack';
 import type { PortGuard, PortVlans } from '../dataplane/tables/ports';
 import type { VxlanSpec } from '../dataplane/vxlan/port';
+import type { ImpairSpec } from '../dataplane/impair/spec';
 
 export interface WorkerInit {
   index: number;
@@ -70,6 +71,15 @@ export interface VlansMsg {
   vlans: PortVlans;
 }
 
+/** A port's link impairment (vsw impair), each direction replaced as a whole; absent = none. */
+export interface ImpairMsg {
+  type: 'impair';
+  seq: number;
+  id: number;
+  in?: ImpairSpec;
+  out?: ImpairSpec;
+}
+
 export interface RemovePortMsg {
   type: 'removePort';
   seq: number;
@@ -108,11 +118,13 @@ export interface InjectMsg {
 export interface InjectTally {
   forwarded: number;
   local: number;
+  /** Held by the port's `in` impairment (decided when released, not tallied here). */
+  impaired: number;
   /** Per reason index of dataplane/drops.ts; absent reasons are 0. */
   drops: number[];
 }
 
-export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg | VxlanPeersMsg | InjectMsg;
+export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg | VxlanPeersMsg | ImpairMsg | InjectMsg;
 
 export interface ReadyMsg { type: 'ready'; worker: number }
 export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string; tally?: InjectTally }

@@ -20,7 +20,8 @@ import type { Packet } from '../dataplane/packet';
 import type { StageContext } from '../dataplane/stages/stage';
 import { STAGE_NAMES } from '../dataplane/stages/order';
 import { compileFilter, type CompiledFilter } from '../dataplane/filter';
-import { TextTracer, verdictOf, vxlanSteps, type TraceNames, type TraceResult } from '../dataplane/trace';
+import { impairSteps, TextTracer, verdictOf, vxlanSteps, type TraceNames, type TraceResult } from '../dataplane/trace';
+import type { ImpairNote } from '../dataplane/impair/impair';
 import { formatFrame } from '../dataplane/wire/format';
 import { DIR_RX, DIR_TRACE, type CaptureRing } from './capture-ring';
 
@@ -149,6 +150,11 @@ export class Taps implements Tracer {
     }
   }
 
+  /** Whether the frame since begin() is being traced (its record will be written by end()). */
+  get tracing(): boolean {
+    return this.text !== null;
+  }
+
   step(stage: string, p: Packet, ctx: StageContext): void {
     if (this.text !== null) this.text.step(stage, p, ctx);
     const taps = this.frameStage;
@@ -161,8 +167,8 @@ export class Taps implements Tracer {
     if (mask !== 0) this.ring.push(p.buf, p.ethOff, p.ethLen, p.inPort, DIR_RX, performance.timeOrigin + performance.now(), mask);
   }
 
-  /** After the pipeline: a traced frame's record goes to the ring. */
-  end(p: Packet, ctx: StageContext): void {
+  /** After the pipeline (and egress): a traced frame's record goes to the ring, with what impairment did to it. */
+  end(p: Packet, ctx: StageContext, impair: readonly ImpairNote[] = []): void {
     if (this.text === null || this.ring === undefined) return;
     let mask = 0;
     for (const t of this.traces) {
@@ -175,7 +181,7 @@ export class Taps implements Tracer {
     const now = performance.timeOrigin + performance.now();
     const r: TraceResult = {
       time: new Date(now).toISOString(), port: this.portText, worker: this.worker, frame: this.frameText,
-      steps: [...this.text.steps, ...vxlanSteps(p, ctx)], verdict: verdictOf(p, ctx, this.names),
+      steps: [...this.text.steps, ...vxlanSteps(p, ctx), ...impairSteps(impair, this.names)], verdict: verdictOf(p, ctx, this.names),
     };
     const bytes = Buffer.from(JSON.stringify(r));
     this.ring.push(bytes, 0, bytes.length, p.inPort, DIR_TRACE, now, this.traceMask);

@@ -1,10 +1,11 @@
 // The summary of an e2e.sh run: one row per metric with the kernel bridge's median, vsw's,
-// their ratio and the peers' anchors; the issue's bar; the routed tests' checks; vsw's drops
+// their ratio and the peers' anchors; the issue's bar (bars.ts, as the charts draw it); the routed tests' checks; vsw's drops
 // per test; the run's notes. As plain text (summary.txt, stdout), markdown (summary.md) and
 // JSON (summary.json: every series with its median).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BARS, barText, meetsBar } from './bars';
 import { Results, fixed, median, readConditions, runShape, textTable } from './results';
 
 /** [metric key, label, decimals] */
@@ -24,12 +25,26 @@ const METRICS: Metric[] = [
   ['nat_tcp_off_gbps', 'NAT TCP Gbit/s, offloads off in container', 2], ['nat_tcp_off_retr', 'NAT TCP retransmits, offloads off', 0],
   ['dns_qps', 'DNS queries/s, 4-address name (bridge row: dnsmasq)', 0], ['dns_lat_us', 'DNS avg latency us', 0],
   ['dns_lost_pct', 'DNS queries lost %', 2], ['dns_proccpu', 'DNS server CPU (cores): dnsmasq, vsw daemon', 2],
+  // scale (bench/scale.sh; docs/PERF.md)
+  ['mac10000_tx_kpps', 'trafgen 60 B, 10000 MACs: tx kpps', 0], ['mac10000_rx_kpps', 'trafgen 60 B, 10000 MACs: rx kpps', 0],
+  ['fdb10000_entries', 'MAC table entries after 10000-MAC run', 0],
+  ...[2, 8, 32].flatMap((n): Metric[] => [[`pairs${n}_tx_kpps`, `${n} containers, ${n / 2} pairs: trafgen tx kpps`, 0],
+    [`pairs${n}_rx_kpps`, `${n} containers, ${n / 2} pairs: trafgen rx kpps`, 0], [`pairs${n}_gbps`, `${n} containers, ${n / 2} pairs: TCP Gbit/s`, 2]]),
+  ['w1_rx_kpps', 'vsw 1 worker, 2 containers: trafgen rx kpps', 0], ['w1_gbps', 'vsw 1 worker, 2 containers: TCP Gbit/s', 2],
+  ...[10, 10000].flatMap((n): Metric[] => [[`nat${n}_tx_kpps`, `NAT UDP, ${n} flows: tx kpps`, 0], [`nat${n}_rx_kpps`, `NAT UDP, ${n} flows: rx kpps (outside)`, 0],
+    [`nat${n}_ct_entries`, `NAT UDP, ${n} flows: connection table entries after`, 0]]),
+  ...[1, 10000].flatMap((n): Metric[] => [[`dns${n}_qps`, `DNS queries/s, ${n} registered name${n > 1 ? 's' : ''}`, 0],
+    [`dns${n}_lat_us`, `DNS avg latency us, ${n} registered name${n > 1 ? 's' : ''}`, 0]]),
 ];
 /** [test, label]: the tests in the order of the CPU rows */
 export const TESTS: readonly [string, string][] = [['tcp_def', 'TCP default'], ['tcp_off', 'TCP offloads off'], ['udp', 'UDP 64 B'], ['ping', 'ping'],
   ['sockperf', 'sockperf'], ['mac1', 'trafgen 1 MAC'], ['mac1000', 'trafgen 1000 MACs'],
-  ['nat_tcp_def', 'NAT TCP default'], ['nat_tcp_off', 'NAT TCP offloads off'], ['dns', 'DNS']];
-for (const [t, l] of TESTS) if (t !== 'dns') METRICS.push([`${t}_proccpu`, `vsw daemon CPU (cores), ${l}`, 2]);
+  ['nat_tcp_def', 'NAT TCP default'], ['nat_tcp_off', 'NAT TCP offloads off'], ['dns', 'DNS'],
+  ['mac10000', 'trafgen 10000 MACs'], ...[2, 8, 32].flatMap((n): [string, string][] => [[`pairs${n}_fwd`, `${n} containers trafgen`], [`pairs${n}_tcp`, `${n} containers TCP`]]),
+  ['w1_fwd', 'vsw 1 worker trafgen'], ['w1_tcp', 'vsw 1 worker TCP'], ['nat10', 'NAT 10 flows'], ['nat10000', 'NAT 10000 flows'],
+  ['dns1', 'DNS 1 name'], ['dns10000', 'DNS 10000 names']];
+for (const [t, l] of TESTS) if (!/^dns\d*$/.test(t)) METRICS.push([`${t}_proccpu`, `vsw daemon CPU (cores), ${l}`, 2]);
+for (const [t, l] of TESTS) METRICS.push([`${t}_procwait`, `vsw threads ready but without a CPU (cores), ${l}`, 2]);
 for (const [t, l] of TESTS) METRICS.push([`${t}_syscpu`, `system CPU (cores of 2), ${l}`, 2]);
 
 // Peers measured by ../shared/anchors/peers.sh on this machine (peers-2026-11-22.txt, medians
@@ -72,19 +87,18 @@ export function metricRows(res: Results): MetricRow[] {
   return rows;
 }
 
-/** The issue's bar: vsw against the kernel bridge and Open vSwitch. */
+/** The issue's bar (bars.ts), judged on the medians of the run: vsw against the kernel of the same run. */
 export function issueBar(res: Results): Verdict[] {
   const bar: Verdict[] = [];
-  const bTcp = res.median('bridge', 'tcp_def_gbps'), vTcp = res.median('vsw', 'tcp_def_gbps');
-  if (bTcp !== null && vTcp !== null)
-    bar.push([`TCP >= half the kernel bridge (${fixed(vTcp, 2)} vs ${fixed(bTcp / 2, 2)} Gbit/s)`, vTcp >= bTcp / 2]);
-  const bFw = res.median('bridge', 'mac1_rx_kpps'), vFw = res.median('vsw', 'mac1_rx_kpps');
-  if (bFw !== null && vFw !== null)
-    bar.push([`forwarding >= kernel bridge (1 MAC rx ${fixed(vFw, 0)} vs ${fixed(bFw, 0)} kpps)`, vFw >= bFw]);
-  const vSp = res.median('vsw', 'sockperf_avg_us');
-  if (vSp !== null) bar.push([`sockperf latency < Open vSwitch's 66 us (${fixed(vSp, 1)} us)`, vSp < 66]);
-  const vPg = res.median('vsw', 'ping_avg_ms');
-  if (vPg !== null) bar.push([`ping avg < Open vSwitch's 0.216 ms (${fixed(vPg, 3)} ms)`, vPg < 0.216]);
+  for (const [m, label, d] of METRICS) {
+    const b = BARS[m];
+    if (!b) continue;
+    const k = res.median('bridge', m), v = res.median('vsw', m);
+    const ok = meetsBar(b, k, v);
+    if (ok === null) continue;
+    const fig = b.kind === 'ratio' ? `vsw/kernel ${(v! / k!).toFixed(2)} (${fixed(v, d)} vs ${fixed(k, d)})` : `vsw ${fixed(v, d)}`;
+    bar.push([`${label}: ${fig}, bar ${barText(b)}`, ok]);
+  }
   return bar;
 }
 

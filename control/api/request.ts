@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors';
 import { checkAliasesJson, checkLinksJson, checkPublishJson } from '../publish';
 import { DNS_ORDERS, type ContainerCreate, type DnsOrder, type NetworkCreate, type TrunkCreate, type VxlanCreate } from '../types';
 import { HttpError, notFound } from './answer';
+import { IMPAIR_DIRECTIONS, IMPAIR_FIELDS, type ImpairDirection, type ImpairRequest } from '../impair';
 
 /** Largest request body accepted (413 beyond). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -158,6 +159,23 @@ export function trunkCreate(b: Record<string, unknown>): TrunkCreate {
     vlans: optString(b, 'vlans'),
     native: optInt(b, 'native'),
     tap: optBool(b, 'tap'),
+  });
+}
+
+/** POST /impair: the fields as text (the engine parses their units: control/impair.ts). */
+export function impairRequest(b: Record<string, unknown>): ImpairRequest {
+  checkFields(b, [...IMPAIR_FIELDS]);
+  const direction = optString(b, 'direction');
+  if (direction !== undefined && !IMPAIR_DIRECTIONS.includes(direction as ImpairDirection)) {
+    throw new InvalidArgumentError(`field 'direction' must be one of ${IMPAIR_DIRECTIONS.join(', ')}`);
+  }
+  return compact<ImpairRequest>({
+    port: reqString(b, 'port'),
+    direction: direction as ImpairDirection | undefined,
+    delay: optString(b, 'delay'), jitter: optString(b, 'jitter'), distribution: optString(b, 'distribution'),
+    loss: optString(b, 'loss'), lossModel: optString(b, 'lossModel'), duplicate: optString(b, 'duplicate'),
+    corrupt: optString(b, 'corrupt'), reorder: optString(b, 'reorder'), gap: optInt(b, 'gap'),
+    rate: optString(b, 'rate'), burst: optString(b, 'burst'), limit: optInt(b, 'limit'), seed: optInt(b, 'seed'),
   });
 }
 

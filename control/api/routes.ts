@@ -9,7 +9,7 @@ import { CAPTURE_DIRECTIONS, PORT_HEADER, type CaptureDirection, type CapturedLi
 import { methodNotAllowed, notFound, send, sendError } from './answer';
 import {
   checkFields, compact, containerCreate, countParam, flag, networkCreate, optInt, optString, optStringArray, parseJsonObject, readBody,
-  reqString, splitPath, trunkCreate,
+  reqString, splitPath, trunkCreate, impairRequest,
 } from './request';
 import { serveEvents, serveInject, serveStream } from './stream';
 import type { InjectSpec, InjectTiming } from '../inject';
@@ -206,6 +206,21 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
           { stage: opt('stage'), filter: opt('filter'), direction: direction as CaptureDirection | undefined }),
         (session) => ({ 'content-type': 'application/vnd.tcpdump.pcap', [PORT_HEADER]: session.port }), pcapHeader());
       return;
+    }
+
+    // Link impairment: GET /impair; POST /impair {port, delay, ...}; DELETE /impair/PORT
+    if (a === 'impair' && engine.impairSet && engine.impairRemove && engine.impairList) {
+      if (segs.length === 1) {
+        route(['GET', 'POST']);
+        if (method === 'GET') return send(res, 200, engine.impairList());
+        return send(res, 200, await engine.impairSet(impairRequest(json())));
+      }
+      if (segs.length === 2) {
+        route(['DELETE']);
+        await engine.impairRemove(name);
+        return send(res, 204);
+      }
+      throw notFound(pathname);
     }
 
     if (a === 'snapshot' && segs.length === 1 && engine.snapshot) {

@@ -89,6 +89,7 @@ export function injectText(s: InjectSummary): string {
   ];
   const notSent = uncarriableText(s.notSent);
   if (notSent) lines.push(notSent);
+  if (s.impaired > 0) lines.push(`held by the port's in-direction impairment (decided when released; see vsw stats): ${s.impaired}`);
   if (s.filteredOut > 0) lines.push(`not matched by --filter: ${s.filteredOut}`);
   return `${lines.join('\n')}\n`;
 }

@@ -9,6 +9,7 @@ import { addTrunkCommands } from './trunks';
 import { addContainerCommands } from './containers';
 import { addObserveCommands } from './observe';
 import { addDaemonCommand } from './daemon';
+import { addImpairCommands } from './impair';
 import { addExperimentCommands } from './experiments';
 
 /**
@@ -40,6 +41,7 @@ Run 'vsw COMMAND --help' for the options of a command.`);
   addTrunkCommands(program, cli);
   addContainerCommands(program, cli);
   addObserveCommands(program, cli);
+  addImpairCommands(program, cli);
   addExperimentCommands(program, cli);
   addDaemonCommand(program, cli);
   return program;

@@ -12,6 +12,7 @@
 //   recovery.ts   re-attaching containers after a restart
 //   trunks.ts     802.1Q trunks
 //   observe.ts    tables, counters, events, captures and traces
+//   impair.ts     link impairment of ports (vsw impair)
 //
 // Every change is serialised (one at a time, in arrival order) and saved before it is
 // answered, so a crash loses at most the change in flight. On start the engine re-reads the
@@ -25,6 +26,7 @@ import * as path from 'node:path';
 import type {
   ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, EndpointInfo, Engine, FdbEntryInfo, NetworkCreate,
   NetworkInfo, PortStatsInfo, TraceResult, NeighEntryInfo, ConntrackEntryInfo, StreamSession, TrunkCreate, TrunkInfo, CaptureDirection,
+  ImpairInfo,
 } from '../types';
 import { CaptureHub } from '../capture';
 import { EventBus, type VswEvent } from '../events';
@@ -44,6 +46,8 @@ import { Supervisor } from './supervise';
 import { recoverContainers } from './recovery';
 import { Trunks } from './trunks';
 import { Observer } from './observe';
+import { Impairs } from './impair';
+import type { ImpairRequest } from '../impair';
 
 const VERSION: string = (() => {
   try {
@@ -70,6 +74,7 @@ export class VswEngine implements Engine {
   private readonly endpoints: Endpoints;
   private readonly trunks: Trunks;
   private readonly observer: Observer;
+  private readonly impairs: Impairs;
   private queue: Promise<unknown> = Promise.resolve();
   private watchTimer: NodeJS.Timeout | undefined;
   private eventsTimer: NodeJS.Timeout | undefined;
@@ -96,6 +101,9 @@ export class VswEngine implements Engine {
     const captures = new CaptureHub(dataplane, () => this.observer.tapNames());
     this.observer = new Observer({ records, ports, host: dataplane, captures, router, events });
     this.trunks = new Trunks({ records, ports, host: dataplane, events, store: saver });
+    this.impairs = new Impairs({
+      records, ports, host: dataplane, store: saver, resolve: (p) => this.observer.resolvePortId(p), uplink: opts.uplink,
+    });
     this.networks = new Networks({ records, ports, host: dataplane, events, router, trunks: this.trunks });
     this.endpoints = new Endpoints({ records, ports, host: dataplane, events });
     this.supervisor = new Supervisor({
@@ -128,6 +136,7 @@ export class VswEngine implements Engine {
       }
       await recoverContainers({ records: this.records, endpoints: this.endpoints, logDir: this.logDir() }, log);
       await this.trunks.attachAll(log);
+      await this.impairs.restore(log);
       this.save();
       await this.syncRouter();
     } catch (e) {
@@ -156,9 +165,16 @@ export class VswEngine implements Engine {
     this.store.unlock();
   }
 
-  /** Run mutations one at a time, in order. */
+  /** Run mutations one at a time, in order; a port a change removed takes its impairment with it. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+    const run = async (): Promise<T> => {
+      try {
+        return await fn();
+      } finally {
+        if (this.impairs.prune()) this.save();
+      }
+    };
+    const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -297,6 +313,20 @@ export class VswEngine implements Engine {
 
   removeTrunk(device: string): Promise<void> {
     return this.serial(() => this.trunks.remove(device));
+  }
+
+  // ---------------------------------------------------------------- link impairment
+
+  impairSet(req: ImpairRequest): Promise<ImpairInfo> {
+    return this.serial(() => this.impairs.set(req));
+  }
+
+  impairRemove(port: string): Promise<void> {
+    return this.serial(() => this.impairs.remove(port));
+  }
+
+  impairList(): ImpairInfo[] {
+    return this.impairs.list();
   }
 
   // ---------------------------------------------------------------- observation

@@ -20,6 +20,7 @@ import { STAGE_CHOICES, stageIndex } from '../../dataplane/stages/names';
 import type { Records } from './records';
 import { portRefs, type PortBook } from './ports';
 import { takeSnapshot, type Snapshot } from '../snapshot';
+import { directions } from './impair';
 
 /** What observation reads from the dataplane host. */
 export type ObservedHost = DryRunTables & Pick<DataplaneHost, 'ports' | 'port' | 'portCounters' | 'fdbEntries' | 'drainEvents'>;
@@ -164,6 +165,10 @@ export class Observer {
       host, refs: this.refs(),
       networks: records.state.networks.map((n) => ({ id: n.id, name: n.name })),
       containers: records.state.containers.map((c) => ({ name: c.name, networks: c.endpoints.map((e) => e.network) })),
+      impairments: (records.state.impairs ?? []).flatMap((r) => {
+        const h = host.ports().find((p) => p.name === r.port);
+        return h === undefined ? [] : [{ id: h.id, name: r.port, ...directions(r) }];
+      }).sort((a, b) => a.id - b.id),
     });
   }
 

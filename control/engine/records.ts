@@ -6,6 +6,7 @@
 import type { ContainerMode, DnsOrder, NetworkInfo, PortMapping } from '../types';
 import type { VlanRanges } from '../vlan';
 import { NotFoundError, VswError } from '../errors';
+import { checkSpec, type ImpairSpec } from '../../dataplane/impair/spec';
 
 /** A network as stored: the API's fields, plus its host TAP's name. */
 export type NetworkRecord = Pick<NetworkInfo, 'name' | 'id' | 'subnet' | 'gateway' | 'ipRange' | 'mtu' | 'default' | 'created'> & {
@@ -66,11 +67,20 @@ export interface ContainerRecord {
   links?: { name: string; alias?: string }[];
 }
 
+/** A port's link impairment as stored (vsw impair set): by interface name, which survives a restart. */
+export interface ImpairRecord {
+  port: string;
+  direction: 'in' | 'out' | 'both';
+  spec: ImpairSpec;
+}
+
 export interface State {
   networks: NetworkRecord[];
   containers: ContainerRecord[];
   /** Absent: no trunk. */
   trunks?: TrunkRecord[];
+  /** Absent: no impaired port. */
+  impairs?: ImpairRecord[];
 }
 
 // ---- the shape of state.json ---------------------------------------------------------
@@ -99,7 +109,19 @@ const CONTAINER: Shape = {
 const TRUNK: Shape = {
   device: 'string', kind: ['afpacket', 'tap'], 'vlans?': { list: { list: 'integer' } }, 'native?': 'integer', created: 'string',
 };
-const STATE: Shape = { networks: { list: NETWORK }, containers: { list: CONTAINER }, 'trunks?': { list: TRUNK } };
+const IMPAIR_SPEC: Shape = {
+  delay: 'number', jitter: 'number', distribution: ['uniform', 'normal', 'pareto'], loss: 'number', duplicate: 'number',
+  corrupt: 'number', reorder: 'number', gap: 'integer', rate: 'number', burst: 'integer', limit: 'integer',
+  limitBytes: 'integer', seed: 'integer',
+  'lossModel?': {
+    kind: ['gilbert', 'state'], 'p?': 'number', 'r?': 'number', 'lossBad?': 'number', 'lossGood?': 'number',
+    'p13?': 'number', 'p31?': 'number', 'p32?': 'number', 'p23?': 'number', 'p14?': 'number',
+  },
+};
+const IMPAIR: Shape = { port: 'string', direction: ['in', 'out', 'both'], spec: IMPAIR_SPEC };
+const STATE: Shape = {
+  networks: { list: NETWORK }, containers: { list: CONTAINER }, 'trunks?': { list: TRUNK }, 'impairs?': { list: IMPAIR },
+};
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
@@ -162,7 +184,11 @@ export function checkState(v: unknown): string | undefined {
     }
     return undefined;
   };
-  return dup(s.networks, 'networks') ?? dup(s.containers, 'containers');
+  const badImpair = (s.impairs ?? []).map((r, i) => {
+    const why = checkSpec(r.spec);
+    return why === undefined ? undefined : `impairs[${i}].spec.${why}`;
+  }).find((x) => x !== undefined);
+  return dup(s.networks, 'networks') ?? dup(s.containers, 'containers') ?? badImpair;
 }
 
 /** The state in memory (replaced as a whole when it is loaded), with its lookups. */

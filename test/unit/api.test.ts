@@ -548,6 +548,38 @@ describe('API over a Unix socket', () => {
   });
 });
 
+describe('API: /impair', () => {
+  let engine: FakeEngine;
+  let api: ApiServer;
+  let sock: string;
+  let k = 0;
+  beforeEach(async () => {
+    engine = new FakeEngine();
+    engine.portStats = [{ id: 1, name: 'vsw1', network: 'bridge', rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} }];
+    sock = path.join(tmp, `impair${k++}`, 'vsw.sock');
+    api = await startApi(engine, sock);
+  });
+  afterEach(async () => { await api.close(); });
+
+  it('POST sets, GET lists, DELETE removes; fields are checked and named', async () => {
+    const set = await raw(sock, 'POST', '/impair', JSON.stringify({ port: 'vsw1', delay: '10ms', rate: '1mbit', burst: '32k' }));
+    expect(set.status).toBe(200);
+    expect(set.json).toMatchObject({ port: 'vsw1', direction: 'out', settings: 'delay 10ms rate 1mbit burst 32k' });
+    expect((await raw(sock, 'GET', '/impair')).json).toHaveLength(1);
+    const unknown = await raw(sock, 'POST', '/impair', JSON.stringify({ port: 'vsw1', latency: '10ms' }));
+    expect([unknown.status, unknown.json.error.message]).toEqual([400, expect.stringMatching(/unknown field 'latency'/)]);
+    const badUnit = await raw(sock, 'POST', '/impair', JSON.stringify({ port: 'vsw1', delay: 10 }));
+    expect([badUnit.status, badUnit.json.error.message]).toEqual([400, "field 'delay' must be a string"]);
+    const badValue = await raw(sock, 'POST', '/impair', JSON.stringify({ port: 'vsw1', loss: '150%' }));
+    expect(badValue.status).toBe(400);
+    const noPort = await raw(sock, 'POST', '/impair', JSON.stringify({ port: 'nope', delay: '1ms' }));
+    expect(noPort.status).toBe(404);
+    expect((await raw(sock, 'DELETE', '/impair/vsw1')).status).toBe(204);
+    expect((await raw(sock, 'DELETE', '/impair/vsw1')).status).toBe(404);
+    expect((await raw(sock, 'PUT', '/impair')).status).toBe(405);
+  });
+});
+
 describe('socket file handling', () => {
   it('replaces a stale socket file', async () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'stale-'));

@@ -765,3 +765,29 @@ describe('streams (events, live trace): lines split anywhere by the transport', 
     }
   });
 });
+
+describe('impair', () => {
+  it('set sends the options as given and prints the settings; ls as a table and json; rm', async () => {
+    engine.portStats = [{ id: 1, name: 'vsw0a1b2c3d', network: 'bridge', container: 'web', rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} }];
+    const r = await vsw(['impair', 'set', 'vsw0a1b2c3d', '--delay', '20ms', '--jitter', '5ms', '--loss', '1%', '--seed', '7']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, 'vsw0a1b2c3d out: delay 20ms jitter 5ms uniform loss 1% (seed 7)\n', '']);
+    expect(engine.calls).toContainEqual(['impairSet', { port: 'vsw0a1b2c3d', direction: 'out', delay: '20ms', jitter: '5ms', loss: '1%', seed: 7 }]);
+    const t = (await vsw(['impair', 'ls'])).stdout.trimEnd().split('\n');
+    expect(t[0].split(/\s{2,}/)).toEqual(['PORT', 'NETWORK', 'CONTAINER', 'DIRECTION', 'SEED', 'SETTINGS']);
+    expect(t[1].split(/\s{3,}/)).toEqual(['vsw0a1b2c3d', 'bridge', '-', 'out', '7', 'delay 20ms jitter 5ms uniform loss 1%']);
+    expect(JSON.parse((await vsw(['impair', 'ls', '--format', 'json'])).stdout)[0].spec).toMatchObject({ delay: 20, loss: 0.01 });
+    expect(await vsw(['impair', 'rm', 'vsw0a1b2c3d'])).toMatchObject({ code: 0, stdout: 'vsw0a1b2c3d\n' });
+    expect(await vsw(['impair', 'rm', 'vsw0a1b2c3d'])).toMatchObject({ code: 1, stderr: "vsw: port 'vsw0a1b2c3d' is not impaired\n" });
+  });
+
+  it('bad values are usage errors that say what was expected, and nothing is sent', async () => {
+    const r = await vsw(['impair', 'set', 'web', '--rate', '10 furlongs']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--rate <bits>' argument '10 furlongs' is invalid\. Rate '10 furlongs': expected a rate like 10mbit/);
+    const d = await vsw(['impair', 'set', 'web', '--direction', 'sideways', '--delay', '1ms']);
+    expect(d.code).toBe(2);
+    const combo = await vsw(['impair', 'set', 'web', '--reorder', '10%']);
+    expect([combo.code, combo.stderr]).toEqual([1, 'vsw: --reorder sends some frames at once and delays the others: give --delay too\n']);
+    expect(engine.impairs.size).toBe(0);
+  });
+});

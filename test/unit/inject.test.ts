@@ -30,7 +30,7 @@ function worker(): { into: (f: Uint8Array, lens: number[]) => Promise<InjectTall
     batches,
     into: async (frames, lens) => {
       batches.push(lens);
-      const t: InjectTally = { forwarded: 0, local: 0, drops: [] };
+      const t: InjectTally = { forwarded: 0, local: 0, impaired: 0, drops: [] };
       let at = 0;
       for (const l of lens) {
         if (((frames[at + 12] << 8) | frames[at + 13]) === 0x0806) t.drops[DROP.reflected] = (t.drops[DROP.reflected] ?? 0) + 1;

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { pcapHeader, pcapRecord } from '../../control/pcap';
 import { readPcap } from '../../control/pcap-read';
 import { runReplay, type ReplaySummary } from '../../control/replay';
+import { emptySpec } from '../../dataplane/impair/spec';
 import { arpReply, arpRequest, icmpEcho, udpFrame } from '../fixtures/frames';
 import { DB, dnsQuery, NET, UP, WEB, writeTestSnapshot } from '../fixtures/snapshot';
 
@@ -129,6 +130,29 @@ describe('vsw replay', () => {
     expect(a).toHaveLength(12);
     expect(new Set(a).size).toBe(2); // both orders are drawn...
     expect(answers('rand2')).toEqual(a); // ...the same way every run
+  });
+
+  it('applies the snapshot\'s link impairment on the virtual clock: delayed frames leave at their time, losses repeat', () => {
+    // db's port impaired out: 150 ms delay, 30 % loss, seed 7.
+    writeTestSnapshot(at('impair.json'), T0, 'rotate', { ...emptySpec(7), delay: 150, loss: 0.3 });
+    const pings = Array.from({ length: 40 }, (_, i): [number, Uint8Array] => [T0 + i * 0.01, icmpEcho({ srcMac: WEB.mac, dstMac: DB.mac, srcIp: WEB.ip, dstIp: DB.ip, id: 3, seq: i })]);
+    const ins = [{ port: 'db', file: pcapFile('imp-db.pcap', [[T0, arpRep]]) }, { port: 'web', file: pcapFile('imp-web.pcap', pings) }];
+    const run = (out: string): { times: number[]; seqs: number[]; s: ReplaySummary } => {
+      const s = runReplay({ snapshot: at('impair.json'), inputs: ins, out: at(out), trace: true });
+      const got = readPcap(fs.readFileSync(at(`${out}/${DB.name}.pcap`)));
+      return { times: got.map((f) => Math.round((f.time - T0) * 1000)), seqs: got.map((f) => (f.data[40] << 8) | f.data[41]), s };
+    };
+    const a = run('imp1');
+    const lost = a.s.ports.find((p) => p.port === DB.name)!.drops['impair-loss'];
+    expect(lost).toBeGreaterThan(4);
+    expect(lost).toBeLessThan(22);
+    expect(a.seqs.length).toBe(40 - lost);
+    // Each ping that got through left 150 ms after it arrived (10 ms apart: seq * 10 + 150), the last ones after the last input.
+    expect(a.times).toEqual(a.seqs.map((q) => q * 10 + 150));
+    expect(fs.readFileSync(at('imp1/trace.txt'), 'utf8')).toMatch(/impair/);
+    const b = run('imp2');
+    expect(b.times).toEqual(a.times);
+    for (const f of fs.readdirSync(at('imp1'))) expect(fs.readFileSync(at(`imp2/${f}`)).equals(fs.readFileSync(at(`imp1/${f}`))), f).toBe(true);
   });
 
   it('merges inputs by time, ties by port id then --in order', () => {

@@ -9,6 +9,7 @@ import { drops, dropsOf, portCounters, stageEnded, workerCounters } from '../../
 import { buildEthernet } from '../../../dataplane/wire/ethernet';
 import { parseMac } from '../../../dataplane/wire/mac';
 import type { ToWorker } from '../../../workers/protocol';
+import { emptySpec, type ImpairSpec } from '../../../dataplane/impair/spec';
 
 const MAXP = 16;
 const A = '02:42:0a:00:00:02';
@@ -259,8 +260,8 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.inbox.push({ type: 'inject', seq: 31, id: 2, frames: frames.subarray(f1.length, f1.length + f2.length), lens: [f2.length] });
     s.loop.control();
     expect(s.acks.slice(-2)).toEqual([
-      { type: 'ack', worker: 0, seq: 30, tally: { forwarded: 1, local: 0, drops: Object.assign([], { [0]: 1 }) } },
-      { type: 'ack', worker: 0, seq: 31, tally: { forwarded: 1, local: 0, drops: [] } },
+      { type: 'ack', worker: 0, seq: 30, tally: { forwarded: 1, local: 0, impaired: 0, drops: Object.assign([], { [0]: 1 }) } },
+      { type: 'ack', worker: 0, seq: 31, tally: { forwarded: 1, local: 0, impaired: 0, drops: [] } },
     ]);
     expect(portCounters(s.stats, 1).rxPackets).toBe(2);
     expect(drops(s.stats, 1, 'runt')).toBe(1);
@@ -276,5 +277,77 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.inbox.push({ type: 'inject', seq: 41, id: 1, frames: new Uint8Array(60), lens: [70] });
     s.loop.control();
     expect(s.acks.slice(-2).map((a) => a.error)).toEqual(['port 9 cannot take injected frames: not attached', 'injected frame 0 is too long or cut (70 bytes)']);
+  });
+});
+
+/** Set a port's impairment through the loop's control channel (workers/protocol.ts ImpairMsg). */
+function impairOf(s: ReturnType<typeof setup>) {
+  return (id: number, o: { in?: Partial<ImpairSpec>; out?: Partial<ImpairSpec> }): void => {
+    s.inbox.push({ type: 'impair', seq: 100, id, in: o.in && { ...emptySpec(1), ...o.in }, out: o.out && { ...emptySpec(1), ...o.out } });
+    s.loop.control();
+  };
+}
+
+// Link impairment (vsw impair): frames wait in the port's queue and leave when releaseDue()
+// is called at their time, in either direction; the ports that are not impaired are served at once.
+describe('WorkerLoop with an impaired port', () => {
+  it('out: frames to the port wait their delay; the other ports get theirs at once', () => {
+    const s = setup();
+    const impair = impairOf(s);
+    impair(2, { out: { delay: 20 } });
+    expect(s.acks.at(-1)?.error).toBeUndefined();
+    const f = vframe(BCAST, A, 51);
+    s.io.inject(11, f);
+    const t0 = performance.now();
+    s.loop.serve(s.loop.port(1)!);
+    expect(s.io.sent.get(13)).toEqual([f]);
+    expect(s.io.sent.get(12)).toBeUndefined();
+    s.loop.releaseDue(t0 + 10);
+    expect(s.io.sent.get(12)).toBeUndefined();
+    s.loop.releaseDue(t0 + 1000);
+    expect(s.io.sent.get(12)).toEqual([f]);
+    expect(portCounters(s.stats, 2)).toMatchObject({ txPackets: 1, txBytes: f.length - 10 });
+  });
+
+  it('in: frames received on the port are counted at once and go through the pipeline when due', () => {
+    const s = setup();
+    const impair = impairOf(s);
+    impair(1, { in: { delay: 30 } });
+    const f = vframe(BCAST, A, 52);
+    s.io.inject(11, f);
+    const t0 = performance.now();
+    s.loop.serve(s.loop.port(1)!);
+    expect(portCounters(s.stats, 1)).toMatchObject({ rxPackets: 1 });
+    expect(s.io.sent.get(12)).toBeUndefined();
+    s.loop.releaseDue(t0 + 1000);
+    expect(s.io.sent.get(12)).toEqual([f]);
+    expect(s.io.sent.get(13)).toEqual([f]);
+    expect(portCounters(s.stats, 1)).toMatchObject({ rxPackets: 1 });
+  });
+
+  it('loss is counted on the impaired port; removing the impairment sends what waits at once', () => {
+    const s = setup();
+    const impair = impairOf(s);
+    impair(2, { out: { loss: 1 } });
+    s.io.inject(11, vframe(BCAST, A, 53));
+    s.loop.serve(s.loop.port(1)!);
+    s.loop.releaseDue(performance.now() + 1000);
+    expect(s.io.sent.get(12)).toBeUndefined();
+    expect(dropsOf(s.stats, 2)['impair-loss']).toBe(1);
+
+    impair(2, { out: { delay: 60_000 } });
+    const f = vframe(BCAST, A, 54);
+    s.io.inject(11, f);
+    s.loop.serve(s.loop.port(1)!);
+    expect(s.io.sent.get(12)).toBeUndefined();
+    impair(2, {});
+    expect(s.io.sent.get(12)).toEqual([f]);
+  });
+
+  it('an impairment on a port that is not there is refused (acked with an error)', () => {
+    const s = setup();
+    const impair = impairOf(s);
+    impair(9, { out: { delay: 1 } });
+    expect(s.acks.at(-1)?.error).toMatch(/no port 9/);
   });
 });
