@@ -170,4 +170,37 @@ describe.skipIf(!isRoot)('vsw inject, snapshot, capture --all-ports, replay (roo
       expect(fs.readFileSync(path.join(`${out}2`, f)).equals(fs.readFileSync(path.join(out, f))), f).toBe(true);
     }
   }, 180_000);
+
+  it('keeps an impaired port in the snapshot, and replay delays its frames as the live switch did', async () => {
+    await d.vswOk(['impair', 'set', B, '--delay', '40ms', '--seed', '9']);
+    try {
+      const snap = path.join(tmp, 'snap-impair.json');
+      const dir = path.join(tmp, 'rec-impair');
+      await d.vswOk(['snapshot', '-w', snap]);
+      const s = JSON.parse(fs.readFileSync(snap, 'utf8')) as { impairment: { name: string; out?: { delay: number; seed: number } }[] };
+      const portB = (await allStats(d)).find((x) => x.container === B)!.name;
+      expect(s.impairment).toEqual([expect.objectContaining({ name: portB, out: expect.objectContaining({ delay: 40, seed: 9 }) })]);
+      const cap = vswStream(d, ['capture', '--all-ports', '-w', dir]);
+      await cap.waitLine(/^vsw: capturing on every port to /);
+      const p = await ping(A, ip[B], 3, ['-i', '0.2']);
+      expect(p.received, p.out).toBe(3);
+      expect((await cap.stop('SIGINT', 10_000)).code).toBe(0);
+      const ins = fs.readdirSync(dir).filter((f) => f.endsWith('.in.pcap'));
+      const out = path.join(tmp, 'replayed-impair');
+      const r = await sh(NODE, [CLI, 'replay', '--snapshot', snap, ...ins.flatMap((f) => ['--in', `${f.replace(/\.in\.pcap$/, '')}=${path.join(dir, f)}`]), '--out', out], { timeoutMs: 60_000 });
+      expect(r.code, describeResult('vsw replay', r)).toBe(0);
+      const frames = (file: string): { t: number; hex: string }[] => readPcap(fs.readFileSync(file)).map((f) => ({ t: f.time, hex: Buffer.from(f.data).toString('hex') }));
+      const live = frames(path.join(dir, `${portB}.out.pcap`)).filter((f) => f.hex.slice(24, 28) === '0800');
+      const replayed = frames(path.join(out, `${portB}.pcap`)).filter((f) => f.hex.slice(24, 28) === '0800');
+      // The same echo requests, each sent 40 ms (and a little more live) after A's port received it.
+      expect(replayed.map((f) => f.hex)).toEqual(live.map((f) => f.hex));
+      const sentByA = frames(path.join(dir, `${(await allStats(d)).find((x) => x.container === A)!.name}.in.pcap`)).filter((f) => f.hex.slice(24, 28) === '0800');
+      for (const f of replayed) {
+        const cause = sentByA.find((x) => x.hex.slice(28) === f.hex.slice(28))!;
+        expect(Math.round((f.t - cause.t) * 1000), 'replayed delay (ms)').toBe(40);
+      }
+    } finally {
+      await d.vswOk(['impair', 'rm', B]);
+    }
+  }, 90_000);
 });
