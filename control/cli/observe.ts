@@ -157,6 +157,8 @@ function loadTraceFormatter(): (r: TraceResult) => string {
   return (require('../../dataplane/trace') as typeof import('../../dataplane/trace')).formatTrace;
 }
 
+const FLUSH_MS = 200;
+
 /**
  * capture --all-ports -w DIR: one stream of every port's frames (GET /capture?all=1, NDJSON);
  * each port's received frames to DIR/PORT.in.pcap, its sent frames to DIR/PORT.out.pcap
@@ -167,6 +169,9 @@ async function captureAllPorts(io: Cli['io'], c: Client, dir: string, count: num
   const files = new Map<string, PcapWriter>();
   let frames = 0;
   const q = `/capture?all=1${count ? `&count=${count}` : ''}${filter ? `&filter=${enc(filter)}` : ''}`;
+  // The files are written out every FLUSH_MS (readable while the capture runs), and at the end.
+  const flusher = setInterval(() => { for (const w of files.values()) w.flush(); }, FLUSH_MS);
+  flusher.unref();
   await streamGet(c, q, (res) => {
     io.err(`vsw: capturing on every port to ${dir}${count ? ` (${count} frames)` : ''}; Ctrl-C stops\n`);
     followLines(res, (line) => {
@@ -179,6 +184,7 @@ async function captureAllPorts(io: Cli['io'], c: Client, dir: string, count: num
       frames++;
     });
     return () => {
+      clearInterval(flusher);
       for (const w of files.values()) w.close();
       io.err(`vsw: wrote ${frames} frames to ${files.size} files in ${dir}${lostText(res)}\n`);
     };

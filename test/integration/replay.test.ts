@@ -65,6 +65,27 @@ describe.skipIf(!isRoot)('vsw inject, snapshot, capture --all-ports, replay (roo
       (await execIn(OUT, 'ss', '-ltnH')).stdout.includes(':80 ') && (await execIn(B, 'ss', '-ltnH')).stdout.includes(':5201 '), { timeoutMs: 15_000 });
   }, 180_000);
 
+  /** The frames of a capture file the CLI is still writing (whole records only: it flushes them every 200 ms). */
+  function framesSoFar(file: string): string[] {
+    try {
+      return readPcap(fs.readFileSync(file)).map((f) => Buffer.from(f.data).toString('hex'));
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * The end of a recorded session: one last ping A -> B with a payload of its own, and a wait
+   * until its reply is in A's .out file. The capture drains in time order, so everything
+   * before it is in the files too: stopping then cuts nothing off.
+   */
+  async function markEnd(dir: string): Promise<void> {
+    const r = await execInOpts(A, ['ping', '-c', '1', '-W', '2', '-p', 'cafef00d', ip[B]], { timeoutMs: 20_000 });
+    expect(r.code, describeResult('ping', r)).toBe(0);
+    const portA = (await allStats(d)).find((x) => x.container === A)!.name;
+    await waitFor('the last reply in the capture', () => framesSoFar(path.join(dir, `${portA}.out.pcap`)).some((h) => h.includes('cafef00dcafef00d')), { timeoutMs: 10_000, intervalMs: 50 });
+  }
+
   afterAll(async () => {
     for (const s of servers) await s.stop('SIGKILL', 2_000).catch(() => undefined);
     if (d) await d.cleanup();
@@ -126,6 +147,7 @@ describe.skipIf(!isRoot)('vsw inject, snapshot, capture --all-ports, replay (roo
     expect(dns.stdout.trim(), describeResult('dig', dns)).toBe(ip[B]);
     const c = await execInOpts(A, ['curl', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{size_download}', `http://${OUTSIDE_IP}/file.bin`], { timeoutMs: 30_000 });
     expect(c.stdout, describeResult('curl', c)).toBe('50000');
+    await markEnd(dir);
     const refusedAfter = await refused();
     const stop = await cap.stop('SIGINT', 10_000);
     expect(stop.code, stop.stderr).toBe(0);
@@ -184,6 +206,7 @@ describe.skipIf(!isRoot)('vsw inject, snapshot, capture --all-ports, replay (roo
       await cap.waitLine(/^vsw: capturing on every port to /);
       const p = await ping(A, ip[B], 3, ['-i', '0.2']);
       expect(p.received, p.out).toBe(3);
+      await markEnd(dir);
       expect((await cap.stop('SIGINT', 10_000)).code).toBe(0);
       const ins = fs.readdirSync(dir).filter((f) => f.endsWith('.in.pcap'));
       const out = path.join(tmp, 'replayed-impair');
@@ -192,7 +215,8 @@ describe.skipIf(!isRoot)('vsw inject, snapshot, capture --all-ports, replay (roo
       const frames = (file: string): { t: number; hex: string }[] => readPcap(fs.readFileSync(file)).map((f) => ({ t: f.time, hex: Buffer.from(f.data).toString('hex') }));
       const live = frames(path.join(dir, `${portB}.out.pcap`)).filter((f) => f.hex.slice(24, 28) === '0800');
       const replayed = frames(path.join(out, `${portB}.pcap`)).filter((f) => f.hex.slice(24, 28) === '0800');
-      // The same echo requests, each sent 40 ms (and a little more live) after A's port received it.
+      // The same echo requests (3, and the end mark), each sent 40 ms (and a little more live) after A's port received it.
+      expect(replayed).toHaveLength(4);
       expect(replayed.map((f) => f.hex)).toEqual(live.map((f) => f.hex));
       const sentByA = frames(path.join(dir, `${(await allStats(d)).find((x) => x.container === A)!.name}.in.pcap`)).filter((f) => f.hex.slice(24, 28) === '0800');
       for (const f of replayed) {
