@@ -22,7 +22,8 @@ export interface TapSession {
   lost(): number;
 }
 
-type OnFrame = (frame: Uint8Array, timeMs: number) => void;
+/** A captured frame: its bytes, when, the port it was on and which way (DIR_RX received, DIR_TX sent). */
+export type OnFrame = (frame: Uint8Array, timeMs: number, port: number, dir: number) => void;
 type OnTrace = (r: TraceResult) => void;
 
 interface Session {
@@ -56,7 +57,7 @@ export class CaptureHub {
     this.names = names;
   }
 
-  /** A port's frames: on the wire (stage -1, both directions) or after pipeline stage `stage`. */
+  /** A port's frames (-1: every port's): on the wire (stage -1, both directions) or after pipeline stage `stage`. */
   openCapture(port: number, o: { stage?: number; filter?: string }, onFrame: OnFrame): Promise<TapSession> {
     return this.open({ kind: 'capture', port, net: -1, stage: o.stage ?? -1, filter: o.filter ?? '', count: 0 }, { onFrame });
   }
@@ -129,7 +130,7 @@ export class CaptureHub {
           trace ??= JSON.parse(Buffer.from(f.data).toString()) as TraceResult;
           s.onTrace(trace);
         } else if (s.onFrame) {
-          s.onFrame(f.data, f.timeMs);
+          s.onFrame(f.data, f.timeMs, f.port, f.dir);
         }
       }
     }

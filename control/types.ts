@@ -3,9 +3,11 @@
 
 import type { TraceResult } from '../dataplane/trace';
 import type { VswEvent } from './events';
+import type { InjectProgress, InjectSpec, InjectSummary } from './inject';
+import type { Snapshot } from './snapshot';
 import type { ImpairSpec } from '../dataplane/impair/spec';
 import type { ImpairRequest } from './impair';
-export type { TraceResult, VswEvent };
+export type { TraceResult, VswEvent, InjectProgress, InjectSpec, InjectSummary, Snapshot };
 
 /** Trailer of capture and trace streams: records lost (rings full, or the client too slow). */
 export const LOST_TRAILER = 'x-vsw-lost';
@@ -338,6 +340,20 @@ export interface PortStatsInfo {
   drops: Record<string, number>;   // reason -> count (only non-zero reasons)
 }
 
+/** Which frames of a port a capture takes: received (in), sent (out), or both. */
+export type CaptureDirection = 'in' | 'out' | 'both';
+export const CAPTURE_DIRECTIONS: readonly CaptureDirection[] = ['in', 'out', 'both'];
+
+/** One line of GET /capture?all=1: a frame of some port, received (in) or sent (out). */
+export interface CapturedLine {
+  port: string;
+  dir: 'in' | 'out';
+  /** Milliseconds since the epoch, with a fraction. */
+  timeMs: number;
+  /** The Ethernet frame, hex. */
+  frame: string;
+}
+
 /** A capture or live trace in progress. */
 export interface StreamSession {
   stop(): Promise<void>;
@@ -370,7 +386,10 @@ export interface Engine {
    *  a stage, the frames received on the port as they are after that pipeline stage; with a
    *  filter, only those it matches (dataplane/filter.ts). */
   startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
-    opts?: { stage?: string; filter?: string }): Promise<StreamSession & { port: string }>;
+    opts?: { stage?: string; filter?: string; direction?: CaptureDirection }): Promise<StreamSession & { port: string }>;
+  /** Every port's frames on the wire, each named by port and direction (capture --all-ports). */
+  startCaptureAll?(onFrame: (frame: Uint8Array, timeMs: number, port: string, dir: 'in' | 'out') => void,
+    opts?: { filter?: string }): Promise<StreamSession>;
   /** Live trace of the frames arriving on a port (or in a network, or anywhere) that match. */
   startTrace(opts: { port?: string; network?: string; filter?: string; count?: number },
     onTrace: (r: TraceResult) => void): Promise<StreamSession>;
@@ -405,6 +424,10 @@ export interface Engine {
   impairSet?(req: ImpairRequest): Promise<ImpairInfo>;
   impairRemove?(port: string): Promise<void>;
   impairList?(): ImpairInfo[];
+  /** vsw inject (control/inject.ts): a capture's frames as if received on a port; progress until the summary. */
+  inject?(spec: InjectSpec, progress: (p: InjectProgress) => void, stopped: () => boolean): Promise<InjectSummary>;
+  /** vsw snapshot (control/snapshot.ts): what decides forwarding, as a versioned document. */
+  snapshot?(): Snapshot;
 }
 
 /** Options of `vsw daemon` (parsed by control/cli/daemon.ts, run by control/daemon.ts). */

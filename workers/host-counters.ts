@@ -28,7 +28,7 @@ export interface WorkerCounters {
 }
 
 /** Counters of one port, summed over the workers. */
-export function portCounters(slots: readonly WorkerSlot[], id: number): PortCounters {
+export function portCounters(slots: readonly Pick<WorkerSlot, 'stats'>[], id: number): PortCounters {
   const c: PortCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} };
   const row = id * ST_ROW;
   for (const w of slots) {

@@ -2,7 +2,7 @@
 // workers (started and messaged by workers/pool.ts), owns the shared tables (FDB, neighbours,
 // connections) and ages them, reads the workers' stats (workers/host-counters.ts) and rings,
 // and sends the few frames this thread makes (sendFrame) through the same egress as the
-// workers (dataplane/egress.ts).
+// workers (dataplane/egress.ts). Injected frames (vsw inject) go to the port's own worker.
 //
 // How the work is split: each port is received by exactly one worker (the one with the
 // fewest ports), and any worker may send on any port. Two containers talking therefore use
@@ -28,6 +28,7 @@ import type { L3Snapshot } from '../dataplane/tables/l3';
 import { PortTable, type PortGuard, type PortVlans } from '../dataplane/tables/ports';
 import { Egress, FORM_ETHERNET, FORM_VNET, type EgressPort } from '../dataplane/egress';
 import { EVENTS_RING_BYTES, WorkerPool } from './pool';
+import type { InjectTally } from './protocol';
 import * as counters from './host-counters';
 import type { PortCounters, WorkerCounters } from './host-counters';
 
@@ -531,6 +532,19 @@ export class DataplaneHost {
    */
   sendFrame(portId: number, frame: Uint8Array, netId = this.portsById.get(portId)?.netId ?? -1): boolean {
     return !this.stopped && this.egress.sendNow(frame, portId, netId);
+  }
+
+  /**
+   * Frames to handle as if port `id` had received them (vsw inject): one batch (at most
+   * MAX_BATCH, back to back in `frames`) to the worker that receives from the port, which
+   * runs them through the whole pipeline (workers/loop.ts inject). Resolves with what the
+   * pipeline decided for them.
+   */
+  async inject(id: number, frames: Uint8Array, lens: number[]): Promise<InjectTally> {
+    const h = this.portsById.get(id);
+    if (!h) throw new Error(`no port ${id}`);
+    const ack = await this.pool.request(h.worker, { type: 'inject', seq: 0, id, frames, lens });
+    return ack.tally ?? { forwarded: 0, local: 0, impaired: 0, drops: [] };
   }
 
   /** Stop the workers (they see the STOP word within one poll timeout), close every port. */

@@ -19,6 +19,10 @@
 // up another port. With no impairment the timeout stays POLL_TIMEOUT_MS: an idle switch
 // stays idle. Impairment's clock is performance.now() (ms, this thread's).
 //
+// Injected frames (vsw inject, vsw replay: docs/EXPERIMENTS.md) arrive as an `inject`
+// control message (or a direct inject() call offline) and take forward()'s path as if the
+// port had received them.
+//
 // VXLAN (docs/VXLAN.md): a VTEP socket (KIND_UDP, no network) is polled like any port, but
 // serveVtep() decapsulates each datagram first: the VNI picks the network's overlay port
 // (KIND_UDP + FORM_VXLAN, never polled: its fd is the raw sending socket), whose frame it
@@ -37,9 +41,10 @@ import { parseVxlan, VX_RUNT, VXLAN_HDR_LEN } from '../dataplane/vxlan/header';
 import { UDP_HDR_LEN } from '../dataplane/wire/udp';
 import { macHi, macLo } from '../dataplane/wire/mac';
 import { writeEmptyVnetHdr } from '../dataplane/wire/vnet';
+import { copyBytes } from '../dataplane/wire/bytes';
 import type { Fdb } from '../dataplane/tables/fdb';
 import { PortTable } from '../dataplane/tables/ports';
-import { Packet } from '../dataplane/packet';
+import { OUT_DROP, OUT_LOCAL, Packet } from '../dataplane/packet';
 import { L3Table, type L3Snapshot } from '../dataplane/tables/l3';
 import { WorkerDns } from '../dataplane/l3/dns';
 import { Taps } from './taps';
@@ -50,7 +55,7 @@ import { DROP } from '../dataplane/drops';
 import type { Emitter, StageContext } from '../dataplane/stages/stage';
 import { Egress, FORM_ETHERNET, FORM_VNET, FORM_VXLAN, type EgressPort, type TxDevice } from '../dataplane/egress';
 import { VNET_HDR_LEN } from '../dataplane/wire/vnet';
-import type { ToWorker, AckMsg } from './protocol';
+import type { ToWorker, AckMsg, InjectTally } from './protocol';
 import { DIR_RX, DIR_TX, type CaptureRing } from './capture-ring';
 import {
   CTRL_PUNT, CTRL_STOP, DNS_WORDS, dnsCountersOffset, portRows, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS,
@@ -73,6 +78,8 @@ const SCRATCH_BYTES = 1024 * 1024;
 /** Transmit queue of an overlay port: replicas and segments, sent in batches of this many. */
 const VX_QUEUE = 256;
 const GEN_OFF = SLOT * MAX_BATCH;
+/** The longest frame inject() takes (a receive slot, less its headroom and a virtio-net header). */
+export const maxInjectLen = SLOT - RX_HEADROOM - VNET_HDR_LEN;
 const SCRATCH_OFF = GEN_OFF + GEN_SLOTS * GEN_SLOT;
 
 /** A port as this worker sees it: its device, and (EgressPort) its form and transmit queue. */
@@ -285,16 +292,18 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     this.d.io.eventfdDrain(this.d.eventfd);
     for (let m = this.d.receive(); m !== undefined; m = this.d.receive()) {
       let error: string | undefined;
+      let tally: InjectTally | undefined;
       try {
-        this.apply(m);
+        if (m.type === 'inject') tally = this.inject(m.id, m.frames, m.lens);
+        else this.apply(m);
       } catch (e) {
         error = (e as Error).message;
       }
-      this.d.reply({ type: 'ack', worker: this.d.worker, seq: m.seq, error });
+      this.d.reply({ type: 'ack', worker: this.d.worker, seq: m.seq, error, ...(tally ? { tally } : {}) });
     }
   }
 
-  apply(m: ToWorker): void {
+  apply(m: Exclude<ToWorker, { type: 'inject' }>): void {
     if (m.type === 'addPort' && m.vxlan !== undefined) {
       this.ports.add(m.id, m.name, m.netId, m.vlans ?? m.vlan ?? 0);
       const vx = new VxlanPort(m.vxlan, this.d.worker, VX_QUEUE);
@@ -302,7 +311,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       if (vx.arp !== null) this.addArpProxy(vx.arp, m.id, m.netId);
       const q: LoopPort = {
         id: m.id, form: FORM_VXLAN, fd: m.fd, kind: m.kind, vnet: false, rx: false, vx,
-        capture: this.taps.wire[m.id] !== undefined, txOffs: new Int32Array(VX_QUEUE), txLens: new Int32Array(VX_QUEUE), txN: 0,
+        capture: this.taps.onWire(m.id), txOffs: new Int32Array(VX_QUEUE), txLens: new Int32Array(VX_QUEUE), txN: 0,
       };
       this.egress.attach(q);
       let byVni = this.vnis.get(vx.vtep);
@@ -317,7 +326,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       this.ports.setGuard(m.id, m.guard ?? null);
       this.egress.attach({
         id: m.id, form: m.vnet ? FORM_VNET : FORM_ETHERNET, fd: m.fd, kind: m.kind, vnet: m.vnet, rx: m.rx,
-        capture: this.taps.wire[m.id] !== undefined, txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
+        capture: this.taps.onWire(m.id), txOffs: new Int32Array(MAX_BATCH), txLens: new Int32Array(MAX_BATCH), txN: 0,
       });
     } else if (m.type === 'vlans') {
       this.ports.setVlans(m.id, m.vlans);
@@ -340,7 +349,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
       return;
     } else if (m.type === 'taps') {
       this.taps.load(m.sessions, m.names, (id) => this.ports.name(id));
-      for (const p of this.egress.attached()) p.capture = this.taps.wire[p.id] !== undefined;
+      for (const p of this.egress.attached()) p.capture = this.taps.onWire(p.id);
       this.tapping = this.taps.inPipeline;
       this.pipeline.tracer = this.tapping ? this.taps : null;
       return;
@@ -386,6 +395,47 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     this.egress.now = performance.now(); // the batch's time, for impairment
     this.forward(port, n);
     return n;
+  }
+
+  /**
+   * Frames that come from elsewhere (vsw inject, vsw replay) handled exactly as if `portId`
+   * had received them: copied into the receive slots (behind an all-zero virtio-net header
+   * when the port has one), then forward()ed like a received batch -- counters, captures,
+   * traces, pipeline, egress. `frames` holds them back to back from `start`, `lens` their lengths (at most
+   * MAX_BATCH, each at most maxInjectLen); `nowMs` the batch's time for impairment (replay:
+   * virtual). Returns what the pipeline decided for them.
+   */
+  inject(portId: number, frames: Uint8Array, lens: ArrayLike<number>, tally: InjectTally = { forwarded: 0, local: 0, impaired: 0, drops: [] },
+    start = 0, nowMs = performance.now()): InjectTally {
+    const port = this.egress.port(portId);
+    if (port === undefined || port.kind === KIND_UDP) throw new Error(`port ${portId} cannot take injected frames${port ? ' (a VXLAN port)' : ': not attached'}`);
+    const n = lens.length;
+    if (n > MAX_BATCH) throw new RangeError(`at most ${MAX_BATCH} frames per injected batch`);
+    const hdr = port.vnet ? VNET_HDR_LEN : 0;
+    let from = start;
+    for (let i = 0; i < n; i++) {
+      const len = lens[i];
+      if (len > maxInjectLen || from + len > frames.length) throw new RangeError(`injected frame ${i} is too long or cut (${len} bytes)`);
+      const off = i * SLOT + RX_HEADROOM;
+      if (hdr > 0) writeEmptyVnetHdr(this.rxBuf, off);
+      copyBytes(this.rxBuf, off + hdr, frames, from, len);
+      from += len;
+      this.rxOffs[i] = off;
+      this.rxLens[i] = len + hdr;
+      this.rxFlags[i] = 0;
+    }
+    this.ctx.now = this.clock();
+    this.egress.now = nowMs; // the batch's time, for impairment
+    this.forward(port, n);
+    // A port impaired `in` holds them: their verdicts come when they are released.
+    if (port.impairIn !== undefined) { tally.impaired += n; return tally; }
+    for (let i = 0; i < n; i++) {
+      const p = this.packets[i];
+      if (p.out === OUT_DROP) tally.drops[p.drop] = (tally.drops[p.drop] ?? 0) + 1;
+      else if (p.out === OUT_LOCAL) tally.local++;
+      else tally.forwarded++;
+    }
+    return tally;
   }
 
   /**
@@ -449,13 +499,19 @@ export class WorkerLoop implements TxDevice<LoopPort> {
     this.taps.end(p, this.ctx, this.notes);
   }
 
-  /** poll()'s timeout: until the earliest deadline of this worker's impairment queues (ms, at most POLL_TIMEOUT_MS). */
-  private impairTimeout(): number {
+  /** When the next frame this worker's impairment queues hold is due (ms); Infinity: none waits (replay drives releaseDue by it). */
+  nextImpairDeadline(): number {
     let next = Infinity;
     for (const p of this.impaired) {
       if (p.impair !== undefined) next = Math.min(next, p.impair.nextDeadline());
       if (p.impairIn !== undefined) next = Math.min(next, p.impairIn.nextDeadline());
     }
+    return next;
+  }
+
+  /** poll()'s timeout: until the earliest deadline of this worker's impairment queues (ms, at most POLL_TIMEOUT_MS). */
+  private impairTimeout(): number {
+    const next = this.nextImpairDeadline();
     if (next === Infinity) return POLL_TIMEOUT_MS;
     const wait = next - performance.now();
     return wait <= 0 ? 0 : Math.min(POLL_TIMEOUT_MS, Math.ceil(wait));
@@ -468,6 +524,7 @@ export class WorkerLoop implements TxDevice<LoopPort> {
   releaseDue(now: number): void {
     const egress = this.egress;
     egress.now = now;
+    this.ctx.now = this.clock(); // the stages' whole seconds (in-direction frames run the pipeline)
     let out = false;
     egress.reset();
     for (const p of this.impaired) {

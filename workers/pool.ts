@@ -105,27 +105,36 @@ export class WorkerPool {
   /** Send a message to every worker and wait for all acks; rejects with the first error. */
   async broadcast(make: (worker: number) => ToWorker): Promise<void> {
     if (this.stopped) throw new Error('dataplane stopped');
-    const acks = this.slots.map((w, i) => {
-      const msg = make(i);
-      msg.seq = ++this.seq;
-      const key = `${i}:${msg.seq}`;
-      const p = new Promise<AckMsg>((resolve, reject) => {
-        const t = setTimeout(() => {
-          this.pending.delete(key);
-          reject(new Error(`dataplane worker ${i} did not answer ${msg.type} within ${ACK_TIMEOUT_MS} ms`));
-        }, ACK_TIMEOUT_MS);
-        this.pending.set(key, {
-          resolve: (m) => { clearTimeout(t); resolve(m); },
-          reject: (e) => { clearTimeout(t); reject(e); },
-        });
-      });
-      w.worker.postMessage(msg);
-      this.io.eventfdSignal(w.eventfd);
-      return p;
-    });
-    const answers = await Promise.all(acks);
+    const answers = await Promise.all(this.slots.map((_w, i) => this.post(i, make(i))));
     const failed = answers.find((a) => a.error);
     if (failed) throw new Error(`dataplane worker ${failed.worker}: ${failed.error}`);
+  }
+
+  /** Send a message to one worker and wait for its ack (rejects when it reports an error). */
+  async request(worker: number, msg: ToWorker): Promise<AckMsg> {
+    if (this.stopped) throw new Error('dataplane stopped');
+    const a = await this.post(worker, msg);
+    if (a.error) throw new Error(`dataplane worker ${a.worker}: ${a.error}`);
+    return a;
+  }
+
+  private post(i: number, msg: ToWorker): Promise<AckMsg> {
+    const w = this.slots[i];
+    msg.seq = ++this.seq;
+    const key = `${i}:${msg.seq}`;
+    const p = new Promise<AckMsg>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.pending.delete(key);
+        reject(new Error(`dataplane worker ${i} did not answer ${msg.type} within ${ACK_TIMEOUT_MS} ms`));
+      }, ACK_TIMEOUT_MS);
+      this.pending.set(key, {
+        resolve: (m) => { clearTimeout(t); resolve(m); },
+        reject: (e) => { clearTimeout(t); reject(e); },
+      });
+    });
+    w.worker.postMessage(msg);
+    this.io.eventfdSignal(w.eventfd);
+    return p;
   }
 
   /**

@@ -101,10 +101,33 @@ export interface L3Msg {
   snapshot: L3Snapshot;
 }
 
-export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg | VxlanPeersMsg | ImpairMsg;
+/**
+ * Frames to handle as if port `id` had received them (vsw inject), sent to the worker that
+ * receives from the port: `frames` holds them back to back (Ethernet, no virtio-net header),
+ * `lens` their lengths; at most MAX_BATCH (workers/io.ts). The ack carries the tally.
+ */
+export interface InjectMsg {
+  type: 'inject';
+  seq: number;
+  id: number;
+  frames: Uint8Array;
+  lens: number[];
+}
+
+/** What the pipeline decided for injected frames: sent on (unicast or flood), taken by the switch, dropped by reason index. */
+export interface InjectTally {
+  forwarded: number;
+  local: number;
+  /** Held by the port's `in` impairment (decided when released, not tallied here). */
+  impaired: number;
+  /** Per reason index of dataplane/drops.ts; absent reasons are 0. */
+  drops: number[];
+}
+
+export type ToWorker = AddPortMsg | RemovePortMsg | TapsMsg | L3Msg | VlansMsg | VxlanPeersMsg | ImpairMsg | InjectMsg;
 
 export interface ReadyMsg { type: 'ready'; worker: number }
-export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string }
+export interface AckMsg { type: 'ack'; worker: number; seq: number; error?: string; tally?: InjectTally }
 export interface StoppedMsg { type: 'stopped'; worker: number }
 export interface FatalMsg { type: 'fatal'; worker: number; message: string }
 

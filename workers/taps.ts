@@ -3,7 +3,9 @@
 // the bits of every session it is for, so one copy serves them all.
 //
 //   capture, stage -1   the port's frames on the wire, both directions (the loop copies
-//                       them around recv/send, as before), when the filter matches;
+//                       them around recv/send, as before), when the filter matches; port
+//                       -1: every port's (capture --all-ports; each record names its port
+//                       and direction);
 //   capture, stage S    frames received on the port, as they are after pipeline stage S
 //                       (e.g. after `learn`: before the router; after `gateway`: after
 //                       NAT), when the filter matches the frame at that point;
@@ -53,8 +55,9 @@ interface Trace { bit: number; port: number; net: number; filter: CompiledFilter
 export const MAX_TAP_SESSIONS = 32;
 
 export class Taps implements Tracer {
-  /** Wire capture sessions per port id. */
-  wire: (Wire[] | undefined)[] = [];
+  /** Wire capture sessions per port id, and those on every port. */
+  private wire: (Wire[] | undefined)[] = [];
+  private wireAll: Wire[] = [];
   private stageTaps: (StageTap[] | undefined)[] = [];
   private traces: Trace[] = [];
   private names: TraceNames = { port: (id) => `#${id}`, network: (id) => `#${id}` };
@@ -80,6 +83,7 @@ export class Taps implements Tracer {
   /** Replace every session. Throws (naming the session) on a filter that does not compile. */
   load(specs: TapSpec[], names: TapNames, portName: (id: number) => string | undefined): void {
     const wire: (Wire[] | undefined)[] = [];
+    const wireAll: Wire[] = [];
     const stageTaps: (StageTap[] | undefined)[] = [];
     const traces: Trace[] = [];
     for (const s of specs) {
@@ -89,7 +93,8 @@ export class Taps implements Tracer {
       if (s.kind === 'trace') {
         traces.push({ bit, port: s.port, net: s.net, filter, left: s.count > 0 ? s.count : Infinity });
       } else if (s.stage < 0) {
-        (wire[s.port] ??= []).push({ bit, filter });
+        if (s.port < 0) wireAll.push({ bit, filter });
+        else (wire[s.port] ??= []).push({ bit, filter });
       } else {
         const stage = STAGE_NAMES[s.stage];
         if (stage === undefined) throw new Error(`no stage #${s.stage}`);
@@ -99,6 +104,7 @@ export class Taps implements Tracer {
     const portLabels = new Map(names.ports);
     const netNames = new Map(names.nets);
     this.wire = wire;
+    this.wireAll = wireAll;
     this.stageTaps = stageTaps;
     this.traces = traces;
     this.names = {
@@ -107,12 +113,18 @@ export class Taps implements Tracer {
     };
   }
 
+  /** Is any session capturing this port's frames on the wire? */
+  onWire(port: number): boolean {
+    return this.wire[port] !== undefined || this.wireAll.length > 0;
+  }
+
   /** Sessions that want this wire frame (bits), or 0. */
   wireMask(port: number, buf: Uint8Array, off: number, len: number): number {
-    const list = this.wire[port];
-    if (list === undefined) return 0;
     let mask = 0;
-    for (let i = 0; i < list.length; i++) if (list[i].filter.match(buf, off, len)) mask |= list[i].bit;
+    const list = this.wire[port];
+    if (list !== undefined) for (let i = 0; i < list.length; i++) if (list[i].filter.match(buf, off, len)) mask |= list[i].bit;
+    const all = this.wireAll;
+    for (let i = 0; i < all.length; i++) if (all[i].filter.match(buf, off, len)) mask |= all[i].bit;
     return mask;
   }
 

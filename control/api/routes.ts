@@ -5,13 +5,20 @@ import * as http from 'http';
 import { pcapHeader, pcapRecord } from '../pcap';
 import { InvalidArgumentError } from '../errors';
 import { checkAliasesJson, checkPublishJson } from '../publish';
-import { PORT_HEADER, type Engine } from '../types';
+import { CAPTURE_DIRECTIONS, PORT_HEADER, type CaptureDirection, type CapturedLine, type Engine } from '../types';
 import { methodNotAllowed, notFound, send, sendError } from './answer';
 import {
-  attachmentCreate, checkFields, compact, containerCreate, countParam, flag, networkCreate, optString, optStringArray, parseJsonObject, readBody,
+  attachmentCreate, checkFields, compact, containerCreate, countParam, flag, networkCreate, optInt, optString, optStringArray, parseJsonObject, readBody,
   reqString, splitPath, trunkCreate, impairRequest,
 } from './request';
-import { serveEvents, serveStream } from './stream';
+import { serveEvents, serveInject, serveStream } from './stream';
+import type { InjectSpec, InjectTiming } from '../inject';
+
+/**
+ * The bound of a capture --all-ports client (api/stream.ts): a recorded session's bursts
+ * (every port, both directions, as hex) fit in it; past it frames are skipped and counted.
+ */
+export const CAPTURE_ALL_QUEUE_BYTES = 32 << 20;
 
 /** Frames one dry-run trace request may carry. */
 export const MAX_TRACE_FRAMES = 1000;
@@ -201,11 +208,26 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
 
     if (a === 'capture' && segs.length === 1) {
       route(['GET']);
+      const opt = (k: string): string | undefined => url.searchParams.get(k) || undefined;
+      if (flag(url.searchParams.get('all'), 'all')) {
+        // Every port: NDJSON, one CapturedLine per frame (port, direction, time, hex).
+        if (!engine.startCaptureAll) throw notFound(pathname);
+        if (opt('port') || opt('stage') || opt('direction')) throw new InvalidArgumentError("'all' captures every port on the wire, both directions: no port, stage or direction");
+        await serveStream(res, 'capture', countParam(url),
+          (emit) => engine.startCaptureAll!((frame, timeMs, port, dir) =>
+            emit(`${JSON.stringify({ port, dir, timeMs, frame: Buffer.from(frame).toString('hex') } satisfies CapturedLine)}\n`), { filter: opt('filter') }),
+          () => ({ 'content-type': 'application/x-ndjson' }), '', { ndjson: true, queueBytes: CAPTURE_ALL_QUEUE_BYTES });
+        return;
+      }
       const port = url.searchParams.get('port');
       if (!port) throw new InvalidArgumentError("query parameter 'port' is required");
+      const direction = opt('direction');
+      if (direction !== undefined && !CAPTURE_DIRECTIONS.includes(direction as CaptureDirection)) {
+        throw new InvalidArgumentError(`direction must be one of ${CAPTURE_DIRECTIONS.join(', ')}`);
+      }
       await serveStream(res, 'capture', countParam(url),
         (emit) => engine.startCapture(port, (frame, timeMs) => emit(pcapRecord(frame, timeMs)),
-          { stage: url.searchParams.get('stage') || undefined, filter: url.searchParams.get('filter') || undefined }),
+          { stage: opt('stage'), filter: opt('filter'), direction: direction as CaptureDirection | undefined }),
         (session) => ({ 'content-type': 'application/vnd.tcpdump.pcap', [PORT_HEADER]: session.port }), pcapHeader());
       return;
     }
@@ -223,6 +245,23 @@ export async function handle(engine: Engine, req: http.IncomingMessage, res: htt
         return send(res, 204);
       }
       throw notFound(pathname);
+    }
+
+    if (a === 'snapshot' && segs.length === 1 && engine.snapshot) {
+      route(['GET']);
+      return send(res, 200, engine.snapshot());
+    }
+
+    if (a === 'inject' && segs.length === 1 && engine.inject) {
+      route(['POST']);
+      const b = json();
+      checkFields(b, ['port', 'pcap', 'timing', 'rate', 'loop', 'filter']);
+      const spec = compact<InjectSpec>({
+        port: reqString(b, 'port'), pcap: reqString(b, 'pcap'), timing: (optString(b, 'timing') ?? 'original') as InjectTiming,
+        rate: optInt(b, 'rate'), loop: optInt(b, 'loop'), filter: optString(b, 'filter'),
+      });
+      await serveInject(res, (progress, stopped) => engine.inject!(spec, progress, stopped));
+      return;
     }
 
     if (a === 'stats' && segs.length === 1) {

@@ -12,7 +12,8 @@
 // The daemon's totals per stream kind are streamSkipped() (metrics: vsw_stream_skipped_total).
 
 import * as http from 'http';
-import { LOST_TRAILER, type StreamSession, type VswEvent } from '../types';
+import { LOST_TRAILER, type InjectProgress, type InjectSummary, type StreamSession, type VswEvent } from '../types';
+import { VswError } from '../errors';
 
 /** Bytes one client's response may hold before its records are skipped. */
 export const STREAM_QUEUE_BYTES = 256 * 1024;
@@ -145,4 +146,32 @@ function endWithLost(res: http.ServerResponse, lost: number): void {
   if (res.writableEnded || res.destroyed) return;
   res.addTrailers({ [LOST_TRAILER]: String(lost) });
   res.end();
+}
+
+/**
+ * POST /inject: NDJSON, a progress line now and then and the summary last. The status line
+ * waits for the first line, so a bad request (unknown port, unreadable or damaged file) is
+ * an ordinary error answer; a failure after that is a last {"type":"error"} line. The client
+ * going away stops the injection (between batches). Progress lines are not queued behind a
+ * slow reader: one is dropped while the previous one is still waiting.
+ */
+export async function serveInject(res: http.ServerResponse,
+  run: (progress: (p: InjectProgress) => void, stopped: () => boolean) => Promise<InjectSummary>): Promise<void> {
+  let gone = false;
+  res.on('close', () => { gone = true; });
+  const head = (): void => { if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/x-ndjson' }); };
+  let summary: InjectSummary;
+  try {
+    summary = await run((p) => {
+      head();
+      if (!res.writableNeedDrain && !gone) res.write(`${JSON.stringify(p)}\n`);
+    }, () => gone);
+  } catch (e) {
+    if (!res.headersSent) throw e;
+    const message = e instanceof Error ? e.message : String(e);
+    if (!gone) res.end(`${JSON.stringify({ type: 'error', code: e instanceof VswError ? e.code : 'E_INTERNAL', message })}\n`);
+    return;
+  }
+  head();
+  if (!gone) res.end(`${JSON.stringify(summary)}\n`);
 }

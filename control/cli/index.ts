@@ -11,6 +11,7 @@ import { addObserveCommands } from './observe';
 import { addDaemonCommand } from './daemon';
 import { addImpairCommands } from './impair';
 import { addCniCommands } from './cni';
+import { addExperimentCommands } from './experiments';
 
 /**
  * Build the commander program. `done(code)` receives the exit code chosen by an action
@@ -42,6 +43,7 @@ Run 'vsw COMMAND --help' for the options of a command.`);
   addContainerCommands(program, cli);
   addObserveCommands(program, cli);
   addImpairCommands(program, cli);
+  addExperimentCommands(program, cli);
   addDaemonCommand(program, cli);
   addCniCommands(program, cli);
   return program;

@@ -2,12 +2,15 @@
 // --dry-run), `vsw events` and `vsw capture` (streams).
 
 import * as fs from 'fs';
-import { Command } from 'commander';
+import * as path from 'path';
+import { Command, Option } from 'commander';
+import type { Client } from '../client';
+import { PcapWriter } from '../pcap';
 import { VswError } from '../errors';
 import { formatEvent } from '../events';
 import { conntrackTable, fdbTable, neighTable, statsTable } from '../format';
-import { readPcap } from '../pcap';
-import { PORT_HEADER, type ConntrackEntryInfo, type FdbEntryInfo, type NeighEntryInfo, type PortStatsInfo, type TraceResult, type VswEvent } from '../types';
+import { readPcap } from '../pcap-read';
+import { CAPTURE_DIRECTIONS, PORT_HEADER, type CapturedLine, type ConntrackEntryInfo, type FdbEntryInfo, type NeighEntryInfo, type PortStatsInfo, type TraceResult, type VswEvent } from '../types';
 import { enc, usageError, type Cli } from './common';
 import { filterExpr, formatOption, integer, stageName, type Format } from './options';
 import { followLines, lostText, skippedText, streamGet } from './stream';
@@ -109,14 +112,23 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
       });
     });
 
-  sub(program, 'capture', 'Write a port\'s frames, both directions, to a pcap file (tcpdump, tshark, Wireshark read it)')
-    .requiredOption('--port <port>', 'a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
-    .requiredOption('-w, --write <file>', 'pcap file to write, or - for standard output')
+  sub(program, 'capture', 'Write a port\'s frames (both directions, or one) to a pcap file, or every port\'s to a directory (--all-ports); tcpdump, tshark, Wireshark read them')
+    .option('--port <port>', 'a port name as `vsw stats` shows it, a container name (its first network), or NAME:NET')
+    .option('--all-ports', 'every port (and ports added meanwhile): -w names a directory, where PORT.in.pcap gets what PORT received and PORT.out.pcap what it sent (the inputs and outputs of vsw replay)')
+    .requiredOption('-w, --write <file>', 'pcap file to write, or - for standard output; with --all-ports a directory')
+    .addOption(new Option('--direction <dir>', 'with --port: received frames (in), sent frames (out), or both').choices([...CAPTURE_DIRECTIONS]))
     .option('-c, --count <n>', 'stop after N frames (default: until Ctrl-C)', integer(1))
     .option('--stage <stage>', 'the frames received on the port as they leave this pipeline stage (parse, ingress, learn, gateway, forward; pre-nat = learn, post-nat = gateway, pre-vlan = parse, post-vlan = ingress) instead of on the wire', stageName)
     .option('--filter <expr>', "only frames that match, e.g. 'icmp or arp' (see README: filters)", filterExpr)
-    .action(async (o: { port: string; write: string; count?: number; stage?: string; filter?: string }, cmd: Command) => {
-      const q = `/capture?port=${enc(o.port)}${o.count ? `&count=${o.count}` : ''}${o.stage ? `&stage=${enc(o.stage)}` : ''}${o.filter ? `&filter=${enc(o.filter)}` : ''}`;
+    .action(async (o: { port?: string; allPorts?: boolean; write: string; direction?: string; count?: number; stage?: string; filter?: string }, cmd: Command) => {
+      if (o.allPorts) {
+        if (o.port !== undefined || o.stage !== undefined || o.direction !== undefined) usageError(cmd, '--all-ports takes every port on the wire, both directions (in/out files): no --port, --stage or --direction');
+        if (o.write === '-') usageError(cmd, '--all-ports writes a directory: -w DIR');
+        await captureAllPorts(io, client(cmd), o.write, o.count, o.filter);
+        return;
+      }
+      if (o.port === undefined) usageError(cmd, 'capture needs --port PORT (or --all-ports)');
+      const q = `/capture?port=${enc(o.port!)}${o.count ? `&count=${o.count}` : ''}${o.stage ? `&stage=${enc(o.stage)}` : ''}${o.filter ? `&filter=${enc(o.filter)}` : ''}${o.direction ? `&direction=${o.direction}` : ''}`;
       const toStdout = o.write === '-';
       await streamGet(client(cmd), q, (res) => {
         const port = res.headers[PORT_HEADER] ?? o.port;
@@ -143,4 +155,38 @@ dnat (a published port) or dns. EXPIRES is in seconds; PKTS is original/reply pa
 function loadTraceFormatter(): (r: TraceResult) => string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require('../../dataplane/trace') as typeof import('../../dataplane/trace')).formatTrace;
+}
+
+const FLUSH_MS = 200;
+
+/**
+ * capture --all-ports -w DIR: one stream of every port's frames (GET /capture?all=1, NDJSON);
+ * each port's received frames to DIR/PORT.in.pcap, its sent frames to DIR/PORT.out.pcap
+ * (opened when the port's first frame that way arrives). Readiness: the "capturing" line.
+ */
+async function captureAllPorts(io: Cli['io'], c: Client, dir: string, count: number | undefined, filter: string | undefined): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const files = new Map<string, PcapWriter>();
+  let frames = 0;
+  const q = `/capture?all=1${count ? `&count=${count}` : ''}${filter ? `&filter=${enc(filter)}` : ''}`;
+  // The files are written out every FLUSH_MS (readable while the capture runs), and at the end.
+  const flusher = setInterval(() => { for (const w of files.values()) w.flush(); }, FLUSH_MS);
+  flusher.unref();
+  await streamGet(c, q, (res) => {
+    io.err(`vsw: capturing on every port to ${dir}${count ? ` (${count} frames)` : ''}; Ctrl-C stops\n`);
+    followLines(res, (line) => {
+      const m = JSON.parse(line) as CapturedLine | { type: 'skipped'; count: number };
+      if ('type' in m) { io.err(skippedText(m.count, 'frames')); return; }
+      const key = `${m.port}.${m.dir}`;
+      let w = files.get(key);
+      if (w === undefined) files.set(key, w = new PcapWriter(path.join(dir, `${key}.pcap`)));
+      w.writeMs(Buffer.from(m.frame, 'hex'), m.timeMs);
+      frames++;
+    });
+    return () => {
+      clearInterval(flusher);
+      for (const w of files.values()) w.close();
+      io.err(`vsw: wrote ${frames} frames to ${files.size} files in ${dir}${lostText(res)}\n`);
+    };
+  });
 }

@@ -49,8 +49,16 @@ export function lostText(res: http.IncomingMessage): string {
  * the daemon's error; a daemon that cannot be reached says so.
  */
 export function streamGet(c: Client, path: string, open: (res: http.IncomingMessage) => () => Promise<void> | void): Promise<void> {
+  return streamRequest(c, 'GET', path, undefined, open);
+}
+
+/** streamGet with a method and a JSON body (POST /inject). */
+export function streamRequest(c: Client, method: string, path: string, body: unknown,
+  open: (res: http.IncomingMessage) => () => Promise<void> | void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const req = http.get({ socketPath: c.socketPath, path }, (res) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+    const req = http.request({ socketPath: c.socketPath, path, method, headers }, (res) => {
       if (res.statusCode !== 200) {
         let body = '';
         res.setEncoding('utf8'); // a character split across chunks stays whole
@@ -80,5 +88,6 @@ export function streamGet(c: Client, path: string, open: (res: http.IncomingMess
       if (e.code === 'ECONNRESET') return; // our own Ctrl-C
       reject(['ENOENT', 'ECONNREFUSED', 'EACCES'].includes(e.code ?? '') ? new DaemonUnreachableError(unreachableMessage(c.socketPath)) : e);
     });
+    req.end(payload);
   });
 }

@@ -25,8 +25,8 @@ export interface ImpairDeps {
   uplink?: string;
 }
 
-/** What each direction of a record sends to the workers: `in` has its own generator (seed + 1). */
-function directions(r: ImpairRecord): { in?: ImpairSpec; out?: ImpairSpec } {
+/** What each direction of a record sends to the workers: `in` has its own generator (seed + 1). Also what a snapshot keeps. */
+export function directions(r: ImpairRecord): { in?: ImpairSpec; out?: ImpairSpec } {
   const inSpec = { ...r.spec, seed: (r.spec.seed + 1) >>> 0 };
   if (r.direction === 'out') return { out: r.spec };
   if (r.direction === 'in') return { in: r.spec };

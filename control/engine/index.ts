@@ -26,12 +26,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
   AttachmentCreate, AttachmentInfo, PortMapping, ContainerCreate, ContainerInfo, DaemonInfo, DaemonOptions, EndpointInfo, Engine, FdbEntryInfo, NetworkCreate,
-  NetworkInfo, PortStatsInfo, TraceResult, NeighEntryInfo, ConntrackEntryInfo, StreamSession, TrunkCreate, TrunkInfo,
+  NetworkInfo, PortStatsInfo, TraceResult, NeighEntryInfo, ConntrackEntryInfo, StreamSession, TrunkCreate, TrunkInfo, CaptureDirection,
   ImpairInfo,
 } from '../types';
 import { CaptureHub } from '../capture';
 import { EventBus, type VswEvent } from '../events';
-import { ConflictError } from '../errors';
+import { ConflictError, InvalidArgumentError } from '../errors';
+import { runInject, type InjectProgress, type InjectSpec, type InjectSummary } from '../inject';
+import type { Snapshot } from '../snapshot';
 import { StateStore } from '../state';
 import * as ipam from '../ipam';
 import { Router, upstreamsFrom } from '../router';
@@ -397,8 +399,13 @@ export class VswEngine implements Engine {
   }
 
   startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
-    opts: { stage?: string; filter?: string } = {}): Promise<StreamSession & { port: string }> {
+    opts: { stage?: string; filter?: string; direction?: CaptureDirection } = {}): Promise<StreamSession & { port: string }> {
     return this.observer.startCapture(port, onFrame, opts);
+  }
+
+  startCaptureAll(onFrame: (frame: Uint8Array, timeMs: number, port: string, dir: 'in' | 'out') => void,
+    opts: { filter?: string } = {}): Promise<StreamSession> {
+    return this.observer.startCaptureAll(onFrame, opts);
   }
 
   startTrace(opts: { port?: string; network?: string; filter?: string; count?: number },
@@ -408,5 +415,17 @@ export class VswEngine implements Engine {
 
   traceDryRun(port: string, frames: string[]): TraceResult[] {
     return this.observer.traceDryRun(port, frames);
+  }
+
+  snapshot(): Snapshot {
+    return this.observer.snapshot();
+  }
+
+  /** vsw inject: the capture's frames go to the worker that receives from the port (control/inject.ts). */
+  inject(spec: InjectSpec, progress: (p: InjectProgress) => void, stopped: () => boolean): Promise<InjectSummary> {
+    const id = this.resolvePortId(spec.port);
+    const port = this.host.port(id);
+    if (port === undefined || port.kind === 'vxlan' || port.kind === 'vtep') throw new InvalidArgumentError(`port ${spec.port}: frames can be injected on container, host, trunk and uplink ports only`);
+    return runInject(spec, port.name, (frames, lens) => this.host.inject(id, frames, lens), progress, stopped);
   }
 }

@@ -4,7 +4,7 @@
 
 import { ipText } from '../../dataplane/vxlan/header';
 import type {
-  ConntrackEntryInfo, FdbEntryInfo, NeighEntryInfo, PortStatsInfo, StreamSession, TraceResult,
+  CaptureDirection, ConntrackEntryInfo, FdbEntryInfo, NeighEntryInfo, PortStatsInfo, StreamSession, TraceResult,
 } from '../types';
 import type { CaptureHub } from '../capture';
 import { emitConntrack, type EventBus } from '../events';
@@ -13,11 +13,14 @@ import type { Router } from '../router';
 import { dryRun, parseHexFrame, portLabel, resolvePort, type DryRunTables, type PortRef } from '../trace';
 import type { DataplaneHost } from '../../workers/host';
 import type { TapNames } from '../../workers/taps';
+import { DIR_RX, DIR_TX } from '../../workers/capture-ring';
 import type { TraceNames } from '../../dataplane/trace';
 import { UPLINK_NET } from '../../dataplane/tables/neigh';
 import { STAGE_CHOICES, stageIndex } from '../../dataplane/stages/names';
 import type { Records } from './records';
 import { portRefs, type PortBook } from './ports';
+import { takeSnapshot, type Snapshot } from '../snapshot';
+import { directions } from './impair';
 
 /** What observation reads from the dataplane host. */
 export type ObservedHost = DryRunTables & Pick<DataplaneHost, 'ports' | 'port' | 'portCounters' | 'fdbEntries' | 'drainEvents'>;
@@ -102,15 +105,29 @@ export class Observer {
   }
 
   async startCapture(port: string, onFrame: (frame: Uint8Array, timeMs: number) => void,
-    opts: { stage?: string; filter?: string } = {}): Promise<StreamSession & { port: string }> {
+    opts: { stage?: string; filter?: string; direction?: CaptureDirection } = {}): Promise<StreamSession & { port: string }> {
     const id = this.resolvePortId(port);
     const stage = opts.stage === undefined || opts.stage === '' ? -1 : stageIndex(opts.stage);
     if (opts.stage && stage < 0) throw new InvalidArgumentError(`no stage '${opts.stage}': one of ${STAGE_CHOICES.join(', ')}`);
-    const session = await this.d.captures.openCapture(id, { stage, filter: opts.filter ?? '' }, onFrame);
+    const dir = opts.direction ?? 'both';
+    if (dir !== 'both' && stage >= 0) throw new InvalidArgumentError('direction goes with a capture on the wire (a --stage capture sees received frames only)');
+    const want = dir === 'in' ? DIR_RX : dir === 'out' ? DIR_TX : -1;
+    const session = await this.d.captures.openCapture(id, { stage, filter: opts.filter ?? '' },
+      (frame, timeMs, _port, d) => { if (want < 0 || d === want) onFrame(frame, timeMs); });
     return {
       port: this.d.host.port(id)?.name ?? port, stop: () => session.stop(), lost: () => session.lost(),
       skipped: (n) => this.d.captures.readerSkipped(n),
     };
+  }
+
+  /** Every port's frames on the wire, each with its port's name and direction (capture --all-ports). */
+  async startCaptureAll(onFrame: (frame: Uint8Array, timeMs: number, port: string, dir: 'in' | 'out') => void,
+    opts: { filter?: string } = {}): Promise<StreamSession> {
+    const session = await this.d.captures.openCapture(-1, { stage: -1, filter: opts.filter ?? '' }, (frame, timeMs, port, d) => {
+      const name = this.d.host.port(port)?.name ?? `#${port}`;
+      onFrame(frame, timeMs, name, d === DIR_TX ? 'out' : 'in');
+    });
+    return { stop: () => session.stop(), lost: () => session.lost(), skipped: (n) => this.d.captures.readerSkipped(n) };
   }
 
   /** Live trace: every frame that matches (port or network, and filter), through every stage. */
@@ -139,6 +156,20 @@ export class Observer {
       port: (id) => label.get(id) ?? `#${id}`,
       network: (id) => netName.get(id) ?? `#${id}`,
     };
+  }
+
+  /** What decides forwarding, for vsw replay (control/snapshot.ts). */
+  snapshot(): Snapshot {
+    const { host, records } = this.d;
+    return takeSnapshot({
+      host, refs: this.refs(),
+      networks: records.state.networks.map((n) => ({ id: n.id, name: n.name })),
+      containers: records.state.containers.map((c) => ({ name: c.name, networks: c.endpoints.map((e) => e.network) })),
+      impairments: (records.state.impairs ?? []).flatMap((r) => {
+        const h = host.ports().find((p) => p.name === r.port);
+        return h === undefined ? [] : [{ id: h.id, name: r.port, ...directions(r) }];
+      }).sort((a, b) => a.id - b.id),
+    });
   }
 
   traceDryRun(port: string, frames: string[]): TraceResult[] {

@@ -25,3 +25,12 @@ export function writeU32(buf: Uint8Array, off: number, v: number): void {
 
 /** Shared empty buffer that fresh views point at before their first reset(). */
 export const EMPTY_BUF = new Uint8Array(0);
+
+/**
+ * Copy len bytes from src[srcOff] to dst[dstOff]: a plain loop for small frames (cheaper
+ * than making a subarray view to set()), set() for larger ones.
+ */
+export function copyBytes(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, len: number): void {
+  if (len > 128) { dst.set(src.subarray(srcOff, srcOff + len), dstOff); return; }
+  for (let i = 0; i < len; i++) dst[dstOff + i] = src[srcOff + i];
+}

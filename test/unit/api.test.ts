@@ -90,6 +90,44 @@ describe('API over a Unix socket', () => {
     expect(engine.calls.find((c) => c[0] === 'startCapture')).toEqual(['startCapture', 'vswab', { stage: 'post-nat', filter: 'icmp' }]);
   });
 
+  it('GET /capture?all=1: NDJSON lines naming each frame\'s port and direction; no port, stage or direction with it', async () => {
+    engine.captureFrames = [new Uint8Array(60).fill(1), new Uint8Array(64).fill(2)];
+    const r = await stream('/capture?all=1&count=2&filter=icmp');
+    expect(r.status).toBe(200);
+    expect(r.body.toString().trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+      { port: 'vswab', dir: 'in', timeMs: 1_700_000_000_000, frame: '01'.repeat(60) },
+      { port: 'vswcd', dir: 'out', timeMs: 1_700_000_000_001, frame: '02'.repeat(64) },
+    ]);
+    expect(engine.calls.find((c) => c[0] === 'startCaptureAll')).toEqual(['startCaptureAll', { filter: 'icmp' }]);
+    expect((await raw(sock, 'GET', '/capture?all=1&port=vswab')).json.error.message).toMatch(/no port, stage or direction/);
+    expect((await raw(sock, 'GET', '/capture?port=vswab&direction=sideways')).json.error.message).toBe('direction must be one of in, out, both');
+  });
+
+  it('POST /inject: NDJSON progress lines and the summary; a bad request is an ordinary error, a late failure a last error line', async () => {
+    engine.portStats = [{ id: 1, name: 'vswab', network: 'bridge', rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: {} }];
+    const post = (body: object): Promise<{ status: number; lines: any[] }> => new Promise((resolve, reject) => {
+      const text = JSON.stringify(body);
+      const req = http.request({ socketPath: sock, method: 'POST', path: '/inject', agent: false, headers: { 'content-type': 'application/json', 'content-length': text.length } }, (res) => {
+        let t = '';
+        res.on('data', (d) => { t += d; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, lines: t.trim().split('\n').map((l) => JSON.parse(l)) }));
+      });
+      req.on('error', reject);
+      req.end(text);
+    });
+    const ok = await post({ port: 'vswab', pcap: '/x.pcap', timing: 'rate', rate: 10, loop: 2, filter: 'icmp' });
+    expect(ok.status).toBe(200);
+    expect(ok.lines.map((l) => l.type)).toEqual(['progress', 'progress', 'summary']);
+    expect(ok.lines[2]).toMatchObject({ sent: 2, forwarded: 1, dropped: { reflected: 1 } });
+    expect(engine.calls.find((c) => c[0] === 'inject')).toEqual(['inject', { port: 'vswab', pcap: '/x.pcap', timing: 'rate', rate: 10, loop: 2, filter: 'icmp' }]);
+    const missing = await post({ port: 'nosuch', pcap: '/x.pcap' });
+    expect([missing.status, missing.lines[0].error.code]).toEqual([404, 'E_NOT_FOUND']);
+    const late = await post({ port: 'vswab', pcap: '/fail.pcap' });
+    expect(late.status).toBe(200);
+    expect(late.lines.at(-1)).toEqual({ type: 'error', code: 'E_INVALID_ARGUMENT', message: '/fail.pcap: truncated frame at byte 100' });
+    expect((await raw(sock, 'POST', '/inject', JSON.stringify({ port: 'vswab', pcap: '/x.pcap', speed: 1 }))).status).toBe(400);
+  });
+
   it('GET /trace?count=N: NDJSON traces, then the lost count', async () => {
     engine.traces = [1, 2, 3].map((i) => ({ frame: `f${i}`, steps: [], verdict: { kind: 'drop' as const, ports: [], reason: 'runt' } }));
     const r = await stream('/trace?net=bridge&filter=arp&count=2');

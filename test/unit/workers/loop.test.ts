@@ -231,6 +231,53 @@ describe('WorkerLoop over an in-memory Io', () => {
     s.loop.control();
     expect(s.acks.at(-1)?.error).toMatch(/filter/);
   });
+
+  it('a wire capture on every port (-1): each port\'s frames, named by port and direction, ports added later too', () => {
+    const s = setup();
+    s.inbox.push({ type: 'taps', seq: 20, sessions: [wireTap(0, -1)], names: NO_NAMES });
+    s.loop.control();
+    s.io.inject(11, vframe(B, A)); // A learned on 1; B unknown: flooded to 2 and 3
+    pump(s, 1);
+    s.inbox.push({ type: 'addPort', seq: 21, id: 7, name: 'p7', fd: 17, kind: 0, vnet: true, netId: 5, rx: true });
+    s.loop.control();
+    s.io.inject(12, vframe(A, B)); // to A, known on port 1
+    pump(s, 2);
+    expect(s.capture.drain().map((f) => [f.port, f.dir])).toEqual([[1, DIR_RX], [2, DIR_TX], [3, DIR_TX], [2, DIR_RX], [1, DIR_TX]]);
+    s.io.inject(17, vframe(BCAST, A));
+    pump(s, 7);
+    expect(s.capture.drain().map((f) => [f.port, f.dir])).toEqual([[7, DIR_RX], [1, DIR_TX], [2, DIR_TX], [3, DIR_TX]]);
+  });
+
+  it('injected frames take the received frames\' path: counted, learned, forwarded; the ack tallies the verdicts', () => {
+    const s = setup();
+    const eth = (dst: string, src: string): Uint8Array => vframe(dst, src).subarray(10);
+    const f1 = eth(BCAST, A);
+    const f2 = eth(A, B);
+    const runt = new Uint8Array(8);
+    const frames = Buffer.concat([f1, f2, runt]);
+    // f1 and the runt arrive on port 1, f2 on port 2: two messages, as the host sends them.
+    s.inbox.push({ type: 'inject', seq: 30, id: 1, frames: Buffer.concat([f1, runt]), lens: [f1.length, runt.length] });
+    s.inbox.push({ type: 'inject', seq: 31, id: 2, frames: frames.subarray(f1.length, f1.length + f2.length), lens: [f2.length] });
+    s.loop.control();
+    expect(s.acks.slice(-2)).toEqual([
+      { type: 'ack', worker: 0, seq: 30, tally: { forwarded: 1, local: 0, impaired: 0, drops: Object.assign([], { [0]: 1 }) } },
+      { type: 'ack', worker: 0, seq: 31, tally: { forwarded: 1, local: 0, impaired: 0, drops: [] } },
+    ]);
+    expect(portCounters(s.stats, 1).rxPackets).toBe(2);
+    expect(drops(s.stats, 1, 'runt')).toBe(1);
+    // The flood left on 2 and 3 with an all-zero virtio-net header in front; f2 went to A only (learned from f1).
+    expect(s.io.sent.get(12)?.map((f) => Buffer.from(f).toString('hex'))).toEqual([Buffer.concat([Buffer.alloc(10), f1]).toString('hex')]);
+    expect(s.io.sent.get(13)).toHaveLength(1);
+    expect(s.io.sent.get(11)?.map((f) => Buffer.from(f.subarray(10)).equals(f2))).toEqual([true]);
+  });
+
+  it('refuses to inject on a port it does not have, or a frame too long, with an error ack', () => {
+    const s = setup();
+    s.inbox.push({ type: 'inject', seq: 40, id: 9, frames: new Uint8Array(60), lens: [60] });
+    s.inbox.push({ type: 'inject', seq: 41, id: 1, frames: new Uint8Array(60), lens: [70] });
+    s.loop.control();
+    expect(s.acks.slice(-2).map((a) => a.error)).toEqual(['port 9 cannot take injected frames: not attached', 'injected frame 0 is too long or cut (70 bytes)']);
+  });
 });
 
 /** Set a port's impairment through the loop's control channel (workers/protocol.ts ImpairMsg). */
