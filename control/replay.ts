@@ -33,7 +33,7 @@ import { Neigh } from '../dataplane/tables/neigh';
 import { Conntrack } from '../dataplane/tables/conntrack';
 import { icmpErrors } from '../dataplane/router/icmp-limit';
 import { DROP_REASONS } from '../dataplane/drops';
-import { mulberry32 } from '../dataplane/rng';
+import { seededRandom } from '../dataplane/rng';
 import { formatTrace, type TraceResult } from '../dataplane/trace';
 import { VNET_HDR_LEN } from '../dataplane/wire/vnet';
 import { UPLINK_NET } from '../dataplane/tables/neigh';
@@ -153,7 +153,7 @@ export function runReplay(o: ReplayOptions): ReplaySummary {
   // registries take their random source when they are made.
   const saved = { random: Math.random, icmp: icmpErrors.clock };
   const clock = new VirtualClock();
-  Math.random = mulberry32(SEED);
+  Math.random = seededRandom(SEED);
   icmpErrors.clock = () => clock.ms;
   const restore = (): void => {
     Math.random = saved.random;

@@ -27,7 +27,7 @@ import { DROP } from '../drops';
 import { finishPartialChecksum } from '../wire/checksum';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE } from '../wire/vnet';
 import { LossGenerator, sampleDelay } from './models';
-import { Prng } from './prng';
+import { Prng } from '../rng';
 import { DelayQueue } from './queue';
 import type { ImpairSpec } from './spec';
 

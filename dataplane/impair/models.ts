@@ -2,7 +2,7 @@
 // distribution (tabledist) and the loss generators (random, Gilbert-Elliott, 4-state).
 // Every draw comes from the port's Prng; nothing reads a clock.
 
-import type { Prng } from './prng';
+import type { Prng } from '../rng';
 import type { Distribution, LossModel } from './spec';
 
 /**

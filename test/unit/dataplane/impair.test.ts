@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { Impairment, IMP_DELAYED, IMP_REORDERED, describeImpair } from '../../../dataplane/impair/impair';
 import { emptySpec, type ImpairSpec } from '../../../dataplane/impair/spec';
-import { Prng } from '../../../dataplane/impair/prng';
+import { Prng } from '../../../dataplane/rng';
 import { LossGenerator, expectedLoss, sampleDelay } from '../../../dataplane/impair/models';
 import { DelayQueue } from '../../../dataplane/impair/queue';
 import { DROP, DROP_REASONS } from '../../../dataplane/drops';

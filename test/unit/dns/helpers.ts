@@ -257,7 +257,7 @@ export async function closedUdpPort(): Promise<number> {
   return port;
 }
 
-/** Deterministic PRNG (mulberry32) for the fuzz tests: failures are reproducible. */
+/** Deterministic PRNG (dataplane/rng.ts) for the fuzz tests: failures are reproducible. */
 export { rng as prng } from '../../fixtures/frames';
 
 /** Random mutations of a valid message: flipped bytes, cuts, insertions, count fiddling. */
