@@ -57,7 +57,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     }
   }
   const def = engine.inspectNetwork(engine.info().defaultNetwork);
-  log(`daemon ready (pid ${process.pid}): socket ${opts.socket}, state ${opts.stateDir}, ${opts.workers} worker(s)`);
+  log(`daemon ready (pid ${process.pid}): socket ${opts.socket}, state ${opts.stateDir}, ${opts.workers} worker(s)${opts.busyPollUs ? `, busy-poll ${opts.busyPollUs} us` : ''}`);
   if (metrics) log(`metrics: ${metrics.url} (Prometheus text format)`);
   log(`default network '${def.name}': subnet ${def.subnet}, gateway ${def.gateway}, host port ${def.hostPort?.name} ${def.hostPort?.ip}`);
 

@@ -24,7 +24,7 @@ export interface MetricsHost {
   ports(): { id: number; kind: 'afpacket' | 'tap' | 'vxlan' | 'vtep' }[];
   fdbCounters(): FdbCounters;
   stageCounters(): { stage: string; ended: number }[];
-  workerCounters(): { worker: number; ports: number; iterations: number; batches: number; frames: number; busyMs: number }[];
+  workerCounters(): { worker: number; ports: number; iterations: number; batches: number; frames: number; busyMs: number; spinMs: number }[];
 }
 
 /** What the metrics read from the engine (control/engine/index.ts VswEngine). */
@@ -171,6 +171,8 @@ export function buildMetricsRegistry(engine: MetricsEngine | (() => MetricsEngin
   const W = ['worker'] as const;
   counter('vsw_worker_busy_seconds_total', 'Time the worker spent processing frames.', W,
     (s) => s.workers.map((w) => [{ worker: w.worker }, w.busyMs / 1000]));
+  counter('vsw_worker_busy_poll_seconds_total', 'Time the worker spent busy-polling for frames (vsw daemon --busy-poll).', W,
+    (s) => s.workers.map((w) => [{ worker: w.worker }, w.spinMs / 1000]));
   counter('vsw_worker_frames_total', 'Frames the worker received and processed.', W,
     (s) => s.workers.map((w) => [{ worker: w.worker }, w.frames]));
   counter('vsw_worker_batches_total', 'Receive batches the worker processed.', W,

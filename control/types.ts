@@ -20,6 +20,8 @@ export interface DaemonInfo {
   socket: string;
   stateDir: string;
   workers: number;
+  /** --busy-poll, microseconds (0: off). */
+  busyPollUs: number;
   defaultNetwork: string;
   /** Path of the daemon's network namespace (for `--network host`): /proc/PID/ns/net. */
   netnsPath: string;
@@ -435,6 +437,7 @@ export interface DaemonOptions {
   stateDir: string;          // default /var/lib/vsw
   socket: string;            // default /run/vsw/vsw.sock (or $VSW_SOCKET)
   workers: number;           // dataplane worker threads, default 2 (1..16)
+  busyPollUs?: number;       // --busy-poll: microseconds a worker spins after a batch before it sleeps (0: off, the default)
   defaultSubnet?: string;    // subnet of the default network when it is first created
   defaultNetwork: string;    // name of the default network, default 'bridge'
   fdbAgingSeconds: number;   // MAC aging time, default 300

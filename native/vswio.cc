@@ -17,6 +17,8 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <poll.h>
+#include <sched.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1114,7 +1116,38 @@ napi_value Poll(napi_env env, napi_callback_info info) {
     pfd[i].events = POLLIN;
     pfd[i].revents = 0;
   }
-  int r = poll(pfd, (nfds_t)n, timeout);
+  // Optional 5th argument: spin first for up to spinUs microseconds -- poll() with a zero
+  // timeout, sched_yield() between tries so a runnable thread of the same CPU goes first --
+  // and block only when nothing came in that time (adaptive busy-polling, workers/loop.ts).
+  int32_t spinUs = 0;
+  size_t argc = 5;
+  napi_value av[5];
+  if (napi_get_cb_info(env, info, &argc, av, nullptr, nullptr) == napi_ok && argc >= 5) {
+    napi_valuetype t;
+    if (napi_typeof(env, av[4], &t) == napi_ok && t == napi_number) napi_get_value_int32(env, av[4], &spinUs);
+  }
+  int r = 0;
+  if (spinUs > 0 && timeout != 0) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+      r = poll(pfd, (nfds_t)n, 0);
+      if (r != 0) break;
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+      if (us >= spinUs) break;
+      if (timeout > 0 && us >= (int64_t)timeout * 1000) break;
+      sched_yield();
+    }
+    if (r == 0) {
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      int64_t ms = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+      int32_t left = timeout < 0 ? -1 : (int32_t)(timeout - ms > 0 ? timeout - ms : 0);
+      if (left != 0) r = poll(pfd, (nfds_t)n, left);
+    }
+  } else {
+    r = poll(pfd, (nfds_t)n, timeout);
+  }
   if (r < 0) {
     int e = errno;
     for (int i = 0; i < n; i++) rev[i] = 0;

@@ -7,7 +7,7 @@ import { STAGE_NAMES } from '../dataplane/stages/order';
 import type { WorkerSlot } from './pool';
 import {
   DNS_WORDS, dnsCountersOffset, MAX_PORTS, ST_DROP0, ST_ROW, ST_RX_BYTES, ST_RX_PKTS, ST_TX_BYTES, ST_TX_PKTS,
-  WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, stageCountersOffset, workerCountersOffset,
+  WK_BATCHES, WK_BUSY_MS, WK_FRAMES, WK_ITERATIONS, WK_SPIN_MS, stageCountersOffset, workerCountersOffset,
 } from './shared';
 
 export interface PortCounters {
@@ -25,6 +25,8 @@ export interface WorkerCounters {
   batches: number;
   frames: number;
   busyMs: number;
+  /** Time spent busy-polling (--busy-poll): the CPU it cost, in ms. */
+  spinMs: number;
 }
 
 /** Counters of one port, summed over the workers. */
@@ -62,7 +64,7 @@ export function workerCounters(slots: readonly WorkerSlot[]): WorkerCounters[] {
   return slots.map((w, i) => ({
     worker: i, ports: w.rxPorts,
     iterations: w.stats[off + WK_ITERATIONS], batches: w.stats[off + WK_BATCHES],
-    frames: w.stats[off + WK_FRAMES], busyMs: w.stats[off + WK_BUSY_MS],
+    frames: w.stats[off + WK_FRAMES], busyMs: w.stats[off + WK_BUSY_MS], spinMs: w.stats[off + WK_SPIN_MS],
   }));
 }
 

@@ -21,7 +21,7 @@ import { CaptureRing, captureRingBytes, type CapturedFrame } from './capture-rin
 import type { TapNames, TapSpec } from './taps';
 import { CT_EVENT_BASE, ctEventWriter, decodeCtEvent, decodeFdbEvent, type CtEvent, type FdbEvent } from './events';
 import { macToStringHiLo } from '../dataplane/wire/mac';
-import { CTRL_PUNT, CTRL_WORDS, MAX_PORTS } from './shared';
+import { CTRL_BUSY_POLL_US, MAX_BUSY_POLL_US, CTRL_PUNT, CTRL_WORDS, MAX_PORTS } from './shared';
 import { Neigh, NEIGH_DEFAULTS, neighBytes, type NeighConfig } from '../dataplane/tables/neigh';
 import { Conntrack, CONNTRACK_DEFAULTS, conntrackBytes, type ConntrackConfig } from '../dataplane/tables/conntrack';
 import type { L3Snapshot } from '../dataplane/tables/l3';
@@ -66,6 +66,8 @@ export interface HostOptions {
   conntrack?: Partial<ConntrackConfig>;
   io?: Io;
   clock?: () => number;
+  /** --busy-poll: microseconds a worker keeps polling after a batch before it sleeps (0: off). */
+  busyPollUs?: number;
 }
 
 /** An overlay segment to open (addVxlan; docs/VXLAN.md). */
@@ -150,11 +152,16 @@ export class DataplaneHost {
     if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 16) {
       throw new RangeError(`workers must be 1..16, got ${opts.workers}`);
     }
+    const spin = opts.busyPollUs ?? 0;
+    if (!Number.isInteger(spin) || spin < 0 || spin > MAX_BUSY_POLL_US) {
+      throw new RangeError(`busy-poll must be 0..${MAX_BUSY_POLL_US} microseconds, got ${spin}`);
+    }
     this.opts = opts;
     this.io = opts.io ?? loadIo();
     this.clock = opts.clock ?? (() => (Date.now() / 1000) | 0);
     this.fdb = new Fdb({ ...opts.fdb, maxPorts: MAX_PORTS }, new SharedArrayBuffer(fdbBytes({ ...opts.fdb, maxPorts: MAX_PORTS })));
     this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+    Atomics.store(this.ctrl, CTRL_BUSY_POLL_US, opts.busyPollUs ?? 0);
     this.pool = new WorkerPool(this.io, this.ctrl);
     const neighCfg = { ...NEIGH_DEFAULTS, ...opts.neigh };
     this.neigh = new Neigh(neighCfg, new SharedArrayBuffer(neighBytes(neighCfg)));

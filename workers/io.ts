@@ -170,7 +170,7 @@ export interface Io {
    * (recv() may still return 0 for an instant while an earlier frame is being filled).
    * Returns the number of ready fds; 0 on timeout or EINTR.
    */
-  poll(fds: Int32Array, n: number, timeoutMs: number, revents: Int32Array): number;
+  poll(fds: Int32Array, n: number, timeoutMs: number, revents: Int32Array, spinUs?: number): number;
   /** A non-blocking, close-on-exec eventfd (counter mode). */
   eventfd(): number;
   /** Adds 1 to the eventfd (makes it readable). */

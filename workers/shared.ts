@@ -14,6 +14,14 @@ export const MAX_NETS = 4096;
 export const CTRL_STOP = 0;
 /** Bumped (and notified) by a worker after it punts frames to the main thread (DNS). */
 export const CTRL_PUNT = 1;
+/**
+ * Adaptive busy-polling (`vsw daemon --busy-poll USEC`, 0 = off): after a batch, a worker
+ * keeps polling without sleeping for this many microseconds before it blocks in poll()
+ * again (workers/loop.ts). Set by the main thread; read by the workers every iteration.
+ */
+export const CTRL_BUSY_POLL_US = 2;
+/** The largest --busy-poll: one second. */
+export const MAX_BUSY_POLL_US = 1_000_000;
 export const CTRL_WORDS = 4;
 
 export const ST_RX_PKTS = 0;
@@ -33,6 +41,7 @@ export const WK_ITERATIONS = 0;   // poll loop iterations
 export const WK_BATCHES = 1;      // receive batches that returned frames
 export const WK_FRAMES = 2;       // frames through the pipeline
 export const WK_BUSY_MS = 3;      // time spent outside poll(), milliseconds
+export const WK_SPIN_MS = 4;      // time spent busy-polling (--busy-poll), milliseconds
 export const WK_WORDS = 8;
 
 // Per-stage counters, after the worker counters: frames each stage ended (gave a verdict

@@ -88,6 +88,7 @@ export class VswEngine implements Engine {
     this.store = new StateStore<State>(opts.stateDir, checkState);
     this.host = host ?? new DataplaneHost({
       workers: opts.workers,
+      busyPollUs: opts.busyPollUs ?? 0,
       fdb: { maxEntries: opts.fdbMax, maxPerPort: opts.fdbMaxPerPort, agingSeconds: opts.fdbAgingSeconds },
       conntrack: opts.conntrackMax ? { maxEntries: opts.conntrackMax } : undefined,
     });
@@ -201,7 +202,7 @@ export class VswEngine implements Engine {
   info(): DaemonInfo {
     return {
       pid: process.pid, version: VERSION, socket: this.opts.socket, stateDir: this.store.dir,
-      workers: this.opts.workers, defaultNetwork: this.records.defaultNetwork().name,
+      workers: this.opts.workers, busyPollUs: this.opts.busyPollUs ?? 0, defaultNetwork: this.records.defaultNetwork().name,
       netnsPath: `/proc/${process.pid}/ns/net`,
       uplink: this.router.uplinkInfo(),
     };
