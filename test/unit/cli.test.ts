@@ -678,13 +678,13 @@ describe('daemon', () => {
     // exits once runDaemon resolves, even with a stray timer left behind
     expect([d.code, d.stderr]).toEqual([0, '']);
     expect(JSON.parse(d.stdout)).toEqual({
-      stateDir: '/var/lib/vsw', socket: '/run/vsw/vsw.sock', workers: 2, defaultNetwork: 'bridge',
+      stateDir: '/var/lib/vsw', socket: '/run/vsw/vsw.sock', workers: 2, busyPollUs: 0, defaultNetwork: 'bridge',
       fdbAgingSeconds: 300, fdbMax: 16384, fdbMaxPerPort: 4096, conntrackMax: 65536,
     });
     const d2 = await run(['--socket', '/g.sock', 'daemon', '--state-dir', '/s', '--workers', '4', '--default-subnet', '10.99.0.0/16',
-      '--default-network', 'br0', '--fdb-aging', '60', '--fdb-max', '1000', '--fdb-max-per-port', '10']);
+      '--default-network', 'br0', '--fdb-aging', '60', '--fdb-max', '1000', '--fdb-max-per-port', '10', '--busy-poll', '50000']);
     expect(JSON.parse(d2.stdout)).toEqual({
-      stateDir: '/s', socket: '/g.sock', workers: 4, defaultSubnet: '10.99.0.0/16', defaultNetwork: 'br0',
+      stateDir: '/s', socket: '/g.sock', workers: 4, busyPollUs: 50000, defaultSubnet: '10.99.0.0/16', defaultNetwork: 'br0',
       fdbAgingSeconds: 60, fdbMax: 1000, fdbMaxPerPort: 10, conntrackMax: 65536,
     });
     expect(JSON.parse((await run(['daemon'], { VSW_SOCKET: '/env.sock' })).stdout).socket).toBe('/env.sock');
@@ -696,7 +696,7 @@ describe('daemon', () => {
       '--dns', '1.1.1.1', '--dns', '10.0.0.53:5353', '--conntrack-max', '1000']);
     expect([d.code, d.stderr]).toEqual([0, '']);
     expect(JSON.parse(d.stdout)).toEqual({
-      stateDir: '/var/lib/vsw', socket: '/run/vsw/vsw.sock', workers: 2, defaultNetwork: 'bridge',
+      stateDir: '/var/lib/vsw', socket: '/run/vsw/vsw.sock', workers: 2, busyPollUs: 0, defaultNetwork: 'bridge',
       fdbAgingSeconds: 300, fdbMax: 16384, fdbMaxPerPort: 4096, conntrackMax: 1000,
       uplink: 'eth0', uplinkIp: '198.51.100.2/24', uplinkGateway: '198.51.100.1', dns: ['1.1.1.1', '10.0.0.53:5353'],
     });

@@ -99,8 +99,8 @@ class FakeHost implements MetricsHost {
   fdb: FdbCounters = { entries: 0, learned: 0, moved: 0, evicted: 0, aged: 0, failed: 0 };
   stages = STAGE_NAMES.map((stage) => ({ stage: stage as string, ended: 0 }));
   workers = [
-    { worker: 0, ports: 0, iterations: 0, batches: 0, frames: 0, busyMs: 0 },
-    { worker: 1, ports: 0, iterations: 0, batches: 0, frames: 0, busyMs: 0 },
+    { worker: 0, ports: 0, iterations: 0, batches: 0, frames: 0, busyMs: 0, spinMs: 0 },
+    { worker: 1, ports: 0, iterations: 0, batches: 0, frames: 0, busyMs: 0, spinMs: 0 },
   ];
   ports() { return this.portList; }
   fdbCounters() { return { ...this.fdb }; }
@@ -164,8 +164,8 @@ describe('buildMetricsRegistry', () => {
     await fe.createNetwork({ name: 'back', subnet: '10.1.0.0/24' });
     host.fdb = { entries: 3, learned: 9, moved: 1, evicted: 2, aged: 4, failed: 5 };
     host.stages = [{ stage: 'parse', ended: 1 }, { stage: 'ingress', ended: 2 }, { stage: 'learn', ended: 0 }, { stage: 'gateway', ended: 3 }, { stage: 'forward', ended: 12 }];
-    host.workers[0] = { worker: 0, ports: 2, iterations: 100, batches: 10, frames: 15, busyMs: 1500 };
-    host.workers[1] = { worker: 1, ports: 1, iterations: 50, batches: 4, frames: 6, busyMs: 25 };
+    host.workers[0] = { worker: 0, ports: 2, iterations: 100, batches: 10, frames: 15, busyMs: 1500, spinMs: 250 };
+    host.workers[1] = { worker: 1, ports: 1, iterations: 50, batches: 4, frames: 6, busyMs: 25, spinMs: 0 };
 
     const m = buildMetricsRegistry(engine, { defaultMetrics: false });
     const text = await m.scrape();
@@ -193,6 +193,8 @@ describe('buildMetricsRegistry', () => {
       'vsw_fdb_learn_failed_total 5',
       'vsw_worker_busy_seconds_total{worker="0"} 1.5',
       'vsw_worker_busy_seconds_total{worker="1"} 0.025',
+      'vsw_worker_busy_poll_seconds_total{worker="0"} 0.25',
+      'vsw_worker_busy_poll_seconds_total{worker="1"} 0',
       'vsw_worker_frames_total{worker="0"} 15',
       'vsw_worker_batches_total{worker="1"} 4',
       'vsw_worker_poll_iterations_total{worker="0"} 100',
@@ -215,7 +217,7 @@ describe('buildMetricsRegistry', () => {
       'vsw_port_tx_bytes_total counter', 'vsw_port_drops_total counter', 'vsw_stage_ended_total counter',
       'vsw_fdb_entries gauge', 'vsw_fdb_learned_total counter', 'vsw_fdb_moved_total counter',
       'vsw_fdb_evicted_total counter', 'vsw_fdb_aged_total counter', 'vsw_fdb_learn_failed_total counter',
-      'vsw_worker_busy_seconds_total counter', 'vsw_worker_frames_total counter', 'vsw_worker_batches_total counter',
+      'vsw_worker_busy_seconds_total counter', 'vsw_worker_busy_poll_seconds_total counter', 'vsw_worker_frames_total counter', 'vsw_worker_batches_total counter',
       'vsw_worker_poll_iterations_total counter', 'vsw_worker_ports gauge',
       'vsw_neigh_entries gauge', 'vsw_neigh_learned_total counter', 'vsw_neigh_changed_total counter',
       'vsw_neigh_solicited_total counter', 'vsw_neigh_unresolved_total counter', 'vsw_neigh_refused_total counter', 'vsw_conntrack_entries gauge',
