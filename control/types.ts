@@ -437,6 +437,7 @@ export interface DaemonOptions {
   stateDir: string;          // default /var/lib/vsw
   socket: string;            // default /run/vsw/vsw.sock (or $VSW_SOCKET)
   workers: number;           // dataplane worker threads, default 2 (1..16)
+  rxRingFrames?: number;     // --rx-ring: frames of each AF_PACKET port's receive ring (default 2048: 4 MiB of kernel memory a port)
   busyPollUs?: number;       // --busy-poll: microseconds a worker spins after a batch before it sleeps (0: off, the default)
   defaultSubnet?: string;    // subnet of the default network when it is first created
   defaultNetwork: string;    // name of the default network, default 'bridge'

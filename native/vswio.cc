@@ -84,7 +84,7 @@ constexpr uint8_t kFlagCut = 4;  // (with kFlagTruncated) cut by the kernel: que
 // Frames that do not fit (GSO, jumbo, or simply larger than the ring frame) go whole to the
 // socket's receive queue and their ring frame says TP_STATUS_COPY (PACKET_COPY_THRESH).
 constexpr uint32_t kRingFrameSizeDefault = 2048;  // MTU 1500 frames fit (76 + 1514)
-constexpr uint32_t kRingFramesDefault = 1024;
+constexpr uint32_t kRingFramesDefault = 2048;  // 4 MiB a port; vsw daemon --rx-ring
 constexpr uint32_t kRingFrameSizeMin = 256;
 constexpr uint32_t kRingFrameSizeMax = 65536;
 constexpr uint32_t kRingFramesMin = 64;

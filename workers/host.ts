@@ -68,6 +68,8 @@ export interface HostOptions {
   clock?: () => number;
   /** --busy-poll: microseconds a worker keeps polling after a batch before it sleeps (0: off). */
   busyPollUs?: number;
+  /** --rx-ring: frames in each AF_PACKET port's receive ring (default: the addon's, 2048). */
+  rxRingFrames?: number;
 }
 
 /** An overlay segment to open (addVxlan; docs/VXLAN.md). */
@@ -207,7 +209,7 @@ export class DataplaneHost {
       const t = this.io.openTap(spec.name, true);
       fd = t.fd; vnet = t.vnet; name = t.name;
     } else {
-      const s = this.io.openPacket(spec.name, true);
+      const s = this.io.openPacket(spec.name, true, this.opts.rxRingFrames ? { frames: this.opts.rxRingFrames } : true);
       fd = s.fd; vnet = s.vnet;
     }
     // Offloads (partial checksums, GSO) travel in the header: a port without it would get

@@ -83,7 +83,7 @@ export interface Io {
    * refused it. Throws e.g. "openPacket(veth1): if_nametoindex: No such device".
    *
    * With `ring` (default true) the socket gets a TPACKET_V2 receive ring, mmap'd: by
-   * default RING_FRAMES frames of RING_FRAME_SIZE bytes (2 MiB, kernel memory); `ring` may
+   * default 2048 frames of 2048 bytes (4 MiB of kernel memory; `vsw daemon --rx-ring`); `ring` may
    * be an object to choose the geometry ({ frames: 64..65536, frameSize: a power of two in
    * 256..65536, frames * frameSize <= 64 MiB }, RangeError otherwise), and the environment
    * variables VSWIO_RING_FRAMES / VSWIO_RING_FRAME_SIZE change the defaults (tuning; ignored

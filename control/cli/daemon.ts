@@ -42,6 +42,7 @@ export function addDaemonCommand(program: Command, { sub, done }: Cli): void {
     .option('--socket <path>', `API socket (default: the global --socket, $VSW_SOCKET or ${DEFAULT_SOCKET})`, nonEmpty('--socket'))
     .option('--workers <n>', 'dataplane worker threads, 1 to 16', integer(1, 16), DAEMON_DEFAULTS.workers)
     .option('--busy-poll <usec>', `after a batch, a worker polls without sleeping for USEC microseconds (0 to ${MAX_BUSY_POLL_US}; 0: off): lower latency for frames that follow soon, at up to one core per busy worker while traffic flows (README "Where the time goes")`, integer(0, MAX_BUSY_POLL_US), 0)
+    .option('--rx-ring <frames>', 'frames in each container port\'s receive ring, 64 to 32768 (default 2048: 4 MiB of kernel memory a port); more rides out longer bursts', integer(64, 32768))
     .option('--default-subnet <cidr>', 'subnet of the default network when it is first created (default: from the pool)')
     .option('--default-network <name>', 'name of the default network', nonEmpty('--default-network'), DAEMON_DEFAULTS.defaultNetwork)
     .option('--fdb-aging <seconds>', 'forget a MAC not seen for this long', integer(1), DAEMON_DEFAULTS.fdbAgingSeconds)
@@ -58,7 +59,7 @@ export function addDaemonCommand(program: Command, { sub, done }: Cli): void {
     .option('--docker-plugin-dir <dir>', 'where the plugin socket NAME.sock goes (default /run/docker/plugins, where dockerd looks)', nonEmpty('--docker-plugin-dir'))
     .option('--docker-host <url>', 'dockerd\'s API socket (unix:///run/docker.sock), to show Docker\'s network and container names (without it: docker-ID)', nonEmpty('--docker-host'))
     .action(async (o: {
-      stateDir: string; socket?: string; workers: number; busyPoll: number; defaultSubnet?: string; defaultNetwork: string;
+      stateDir: string; socket?: string; workers: number; busyPoll: number; rxRing?: number; defaultSubnet?: string; defaultNetwork: string;
       fdbAging: number; fdbMax: number; fdbMaxPerPort: number; metrics?: string;
       uplink?: string; uplinkIp?: string; uplinkGateway?: string; uplinkVlan?: number; dns?: string[]; conntrackMax: number;
       dockerPlugin?: string | true; dockerPluginDir?: string; dockerHost?: string;
@@ -77,6 +78,7 @@ export function addDaemonCommand(program: Command, { sub, done }: Cli): void {
         socket: socketOf(cmd),
         workers: o.workers,
         busyPollUs: o.busyPoll,
+        ...(o.rxRing !== undefined ? { rxRingFrames: o.rxRing } : {}),
         defaultNetwork: o.defaultNetwork,
         fdbAgingSeconds: o.fdbAging,
         fdbMax: o.fdbMax,

@@ -89,6 +89,7 @@ export class VswEngine implements Engine {
     this.host = host ?? new DataplaneHost({
       workers: opts.workers,
       busyPollUs: opts.busyPollUs ?? 0,
+      ...(opts.rxRingFrames ? { rxRingFrames: opts.rxRingFrames } : {}),
       fdb: { maxEntries: opts.fdbMax, maxPerPort: opts.fdbMaxPerPort, agingSeconds: opts.fdbAgingSeconds },
       conntrack: opts.conntrackMax ? { maxEntries: opts.conntrackMax } : undefined,
     });

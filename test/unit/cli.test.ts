@@ -682,9 +682,9 @@ describe('daemon', () => {
       fdbAgingSeconds: 300, fdbMax: 16384, fdbMaxPerPort: 4096, conntrackMax: 65536,
     });
     const d2 = await run(['--socket', '/g.sock', 'daemon', '--state-dir', '/s', '--workers', '4', '--default-subnet', '10.99.0.0/16',
-      '--default-network', 'br0', '--fdb-aging', '60', '--fdb-max', '1000', '--fdb-max-per-port', '10', '--busy-poll', '50000']);
+      '--default-network', 'br0', '--fdb-aging', '60', '--fdb-max', '1000', '--fdb-max-per-port', '10', '--busy-poll', '50000', '--rx-ring', '4096']);
     expect(JSON.parse(d2.stdout)).toEqual({
-      stateDir: '/s', socket: '/g.sock', workers: 4, busyPollUs: 50000, defaultSubnet: '10.99.0.0/16', defaultNetwork: 'br0',
+      stateDir: '/s', socket: '/g.sock', workers: 4, busyPollUs: 50000, rxRingFrames: 4096, defaultSubnet: '10.99.0.0/16', defaultNetwork: 'br0',
       fdbAgingSeconds: 60, fdbMax: 1000, fdbMaxPerPort: 10, conntrackMax: 65536,
     });
     expect(JSON.parse((await run(['daemon'], { VSW_SOCKET: '/env.sock' })).stdout).socket).toBe('/env.sock');

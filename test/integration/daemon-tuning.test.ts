@@ -1,4 +1,6 @@
-// End to end: `vsw daemon --busy-poll USEC` in a throwaway host namespace. While pings flow,
+// End to end: `vsw daemon --busy-poll USEC --rx-ring FRAMES` in a throwaway host namespace.
+// Each container port's receive ring has the size asked for (its mapping in /proc/PID/maps).
+// While pings flow,
 // the worker busy-polls between them (vsw_worker_busy_poll_seconds_total, scraped with curl
 // inside the namespace, rises by most of the time the pings took); once traffic stops it
 // stops within the window, and the idle daemon uses almost no CPU (/proc/PID/stat, as top
@@ -17,7 +19,7 @@ const C2 = `${P}-c2`;
 const ADDR = '127.0.0.1:9110';
 const BUSY_US = 200_000;
 
-if (!isRoot) console.warn(`test/integration/busy-poll.test.ts skipped: ${NEEDS_ROOT}`);
+if (!isRoot) console.warn(`test/integration/daemon-tuning.test.ts skipped: ${NEEDS_ROOT}`);
 
 /** CPU seconds (user + system, every thread) of a process, from /proc/PID/stat. */
 function cpuSeconds(pid: number): number {
@@ -26,7 +28,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: fields 14 and 15, in clock ticks (USER_HZ 100)
 }
 
-describe.skipIf(!isRoot)('vsw daemon --busy-poll (root)', () => {
+describe.skipIf(!isRoot)('vsw daemon --busy-poll, --rx-ring (root)', () => {
   let d: Daemon;
   const ip: Record<string, string> = {};
 
@@ -52,7 +54,7 @@ describe.skipIf(!isRoot)('vsw daemon --busy-poll (root)', () => {
   }
 
   beforeAll(async () => {
-    d = await startDaemon({ prefix: P, workers: 1, extraArgs: ['--busy-poll', String(BUSY_US), '--metrics', ADDR] });
+    d = await startDaemon({ prefix: P, workers: 1, extraArgs: ['--busy-poll', String(BUSY_US), '--rx-ring', '4096', '--metrics', ADDR] });
     for (const c of [C1, C2]) await d.vswOk(['run', '-d', '--name', c, '--', 'sleep', '600']);
     const net = await d.vswJson<NetworkInfo>(['network', 'inspect', 'bridge']);
     for (const e of net.endpoints) ip[e.container] = e.ip;
@@ -68,6 +70,13 @@ describe.skipIf(!isRoot)('vsw daemon --busy-poll (root)', () => {
     const r = await sh('curl', ['-s', '-S', '--max-time', '10', '--unix-socket', d.sock, 'http://vsw/info'], { timeoutMs: 20_000 });
     expect(r.code, describeResult('curl', r)).toBe(0);
     expect((JSON.parse(r.stdout) as { busyPollUs: number }).busyPollUs).toBe(BUSY_US);
+  });
+
+  it('--rx-ring 4096: the receive ring of each container port is 4096 frames of 2 KiB (8 MiB mapped; 2048 frames, 4 MiB, by default)', () => {
+    const maps = fs.readFileSync(`/proc/${d.proc.pid!}/maps`, 'utf8').split('\n').filter((l) => / socket:\[\d+\]$/.test(l));
+    const sizes = maps.map((l) => { const [a, b] = l.split(' ')[0].split('-'); return (parseInt(b, 16) - parseInt(a, 16)) / (1 << 20); });
+    expect(sizes.filter((m) => m === 8).length, `socket mappings (MiB): ${sizes.join(', ')}`).toBeGreaterThanOrEqual(2);
+    expect(sizes.filter((m) => m === 4)).toEqual([]);
   });
 
   it('busy-polls between frames while pings flow, and stops once they stop: the idle daemon stays idle', async () => {
