@@ -53,7 +53,7 @@ the pipeline's verdicts on exactly these frames (see vsw stats for the port's to
       print(o.format, s, () => injectText(s));
     });
 
-  sub(program, 'snapshot', 'Save what decides forwarding (ports, VLANs, port security, MAC/neighbour/connection tables, router, published ports, DNS names) for vsw replay')
+  sub(program, 'snapshot', 'Save what decides forwarding (ports, VLANs, port security, MAC/neighbour/connection tables, router, published ports, DNS names, impairment settings) for vsw replay')
     .requiredOption('-w, --write <file>', 'the snapshot file to write (JSON, docs/EXPERIMENTS.md)')
     .action(async (o: { write: string }, cmd: Command) => {
       const s = await client(cmd).get<Snapshot>('/snapshot');
