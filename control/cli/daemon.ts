@@ -41,7 +41,7 @@ export function addDaemonCommand(program: Command, { sub, done }: Cli): void {
     .option('--state-dir <dir>', 'state directory', nonEmpty('--state-dir'), DAEMON_DEFAULTS.stateDir)
     .option('--socket <path>', `API socket (default: the global --socket, $VSW_SOCKET or ${DEFAULT_SOCKET})`, nonEmpty('--socket'))
     .option('--workers <n>', 'dataplane worker threads, 1 to 16', integer(1, 16), DAEMON_DEFAULTS.workers)
-    .option('--busy-poll <usec>', `after a batch, a worker polls without sleeping for USEC microseconds (0 to ${MAX_BUSY_POLL_US}; 0: off): lower latency for frames that follow soon, at up to one core per busy worker while traffic flows (README "Where the time goes")`, integer(0, MAX_BUSY_POLL_US), 0)
+    .option('--busy-poll <usec>', `once frames come closer together than USEC microseconds, a worker polls without sleeping until USEC after the last (0 to ${MAX_BUSY_POLL_US}; 0, the default: off): lower latency, at up to one core per busy worker while traffic flows; a lone frame starts no spin (docs/PERF.md "Latency")`, integer(0, MAX_BUSY_POLL_US), 0)
     .option('--rx-ring <frames>', 'frames in each container port\'s receive ring, 64 to 32768 (default 2048: 4 MiB of kernel memory a port); more rides out longer bursts', integer(64, 32768))
     .option('--default-subnet <cidr>', 'subnet of the default network when it is first created (default: from the pool)')
     .option('--default-network <name>', 'name of the default network', nonEmpty('--default-network'), DAEMON_DEFAULTS.defaultNetwork)
