@@ -8,9 +8,8 @@
 
 import * as fs from 'fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NetworkInfo } from '../../control/types';
 import {
-  cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT, pingStats, runPrefix, sh, startDaemon,
+  cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT, pingStats, runPrefix, runSleepers, sh, startDaemon,
 } from '../fixtures/harness';
 
 const P = runPrefix('bp');
@@ -55,9 +54,7 @@ describe.skipIf(!isRoot)('vsw daemon --busy-poll, --rx-ring (root)', () => {
 
   beforeAll(async () => {
     d = await startDaemon({ prefix: P, workers: 1, extraArgs: ['--busy-poll', String(BUSY_US), '--rx-ring', '4096', '--metrics', ADDR] });
-    for (const c of [C1, C2]) await d.vswOk(['run', '-d', '--name', c, '--', 'sleep', '600']);
-    const net = await d.vswJson<NetworkInfo>(['network', 'inspect', 'bridge']);
-    for (const e of net.endpoints) ip[e.container] = e.ip;
+    Object.assign(ip, await runSleepers(d, [C1, C2]));
   }, 120_000);
 
   afterAll(async () => {

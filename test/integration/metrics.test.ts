@@ -8,11 +8,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NetworkInfo } from '../../control/types';
 import { DROP_REASONS } from '../../dataplane/drops';
 import {
   CLI, cleanupPrefix, Daemon, describeResult, execIn, execInOpts, isRoot, NEEDS_ROOT, NODE, pingStats,
-  runPrefix, sh, startDaemon,
+  runPrefix, runSleepers, sh, startDaemon,
 } from '../fixtures/harness';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -80,9 +79,7 @@ describe.skipIf(!isRoot)('vsw daemon --metrics (root)', () => {
 
   beforeAll(async () => {
     d = await startDaemon({ prefix: P, workers: 2, extraArgs: ['--metrics', ADDR] });
-    for (const c of [C1, C2]) await d.vswOk(['run', '-d', '--name', c, '--', 'sleep', '600']);
-    const net = await d.vswJson<NetworkInfo>(['network', 'inspect', 'bridge']);
-    for (const e of net.endpoints) ip[e.container] = e.ip;
+    Object.assign(ip, await runSleepers(d, [C1, C2]));
   }, 120_000);
 
   afterAll(async () => {
