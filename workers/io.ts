@@ -52,8 +52,8 @@ export const UDP_GRO_MAX = 64;
  * 1972 B (MTU 1500 + VLAN) are copied out of the ring; bigger ones come from the socket queue.
  */
 export const RING_FRAME_SIZE = 2048;
-/** Default frames per receive ring (2 MiB per AF_PACKET port with RING_FRAME_SIZE). */
-export const RING_FRAMES = 1024;
+/** Default frames per receive ring (4 MiB per AF_PACKET port with RING_FRAME_SIZE; the addon's kRingFramesDefault, vsw daemon --rx-ring). */
+export const RING_FRAMES = 2048;
 
 /** The poll(2) revents bits that matter to callers. */
 export const POLLIN = 0x001;

@@ -322,8 +322,12 @@ describe.skipIf(!isRoot)('802.1Q VLANs: access ports, trunks, tagged uplink (roo
       expect(c.code, describeResult('iperf3', c)).toBe(0);
       const j = JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } } };
       expect(j.end.sum_received.bits_per_second).toBeGreaterThan(100e6);
+      // The tagged 64 KB segments are taken whole: none refused for their size (that would
+      // refuse most of them, and the rate above would not be reached). A socket full for a moment under a loaded CI machine (EAGAIN/
+      // ENOBUFS, the same counter) may cost a handful, which TCP resends.
       const st = await portStats(a, 'tab');
-      expect(st.drops['tx-refused'] ?? 0).toBe(0);
+      expect(st.txPackets).toBeGreaterThan(100);
+      expect(st.drops['tx-refused'] ?? 0, `tx-refused of ${st.txPackets} sent`).toBeLessThanOrEqual(st.txPackets / 100);
     } finally {
       await srv.stop('SIGKILL', 2_000);
     }
