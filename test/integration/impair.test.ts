@@ -133,7 +133,11 @@ describe.skipIf(!isRoot)('vsw impair: link impairment with real clients', () => 
     const why = `received ${got}; drops on A's port ${JSON.stringify((await portStats(d, ep[A].hostIf)).drops)}`;
     expect(lost / 10000, why).toBeGreaterThanOrEqual(0.09);
     expect(lost / 10000, why).toBeLessThanOrEqual(0.11);
-    expect(dropCount(await portStats(d, ep[B].hostIf), 'impair-loss') - before).toBe(lost);
+    // Every lost datagram is counted; the port's other frames meanwhile (an ARP, a neighbour
+    // probe) go through the same 10 % and may add one or two.
+    const counted = dropCount(await portStats(d, ep[B].hostIf), 'impair-loss') - before;
+    expect(counted).toBeGreaterThanOrEqual(lost);
+    expect(counted).toBeLessThanOrEqual(lost + 3);
     await rm();
   }, 60_000);
 
