@@ -438,7 +438,7 @@ export interface DaemonOptions {
   socket: string;            // default /run/vsw/vsw.sock (or $VSW_SOCKET)
   workers: number;           // dataplane worker threads, default 2 (1..16)
   rxRingFrames?: number;     // --rx-ring: frames of each AF_PACKET port's receive ring (default 2048: 4 MiB of kernel memory a port)
-  busyPollUs?: number;       // --busy-poll: microseconds a worker spins after a batch before it sleeps (0: off, the default)
+  busyPollUs?: number;       // --busy-poll: once batches come closer than this (us), a worker spins until this long after the last (0: off, the default)
   defaultSubnet?: string;    // subnet of the default network when it is first created
   defaultNetwork: string;    // name of the default network, default 'bridge'
   fdbAgingSeconds: number;   // MAC aging time, default 300

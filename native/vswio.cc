@@ -1094,8 +1094,13 @@ napi_value PacketStats(napi_env env, napi_callback_info info) {
 
 napi_value Poll(napi_env env, napi_callback_info info) {
   static const char* fn = "poll";
-  napi_value argv[4];
-  if (!GetArgs(env, info, fn, 4, argv)) return nullptr;
+  napi_value argv[5];
+  size_t argc = 5;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  if (argc < 4) {
+    ThrowType(env, fn, "expected 4 or 5 arguments");
+    return nullptr;
+  }
   void *fdsp, *revp;
   size_t fdslen, revlen;
   int32_t n, timeout;
@@ -1120,11 +1125,9 @@ napi_value Poll(napi_env env, napi_callback_info info) {
   // timeout, sched_yield() between tries so a runnable thread of the same CPU goes first --
   // and block only when nothing came in that time (adaptive busy-polling, workers/loop.ts).
   int32_t spinUs = 0;
-  size_t argc = 5;
-  napi_value av[5];
-  if (napi_get_cb_info(env, info, &argc, av, nullptr, nullptr) == napi_ok && argc >= 5) {
+  if (argc >= 5) {
     napi_valuetype t;
-    if (napi_typeof(env, av[4], &t) == napi_ok && t == napi_number) napi_get_value_int32(env, av[4], &spinUs);
+    if (napi_typeof(env, argv[4], &t) == napi_ok && t == napi_number) napi_get_value_int32(env, argv[4], &spinUs);
   }
   int r = 0;
   if (spinUs > 0 && timeout != 0) {

@@ -66,7 +66,7 @@ export interface HostOptions {
   conntrack?: Partial<ConntrackConfig>;
   io?: Io;
   clock?: () => number;
-  /** --busy-poll: microseconds a worker keeps polling after a batch before it sleeps (0: off). */
+  /** --busy-poll: once batches come closer than this (us), a worker polls without sleeping until this long after the last (0: off). */
   busyPollUs?: number;
   /** --rx-ring: frames in each AF_PACKET port's receive ring (default: the addon's, 2048). */
   rxRingFrames?: number;
@@ -163,7 +163,7 @@ export class DataplaneHost {
     this.clock = opts.clock ?? (() => (Date.now() / 1000) | 0);
     this.fdb = new Fdb({ ...opts.fdb, maxPorts: MAX_PORTS }, new SharedArrayBuffer(fdbBytes({ ...opts.fdb, maxPorts: MAX_PORTS })));
     this.ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
-    Atomics.store(this.ctrl, CTRL_BUSY_POLL_US, opts.busyPollUs ?? 0);
+    Atomics.store(this.ctrl, CTRL_BUSY_POLL_US, spin);
     this.pool = new WorkerPool(this.io, this.ctrl);
     const neighCfg = { ...NEIGH_DEFAULTS, ...opts.neigh };
     this.neigh = new Neigh(neighCfg, new SharedArrayBuffer(neighBytes(neighCfg)));

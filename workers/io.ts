@@ -54,6 +54,10 @@ export const UDP_GRO_MAX = 64;
 export const RING_FRAME_SIZE = 2048;
 /** Default frames per receive ring (4 MiB per AF_PACKET port with RING_FRAME_SIZE; the addon's kRingFramesDefault, vsw daemon --rx-ring). */
 export const RING_FRAMES = 2048;
+/** The most frames --rx-ring takes: the addon's 64 MiB a ring (kRingBytesMax) at RING_FRAME_SIZE. */
+export const RING_FRAMES_MAX = (64 << 20) / RING_FRAME_SIZE;
+/** The fewest (the addon's kRingFramesMin). */
+export const RING_FRAMES_MIN = 64;
 
 /** The poll(2) revents bits that matter to callers. */
 export const POLLIN = 0x001;

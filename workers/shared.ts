@@ -15,9 +15,9 @@ export const CTRL_STOP = 0;
 /** Bumped (and notified) by a worker after it punts frames to the main thread (DNS). */
 export const CTRL_PUNT = 1;
 /**
- * Adaptive busy-polling (`vsw daemon --busy-poll USEC`, 0 = off): after a batch, a worker
- * keeps polling without sleeping for this many microseconds before it blocks in poll()
- * again (workers/loop.ts). Set by the main thread; read by the workers every iteration.
+ * Adaptive busy-polling (`vsw daemon --busy-poll USEC`, 0 = off): once batches come closer
+ * together than USEC, a worker keeps polling without sleeping until USEC after the last one
+ * (workers/loop.ts). Set by the main thread; read by the workers every iteration.
  */
 export const CTRL_BUSY_POLL_US = 2;
 /** The largest --busy-poll: one second. */

@@ -7,6 +7,7 @@ import { DEFAULT_SOCKET } from '../client';
 import { VswError } from '../errors';
 import type { DaemonOptions } from '../types';
 import { MAX_BUSY_POLL_US } from '../../workers/shared';
+import { RING_FRAME_SIZE, RING_FRAMES, RING_FRAMES_MAX, RING_FRAMES_MIN } from '../../workers/io';
 import { isValidName } from '../ipam';
 import { usageError, socketOf, type Cli } from './common';
 import { ifName, integer, ipv4, metricsAddr, nonEmpty, parseDnsServer, parseUplinkIp, repeatable, uplinkProblem } from './options';
@@ -42,7 +43,7 @@ export function addDaemonCommand(program: Command, { sub, done }: Cli): void {
     .option('--socket <path>', `API socket (default: the global --socket, $VSW_SOCKET or ${DEFAULT_SOCKET})`, nonEmpty('--socket'))
     .option('--workers <n>', 'dataplane worker threads, 1 to 16', integer(1, 16), DAEMON_DEFAULTS.workers)
     .option('--busy-poll <usec>', `once frames come closer together than USEC microseconds, a worker polls without sleeping until USEC after the last (0 to ${MAX_BUSY_POLL_US}; 0, the default: off): lower latency, at up to one core per busy worker while traffic flows; a lone frame starts no spin (docs/PERF.md "Latency")`, integer(0, MAX_BUSY_POLL_US), 0)
-    .option('--rx-ring <frames>', 'frames in each container port\'s receive ring, 64 to 32768 (default 2048: 4 MiB of kernel memory a port); more rides out longer bursts', integer(64, 32768))
+    .option('--rx-ring <frames>', `frames in each container port's receive ring, ${RING_FRAMES_MIN} to ${RING_FRAMES_MAX} (default ${RING_FRAMES}: ${RING_FRAMES * RING_FRAME_SIZE >> 20} MiB of kernel memory a port); more rides out longer bursts`, integer(RING_FRAMES_MIN, RING_FRAMES_MAX))
     .option('--default-subnet <cidr>', 'subnet of the default network when it is first created (default: from the pool)')
     .option('--default-network <name>', 'name of the default network', nonEmpty('--default-network'), DAEMON_DEFAULTS.defaultNetwork)
     .option('--fdb-aging <seconds>', 'forget a MAC not seen for this long', integer(1), DAEMON_DEFAULTS.fdbAgingSeconds)
